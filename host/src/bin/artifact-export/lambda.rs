@@ -1,0 +1,50 @@
+//! The Lambda runtime loop: parse the event, call the handler, turn the report into the
+//! invocation's answer. A failed record fails the invocation (after every record was
+//! attempted) so Lambda's retries and dead-letter queue take over; under SQS the partial
+//! batch response names the failed messages instead.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use artifact_export::env::Settings;
+use artifact_export::event::parse_event;
+use artifact_export::handler::{Exporter, handle};
+use artifact_export::logging::{self, LogFormat};
+use artifact_export::s3_client;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+pub async fn run() -> ExitCode {
+    logging::init(LogFormat::Json);
+    let settings = match Settings::from_process_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            // Reported as an init error by the runtime: the function cannot work at all.
+            tracing::error!(%error, "invalid environment");
+            return ExitCode::from(2);
+        }
+    };
+    let exporter = Arc::new(Exporter::new(s3_client::from_env().await, settings));
+    let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let exporter = exporter.clone();
+        async move { invocation(&exporter, event.payload).await }
+    }))
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "runtime loop ended");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn invocation(exporter: &Exporter, payload: Value) -> Result<Value, lambda_runtime::Error> {
+    let event = parse_event(&payload).inspect_err(|error| tracing::error!(%error, "rejected event"))?;
+    let report = handle(exporter, event).await;
+    tracing::info!(totals = %serde_json::to_string(&report.totals)?, "invocation done");
+    if report.must_fail_invocation() {
+        return Err(report.failure_summary().into());
+    }
+    Ok(serde_json::to_value(&report)?)
+}

@@ -1,0 +1,538 @@
+//! The export configuration: which org owns which keys and where its objects go.
+//!
+//! The JSON is walked by hand rather than through `serde` derive so that every problem
+//! names the customer (index and org) and field, and unknown fields get a "did you mean".
+//! All problems are collected, not just the first, so `validate` can list them at once.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::suffix::SuffixSet;
+
+/// Default for `retry` when the file leaves it out.
+pub const DEFAULT_RETRY: u32 = 1;
+/// Upper bound for `retry`: more than this only delays Lambda's own retry and the DLQ.
+pub const MAX_RETRY: u32 = 10;
+
+const TOP_LEVEL_FIELDS: &[&str] = &["customers", "retry"];
+const CUSTOMER_FIELDS: &[&str] = &["org", "destinationBucket", "prefix", "suffixes"];
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Every org, in file order.
+    pub customers: Vec<Customer>,
+    /// Extra attempts after the first for retryable S3 errors.
+    pub retry: u32,
+}
+
+/// One organization's export settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    /// The org's name, unique in the file.
+    pub org: String,
+    /// The bucket this org's objects are copied into.
+    pub destination_bucket: String,
+    /// Source-key prefix that identifies the org's objects (default `<org>/`).
+    pub prefix: String,
+    /// Suffixes exported for this org, replacing `SUFFIX_TO_COPY` when set.
+    pub suffixes: Option<SuffixSet>,
+}
+
+/// A configuration that failed to load, with every problem found.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the configuration came from (a path or `s3://bucket/key`).
+    pub origin: String,
+    /// One line per problem, each naming the field it is about.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config {}: {}", self.origin, self.problems.join("; "))
+    }
+}
+
+impl Config {
+    /// Parses and validates configuration JSON; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let fail = |problems: Vec<String>| ConfigError {
+            origin: origin.to_string(),
+            problems,
+        };
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            fail(vec![format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            )])
+        })?;
+        let Value::Object(top) = value else {
+            return Err(fail(vec![format!(
+                "expected a JSON object with \"customers\", got {}",
+                kind(&value)
+            )]));
+        };
+        let mut problems = Vec::new();
+        unknown_fields(&top, TOP_LEVEL_FIELDS, "", &mut problems);
+        let retry = parse_retry(top.get("retry"), &mut problems);
+        let customers = match top.get("customers") {
+            None => {
+                problems
+                    .push("customers: missing; expected a list of {\"org\", \"destinationBucket\"}".into());
+                Vec::new()
+            }
+            Some(Value::Array(items)) if items.is_empty() => {
+                problems.push("customers: empty; expected at least one customer".into());
+                Vec::new()
+            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| parse_customer(i, item, &mut problems))
+                .collect(),
+            Some(other) => {
+                problems.push(format!("customers: expected a list, got {}", kind(other)));
+                Vec::new()
+            }
+        };
+        check_uniqueness(&customers, &mut problems);
+        if problems.is_empty() {
+            Ok(Config { customers, retry })
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    /// True when `bucket` is some org's destination (events from it must not be exported again).
+    pub fn is_destination_bucket(&self, bucket: &str) -> bool {
+        self.customers.iter().any(|c| c.destination_bucket == bucket)
+    }
+}
+
+fn parse_retry(value: Option<&Value>, problems: &mut Vec<String>) -> u32 {
+    match value {
+        None => DEFAULT_RETRY,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(r) if r <= u64::from(MAX_RETRY) => r as u32,
+            Some(r) => {
+                problems.push(format!("retry: {r} is too large; expected 0 to {MAX_RETRY}"));
+                DEFAULT_RETRY
+            }
+            None => {
+                problems.push(format!(
+                    "retry: {n} is not allowed; expected a whole number 0 to {MAX_RETRY}"
+                ));
+                DEFAULT_RETRY
+            }
+        },
+        Some(other) => {
+            problems.push(format!(
+                "retry: expected a whole number 0 to {MAX_RETRY}, got {}",
+                kind(other)
+            ));
+            DEFAULT_RETRY
+        }
+    }
+}
+
+fn parse_customer(index: usize, item: &Value, problems: &mut Vec<String>) -> Option<Customer> {
+    let Value::Object(fields) = item else {
+        problems.push(format!(
+            "customers[{index}]: expected an object with \"org\" and \"destinationBucket\", got {}",
+            kind(item)
+        ));
+        return None;
+    };
+    let org = match fields.get("org") {
+        Some(Value::String(s)) if valid_org(s) => Some(s.clone()),
+        Some(Value::String(s)) if s.is_empty() => {
+            problems.push(format!("customers[{index}]: org is empty"));
+            None
+        }
+        Some(Value::String(s)) => {
+            problems.push(format!(
+                "customers[{index}]: org {s:?} is not valid: expected 1-64 letters, digits, '.', '-' or '_'"
+            ));
+            None
+        }
+        Some(other) => {
+            problems.push(format!(
+                "customers[{index}]: org: expected a string, got {}",
+                kind(other)
+            ));
+            None
+        }
+        None => {
+            problems.push(format!("customers[{index}]: org is missing"));
+            None
+        }
+    };
+    let who = match &org {
+        Some(org) => format!("customers[{index}] ({org})"),
+        None => format!("customers[{index}]"),
+    };
+    let before = problems.len();
+    unknown_fields(fields, CUSTOMER_FIELDS, &format!("{who}: "), problems);
+    let destination_bucket = match fields.get("destinationBucket") {
+        Some(Value::String(b)) => match bucket_name_problem(b) {
+            None => Some(b.clone()),
+            Some(why) => {
+                problems.push(format!(
+                    "{who}: destinationBucket {b:?} is not a valid S3 bucket name ({why})"
+                ));
+                None
+            }
+        },
+        Some(other) => {
+            problems.push(format!(
+                "{who}: destinationBucket: expected a string, got {}",
+                kind(other)
+            ));
+            None
+        }
+        None => {
+            problems.push(format!("{who}: destinationBucket is missing"));
+            None
+        }
+    };
+    let prefix = match fields.get("prefix") {
+        None => org.as_ref().map(|o| format!("{o}/")),
+        Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
+        Some(Value::String(_)) => {
+            problems.push(format!(
+                "{who}: prefix is empty; expected the start of the org's source keys, e.g. \"org1/\""
+            ));
+            None
+        }
+        Some(other) => {
+            problems.push(format!("{who}: prefix: expected a string, got {}", kind(other)));
+            None
+        }
+    };
+    let suffixes = match fields.get("suffixes") {
+        None => None,
+        Some(Value::Array(items)) => {
+            let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            match strings.map(SuffixSet::from_items) {
+                Some(Ok(set)) => Some(set),
+                Some(Err(e)) => {
+                    problems.push(format!("{who}: suffixes: {e}"));
+                    None
+                }
+                None => {
+                    problems.push(format!(
+                        "{who}: suffixes: expected a list of strings like [\"jpg\", \"pdf\"]"
+                    ));
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            problems.push(format!(
+                "{who}: suffixes: expected a list of strings like [\"jpg\", \"pdf\"], got {}",
+                kind(other)
+            ));
+            None
+        }
+    };
+    if problems.len() != before {
+        return None;
+    }
+    Some(Customer {
+        org: org?,
+        destination_bucket: destination_bucket?,
+        prefix: prefix?,
+        suffixes,
+    })
+}
+
+fn check_uniqueness(customers: &[Customer], problems: &mut Vec<String>) {
+    let mut orgs: HashMap<&str, usize> = HashMap::new();
+    let mut prefixes: HashMap<&str, &str> = HashMap::new();
+    for (i, c) in customers.iter().enumerate() {
+        if let Some(first) = orgs.insert(&c.org, i) {
+            problems.push(format!(
+                "customers[{i}] ({}): org is a duplicate of customers[{first}]",
+                c.org
+            ));
+        }
+        if let Some(other) = prefixes.insert(&c.prefix, &c.org) {
+            problems.push(format!(
+                "customers[{i}] ({}): prefix {:?} is already used by org {other}",
+                c.org, c.prefix
+            ));
+        }
+    }
+}
+
+fn unknown_fields(fields: &Map<String, Value>, known: &[&str], context: &str, problems: &mut Vec<String>) {
+    for name in fields.keys() {
+        if known.contains(&name.as_str()) {
+            continue;
+        }
+        let hint = closest(name, known)
+            .map(|k| format!("; did you mean {k:?}?"))
+            .unwrap_or_else(|| format!("; expected one of {}", known.join(", ")));
+        problems.push(format!("{context}unknown field {name:?}{hint}"));
+    }
+}
+
+/// The known name nearest to `name`, when it is a plausible typo of it.
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, k)| *d <= k.len().div_ceil(2).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != *cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+fn valid_org(org: &str) -> bool {
+    (1..=64).contains(&org.len())
+        && org
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// Why `name` breaks S3's general-purpose bucket naming rules, if it does.
+pub fn bucket_name_problem(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    if !(3..=63).contains(&bytes.len()) {
+        return Some("3 to 63 characters");
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+    {
+        return Some("lowercase letters, digits, dots, hyphens");
+    }
+    let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !edge_ok(bytes[0]) || !edge_ok(bytes[bytes.len() - 1]) {
+        return Some("must begin and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return Some("no two adjacent dots");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Some("must not look like an IP address");
+    }
+    if ["xn--", "sthree-", "amzn-s3-demo-"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3"]
+            .iter()
+            .any(|s| name.ends_with(s))
+    {
+        return Some("uses a prefix or suffix S3 reserves");
+    }
+    None
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../config/sample.json");
+
+    fn problems(text: &str) -> Vec<String> {
+        Config::parse(text, "test.json").unwrap_err().problems
+    }
+
+    #[test]
+    fn sample_loads_exactly_as_written() {
+        let config = Config::parse(SAMPLE, "sample").unwrap();
+        assert_eq!(config.retry, 1);
+        let summary: Vec<_> = config
+            .customers
+            .iter()
+            .map(|c| (c.org.as_str(), c.destination_bucket.as_str(), c.prefix.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("org1", "org1-export", "org1/"),
+                ("org2", "org2-export", "org2/"),
+                ("org3", "org3-export", "org3/"),
+                ("org4", "org4-export", "org4/"),
+            ]
+        );
+        assert!(config.is_destination_bucket("org3-export"));
+        assert!(!config.is_destination_bucket("source"));
+    }
+
+    #[test]
+    fn optional_fields() {
+        let c = Config::parse(
+            r#"{"customers":[{"org":"a","destinationBucket":"a-out","prefix":"tenants/a/","suffixes":["PDF",".xml"]}]}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.retry, DEFAULT_RETRY);
+        assert_eq!(c.customers[0].prefix, "tenants/a/");
+        assert_eq!(
+            c.customers[0].suffixes.as_ref().unwrap().as_slice(),
+            ["pdf", "xml"]
+        );
+    }
+
+    #[test]
+    fn invalid_json_names_line_and_column() {
+        let err = Config::parse("{\n  \"customers\": [,]\n}", "cfg.json").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("config cfg.json: invalid JSON at line 2 column"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_customers() {
+        assert_eq!(
+            problems(r#"{"customers":[]}"#),
+            ["customers: empty; expected at least one customer"]
+        );
+        assert!(problems(r#"{"retry":1}"#)[0].starts_with("customers: missing"));
+        assert_eq!(
+            problems(r#"[1]"#),
+            ["expected a JSON object with \"customers\", got a list"]
+        );
+    }
+
+    #[test]
+    fn empty_and_duplicate_org() {
+        let p = problems(
+            r#"{"customers":[{"org":"","destinationBucket":"abc"},{"org":"o","destinationBucket":"abc"},{"org":"o","destinationBucket":"def"}]}"#,
+        );
+        assert_eq!(
+            p,
+            [
+                "customers[0]: org is empty",
+                "customers[1] (o): org is a duplicate of customers[0]",
+                "customers[1] (o): prefix \"o/\" is already used by org o",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_prefix_names_both_orgs() {
+        let p = problems(
+            r#"{"customers":[{"org":"a","destinationBucket":"abc","prefix":"x/"},{"org":"b","destinationBucket":"def","prefix":"x/"}]}"#,
+        );
+        assert_eq!(p, ["customers[1] (b): prefix \"x/\" is already used by org a"]);
+    }
+
+    #[test]
+    fn bad_bucket_names() {
+        for (bucket, why) in [
+            ("Org_3", "lowercase letters, digits, dots, hyphens"),
+            ("ab", "3 to 63 characters"),
+            ("-abc", "must begin and end with a letter or digit"),
+            ("a..b", "no two adjacent dots"),
+            ("192.168.1.1", "must not look like an IP address"),
+            ("xn--abc", "uses a prefix or suffix S3 reserves"),
+        ] {
+            let p = problems(&format!(
+                r#"{{"customers":[{{"org":"org3","destinationBucket":"{bucket}"}}]}}"#
+            ));
+            assert_eq!(
+                p,
+                [format!(
+                    "customers[0] (org3): destinationBucket {bucket:?} is not a valid S3 bucket name ({why})"
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn retry_must_be_a_small_whole_number() {
+        let base = r#""customers":[{"org":"a","destinationBucket":"abc"}]"#;
+        assert_eq!(
+            problems(&format!("{{{base},\"retry\":-1}}")),
+            ["retry: -1 is not allowed; expected a whole number 0 to 10"]
+        );
+        assert_eq!(
+            problems(&format!("{{{base},\"retry\":1.5}}")),
+            ["retry: 1.5 is not allowed; expected a whole number 0 to 10"]
+        );
+        assert_eq!(
+            problems(&format!("{{{base},\"retry\":\"2\"}}")),
+            ["retry: expected a whole number 0 to 10, got a string"]
+        );
+        assert_eq!(
+            problems(&format!("{{{base},\"retry\":11}}")),
+            ["retry: 11 is too large; expected 0 to 10"]
+        );
+        assert_eq!(
+            Config::parse(&format!("{{{base},\"retry\":0}}"), "t")
+                .unwrap()
+                .retry,
+            0
+        );
+    }
+
+    #[test]
+    fn unknown_fields_get_a_hint() {
+        let p = problems(r#"{"customers":[{"org":"a","destinationbucket":"abc"}],"retries":2,"zzz":1}"#);
+        assert_eq!(
+            p,
+            [
+                "unknown field \"retries\"; did you mean \"retry\"?",
+                "unknown field \"zzz\"; expected one of customers, retry",
+                "customers[0] (a): unknown field \"destinationbucket\"; did you mean \"destinationBucket\"?",
+                "customers[0] (a): destinationBucket is missing",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_suffixes_and_prefix() {
+        let p = problems(
+            r#"{"customers":[{"org":"a","destinationBucket":"abc","suffixes":[1]},{"org":"b","destinationBucket":"abd","prefix":"","suffixes":["a b"]}]}"#,
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].starts_with("customers[0] (a): suffixes: expected a list of strings"));
+        assert!(p[1].starts_with("customers[1] (b): prefix is empty"));
+        assert!(p[2].starts_with("customers[1] (b): suffixes: suffix \"a b\" is not valid"));
+    }
+
+    #[test]
+    fn display_is_one_line() {
+        let err = Config::parse(r#"{"customers":[{"org":"a"}],"retry":-2}"#, "s3://cfg/x.json").unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains('\n'));
+        assert!(text.starts_with("config s3://cfg/x.json: retry: -2"), "{text}");
+    }
+}

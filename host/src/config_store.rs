@@ -1,0 +1,153 @@
+//! The configuration as currently in force: read once per cold start, re-read only when
+//! it changed (conditional GET on its ETag), at most every `CONFIG_REFRESH_SECONDS`.
+//!
+//! A refresh that fails (unreachable, or the new document is invalid) keeps the last good
+//! configuration in force and logs why: one org's typo must not stop every org's exports.
+//! Without any good configuration (a cold start), loading fails and so does every record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::SdkError;
+use tokio::sync::Mutex;
+
+use crate::config::{Config, ConfigError};
+use crate::copy::retry::classify;
+use crate::env::ConfigLocation;
+
+/// Why no configuration could be loaded.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ConfigLoadError {
+    /// The document could not be read.
+    #[error("config {location}: could not be read: {reason}")]
+    Unreadable {
+        /// Where it was looked for.
+        location: String,
+        /// The S3 error code or I/O error.
+        reason: String,
+    },
+    /// The document is not a valid configuration.
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
+struct Loaded {
+    config: Arc<Config>,
+    etag: Option<String>,
+    checked_at: Instant,
+}
+
+/// Caches the configuration and decides when to look at it again.
+pub struct ConfigStore {
+    location: ConfigLocation,
+    refresh: Duration,
+    loaded: Mutex<Option<Loaded>>,
+}
+
+enum Fetched {
+    Unchanged,
+    Changed { text: String, etag: Option<String> },
+}
+
+impl ConfigStore {
+    /// A store that has loaded nothing yet.
+    pub fn new(location: ConfigLocation, refresh: Duration) -> Self {
+        Self {
+            location,
+            refresh,
+            loaded: Mutex::new(None),
+        }
+    }
+
+    /// Where the configuration is read from.
+    pub fn location(&self) -> &ConfigLocation {
+        &self.location
+    }
+
+    /// The configuration in force, fetching or refreshing it when due.
+    pub async fn current(&self, client: &Client) -> Result<Arc<Config>, ConfigLoadError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(current) = loaded.as_ref()
+            && current.checked_at.elapsed() < self.refresh
+        {
+            return Ok(current.config.clone());
+        }
+        let known_etag = loaded.as_ref().and_then(|l| l.etag.clone());
+        let fetched = self.fetch(client, known_etag.as_deref()).await;
+        let parsed = fetched.and_then(|fetched| match fetched {
+            Fetched::Unchanged => Ok(None),
+            Fetched::Changed { text, etag } => {
+                let config = Config::parse(&text, &self.location.to_string())?;
+                Ok(Some((config, etag)))
+            }
+        });
+        match (parsed, loaded.as_mut()) {
+            (Ok(Some((config, etag))), _) => {
+                tracing::info!(location = %self.location, orgs = config.customers.len(), "configuration loaded");
+                let config = Arc::new(config);
+                *loaded = Some(Loaded {
+                    config: config.clone(),
+                    etag,
+                    checked_at: Instant::now(),
+                });
+                Ok(config)
+            }
+            (Ok(None), Some(current)) => {
+                current.checked_at = Instant::now();
+                Ok(current.config.clone())
+            }
+            (Ok(None), None) => Err(ConfigLoadError::Unreadable {
+                location: self.location.to_string(),
+                reason: "304 Not Modified answered to an unconditional GET".into(),
+            }),
+            (Err(error), Some(current)) => {
+                tracing::error!(%error, "configuration refresh failed; keeping the last good configuration");
+                current.checked_at = Instant::now();
+                Ok(current.config.clone())
+            }
+            (Err(error), None) => Err(error),
+        }
+    }
+
+    async fn fetch(&self, client: &Client, known_etag: Option<&str>) -> Result<Fetched, ConfigLoadError> {
+        let unreadable = |reason: String| ConfigLoadError::Unreadable {
+            location: self.location.to_string(),
+            reason,
+        };
+        match &self.location {
+            ConfigLocation::File(path) => {
+                let text = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?;
+                Ok(Fetched::Changed { text, etag: None })
+            }
+            ConfigLocation::S3 { bucket, key } => {
+                let response = client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_if_none_match(known_etag.map(str::to_string))
+                    .send()
+                    .await;
+                let output = match response {
+                    Ok(output) => output,
+                    Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 304 => {
+                        return Ok(Fetched::Unchanged);
+                    }
+                    Err(e) => return Err(unreadable(classify(&e).to_string())),
+                };
+                let etag = output.e_tag().map(str::to_string);
+                let bytes = output
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?
+                    .into_bytes();
+                let text =
+                    String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("not UTF-8 text".into()))?;
+                Ok(Fetched::Changed { text, etag })
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Multipart server-side copy for objects above the `CopyObject` threshold.
+//!
+//! Multipart copy does not carry the source's metadata or tags, so they are read from the
+//! source (conditionally on its ETag) and set explicitly on the new upload. Parts are copied
+//! concurrently; any failure aborts the upload so no orphaned parts keep costing storage.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures::StreamExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::retry::{RetryPolicy, S3Failure, classify, with_retries};
+use super::{CopyJob, CopyOptions, CopyOutcome, CopyResult, if_match, single_copy};
+use crate::env::MIN_PART_SIZE;
+use crate::key_encoding::copy_source;
+
+/// S3's limit on parts per upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// Part size for an object of `size` bytes: the preferred size, raised (to whole MiB) as far
+/// as needed to stay within [`MAX_PARTS`], and never below S3's 5 MiB minimum.
+pub fn part_size_for(size: u64, preferred: u64) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    preferred.max(needed).max(MIN_PART_SIZE)
+}
+
+pub(super) async fn copy(
+    client: &Client,
+    job: &CopyJob<'_>,
+    options: &CopyOptions,
+    threshold: u64,
+) -> CopyResult {
+    let policy = &options.retry;
+    let (head, mut attempts) = with_retries(policy, || async {
+        client
+            .head_object()
+            .bucket(job.source_bucket)
+            .key(job.source_key)
+            .set_if_match(job.etag.map(if_match))
+            .send()
+            .await
+            .map_err(|e| classify(&e))
+    })
+    .await;
+    let head = match head {
+        Ok(head) => head,
+        Err(failure) => {
+            return CopyResult {
+                outcome: Err(failure),
+                attempts,
+            };
+        }
+    };
+    let size = head.content_length().unwrap_or(0).max(0) as u64;
+    let etag = head
+        .e_tag()
+        .map(|e| e.trim_matches('"').to_string())
+        .or_else(|| job.etag.map(str::to_string));
+    let job = CopyJob {
+        size: Some(size),
+        etag: etag.as_deref(),
+        ..*job
+    };
+    if size <= threshold {
+        let result = single_copy(client, &job, policy).await;
+        return CopyResult {
+            attempts: attempts.max(result.attempts),
+            ..result
+        };
+    }
+    let (tagging, tag_attempts) = with_retries(policy, || read_tagging(client, &job)).await;
+    attempts = attempts.max(tag_attempts);
+    let tagging = match tagging {
+        Ok(tagging) => tagging,
+        Err(failure) => {
+            return CopyResult {
+                outcome: Err(failure),
+                attempts,
+            };
+        }
+    };
+    let (upload, create_attempts) = with_retries(policy, || async {
+        client
+            .create_multipart_upload()
+            .bucket(job.destination_bucket)
+            .key(job.destination_key)
+            .set_content_type(head.content_type().map(str::to_string))
+            .set_metadata(head.metadata().cloned())
+            .set_cache_control(head.cache_control().map(str::to_string))
+            .set_content_disposition(head.content_disposition().map(str::to_string))
+            .set_content_encoding(head.content_encoding().map(str::to_string))
+            .set_content_language(head.content_language().map(str::to_string))
+            .set_tagging(tagging.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e))
+    })
+    .await;
+    attempts = attempts.max(create_attempts);
+    let upload_id = match upload.map(|u| u.upload_id().map(str::to_string)) {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            let failure = S3Failure::Fatal {
+                code: "InvalidResponse".into(),
+                message: "CreateMultipartUpload returned no upload id".into(),
+            };
+            return CopyResult {
+                outcome: Err(failure),
+                attempts,
+            };
+        }
+        Err(failure) => {
+            return CopyResult {
+                outcome: Err(failure),
+                attempts,
+            };
+        }
+    };
+    let (parts, part_attempts) = copy_parts(client, &job, &head, size, &upload_id, options).await;
+    attempts = attempts.max(part_attempts);
+    let completed = match parts {
+        Ok(parts) => {
+            let count = parts.len();
+            let (done, complete_attempts) = with_retries(policy, || async {
+                client
+                    .complete_multipart_upload()
+                    .bucket(job.destination_bucket)
+                    .key(job.destination_key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts.clone()))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))
+            })
+            .await;
+            attempts = attempts.max(complete_attempts);
+            done.map(|_| count)
+        }
+        Err(failure) => Err(failure),
+    };
+    match completed {
+        Ok(count) => CopyResult {
+            outcome: Ok(CopyOutcome::Copied {
+                bytes: Some(size),
+                parts: Some(count),
+            }),
+            attempts,
+        },
+        Err(failure) => {
+            abort(client, &job, &upload_id, policy).await;
+            CopyResult {
+                outcome: Err(failure),
+                attempts,
+            }
+        }
+    }
+}
+
+async fn copy_parts(
+    client: &Client,
+    job: &CopyJob<'_>,
+    head: &HeadObjectOutput,
+    size: u64,
+    upload_id: &str,
+    options: &CopyOptions,
+) -> (Result<Vec<CompletedPart>, S3Failure>, u32) {
+    let part_size = part_size_for(size, options.part_size);
+    let source = copy_source(job.source_bucket, job.source_key);
+    let condition = job.etag.or(head.e_tag()).map(|e| if_match(e.trim_matches('"')));
+    let ranges = (0..size.div_ceil(part_size)).map(|i| {
+        let start = i * part_size;
+        let end = (start + part_size).min(size) - 1;
+        (i as i32 + 1, format!("bytes={start}-{end}"))
+    });
+    let mut in_flight = futures::stream::iter(ranges)
+        .map(|(number, range)| {
+            let (source, condition) = (&source, &condition);
+            async move {
+                let (result, attempts) = with_retries(&options.retry, || async {
+                    client
+                        .upload_part_copy()
+                        .bucket(job.destination_bucket)
+                        .key(job.destination_key)
+                        .upload_id(upload_id)
+                        .part_number(number)
+                        .copy_source(source)
+                        .copy_source_range(&range)
+                        .set_copy_source_if_match(condition.clone())
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))
+                })
+                .await;
+                let part = result.map(|out| {
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string))
+                        .build()
+                });
+                (part, attempts)
+            }
+        })
+        .buffer_unordered(options.part_concurrency);
+    let mut parts = Vec::new();
+    let mut max_attempts = 1;
+    while let Some((part, attempts)) = in_flight.next().await {
+        max_attempts = max_attempts.max(attempts);
+        match part {
+            Ok(part) => parts.push(part),
+            // Dropping the stream cancels the parts still in flight.
+            Err(failure) => return (Err(failure), max_attempts),
+        }
+    }
+    parts.sort_by_key(|p| p.part_number());
+    (Ok(parts), max_attempts)
+}
+
+/// The source's tags as a `Tagging` header value; `None` when it has none or the server
+/// does not implement tagging (Garage answers 501 NotImplemented).
+async fn read_tagging(client: &Client, job: &CopyJob<'_>) -> Result<Option<String>, S3Failure> {
+    match client
+        .get_object_tagging()
+        .bucket(job.source_bucket)
+        .key(job.source_key)
+        .send()
+        .await
+    {
+        Ok(out) if out.tag_set().is_empty() => Ok(None),
+        Ok(out) => Ok(Some(
+            out.tag_set()
+                .iter()
+                .map(|t| format!("{}={}", form_encode(t.key()), form_encode(t.value())))
+                .collect::<Vec<_>>()
+                .join("&"),
+        )),
+        Err(SdkError::ServiceError(e))
+            if e.raw().status().as_u16() == 501 || e.err().code() == Some("NotImplemented") =>
+        {
+            tracing::debug!("source server does not implement object tagging; copying without tags");
+            Ok(None)
+        }
+        Err(e) => Err(classify(&e)),
+    }
+}
+
+const FORM_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn form_encode(text: &str) -> String {
+    utf8_percent_encode(text, FORM_KEEP).to_string()
+}
+
+async fn abort(client: &Client, job: &CopyJob<'_>, upload_id: &str, policy: &RetryPolicy) {
+    let (result, _) = with_retries(policy, || async {
+        client
+            .abort_multipart_upload()
+            .bucket(job.destination_bucket)
+            .key(job.destination_key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|e| classify(&e))
+    })
+    .await;
+    if let Err(failure) = result {
+        tracing::warn!(upload_id, %failure, "could not abort multipart upload; a lifecycle rule for incomplete uploads will clean it up");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn part_size_stays_within_ten_thousand_parts() {
+        assert_eq!(part_size_for(6 * 1024 * MIB, 256 * MIB), 256 * MIB);
+        let five_tib = 5 * 1024 * 1024 * MIB;
+        let size = part_size_for(five_tib, 256 * MIB);
+        assert!(five_tib.div_ceil(size) <= MAX_PARTS);
+        assert_eq!(size % MIB, 0);
+        assert_eq!(part_size_for(12 * MIB, MIN_PART_SIZE), MIN_PART_SIZE);
+        assert_eq!(part_size_for(12 * MIB, 1), MIN_PART_SIZE);
+    }
+
+    #[test]
+    fn tags_are_form_encoded() {
+        assert_eq!(form_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+}

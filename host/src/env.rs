@@ -1,0 +1,232 @@
+//! Process environment → typed [`Settings`], read once at start.
+//!
+//! Every variable is read through a lookup function so tests (and the CLI's `--config`)
+//! never have to mutate the real process environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::suffix::SuffixSet;
+
+/// Largest object a single `CopyObject` may copy (S3's limit).
+pub const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+/// Smallest part `UploadPartCopy` accepts for all but the last part.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// Where the configuration document lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigLocation {
+    /// `CONFIGURATION_BUCKET` / `CONFIGURATION_KEY`.
+    S3 {
+        /// Bucket holding the config object.
+        bucket: String,
+        /// Key of the config object.
+        key: String,
+    },
+    /// A local file (`--config`).
+    File(PathBuf),
+}
+
+impl std::fmt::Display for ConfigLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigLocation::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            ConfigLocation::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Everything the handler takes from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `SUFFIX_TO_COPY`: suffixes exported for orgs without their own list.
+    pub suffixes: SuffixSet,
+    /// `CONFIGURATION_BUCKET` + `CONFIGURATION_KEY`, or a file.
+    pub config_location: ConfigLocation,
+    /// `CONFIG_REFRESH_SECONDS` (default 60): how stale the cached config may get.
+    pub config_refresh: Duration,
+    /// `MULTIPART_COPY_THRESHOLD` (bytes, default and maximum 5 GiB): above it, multipart copy.
+    pub multipart_threshold: u64,
+    /// `MULTIPART_PART_SIZE` (bytes, default 256 MiB, at least 5 MiB): preferred part size.
+    pub multipart_part_size: u64,
+    /// `COPY_CONCURRENCY` (default 16): records copied at once.
+    pub copy_concurrency: usize,
+    /// `PART_CONCURRENCY` (default 8): parts of one multipart copy in flight at once.
+    pub part_concurrency: usize,
+    /// `RETRY_BASE_DELAY_MS` (default 200): first backoff step; doubles per attempt.
+    pub retry_base_delay: Duration,
+}
+
+/// A missing or malformed environment variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvError {
+    /// Required and absent (or empty).
+    #[error("environment variable {name} is missing or empty; expected {expected}")]
+    Missing {
+        /// Variable name.
+        name: &'static str,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// Present but not usable.
+    #[error("environment variable {name}={value:?} is invalid; expected {expected}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// The value found.
+        value: String,
+        /// What it should hold.
+        expected: String,
+    },
+}
+
+impl Settings {
+    /// Reads settings from the real process environment.
+    pub fn from_process_env() -> Result<Self, EnvError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`; `None` and blank values count as absent.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        Self::from_lookup_with_config(&get, None)
+    }
+
+    /// Like [`Settings::from_lookup`], but a given config file replaces
+    /// `CONFIGURATION_BUCKET`/`CONFIGURATION_KEY`, which are then not required.
+    pub fn from_lookup_with_config(
+        get: &dyn Fn(&str) -> Option<String>,
+        config_file: Option<PathBuf>,
+    ) -> Result<Self, EnvError> {
+        let present = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str, expected: &'static str| {
+            present(name).ok_or(EnvError::Missing { name, expected })
+        };
+        let suffix_list = required(
+            "SUFFIX_TO_COPY",
+            "comma-separated suffixes such as \"jpg,pdf,indd\"",
+        )?;
+        let suffixes = SuffixSet::parse_list(&suffix_list).map_err(|e| EnvError::Invalid {
+            name: "SUFFIX_TO_COPY",
+            value: suffix_list.clone(),
+            expected: e.to_string(),
+        })?;
+        let config_location = match config_file {
+            Some(path) => ConfigLocation::File(path),
+            None => ConfigLocation::S3 {
+                bucket: required("CONFIGURATION_BUCKET", "the bucket holding the config JSON")?,
+                key: required("CONFIGURATION_KEY", "the key of the config JSON")?,
+            },
+        };
+        let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, EnvError> {
+            let Some(raw) = present(name) else {
+                return Ok(default);
+            };
+            match raw.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(EnvError::Invalid {
+                    name,
+                    value: raw,
+                    expected: format!("a whole number from {min} to {max}"),
+                }),
+            }
+        };
+        Ok(Settings {
+            suffixes,
+            config_location,
+            config_refresh: Duration::from_secs(number("CONFIG_REFRESH_SECONDS", 60, 0, 86_400)?),
+            multipart_threshold: number(
+                "MULTIPART_COPY_THRESHOLD",
+                COPY_OBJECT_LIMIT,
+                1,
+                COPY_OBJECT_LIMIT,
+            )?,
+            multipart_part_size: number(
+                "MULTIPART_PART_SIZE",
+                256 * 1024 * 1024,
+                MIN_PART_SIZE,
+                COPY_OBJECT_LIMIT,
+            )?,
+            copy_concurrency: number("COPY_CONCURRENCY", 16, 1, 1024)? as usize,
+            part_concurrency: number("PART_CONCURRENCY", 8, 1, 64)? as usize,
+            retry_base_delay: Duration::from_millis(number("RETRY_BASE_DELAY_MS", 200, 0, 60_000)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, EnvError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(move |name| map.get(name).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("SUFFIX_TO_COPY", "jpg, .PDF,indd"),
+        ("CONFIGURATION_BUCKET", "cfg"),
+        ("CONFIGURATION_KEY", "export/config.json"),
+    ];
+
+    #[test]
+    fn defaults() {
+        let s = settings(BASE).unwrap();
+        assert_eq!(s.suffixes.as_slice(), ["jpg", "pdf", "indd"]);
+        assert_eq!(s.config_location.to_string(), "s3://cfg/export/config.json");
+        assert_eq!(s.config_refresh, Duration::from_secs(60));
+        assert_eq!(s.multipart_threshold, COPY_OBJECT_LIMIT);
+        assert_eq!(s.copy_concurrency, 16);
+    }
+
+    #[test]
+    fn missing_or_empty_is_named() {
+        for missing in ["SUFFIX_TO_COPY", "CONFIGURATION_BUCKET", "CONFIGURATION_KEY"] {
+            let vars: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let err = settings(&vars).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("environment variable {missing} is missing")),
+                "{err}"
+            );
+            let mut blank = vars.clone();
+            blank.push((missing, "  "));
+            assert!(settings(&blank).unwrap_err().to_string().contains(missing));
+        }
+    }
+
+    #[test]
+    fn config_file_replaces_bucket_and_key() {
+        let get = |name: &str| (name == "SUFFIX_TO_COPY").then(|| "jpg".to_string());
+        let s = Settings::from_lookup_with_config(&get, Some("c.json".into())).unwrap();
+        assert_eq!(s.config_location, ConfigLocation::File("c.json".into()));
+    }
+
+    #[test]
+    fn numbers_are_checked() {
+        let mut vars = BASE.to_vec();
+        vars.push(("MULTIPART_COPY_THRESHOLD", "6000000000"));
+        let err = settings(&vars).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "environment variable MULTIPART_COPY_THRESHOLD=\"6000000000\" is invalid; expected a whole number from 1 to 5368709120"
+        );
+        let mut vars = BASE.to_vec();
+        vars.push(("COPY_CONCURRENCY", "0"));
+        assert!(settings(&vars).is_err());
+        let mut vars = BASE.to_vec();
+        vars.push(("COPY_CONCURRENCY", "4"));
+        assert_eq!(settings(&vars).unwrap().copy_concurrency, 4);
+    }
+
+    #[test]
+    fn bad_suffix_list() {
+        let mut vars = BASE.to_vec();
+        vars[0] = ("SUFFIX_TO_COPY", ",,");
+        assert!(
+            settings(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("SUFFIX_TO_COPY")
+        );
+    }
+}

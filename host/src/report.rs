@@ -1,0 +1,172 @@
+//! Outcomes of an invocation: one entry per record, totals, and the SQS partial batch
+//! response. This is what the handler returns and what `invoke` prints.
+
+use serde::Serialize;
+
+use crate::event::Trigger;
+
+/// What happened to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// The object is in the destination.
+    Copied,
+    /// Nothing to do (no org, suffix not selected, not a creation, test event, loop).
+    Skipped,
+    /// The source changed or vanished since the event; its newer version's event exports it.
+    Superseded,
+    /// Could not be copied; the invocation fails so Lambda retries or dead-letters it.
+    Failed,
+}
+
+/// One record's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordReport {
+    /// Where the record sits in the event.
+    pub record: String,
+    /// Source bucket, when the record named one.
+    pub source_bucket: Option<String>,
+    /// Decoded source key, when the record named one.
+    pub key: Option<String>,
+    /// The org that owns the key.
+    pub org: Option<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Destination bucket, for copies (attempted or done).
+    pub destination_bucket: Option<String>,
+    /// Destination key, for copies (attempted or done).
+    pub destination_key: Option<String>,
+    /// Why it was skipped, superseded or failed.
+    pub reason: Option<String>,
+    /// The S3 error code of a failure.
+    pub error_code: Option<String>,
+    /// Bytes copied.
+    pub bytes: Option<u64>,
+    /// Attempts of the most-retried S3 request.
+    pub attempts: u32,
+    /// Wall time spent on the record.
+    pub ms: u64,
+    /// The SQS message that carried the record.
+    #[serde(skip)]
+    pub message_id: Option<String>,
+}
+
+/// Counts per outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// Records seen.
+    pub records: usize,
+    /// Records copied.
+    pub copied: usize,
+    /// Records skipped.
+    pub skipped: usize,
+    /// Records superseded.
+    pub superseded: usize,
+    /// Records failed.
+    pub failed: usize,
+    /// Bytes copied in all.
+    pub bytes_copied: u64,
+}
+
+/// An SQS message to be retried (partial batch response).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    /// The SQS message id.
+    pub item_identifier: String,
+}
+
+/// The result of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// How the function was invoked.
+    pub trigger: Trigger,
+    /// One entry per record, in event order.
+    pub records: Vec<RecordReport>,
+    /// Counts per outcome.
+    pub totals: Totals,
+    /// For SQS: the messages with a failed record (and only those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_item_failures: Option<Vec<BatchItemFailure>>,
+}
+
+impl Report {
+    /// Builds totals and, for SQS, the partial batch response.
+    pub fn new(trigger: Trigger, records: Vec<RecordReport>) -> Self {
+        let mut totals = Totals {
+            records: records.len(),
+            ..Totals::default()
+        };
+        for r in &records {
+            match r.outcome {
+                Outcome::Copied => {
+                    totals.copied += 1;
+                    totals.bytes_copied += r.bytes.unwrap_or(0);
+                }
+                Outcome::Skipped => totals.skipped += 1,
+                Outcome::Superseded => totals.superseded += 1,
+                Outcome::Failed => totals.failed += 1,
+            }
+        }
+        let batch_item_failures = (trigger == Trigger::Sqs).then(|| {
+            let mut ids: Vec<&str> = Vec::new();
+            for r in records.iter().filter(|r| r.outcome == Outcome::Failed) {
+                if let Some(id) = r.message_id.as_deref()
+                    && !ids.contains(&id)
+                {
+                    ids.push(id);
+                }
+            }
+            ids.into_iter()
+                .map(|id| BatchItemFailure {
+                    item_identifier: id.to_string(),
+                })
+                .collect()
+        });
+        Report {
+            trigger,
+            records,
+            totals,
+            batch_item_failures,
+        }
+    }
+
+    /// Whether Lambda must see this invocation as failed: any failed record, except under
+    /// SQS where the partial batch response already names every failed message. A failed
+    /// record without a message id cannot be named there, so it fails the whole batch.
+    pub fn must_fail_invocation(&self) -> bool {
+        let failed = || self.records.iter().filter(|r| r.outcome == Outcome::Failed);
+        match self.trigger {
+            Trigger::Sqs => failed().any(|r| r.message_id.is_none()),
+            _ => failed().next().is_some(),
+        }
+    }
+
+    /// One line naming each failed record, for the invocation error.
+    pub fn failure_summary(&self) -> String {
+        let failed: Vec<String> = self
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.key.as_deref().unwrap_or(&r.record),
+                    r.error_code
+                        .as_deref()
+                        .or(r.reason.as_deref())
+                        .unwrap_or("failed")
+                )
+            })
+            .collect();
+        format!(
+            "{} of {} records failed: {}",
+            failed.len(),
+            self.records.len(),
+            failed.join(", ")
+        )
+    }
+}
