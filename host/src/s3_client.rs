@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -26,7 +29,15 @@ pub fn tune(builder: aws_sdk_s3::config::Builder, endpoint: Option<&str>) -> aws
 /// The client for the process environment (credentials chain, `AWS_REGION`,
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` for a local server).
 pub async fn from_env() -> aws_sdk_s3::Client {
-    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    // Region from the environment or the profile, else us-east-1: never a slow IMDS probe
+    // (Lambda always sets AWS_REGION; a laptop without one gets a sane default).
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(Region::from_static("us-east-1"));
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await;
     let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .ok()

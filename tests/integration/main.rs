@@ -1,1 +1,23 @@
-//! Integration tests.
+//! The one integration-test binary. Tests that need S3 talk to two real servers on
+//! loopback (Garage and moto), started by `tests/servers/up.sh` on first use.
+
+/// Shared helpers: the servers, per-test buckets, generated events, the fault proxy.
+#[macro_use]
+mod support;
+
+/// The `artifact-export` binary: `invoke` and `validate`, exit codes and output.
+mod cli;
+/// Loading, caching and refreshing the configuration from S3.
+mod config_refresh;
+/// Event fixtures (AWS's sample shapes) → parsed records; no server needed.
+mod event_shapes;
+/// Routing and single-request copies end to end: suffixes, orgs, keys, metadata, tags.
+mod export;
+/// Retries and failures, with faults injected by a proxy in front of the server.
+mod faults;
+/// Multipart copies above a lowered threshold.
+mod multipart;
+/// Late, duplicated and out-of-order events: nothing goes back to an older version.
+mod ordering;
+/// SQS-triggered invocations and their partial batch response.
+mod sqs;

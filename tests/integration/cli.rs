@@ -1,0 +1,262 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::support::events::{fixture_path, s3_event};
+use crate::support::servers::{Server, garage};
+use crate::support::world::World;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// The binary with a clean environment: none of the machine's AWS or CA variables.
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artifact-export"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn with_world_env(cmd: &mut Command, server: &Server, world: &World, suffixes: &str) {
+    cmd.envs(server.child_env())
+        .env("SUFFIX_TO_COPY", suffixes)
+        .env("CONFIGURATION_BUCKET", &world.config_bucket)
+        .env("CONFIGURATION_KEY", &world.config_key);
+}
+
+fn write_event(dir: &Path, event: &Value) -> PathBuf {
+    let path = dir.join("event.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    path
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_copies_and_prints_the_report() {
+    let server = garage();
+    let world = World::new(server, &["org1"]).await;
+    let a = world.put("org1/cli a.jpg", b"cli").await;
+    let skipped = world.put("org1/notes.txt", b"txt").await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = write_event(dir.path(), &s3_event(&[&a, &skipped]));
+    let mut cmd = binary();
+    with_world_env(&mut cmd, server, &world, "jpg");
+    let out = cmd.args(["invoke", "--event"]).arg(&event).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(report["totals"]["copied"], 1);
+    assert_eq!(report["totals"]["skipped"], 1);
+    assert_eq!(report["records"][0]["outcome"], "copied");
+    assert_eq!(report["records"][0]["org"], "org1");
+    assert_eq!(report["records"][0]["destinationBucket"], world.bucket_of("org1"));
+    assert_eq!(report["records"][0]["destinationKey"], "org1/cli a.jpg");
+    assert!(report["records"][0]["ms"].is_u64());
+    assert_eq!(report["records"][1]["outcome"], "skipped");
+    assert_eq!(
+        world
+            .get(world.bucket_of("org1"), "org1/cli a.jpg")
+            .await
+            .as_deref(),
+        Some(&b"cli"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_reads_stdin_and_exits_1_when_a_record_fails() {
+    let server = garage();
+    let world = World::with_config(server, &["org1"], |orgs| {
+        serde_json::json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": "absent-bucket-zz-org2"}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    let ok = world.put("org1/ok.pdf", b"ok").await;
+    let bad = world.put("org2/bad.pdf", b"bad").await;
+    let mut cmd = binary();
+    with_world_env(&mut cmd, server, &world, "pdf");
+    let mut child = cmd
+        .args(["invoke", "--event", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(s3_event(&[&bad, &ok]).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["records"][0]["outcome"], "failed");
+    assert_eq!(report["records"][0]["errorCode"], "NoSuchBucket");
+    assert_eq!(report["records"][1]["outcome"], "copied");
+    assert!(
+        stderr_of(&out).contains("org2/bad.pdf"),
+        "the failure is logged: {}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn invoke_rejects_bad_input_with_exit_2_and_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("SUFFIX_TO_COPY", "jpg"),
+        ("CONFIGURATION_BUCKET", "cfg"),
+        ("CONFIGURATION_KEY", "c.json"),
+    ];
+    let cases: Vec<(Vec<&str>, PathBuf, &str)> = vec![
+        (
+            vec!["SUFFIX_TO_COPY"],
+            fixture_path("s3-put.json"),
+            "environment variable SUFFIX_TO_COPY is missing",
+        ),
+        (
+            vec!["CONFIGURATION_KEY"],
+            fixture_path("s3-put.json"),
+            "environment variable CONFIGURATION_KEY is missing",
+        ),
+        (
+            vec![],
+            fixture_path("not-json.txt"),
+            "not-json.txt: event is not valid JSON at line 1",
+        ),
+        (
+            vec![],
+            fixture_path("unknown-shape.json"),
+            "event has an unknown shape",
+        ),
+        (
+            vec![],
+            dir.path().join("absent.json"),
+            "absent.json: could not be read",
+        ),
+    ];
+    for (unset, event, expected) in cases {
+        let mut cmd = binary();
+        for (k, v) in env {
+            if !unset.contains(&k) {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd.args(["invoke", "--event"]).arg(&event).output().unwrap();
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {stderr}");
+        assert!(stderr.contains(expected), "expected {expected:?} in {stderr:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn invoke_with_an_invalid_config_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.json");
+    std::fs::write(
+        &config,
+        r#"{"customers":[{"org":"Org 3","destinationBucket":"Org_3"}]}"#,
+    )
+    .unwrap();
+    let out = binary()
+        .env("SUFFIX_TO_COPY", "jpg")
+        .args(["invoke", "--event"])
+        .arg(fixture_path("s3-test-event.json"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad.json: customers[0]: org \"Org 3\" is not valid"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn invoke_acknowledges_a_test_event_with_a_local_config() {
+    let out = binary()
+        .env("SUFFIX_TO_COPY", "jpg")
+        .args(["invoke", "--event"])
+        .arg(fixture_path("s3-test-event.json"))
+        .arg("--config")
+        .arg(repo("config/sample.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["records"][0]["outcome"], "skipped");
+    assert_eq!(report["records"][0]["reason"], "s3:TestEvent acknowledged");
+}
+
+#[test]
+fn validate_prints_the_orgs_of_the_sample() {
+    let out = binary()
+        .args(["validate", "--config"])
+        .arg(repo("config/sample.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("configuration is valid: 4 orgs, retry 1"),
+        "{stdout}"
+    );
+    for org in 1..=4 {
+        assert!(
+            stdout.contains(&format!("org{org}/")) && stdout.contains(&format!("s3://org{org}-export")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn validate_names_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("typo.json");
+    std::fs::write(
+        &config,
+        r#"{"customers":[{"org":"a","destinationBucket":"ab"}],"retires":1}"#,
+    )
+    .unwrap();
+    let out = binary()
+        .args(["validate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("unknown field \"retires\"; did you mean \"retry\"?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("customers[0] (a): destinationBucket \"ab\" is not a valid S3 bucket name"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reads_the_config_from_s3() {
+    let server = garage();
+    let world = World::new(server, &["org1", "org2"]).await;
+    let mut cmd = binary();
+    with_world_env(&mut cmd, server, &world, "jpg");
+    let out = cmd.arg("validate").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains(world.bucket_of("org2")), "{stdout}");
+}

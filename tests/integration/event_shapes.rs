@@ -1,0 +1,187 @@
+use artifact_export::event::{EventError, ParsedEvent, RecordBody, SourceObject, Trigger, parse_event_text};
+
+use crate::support::events::fixture_path;
+
+fn parse(name: &str) -> Result<ParsedEvent, EventError> {
+    parse_event_text(&std::fs::read_to_string(fixture_path(name)).unwrap())
+}
+
+fn object(body: &RecordBody) -> &SourceObject {
+    match body {
+        RecordBody::Object(o) => o,
+        other => panic!("expected an object, got {other:?}"),
+    }
+}
+
+#[test]
+fn s3_put_sample_decodes_the_key() {
+    let event = parse("s3-put.json").unwrap();
+    assert_eq!(event.trigger, Trigger::S3);
+    assert_eq!(event.records.len(), 1);
+    let o = object(&event.records[0].body);
+    assert_eq!(o.bucket, "shared-source");
+    assert_eq!(o.key, "org1/photos/summer party+2026é.JPG");
+    assert_eq!(o.size, Some(1024));
+    assert_eq!(o.etag.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+    assert_eq!(o.event_name, "ObjectCreated:Put");
+    assert_eq!(o.event_time.as_deref(), Some("2026-11-25T12:00:00.000Z"));
+    assert_eq!(event.records[0].message_id, None);
+}
+
+#[test]
+fn every_record_of_a_multi_record_event_is_kept() {
+    let event = parse("s3-multi-record.json").unwrap();
+    let names: Vec<_> = event.records[..3]
+        .iter()
+        .map(|r| object(&r.body).event_name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ObjectCreated:Post",
+            "ObjectCreated:Copy",
+            "ObjectCreated:CompleteMultipartUpload"
+        ]
+    );
+    assert_eq!(
+        object(&event.records[0].body).version_id.as_deref(),
+        Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
+    );
+    assert_eq!(object(&event.records[2].body).size, Some(7_000_000_000));
+    assert_eq!(
+        event.records[3].body,
+        RecordBody::Ignored {
+            bucket: Some("shared-source".into()),
+            key: Some("org1/gone.pdf".into()),
+            reason: "event ObjectRemoved:Delete is not an object creation".into(),
+        }
+    );
+    assert_eq!(event.records[3].locator, "Records[3]");
+}
+
+#[test]
+fn test_event_is_acknowledged() {
+    let event = parse("s3-test-event.json").unwrap();
+    assert_eq!(event.records.len(), 1);
+    assert!(
+        matches!(&event.records[0].body, RecordBody::Ignored { reason, .. } if reason == "s3:TestEvent acknowledged")
+    );
+}
+
+#[test]
+fn sqs_carries_message_ids() {
+    let event = parse("sqs-s3.json").unwrap();
+    assert_eq!(event.trigger, Trigger::Sqs);
+    assert_eq!(event.records.len(), 2);
+    assert_eq!(
+        object(&event.records[0].body).key,
+        "org1/photos/summer party+2026é.JPG"
+    );
+    assert_eq!(
+        event.records[0].message_id.as_deref(),
+        Some("059f36b4-87a3-44ab-83d2-661975830a7d")
+    );
+    assert!(matches!(&event.records[1].body, RecordBody::Ignored { .. }));
+    assert_eq!(
+        event.records[1].message_id.as_deref(),
+        Some("2e1424d4-f796-459a-8184-9c92662be6da")
+    );
+}
+
+#[test]
+fn sns_and_sns_inside_sqs() {
+    let sns = parse("sns-s3.json").unwrap();
+    assert_eq!(sns.trigger, Trigger::Sns);
+    assert_eq!(
+        object(&sns.records[0].body).key,
+        "org1/photos/summer party+2026é.JPG"
+    );
+    let nested = parse("sqs-sns-s3.json").unwrap();
+    assert_eq!(nested.trigger, Trigger::Sqs);
+    assert_eq!(
+        object(&nested.records[0].body).key,
+        "org1/photos/summer party+2026é.JPG"
+    );
+    assert_eq!(
+        nested.records[0].message_id.as_deref(),
+        Some("a3d2b1c0-1111-2222-3333-444455556666")
+    );
+}
+
+#[test]
+fn eventbridge_direct_and_through_sqs() {
+    for (name, trigger) in [
+        ("eventbridge-object-created.json", Trigger::EventBridge),
+        ("sqs-eventbridge.json", Trigger::Sqs),
+    ] {
+        let event = parse(name).unwrap();
+        assert_eq!(event.trigger, trigger, "{name}");
+        let o = object(&event.records[0].body);
+        assert_eq!(o.key, "org2/report final.pdf");
+        assert_eq!(o.event_name, "ObjectCreated:Copy");
+        assert_eq!(o.size, Some(5));
+        assert_eq!(o.version_id.as_deref(), Some("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"));
+        assert_eq!(o.event_time.as_deref(), Some("2026-11-25T12:00:00Z"));
+    }
+}
+
+#[test]
+fn a_malformed_message_fails_alone() {
+    let event = parse("sqs-with-malformed-body.json").unwrap();
+    assert_eq!(event.records.len(), 2);
+    object(&event.records[0].body);
+    match &event.records[1].body {
+        RecordBody::Invalid { reason } => {
+            assert!(
+                reason.starts_with(
+                    "Records[1] (SQS message 11111111-aaaa-bbbb-cccc-000000000002).body: not JSON"
+                ),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        event.records[1].message_id.as_deref(),
+        Some("11111111-aaaa-bbbb-cccc-000000000002")
+    );
+}
+
+#[test]
+fn a_record_missing_its_key_is_named() {
+    let event = parse("s3-missing-key.json").unwrap();
+    object(&event.records[0].body);
+    assert_eq!(
+        event.records[1].body,
+        RecordBody::Invalid {
+            reason: "Records[1].s3.object.key: missing; expected the URL-encoded object key".into()
+        }
+    );
+}
+
+#[test]
+fn unknown_shapes_and_non_json_are_errors() {
+    let err = parse("unknown-shape.json").unwrap_err().to_string();
+    assert!(
+        err.starts_with("event has an unknown shape: expected an S3 notification"),
+        "{err}"
+    );
+    assert!(err.contains("[detail, detail-type, source]"), "{err}");
+    let err = parse("not-json.txt").unwrap_err();
+    assert!(matches!(err, EventError::NotJson { line: 1, .. }), "{err:?}");
+    assert!(parse_event_text("[]").is_err());
+    assert!(parse_event_text(r#"{"Records": 3}"#).is_err());
+}
+
+#[test]
+fn bad_key_encoding_is_a_failed_record() {
+    let text = std::fs::read_to_string(fixture_path("s3-put.json"))
+        .unwrap()
+        .replace("%C3%A9", "%C3%ZZ");
+    let event = parse_event_text(&text).unwrap();
+    assert!(
+        matches!(&event.records[0].body, RecordBody::Invalid { reason } if reason.starts_with("Records[0].s3.object.key: key")),
+        "{:?}",
+        event.records[0].body
+    );
+}

@@ -1,0 +1,145 @@
+use artifact_export::event::parse_event;
+use artifact_export::handler::{Exporter, handle};
+use artifact_export::report::{Outcome, Report};
+
+use crate::support::events::s3_event;
+use crate::support::proxy::{Fault, FaultProxy, Rule};
+use crate::support::servers::Server;
+use crate::support::world::{Uploaded, World};
+
+async fn world_with_retry(server: &'static Server, retry: u32) -> World {
+    World::with_config(server, &["org1"], |orgs| {
+        serde_json::json!({"customers": [{"org": "org1", "destinationBucket": orgs[0].1}], "retry": retry})
+            .to_string()
+    })
+    .await
+}
+
+async fn run_through(world: &World, proxy: &FaultProxy, objects: &[&Uploaded]) -> Report {
+    let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), world.settings("jpg"));
+    handle(&exporter, parse_event(&s3_event(objects)).unwrap()).await
+}
+
+async fn throttling_and_server_errors_are_retried(server: &'static Server) {
+    let world = world_with_retry(server, 2).await;
+    let a = world.put("org1/retry-me.jpg", b"persistence").await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![
+            Rule::copies(Fault::SlowDown, 1),
+            Rule::copies(Fault::InternalError, 1),
+        ],
+    )
+    .await;
+    let report = run_through(&world, &proxy, &[&a]).await;
+    let r = &report.records[0];
+    assert_eq!((r.outcome, r.attempts), (Outcome::Copied, 3), "{r:?}");
+    let faults: Vec<_> = proxy.copies_to("retry-me").iter().map(|s| s.fault).collect();
+    assert_eq!(faults, [Some(Fault::SlowDown), Some(Fault::InternalError), None]);
+    assert_eq!(
+        world
+            .get(world.bucket_of("org1"), "org1/retry-me.jpg")
+            .await
+            .as_deref(),
+        Some(&b"persistence"[..])
+    );
+}
+
+async fn dropped_connections_are_retried(server: &'static Server) {
+    let world = world_with_retry(server, 1).await;
+    let a = world.put("org1/dropped.jpg", b"again").await;
+    let proxy = FaultProxy::start(&server.endpoint, vec![Rule::copies(Fault::Drop, 1)]).await;
+    let report = run_through(&world, &proxy, &[&a]).await;
+    let r = &report.records[0];
+    assert_eq!((r.outcome, r.attempts), (Outcome::Copied, 2), "{r:?}");
+    assert_eq!(proxy.copies_to("dropped").len(), 2);
+}
+
+async fn exhausted_retries_fail_only_that_record(server: &'static Server) {
+    let world = world_with_retry(server, 2).await;
+    let a = world.put("org1/one.jpg", b"1").await;
+    let b = world.put("org1/two.jpg", b"2").await;
+    let c = world.put("org1/three.jpg", b"3").await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::SlowDown,
+            path_contains: Some("two.jpg".into()),
+            copies_only: true,
+            times: None,
+        }],
+    )
+    .await;
+    let report = run_through(&world, &proxy, &[&a, &b, &c]).await;
+    let outcomes: Vec<_> = report.records.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Copied, Outcome::Failed, Outcome::Copied]);
+    let failed = &report.records[1];
+    assert_eq!(failed.error_code.as_deref(), Some("SlowDown"));
+    assert_eq!(failed.attempts, 3);
+    assert!(
+        failed
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 3 attempts"),
+        "{failed:?}"
+    );
+    assert_eq!(proxy.copies_to("two.jpg").len(), 3, "1 attempt + retry 2");
+    assert!(report.must_fail_invocation());
+    let dest = world.bucket_of("org1");
+    let mut keys = world.keys(dest).await;
+    keys.sort();
+    assert_eq!(keys, ["org1/one.jpg", "org1/three.jpg"]);
+}
+
+async fn retry_zero_means_one_attempt(server: &'static Server) {
+    let world = world_with_retry(server, 0).await;
+    let a = world.put("org1/once.jpg", b"x").await;
+    let proxy = FaultProxy::start(&server.endpoint, vec![Rule::copies(Fault::InternalError, 1)]).await;
+    let report = run_through(&world, &proxy, &[&a]).await;
+    let r = &report.records[0];
+    assert_eq!((r.outcome, r.attempts), (Outcome::Failed, 1), "{r:?}");
+    assert_eq!(proxy.copies_to("once.jpg").len(), 1);
+}
+
+on_each_server!(
+    throttling_and_server_errors_are_retried,
+    dropped_connections_are_retried,
+    exhausted_retries_fail_only_that_record,
+    retry_zero_means_one_attempt,
+);
+
+async fn records_are_copied_concurrently_up_to_the_bound(server: &'static Server) {
+    let world = world_with_retry(server, 0).await;
+    let mut objects = Vec::new();
+    for i in 0..12 {
+        objects.push(world.put(&format!("org1/c{i}.jpg"), b"c").await);
+    }
+    // Each copy is held for a while, so the copies of all records overlap if allowed to.
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Delay(std::time::Duration::from_millis(150)),
+            path_contains: None,
+            copies_only: true,
+            times: None,
+        }],
+    )
+    .await;
+    let mut settings = world.settings("jpg");
+    settings.copy_concurrency = 3;
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let report = handle(
+        &exporter,
+        parse_event(&s3_event(&objects.iter().collect::<Vec<_>>())).unwrap(),
+    )
+    .await;
+    assert_eq!(report.totals.copied, 12);
+    assert_eq!(
+        proxy.max_copies_in_flight(),
+        3,
+        "COPY_CONCURRENCY=3 must be reached and never exceeded"
+    );
+}
+
+on_each_server!(records_are_copied_concurrently_up_to_the_bound);

@@ -1,0 +1,7 @@
+//! Helpers shared by the test modules.
+
+pub mod events;
+pub mod proxy;
+#[macro_use]
+pub mod servers;
+pub mod world;

@@ -1,0 +1,225 @@
+//! A small HTTP proxy on loopback between the function's client and a real S3 server.
+//! It forwards requests untouched (the Host header too, so signatures stay valid) and can
+//! inject faults: 503 SlowDown, 500, dropped connections, or added latency, for requests
+//! that match a rule, a given number of times.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// What to do to a matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer 503 SlowDown without forwarding.
+    SlowDown,
+    /// Answer 500 InternalError without forwarding.
+    InternalError,
+    /// Close the connection without answering.
+    Drop,
+    /// Forward after a delay.
+    Delay(Duration),
+}
+
+/// Which requests a fault applies to, and how many times.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub fault: Fault,
+    /// Only requests whose path contains this (e.g. a key).
+    pub path_contains: Option<String>,
+    /// Only copy requests (those with `x-amz-copy-source`).
+    pub copies_only: bool,
+    /// How many matching requests get the fault; `None` = all.
+    pub times: Option<usize>,
+}
+
+impl Rule {
+    /// `fault` for the first `times` copy requests.
+    pub fn copies(fault: Fault, times: usize) -> Rule {
+        Rule {
+            fault,
+            path_contains: None,
+            copies_only: true,
+            times: Some(times),
+        }
+    }
+}
+
+/// One request the proxy saw, and whether it was faulted.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub copy: bool,
+    pub fault: Option<Fault>,
+}
+
+struct State {
+    upstream: String,
+    copies_in_flight: AtomicUsize,
+    max_copies_in_flight: AtomicUsize,
+    rules: Mutex<Vec<Rule>>,
+    seen: Mutex<Vec<Seen>>,
+    client: Client<HttpConnector, Incoming>,
+}
+
+/// A running proxy; it stops when dropped.
+pub struct FaultProxy {
+    pub endpoint: String,
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy in front of `upstream` (`http://host:port`) with these rules.
+    pub async fn start(upstream: &str, rules: Vec<Rule>) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            copies_in_flight: AtomicUsize::new(0),
+            max_copies_in_flight: AtomicUsize::new(0),
+            rules: Mutex::new(rules),
+            seen: Mutex::new(Vec::new()),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        });
+        let accept_state = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = accept_state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(state.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            endpoint: format!("http://{addr}"),
+            state,
+            task,
+        }
+    }
+
+    /// Every request seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    /// The most copy requests that were in flight at the same time.
+    pub fn max_copies_in_flight(&self) -> usize {
+        self.state.max_copies_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Copy requests (CopyObject / UploadPartCopy) seen whose path contains `needle`.
+    pub fn copies_to(&self, needle: &str) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.copy && s.path.contains(needle))
+            .collect()
+    }
+}
+
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+fn canned(status: u16, code: &str) -> Response<ProxyBody> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>"
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|never: Infallible| match never {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<ProxyBody>, std::io::Error> {
+    let copy = req.headers().contains_key("x-amz-copy-source");
+    if copy {
+        let now = state.copies_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_copies_in_flight.fetch_max(now, Ordering::SeqCst);
+    }
+    let response = forward(&state, req, copy).await;
+    if copy {
+        state.copies_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+    response
+}
+
+async fn forward(
+    state: &State,
+    mut req: Request<Incoming>,
+    copy: bool,
+) -> Result<Response<ProxyBody>, std::io::Error> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let fault = {
+        let mut rules = state.rules.lock().unwrap();
+        let hit = rules.iter_mut().find(|r| {
+            (!r.copies_only || copy)
+                && r.path_contains
+                    .as_deref()
+                    .is_none_or(|needle| path.contains(needle))
+                && r.times != Some(0)
+        });
+        hit.map(|r| {
+            if let Some(times) = r.times.as_mut() {
+                *times -= 1;
+            }
+            r.fault
+        })
+    };
+    state.seen.lock().unwrap().push(Seen {
+        method: req.method().to_string(),
+        path: path.clone(),
+        copy,
+        fault,
+    });
+    match fault {
+        Some(Fault::SlowDown) => return Ok(canned(503, "SlowDown")),
+        Some(Fault::InternalError) => return Ok(canned(500, "InternalError")),
+        Some(Fault::Drop) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "dropped by the test proxy",
+            ));
+        }
+        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
+    *req.uri_mut() = format!("{}{path}", state.upstream).parse().unwrap();
+    match state.client.request(req).await {
+        Ok(response) => Ok(response.map(|b| b.boxed())),
+        Err(e) => Err(std::io::Error::other(e)),
+    }
+}

@@ -1,0 +1,156 @@
+//! The two real S3-compatible servers the tests run against, started by
+//! `tests/servers/up.sh` (which installs them when missing) and described by its env file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use artifact_export::s3_client;
+use aws_sdk_s3::Client;
+
+/// What a server implements, where servers differ.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// Object tagging (GetObjectTagging / x-amz-tagging).
+    pub tagging: bool,
+    /// Bucket versioning.
+    pub versioning: bool,
+    /// Honours `x-amz-copy-source-if-match`.
+    pub enforces_copy_if_match: bool,
+}
+
+/// One running server.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: &'static str,
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub caps: Capabilities,
+}
+
+impl Server {
+    /// A client for this server configured exactly like the function's.
+    pub fn client(&self) -> Client {
+        self.client_via(&self.endpoint)
+    }
+
+    /// Same credentials, another endpoint (a fault proxy in front of this server).
+    pub fn client_via(&self, endpoint: &str) -> Client {
+        s3_client::for_endpoint(endpoint, &self.region, &self.access_key, &self.secret_key)
+    }
+
+    /// Environment for a child process (the CLI) that talks to this server, free of the
+    /// machine's own AWS and CA variables.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
+            ("AWS_REGION".into(), self.region.clone()),
+            ("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ]
+    }
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn load() -> (Server, Server) {
+    let root = repo_root();
+    let status = Command::new("bash")
+        .arg(root.join("tests/servers/up.sh"))
+        .status()
+        .expect("run tests/servers/up.sh");
+    assert!(
+        status.success(),
+        "tests/servers/up.sh failed; see its output above"
+    );
+    let dir = std::env::var("TEST_SERVERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/test-servers"));
+    let text = std::fs::read_to_string(dir.join("env"))
+        .unwrap_or_else(|e| panic!("{}/env: {e}; run tests/servers/up.sh", dir.display()));
+    let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    let get = |k: &str| {
+        vars.get(k)
+            .unwrap_or_else(|| panic!("{k} missing from test server env"))
+            .to_string()
+    };
+    let server = |name: &'static str, prefix: &str, caps| Server {
+        name,
+        endpoint: get(&format!("{prefix}_ENDPOINT")),
+        region: get(&format!("{prefix}_REGION")),
+        access_key: get(&format!("{prefix}_ACCESS_KEY_ID")),
+        secret_key: get(&format!("{prefix}_SECRET_ACCESS_KEY")),
+        caps,
+    };
+    (
+        server(
+            "garage",
+            "GARAGE",
+            Capabilities {
+                tagging: false,
+                versioning: false,
+                enforces_copy_if_match: true,
+            },
+        ),
+        server(
+            "moto",
+            "MOTO",
+            Capabilities {
+                tagging: true,
+                versioning: true,
+                enforces_copy_if_match: false,
+            },
+        ),
+    )
+}
+
+fn servers() -> &'static (Server, Server) {
+    static SERVERS: OnceLock<(Server, Server)> = OnceLock::new();
+    SERVERS.get_or_init(load)
+}
+
+/// Garage 2.5: no tagging, no versioning, enforces copy-source-if-match.
+pub fn garage() -> &'static Server {
+    &servers().0
+}
+
+/// moto's server: tagging and versioning, ignores copy-source-if-match.
+pub fn moto() -> &'static Server {
+    &servers().1
+}
+
+/// Returns from the test, printing why, when the server lacks a capability.
+#[macro_export]
+macro_rules! require {
+    ($server:expr, $cap:ident, $why:expr) => {
+        if !$server.caps.$cap {
+            eprintln!("SKIP on {}: {}", $server.name, $why);
+            return;
+        }
+    };
+}
+
+/// Generates one `#[tokio::test]` per server for an `async fn(&Server)`.
+#[macro_export]
+macro_rules! on_each_server {
+    ($($check:ident),* $(,)?) => {
+        $(
+            mod $check {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn garage() {
+                    super::$check($crate::support::servers::garage()).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn moto() {
+                    super::$check($crate::support::servers::moto()).await
+                }
+            }
+        )*
+    };
+}
