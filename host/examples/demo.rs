@@ -33,10 +33,18 @@ const SAMPLES: &[(&str, &str)] = &[
 async fn main() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let env_file = root.join("target/test-servers/env");
-    let text = std::fs::read_to_string(&env_file)
-        .with_context(|| format!("{}: start the local servers first (make demo does)", env_file.display()))?;
+    let text = std::fs::read_to_string(&env_file).with_context(|| {
+        format!(
+            "{}: start the local servers first (make demo does)",
+            env_file.display()
+        )
+    })?;
     let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
-    let var = |k: &str| vars.get(k).map(|v| v.to_string()).with_context(|| format!("{k} missing in env file"));
+    let var = |k: &str| {
+        vars.get(k)
+            .map(|v| v.to_string())
+            .with_context(|| format!("{k} missing in env file"))
+    };
     let (endpoint, region, access, secret) = (
         var("GARAGE_ENDPOINT")?,
         var("GARAGE_REGION")?,
@@ -54,7 +62,10 @@ async fn main() -> Result<()> {
         .filter_map(|c| c["destinationBucket"].as_str().map(str::to_string))
         .collect();
     println!("local Garage at {endpoint}");
-    for bucket in [SOURCE, CONFIG_BUCKET].into_iter().chain(destinations.iter().map(String::as_str)) {
+    for bucket in [SOURCE, CONFIG_BUCKET]
+        .into_iter()
+        .chain(destinations.iter().map(String::as_str))
+    {
         ensure_bucket(&client, bucket).await?;
     }
     put(&client, CONFIG_BUCKET, CONFIG_KEY, config_text.into_bytes()).await?;
@@ -77,14 +88,20 @@ async fn main() -> Result<()> {
     let demo_dir = root.join("target/demo");
     std::fs::create_dir_all(&demo_dir)?;
     let event_path = demo_dir.join("event.json");
-    std::fs::write(&event_path, serde_json::to_string_pretty(&json!({"Records": records}))?)?;
+    std::fs::write(
+        &event_path,
+        serde_json::to_string_pretty(&json!({"Records": records}))?,
+    )?;
 
     let binary = std::env::current_exe()?
         .parent()
         .and_then(|examples| examples.parent())
         .map(|dir| dir.join("artifact-export"))
         .context("locate the artifact-export binary")?;
-    println!("\n$ SUFFIX_TO_COPY={SUFFIXES} artifact-export invoke --event {}", event_path.display());
+    println!(
+        "\n$ SUFFIX_TO_COPY={SUFFIXES} artifact-export invoke --event {}",
+        event_path.display()
+    );
     let status = Command::new(&binary)
         .args(["invoke", "--event"])
         .arg(&event_path)
@@ -104,7 +121,14 @@ async fn main() -> Result<()> {
     for bucket in &destinations {
         let listing = client.list_objects_v2().bucket(bucket).send().await?;
         let keys: Vec<&str> = listing.contents().iter().filter_map(|o| o.key()).collect();
-        println!("  s3://{bucket}: {}", if keys.is_empty() { "(empty)".into() } else { keys.join(", ") });
+        println!(
+            "  s3://{bucket}: {}",
+            if keys.is_empty() {
+                "(empty)".into()
+            } else {
+                keys.join(", ")
+            }
+        );
     }
     if !status.success() {
         bail!("artifact-export invoke exited with {status}");

@@ -4,20 +4,22 @@
 //! Records run concurrently (bounded by `COPY_CONCURRENCY`) and every record is attempted
 //! whatever happens to the others.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use futures::StreamExt;
+use tokio::sync::Mutex;
 
-use crate::config::Config;
+use crate::config::{Config, Customer, OnError};
 use crate::config_store::{ConfigLoadError, ConfigStore};
 use crate::copy::retry::{RetryPolicy, S3Failure};
 use crate::copy::{CopyJob, CopyOptions, CopyOutcome, copy_object};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject};
-use crate::report::{Outcome, RecordReport, Report};
-use crate::route::{Route, route};
+use crate::policy::{OrgPlugins, Runtime, Verdict, check_targets};
+use crate::report::{Outcome, RecordReport, Report, TargetReport};
+use crate::route::{Route, Target, route};
 
 /// Longest single backoff step between retries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(20);
@@ -27,6 +29,8 @@ pub struct Exporter {
     client: Client,
     settings: Settings,
     config: ConfigStore,
+    runtime: OnceLock<Result<Runtime, String>>,
+    plugins: Mutex<Option<(Arc<Config>, Arc<OrgPlugins>)>>,
 }
 
 impl Exporter {
@@ -37,7 +41,52 @@ impl Exporter {
             client,
             settings,
             config,
+            runtime: OnceLock::new(),
+            plugins: Mutex::new(None),
         }
+    }
+
+    /// The plugin runtime, created on first use (an org without a plugin never pays for it).
+    pub fn runtime(&self) -> Result<&Runtime, String> {
+        self.runtime
+            .get_or_init(|| Runtime::new().map_err(|e| format!("plugin engine could not start: {e:#}")))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The plugins of `config`'s orgs, loaded once per configuration version.
+    pub async fn plugins_for(&self, config: &Arc<Config>) -> Arc<OrgPlugins> {
+        if config.customers.iter().all(|c| c.plugin.is_none()) {
+            return Arc::default();
+        }
+        let mut cached = self.plugins.lock().await;
+        if let Some((loaded_for, plugins)) = cached.as_ref()
+            && Arc::ptr_eq(loaded_for, config)
+        {
+            return plugins.clone();
+        }
+        let plugins = match self.runtime() {
+            Ok(runtime) => runtime.load_all(&self.client, config).await,
+            Err(error) => config
+                .customers
+                .iter()
+                .filter(|c| c.plugin.is_some())
+                .map(|c| {
+                    let failure = crate::policy::LoadError::Invalid {
+                        plugin: c
+                            .plugin
+                            .as_ref()
+                            .map(|p| p.source.to_string())
+                            .unwrap_or_default(),
+                        reason: error.clone(),
+                    };
+                    (c.org.clone(), Err(failure))
+                })
+                .collect(),
+        };
+        let plugins = Arc::new(plugins);
+        *cached = Some((config.clone(), plugins.clone()));
+        plugins
     }
 
     /// The S3 client.
@@ -87,6 +136,7 @@ async fn process_record(
         bytes: None,
         attempts: 0,
         ms: 0,
+        targets: Vec::new(),
         message_id: record.message_id,
     };
     match record.body {
@@ -101,7 +151,10 @@ async fn process_record(
             report.source_bucket = Some(object.bucket.clone());
             report.key = Some(object.key.clone());
             match config {
-                Ok(config) => export_object(exporter, config, &object, &mut report).await,
+                Ok(config) => {
+                    let plugins = exporter.plugins_for(config).await;
+                    export_object(exporter, config, &plugins, &object, &mut report).await
+                }
                 Err(error) => report.reason = Some(error.to_string()),
             }
         }
@@ -114,32 +167,47 @@ async fn process_record(
 async fn export_object(
     exporter: &Exporter,
     config: &Config,
+    plugins: &OrgPlugins,
     object: &SourceObject,
     report: &mut RecordReport,
 ) {
     let settings = &exporter.settings;
-    let (customer, destination_key) = match route(config, &settings.suffixes, object) {
-        Route::Skip { customer, reason } => {
-            report.org = customer.map(|c| c.org.clone());
+    let (customer, proposed, default_skip) = match route(config, &settings.suffixes, object) {
+        Route::Skip {
+            customer: None,
+            reason,
+        } => {
             report.outcome = Outcome::Skipped;
             report.reason = Some(reason);
             return;
         }
+        Route::Skip {
+            customer: Some(customer),
+            reason,
+        } => (customer, Vec::new(), reason),
         Route::Copy {
             customer,
             destination_key,
-        } => (customer, destination_key),
+        } => {
+            let target = Target {
+                bucket: customer.destination_bucket.clone(),
+                key: destination_key,
+            };
+            (customer, vec![target], String::new())
+        }
     };
     report.org = Some(customer.org.clone());
-    report.destination_bucket = Some(customer.destination_bucket.clone());
-    report.destination_key = Some(destination_key.clone());
-    let job = CopyJob {
-        source_bucket: &object.bucket,
-        source_key: &object.key,
-        size: object.size,
-        etag: object.etag.as_deref(),
-        destination_bucket: &customer.destination_bucket,
-        destination_key: &destination_key,
+    let targets = match decide_targets(customer, plugins, object, proposed, default_skip) {
+        Decided::Copy(targets) => targets,
+        Decided::Skip(reason) => {
+            report.outcome = Outcome::Skipped;
+            report.reason = Some(reason);
+            return;
+        }
+        Decided::Fail(reason) => {
+            report.reason = Some(reason);
+            return;
+        }
     };
     let options = CopyOptions {
         multipart_threshold: settings.multipart_threshold,
@@ -151,8 +219,95 @@ async fn export_object(
             max_delay: MAX_RETRY_DELAY,
         },
     };
-    let result = copy_object(&exporter.client, &job, &options).await;
-    report.attempts = result.attempts;
+    let results: Vec<TargetReport> = futures::future::join_all(
+        targets
+            .iter()
+            .map(|target| copy_to_target(&exporter.client, &options, object, target)),
+    )
+    .await;
+    report.merge_targets(results);
+}
+
+/// What the org's policy (plugin, or plain suffix matching) decided for one object.
+enum Decided {
+    Copy(Vec<Target>),
+    Skip(String),
+    Fail(String),
+}
+
+fn decide_targets(
+    customer: &Customer,
+    plugins: &OrgPlugins,
+    object: &SourceObject,
+    proposed: Vec<Target>,
+    default_skip: String,
+) -> Decided {
+    let default = |proposed: Vec<Target>| {
+        if proposed.is_empty() {
+            Decided::Skip(default_skip.clone())
+        } else {
+            Decided::Copy(proposed)
+        }
+    };
+    let Some(spec) = &customer.plugin else {
+        return default(proposed);
+    };
+    let org = &customer.org;
+    let plugin = match plugins.get(org) {
+        Some(Ok(plugin)) => plugin,
+        Some(Err(error)) => return Decided::Fail(format!("org {org}: {error}")),
+        None => return Decided::Fail(format!("org {org}: plugin {} is not loaded", spec.source)),
+    };
+    match plugin.decide(org, object, &proposed, &spec.settings) {
+        Ok(Verdict::Copy(targets)) => match check_targets(customer, &targets) {
+            Ok(()) if targets.is_empty() => {
+                Decided::Skip(format!("plugin {} chose no targets", plugin.name()))
+            }
+            Ok(()) => Decided::Copy(targets),
+            Err(why) => Decided::Fail(format!(
+                "org {org}: plugin {} answer rejected: {why}",
+                plugin.name()
+            )),
+        },
+        Ok(Verdict::Skip(reason)) => Decided::Skip(format!("plugin {}: {reason}", plugin.name())),
+        Err(error) => {
+            let reason = format!("org {org}: plugin {} {error}", plugin.name());
+            match spec.on_error {
+                OnError::Fail => Decided::Fail(reason),
+                OnError::Skip => Decided::Skip(format!("{reason} (onError: skip)")),
+                OnError::Default => {
+                    tracing::warn!(%org, %reason, "plugin failed; plain suffix matching decides (onError: default)");
+                    default(proposed)
+                }
+            }
+        }
+    }
+}
+
+async fn copy_to_target(
+    client: &Client,
+    options: &CopyOptions,
+    object: &SourceObject,
+    target: &Target,
+) -> TargetReport {
+    let job = CopyJob {
+        source_bucket: &object.bucket,
+        source_key: &object.key,
+        size: object.size,
+        etag: object.etag.as_deref(),
+        destination_bucket: &target.bucket,
+        destination_key: &target.key,
+    };
+    let result = copy_object(client, &job, options).await;
+    let mut report = TargetReport {
+        destination_bucket: target.bucket.clone(),
+        destination_key: target.key.clone(),
+        outcome: Outcome::Failed,
+        reason: None,
+        error_code: None,
+        bytes: None,
+        attempts: result.attempts,
+    };
     match result.outcome {
         Ok(CopyOutcome::Copied { bytes, .. }) => {
             report.outcome = Outcome::Copied;
@@ -172,6 +327,7 @@ async fn export_object(
             });
         }
     }
+    report
 }
 
 fn log_record(r: &RecordReport) {

@@ -14,6 +14,7 @@ pub mod event;
 pub mod handler;
 pub mod key_encoding;
 pub mod logging;
+pub mod policy;
 pub mod report;
 pub mod route;
 pub mod s3_client;

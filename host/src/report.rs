@@ -47,9 +47,63 @@ pub struct RecordReport {
     pub attempts: u32,
     /// Wall time spent on the record.
     pub ms: u64,
+    /// Every copy, when a plugin fanned the object out to more than one target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetReport>,
     /// The SQS message that carried the record.
     #[serde(skip)]
     pub message_id: Option<String>,
+}
+
+/// One copy of a record to one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetReport {
+    /// Destination bucket.
+    pub destination_bucket: String,
+    /// Destination key.
+    pub destination_key: String,
+    /// What happened to this copy.
+    pub outcome: Outcome,
+    /// Why it was superseded or failed.
+    pub reason: Option<String>,
+    /// The S3 error code of a failure.
+    pub error_code: Option<String>,
+    /// Bytes copied.
+    pub bytes: Option<u64>,
+    /// Attempts of the most-retried S3 request.
+    pub attempts: u32,
+}
+
+impl RecordReport {
+    /// Folds the copies of this record into it: the first target's destination, the worst
+    /// outcome (failed, then superseded, then copied), and every target listed when there
+    /// is more than one.
+    pub fn merge_targets(&mut self, targets: Vec<TargetReport>) {
+        let rank = |o: Outcome| match o {
+            Outcome::Failed => 3,
+            Outcome::Superseded => 2,
+            Outcome::Copied => 1,
+            Outcome::Skipped => 0,
+        };
+        let Some(first) = targets.first() else { return };
+        self.destination_bucket = Some(first.destination_bucket.clone());
+        self.destination_key = Some(first.destination_key.clone());
+        let worst = targets.iter().max_by_key(|t| rank(t.outcome)).unwrap_or(first);
+        self.outcome = worst.outcome;
+        self.reason = worst.reason.clone();
+        self.error_code = worst.error_code.clone();
+        self.attempts = targets.iter().map(|t| t.attempts).max().unwrap_or(0);
+        let copied: Vec<u64> = targets
+            .iter()
+            .filter(|t| t.outcome == Outcome::Copied)
+            .filter_map(|t| t.bytes)
+            .collect();
+        self.bytes = (!copied.is_empty()).then(|| copied.iter().sum());
+        if targets.len() > 1 {
+            self.targets = targets;
+        }
+    }
 }
 
 /// Counts per outcome.

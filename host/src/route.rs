@@ -6,6 +6,15 @@ use crate::config::{Config, Customer};
 use crate::event::SourceObject;
 use crate::suffix::SuffixSet;
 
+/// One copy destination.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Destination bucket.
+    pub bucket: String,
+    /// Destination key.
+    pub key: String,
+}
+
 /// Where one object goes, or why it goes nowhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'c> {

@@ -11,13 +11,24 @@ use serde_json::{Map, Value};
 
 use crate::suffix::SuffixSet;
 
+mod plugin;
+
+pub use plugin::{OnError, PluginSource, PluginSpec};
+
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
 /// Upper bound for `retry`: more than this only delays Lambda's own retry and the DLQ.
 pub const MAX_RETRY: u32 = 10;
 
 const TOP_LEVEL_FIELDS: &[&str] = &["customers", "retry"];
-const CUSTOMER_FIELDS: &[&str] = &["org", "destinationBucket", "prefix", "suffixes"];
+const CUSTOMER_FIELDS: &[&str] = &[
+    "org",
+    "destinationBucket",
+    "prefix",
+    "suffixes",
+    "plugin",
+    "allowedBuckets",
+];
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +50,17 @@ pub struct Customer {
     pub prefix: String,
     /// Suffixes exported for this org, replacing `SUFFIX_TO_COPY` when set.
     pub suffixes: Option<SuffixSet>,
+    /// The org's copy policy plugin, if it has one.
+    pub plugin: Option<PluginSpec>,
+    /// Buckets the plugin may target besides `destination_bucket`.
+    pub allowed_buckets: Vec<String>,
+}
+
+impl Customer {
+    /// True when a plugin of this org may copy into `bucket`.
+    pub fn may_target(&self, bucket: &str) -> bool {
+        bucket == self.destination_bucket || self.allowed_buckets.iter().any(|b| b == bucket)
+    }
 }
 
 /// A configuration that failed to load, with every problem found.
@@ -76,6 +98,7 @@ impl Config {
                 kind(&value)
             )]));
         };
+        let config_dir = ConfigDir::of(origin);
         let mut problems = Vec::new();
         unknown_fields(&top, TOP_LEVEL_FIELDS, "", &mut problems);
         let retry = parse_retry(top.get("retry"), &mut problems);
@@ -92,7 +115,7 @@ impl Config {
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, item)| parse_customer(i, item, &mut problems))
+                .filter_map(|(i, item)| parse_customer(i, item, &config_dir, &mut problems))
                 .collect(),
             Some(other) => {
                 problems.push(format!("customers: expected a list, got {}", kind(other)));
@@ -139,7 +162,12 @@ fn parse_retry(value: Option<&Value>, problems: &mut Vec<String>) -> u32 {
     }
 }
 
-fn parse_customer(index: usize, item: &Value, problems: &mut Vec<String>) -> Option<Customer> {
+fn parse_customer(
+    index: usize,
+    item: &Value,
+    config_dir: &ConfigDir,
+    problems: &mut Vec<String>,
+) -> Option<Customer> {
     let Value::Object(fields) = item else {
         problems.push(format!(
             "customers[{index}]: expected an object with \"org\" and \"destinationBucket\", got {}",
@@ -239,6 +267,10 @@ fn parse_customer(index: usize, item: &Value, problems: &mut Vec<String>) -> Opt
             None
         }
     };
+    let plugin = fields
+        .get("plugin")
+        .and_then(|value| plugin::parse_plugin(&who, value, config_dir, problems));
+    let allowed_buckets = plugin::parse_allowed_buckets(&who, fields.get("allowedBuckets"), problems);
     if problems.len() != before {
         return None;
     }
@@ -247,6 +279,8 @@ fn parse_customer(index: usize, item: &Value, problems: &mut Vec<String>) -> Opt
         destination_bucket: destination_bucket?,
         prefix: prefix?,
         suffixes,
+        plugin,
+        allowed_buckets,
     })
 }
 
@@ -269,7 +303,44 @@ fn check_uniqueness(customers: &[Customer], problems: &mut Vec<String>) {
     }
 }
 
-fn unknown_fields(fields: &Map<String, Value>, known: &[&str], context: &str, problems: &mut Vec<String>) {
+/// Where the config file lives, to resolve relative plugin paths against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigDir {
+    /// The folder of a local config file.
+    Local(std::path::PathBuf),
+    /// The bucket and key prefix (ending in `/` or empty) of a config in S3.
+    S3 {
+        /// Config bucket.
+        bucket: String,
+        /// Key prefix of the config object's "folder".
+        prefix: String,
+    },
+}
+
+impl ConfigDir {
+    /// The directory of a config at `origin` (a path or `s3://bucket/key`).
+    pub fn of(origin: &str) -> ConfigDir {
+        match origin.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
+            Some((bucket, key)) => ConfigDir::S3 {
+                bucket: bucket.to_string(),
+                prefix: key.rfind('/').map(|i| key[..=i].to_string()).unwrap_or_default(),
+            },
+            None => ConfigDir::Local(
+                std::path::Path::new(origin)
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
+
+pub(crate) fn unknown_fields(
+    fields: &Map<String, Value>,
+    known: &[&str],
+    context: &str,
+    problems: &mut Vec<String>,
+) {
     for name in fields.keys() {
         if known.contains(&name.as_str()) {
             continue;
@@ -350,7 +421,7 @@ pub fn bucket_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -365,7 +436,7 @@ fn kind(value: &Value) -> &'static str {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = include_str!("../../config/sample.json");
+    const SAMPLE: &str = include_str!("../../../config/sample.json");
 
     fn problems(text: &str) -> Vec<String> {
         Config::parse(text, "test.json").unwrap_err().problems

@@ -1,0 +1,352 @@
+//! The `plugin` and `allowedBuckets` fields of a customer.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{ConfigDir, bucket_name_problem, kind, unknown_fields};
+
+const PLUGIN_FIELDS: &[&str] = &[
+    "source",
+    "sha256",
+    "settings",
+    "timeoutMs",
+    "maxMemoryMiB",
+    "onError",
+];
+
+/// Default per-call deadline.
+pub const DEFAULT_TIMEOUT_MS: u64 = 20;
+/// Default per-call memory cap.
+pub const DEFAULT_MAX_MEMORY_MIB: u64 = 16;
+
+/// Where a plugin's component comes from, resolved against the config's location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PluginSource {
+    /// A local file (`.wasm` component, or `.cwasm` precompiled by `plugin compile`).
+    File(PathBuf),
+    /// An object in S3.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+}
+
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginSource::File(path) => write!(f, "{}", path.display()),
+            PluginSource::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// What happens to a record when the plugin traps, times out, runs out of memory or
+/// answers `err`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// The record fails (and is retried by Lambda).
+    Fail,
+    /// The record is skipped.
+    Skip,
+    /// Plain suffix matching decides, as if the org had no plugin.
+    Default,
+}
+
+/// A customer's plugin, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSpec {
+    /// Where the component is loaded from.
+    pub source: PluginSource,
+    /// Expected SHA-256 of the file's bytes (required for S3 sources).
+    pub sha256: Option<[u8; 32]>,
+    /// The `settings` JSON object, serialized, handed to every call.
+    pub settings: String,
+    /// Deadline of one decision.
+    pub timeout: Duration,
+    /// Memory cap of one decision's instance, in bytes.
+    pub max_memory_bytes: u64,
+    /// What a failed decision means for the record.
+    pub on_error: OnError,
+}
+
+pub(super) fn parse_plugin(
+    who: &str,
+    value: &Value,
+    config_dir: &ConfigDir,
+    problems: &mut Vec<String>,
+) -> Option<PluginSpec> {
+    let Value::Object(fields) = value else {
+        problems.push(format!(
+            "{who}: plugin: expected an object with \"source\", got {}",
+            kind(value)
+        ));
+        return None;
+    };
+    let before = problems.len();
+    unknown_fields(fields, PLUGIN_FIELDS, &format!("{who}: plugin: "), problems);
+    let source = match fields.get("source") {
+        Some(Value::String(s)) if !s.trim().is_empty() => resolve_source(who, s, config_dir, problems),
+        Some(other) => {
+            problems.push(format!(
+                "{who}: plugin.source: expected a path or s3://bucket/key, got {}",
+                kind(other)
+            ));
+            None
+        }
+        None => {
+            problems.push(format!(
+                "{who}: plugin.source is missing; expected a path or s3://bucket/key"
+            ));
+            None
+        }
+    };
+    let sha256 = match fields.get("sha256") {
+        None => None,
+        Some(Value::String(s)) => match hex::decode(s.trim()) {
+            Ok(bytes) if bytes.len() == 32 => bytes.try_into().ok(),
+            _ => {
+                problems.push(format!(
+                    "{who}: plugin.sha256 {s:?} is not valid; expected 64 hex digits"
+                ));
+                None
+            }
+        },
+        Some(other) => {
+            problems.push(format!(
+                "{who}: plugin.sha256: expected a string, got {}",
+                kind(other)
+            ));
+            None
+        }
+    };
+    if let Some(PluginSource::S3 { .. }) = &source
+        && sha256.is_none()
+        && !fields.contains_key("sha256")
+    {
+        problems.push(format!(
+            "{who}: plugin.sha256 is required for a plugin loaded from S3 (pin the exact bytes)"
+        ));
+    }
+    let settings = match fields.get("settings") {
+        None => "{}".to_string(),
+        Some(value @ Value::Object(_)) => value.to_string(),
+        Some(other) => {
+            problems.push(format!(
+                "{who}: plugin.settings: expected a JSON object, got {}",
+                kind(other)
+            ));
+            String::new()
+        }
+    };
+    let number = |name: &str, default: u64, max: u64, problems: &mut Vec<String>| match fields.get(name) {
+        None => default,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if (1..=max).contains(&v) => v,
+            _ => {
+                problems.push(format!(
+                    "{who}: plugin.{name}: {n} is not allowed; expected a whole number 1 to {max}"
+                ));
+                default
+            }
+        },
+        Some(other) => {
+            problems.push(format!(
+                "{who}: plugin.{name}: expected a whole number 1 to {max}, got {}",
+                kind(other)
+            ));
+            default
+        }
+    };
+    let timeout_ms = number("timeoutMs", DEFAULT_TIMEOUT_MS, 10_000, problems);
+    let memory_mib = number("maxMemoryMiB", DEFAULT_MAX_MEMORY_MIB, 1024, problems);
+    let on_error = match fields.get("onError") {
+        None => OnError::Fail,
+        Some(Value::String(s)) => match s.as_str() {
+            "fail" => OnError::Fail,
+            "skip" => OnError::Skip,
+            "default" => OnError::Default,
+            other => {
+                problems.push(format!(
+                    "{who}: plugin.onError {other:?} is not valid; expected \"fail\", \"skip\" or \"default\""
+                ));
+                OnError::Fail
+            }
+        },
+        Some(other) => {
+            problems.push(format!(
+                "{who}: plugin.onError: expected \"fail\", \"skip\" or \"default\", got {}",
+                kind(other)
+            ));
+            OnError::Fail
+        }
+    };
+    if problems.len() != before {
+        return None;
+    }
+    Some(PluginSpec {
+        source: source?,
+        sha256,
+        settings,
+        timeout: Duration::from_millis(timeout_ms),
+        max_memory_bytes: memory_mib * 1024 * 1024,
+        on_error,
+    })
+}
+
+fn resolve_source(
+    who: &str,
+    source: &str,
+    config_dir: &ConfigDir,
+    problems: &mut Vec<String>,
+) -> Option<PluginSource> {
+    if let Some(rest) = source.strip_prefix("s3://") {
+        return match rest.split_once('/') {
+            Some((bucket, key)) if !key.is_empty() && bucket_name_problem(bucket).is_none() => {
+                Some(PluginSource::S3 {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                })
+            }
+            _ => {
+                problems.push(format!(
+                    "{who}: plugin.source {source:?} is not valid; expected s3://bucket/key"
+                ));
+                None
+            }
+        };
+    }
+    let path = std::path::Path::new(source);
+    Some(match config_dir {
+        _ if path.is_absolute() => PluginSource::File(path.to_path_buf()),
+        ConfigDir::Local(dir) => PluginSource::File(dir.join(path)),
+        ConfigDir::S3 { bucket, prefix } => PluginSource::S3 {
+            bucket: bucket.clone(),
+            key: format!("{prefix}{}", source.trim_start_matches("./")),
+        },
+    })
+}
+
+pub(super) fn parse_allowed_buckets(
+    who: &str,
+    value: Option<&Value>,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    let Some(value) = value else { return Vec::new() };
+    let Value::Array(items) = value else {
+        problems.push(format!(
+            "{who}: allowedBuckets: expected a list of bucket names, got {}",
+            kind(value)
+        ));
+        return Vec::new();
+    };
+    let mut buckets = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(b) => match bucket_name_problem(b) {
+                None => buckets.push(b.to_string()),
+                Some(why) => problems.push(format!(
+                    "{who}: allowedBuckets[{i}] {b:?} is not a valid S3 bucket name ({why})"
+                )),
+            },
+            None => problems.push(format!(
+                "{who}: allowedBuckets[{i}]: expected a bucket name, got {}",
+                kind(item)
+            )),
+        }
+    }
+    buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn customer(plugin: &str, origin: &str) -> Result<super::super::Customer, Vec<String>> {
+        let text = format!(
+            r#"{{"customers":[{{"org":"org2","destinationBucket":"org2-export","allowedBuckets":["org2-archive"],"plugin":{plugin}}}]}}"#
+        );
+        Config::parse(&text, origin)
+            .map(|c| c.customers.into_iter().next().unwrap())
+            .map_err(|e| e.problems)
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = customer(r#"{"source":"plugins/org2.wasm"}"#, "/etc/export/config.json").unwrap();
+        let p = c.plugin.clone().unwrap();
+        assert_eq!(
+            p.source,
+            PluginSource::File("/etc/export/plugins/org2.wasm".into())
+        );
+        assert_eq!(p.timeout, Duration::from_millis(20));
+        assert_eq!(p.max_memory_bytes, 16 << 20);
+        assert_eq!(p.on_error, OnError::Fail);
+        assert_eq!(p.settings, "{}");
+        assert!(c.may_target("org2-archive") && c.may_target("org2-export") && !c.may_target("org1-export"));
+    }
+
+    #[test]
+    fn relative_to_a_config_in_s3_and_sha_required() {
+        let sha = "ab".repeat(32);
+        let c = customer(
+            &format!(r#"{{"source":"plugins/org2.cwasm","sha256":"{sha}","settings":{{"a":1}},"onError":"default"}}"#),
+            "s3://cfg-bucket/export/config.json",
+        )
+        .unwrap();
+        let p = c.plugin.unwrap();
+        assert_eq!(
+            p.source,
+            PluginSource::S3 {
+                bucket: "cfg-bucket".into(),
+                key: "export/plugins/org2.cwasm".into()
+            }
+        );
+        assert_eq!(p.sha256, Some([0xab; 32]));
+        assert_eq!(p.settings, r#"{"a":1}"#);
+        assert_eq!(p.on_error, OnError::Default);
+        let err = customer(r#"{"source":"s3://plugins-bucket/org2.wasm"}"#, "c.json").unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "customers[0] (org2): plugin.sha256 is required for a plugin loaded from S3 (pin the exact bytes)"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let err = customer(
+            r#"{"source":"x.wasm","sha256":"xyz","timeoutMs":0,"maxMemoryMiB":"16","onError":"retry","setings":{}}"#,
+            "c.json",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "customers[0] (org2): plugin: unknown field \"setings\"; did you mean \"settings\"?",
+                "customers[0] (org2): plugin.sha256 \"xyz\" is not valid; expected 64 hex digits",
+                "customers[0] (org2): plugin.timeoutMs: 0 is not allowed; expected a whole number 1 to 10000",
+                "customers[0] (org2): plugin.maxMemoryMiB: expected a whole number 1 to 1024, got a string",
+                "customers[0] (org2): plugin.onError \"retry\" is not valid; expected \"fail\", \"skip\" or \"default\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn allowed_buckets_are_checked() {
+        let text = r#"{"customers":[{"org":"a","destinationBucket":"a-out","allowedBuckets":["ok-bucket","Bad_Bucket",3]}]}"#;
+        let err = Config::parse(text, "c.json").unwrap_err().problems;
+        assert_eq!(
+            err,
+            [
+                "customers[0] (a): allowedBuckets[1] \"Bad_Bucket\" is not a valid S3 bucket name (lowercase letters, digits, dots, hyphens)",
+                "customers[0] (a): allowedBuckets[2]: expected a bucket name, got a number",
+            ]
+        );
+    }
+}

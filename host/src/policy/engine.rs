@@ -1,0 +1,69 @@
+//! The one wasmtime [`Engine`] of the process, and the epoch ticker that enforces deadlines.
+//!
+//! Every knob that affects compiled code lives here, because a precompiled `.cwasm` only
+//! loads into an engine configured the same way: `plugin compile` and the loader both call
+//! [`engine_config`].
+
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, OptLevel};
+
+/// How often the epoch advances; plugin deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The engine configuration shared by the host and `plugin compile`.
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    // Components are the only kind of plugin.
+    config.wasm_component_model(true);
+    // Deadlines: every call gets an epoch deadline; a ticker thread advances the epoch.
+    // Cheaper than fuel, and independent of what the guest executes.
+    config.epoch_interruption(true);
+    // Decisions are short; optimise the compiled code for speed, not compile time.
+    config.cranelift_opt_level(OptLevel::Speed);
+    // Fresh instances map linear memory copy-on-write from the compiled image instead of
+    // copying data segments: this is what makes one instance per decision cheap.
+    config.memory_init_cow(true);
+    // A small guest stack: a runaway recursion traps quickly instead of eating memory.
+    config.max_wasm_stack(512 * 1024);
+    // Plugins are synchronous, short and CPU-bound: no async support needed.
+    config
+}
+
+/// Builds the process's engine.
+pub fn new_engine() -> wasmtime::Result<Engine> {
+    Engine::new(&engine_config())
+}
+
+/// Starts the thread that advances `engine`'s epoch every [`EPOCH_TICK`]. It holds only a
+/// weak reference, so it ends by itself once the engine is dropped.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}
+
+/// Ticks for a deadline of `timeout` (at least one, plus one for the partial tick in progress).
+pub fn deadline_ticks(timeout: Duration) -> u64 {
+    let per_tick = EPOCH_TICK.as_micros().max(1);
+    (timeout.as_micros().div_ceil(per_tick) as u64).max(1) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up() {
+        assert_eq!(deadline_ticks(Duration::from_millis(20)), 21);
+        assert_eq!(deadline_ticks(Duration::from_micros(1)), 2);
+    }
+}
