@@ -18,14 +18,16 @@ stop-servers:
 	tests/servers/down.sh
 
 test: test-servers
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 demo: test-servers
-	$(CARGO) run --release -p artifact-export --example demo
+	$(CARGO) build --release -p artifact-export --bin artifact-export --example demo
+	target/release/examples/demo
 
 bench: test-servers
+	$(CARGO) build --release -p artifact-export --bin artifact-export
 	$(CARGO) bench -p artifact-export --bench copy_throughput

@@ -172,32 +172,9 @@ async fn export_object(
     report: &mut RecordReport,
 ) {
     let settings = &exporter.settings;
-    let (customer, proposed, default_skip) = match route(config, &settings.suffixes, object) {
-        Route::Skip {
-            customer: None,
-            reason,
-        } => {
-            report.outcome = Outcome::Skipped;
-            report.reason = Some(reason);
-            return;
-        }
-        Route::Skip {
-            customer: Some(customer),
-            reason,
-        } => (customer, Vec::new(), reason),
-        Route::Copy {
-            customer,
-            destination_key,
-        } => {
-            let target = Target {
-                bucket: customer.destination_bucket.clone(),
-                key: destination_key,
-            };
-            (customer, vec![target], String::new())
-        }
-    };
-    report.org = Some(customer.org.clone());
-    let targets = match decide_targets(customer, plugins, object, proposed, default_skip) {
+    let (customer, decided) = plan_object(config, &settings.suffixes, plugins, object).await;
+    report.org = customer.map(|c| c.org.clone());
+    let targets = match decided {
         Decided::Copy(targets) => targets,
         Decided::Skip(reason) => {
             report.outcome = Outcome::Skipped;
@@ -229,13 +206,53 @@ async fn export_object(
 }
 
 /// What the org's policy (plugin, or plain suffix matching) decided for one object.
-enum Decided {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// Copy to these (checked) targets.
     Copy(Vec<Target>),
+    /// Nothing to copy, with the reason.
     Skip(String),
+    /// The record fails, with the reason.
     Fail(String),
 }
 
-fn decide_targets(
+/// Routes `object` and applies its org's policy: the plain decision, or the plugin's
+/// answer checked against the org's buckets. Returns the owning org, if any.
+pub async fn plan_object<'c>(
+    config: &'c Config,
+    suffixes: &crate::suffix::SuffixSet,
+    plugins: &OrgPlugins,
+    object: &SourceObject,
+) -> (Option<&'c Customer>, Decided) {
+    match route(config, suffixes, object) {
+        Route::Skip {
+            customer: None,
+            reason,
+        } => (None, Decided::Skip(reason)),
+        Route::Skip {
+            customer: Some(customer),
+            reason,
+        } => (
+            Some(customer),
+            decide_targets(customer, plugins, object, Vec::new(), reason).await,
+        ),
+        Route::Copy {
+            customer,
+            destination_key,
+        } => {
+            let target = Target {
+                bucket: customer.destination_bucket.clone(),
+                key: destination_key,
+            };
+            (
+                Some(customer),
+                decide_targets(customer, plugins, object, vec![target], String::new()).await,
+            )
+        }
+    }
+}
+
+async fn decide_targets(
     customer: &Customer,
     plugins: &OrgPlugins,
     object: &SourceObject,
@@ -258,7 +275,16 @@ fn decide_targets(
         Some(Err(error)) => return Decided::Fail(format!("org {org}: {error}")),
         None => return Decided::Fail(format!("org {org}: plugin {} is not loaded", spec.source)),
     };
-    match plugin.decide(org, object, &proposed, &spec.settings) {
+    let answer = plugin
+        .clone()
+        .decide_blocking(
+            org.clone(),
+            object.clone(),
+            proposed.clone(),
+            spec.settings.clone(),
+        )
+        .await;
+    match answer {
         Ok(Verdict::Copy(targets)) => match check_targets(customer, &targets) {
             Ok(()) if targets.is_empty() => {
                 Decided::Skip(format!("plugin {} chose no targets", plugin.name()))

@@ -19,5 +19,7 @@ mod faults;
 mod multipart;
 /// Late, duplicated and out-of-order events: nothing goes back to an older version.
 mod ordering;
+/// Per-org WebAssembly plugins: rewrite, filter, hostile guests, loading and pinning.
+mod plugins;
 /// SQS-triggered invocations and their partial batch response.
 mod sqs;

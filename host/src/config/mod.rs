@@ -13,7 +13,7 @@ use crate::suffix::SuffixSet;
 
 mod plugin;
 
-pub use plugin::{OnError, PluginSource, PluginSpec};
+pub use plugin::{DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, OnError, PluginSource, PluginSpec};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;

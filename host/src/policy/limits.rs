@@ -1,6 +1,62 @@
 //! Per-decision resource limits of a plugin instance.
 
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+
+/// [`StoreLimits`] that remember whether a memory growth was refused, so a trap that
+/// follows can be reported as the memory cap rather than as whatever the guest did next.
+pub struct MemoryCap {
+    limits: StoreLimits,
+    refused: bool,
+}
+
+impl MemoryCap {
+    /// Caps linear memory at `max_memory_bytes`.
+    pub fn new(max_memory_bytes: u64) -> Self {
+        Self {
+            limits: store_limits(max_memory_bytes),
+            refused: false,
+        }
+    }
+
+    /// True once a memory growth was refused.
+    pub fn was_hit(&self) -> bool {
+        self.refused
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let result = self.limits.memory_growing(current, desired, maximum);
+        self.refused |= !matches!(result, Ok(true));
+        result
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
 
 /// The memory a component may hold besides its linear memories: tables and instances are
 /// capped at small numbers; a plugin needs a handful of each.
@@ -34,6 +90,15 @@ mod tests {
         assert!(limits.memory_growing(0, 8 << 20, None).unwrap());
         assert!(limits.memory_growing(8 << 20, 16 << 20, None).unwrap());
         assert!(limits.memory_growing(16 << 20, (16 << 20) + 65536, None).is_err());
+    }
+
+    #[test]
+    fn a_refused_growth_is_remembered() {
+        let mut cap = MemoryCap::new(1 << 20);
+        assert!(cap.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(!cap.was_hit());
+        assert!(cap.memory_growing(1 << 20, 2 << 20, None).is_err());
+        assert!(cap.was_hit());
     }
 
     #[test]

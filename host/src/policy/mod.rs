@@ -6,6 +6,7 @@
 
 mod answer;
 mod bindings;
+pub mod cases;
 pub mod engine;
 mod limits;
 pub mod loader;

@@ -10,7 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, CopyPolicy, CopyPolicyPre, Decision, Level};
 use super::engine::deadline_ticks;
-use super::limits::store_limits;
+use super::limits::MemoryCap;
 use super::sandbox::{CappedOutput, empty_wasi};
 use crate::event::SourceObject;
 use crate::route::Target;
@@ -50,7 +50,7 @@ pub enum DecisionError {
 pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: wasmtime::StoreLimits,
+    limits: MemoryCap,
     log: LogSink,
 }
 
@@ -138,7 +138,49 @@ impl Plugin {
         &self.name
     }
 
-    /// Asks the plugin about one object, in a fresh instance that is dropped afterwards:
+    /// Instantiates the plugin once without calling it: proves it links and starts within
+    /// its limits (used by `validate`).
+    pub fn check_instantiates(&self) -> Result<(), DecisionError> {
+        let (stdout, stderr) = (CappedOutput::default(), CappedOutput::default());
+        let mut store = self.new_store("validate", &stdout, &stderr);
+        let result = self.pre.instantiate(&mut store).map(drop);
+        result.map_err(|e| self.classify_trap(e, store.data().limits.was_hit(), &stderr))
+    }
+
+    fn new_store(&self, org: &str, stdout: &CappedOutput, stderr: &CappedOutput) -> Store<PluginState> {
+        let state = PluginState {
+            wasi: empty_wasi(stdout, stderr),
+            table: ResourceTable::new(),
+            limits: MemoryCap::new(self.max_memory_bytes),
+            log: LogSink {
+                org: org.into(),
+                plugin: self.name.clone(),
+                lines: 0,
+            },
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(deadline_ticks(self.timeout));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// [`Plugin::decide`] on a blocking thread: WASI's synchronous host calls (stdio,
+    /// filesystem) must not run on an async worker.
+    pub async fn decide_blocking(
+        self: Arc<Self>,
+        org: String,
+        object: SourceObject,
+        proposed: Vec<Target>,
+        settings: String,
+    ) -> Result<Verdict, DecisionError> {
+        tokio::task::spawn_blocking(move || self.decide(&org, &object, &proposed, &settings))
+            .await
+            .unwrap_or_else(|e| Err(DecisionError::Trap(format!("decision thread failed: {e}"))))
+    }
+
+    /// Asks the plugin about one object (blocking; from async code use
+    /// [`Plugin::decide_blocking`]), in a fresh instance that is dropped afterwards:
     /// no state survives from one object (or org) to the next.
     pub fn decide(
         &self,
@@ -147,23 +189,9 @@ impl Plugin {
         proposed: &[Target],
         settings: &str,
     ) -> Result<Verdict, DecisionError> {
-        let engine = self.pre.engine();
         let stdout = CappedOutput::default();
         let stderr = CappedOutput::default();
-        let state = PluginState {
-            wasi: empty_wasi(&stdout, &stderr),
-            table: ResourceTable::new(),
-            limits: store_limits(self.max_memory_bytes),
-            log: LogSink {
-                org: org.into(),
-                plugin: self.name.clone(),
-                lines: 0,
-            },
-        };
-        let mut store = Store::new(engine, state);
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(deadline_ticks(self.timeout));
-        store.epoch_deadline_trap();
+        let mut store = self.new_store(org, &stdout, &stderr);
 
         let object = bindings::Object {
             bucket: object.bucket.clone(),
@@ -185,6 +213,8 @@ impl Plugin {
             .pre
             .instantiate(&mut store)
             .and_then(|instance| instance.call_decide(&mut store, org, &object, &proposed, settings));
+        let memory_hit = store.data().limits.was_hit();
+        let result = result.map_err(|e| self.classify_trap(e, memory_hit, &stderr));
         self.flush_output(org, &stdout, "stdout");
         self.flush_output(org, &stderr, "stderr");
         let suppressed = store.data().log.lines.saturating_sub(MAX_LOG_LINES);
@@ -210,20 +240,29 @@ impl Plugin {
             Ok(Err(message)) => Err(DecisionError::Refused(
                 truncate(&message, MAX_LOG_LINE).to_string(),
             )),
-            Err(error) => Err(self.classify_trap(error)),
+            Err(error) => Err(error),
         }
     }
 
-    fn classify_trap(&self, error: wasmtime::Error) -> DecisionError {
+    fn classify_trap(
+        &self,
+        error: wasmtime::Error,
+        memory_hit: bool,
+        stderr: &CappedOutput,
+    ) -> DecisionError {
         if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
             return DecisionError::Timeout(self.timeout);
         }
-        let text = format!("{error:#}");
-        if text.contains("forcing a memory growth failure to be a trap") || text.contains("memory growth") {
+        if memory_hit {
             return DecisionError::OutOfMemory(self.max_memory_bytes);
         }
-        // Keep the reason to one line: the first line of the trap message.
-        DecisionError::Trap(text.lines().next().unwrap_or("unknown trap").to_string())
+        let cause = error.root_cause().to_string();
+        // A Rust guest prints its panic message to stderr before trapping: name it.
+        let said = stderr.peek_line("panicked at");
+        DecisionError::Trap(match said {
+            Some(line) => format!("{cause} ({})", truncate(&line, 300)),
+            None => cause,
+        })
     }
 
     fn flush_output(&self, org: &str, stream: &CappedOutput, name: &str) {

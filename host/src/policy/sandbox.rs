@@ -59,6 +59,19 @@ impl CappedOutput {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// The line containing `needle` and the line after it (a panic's location and message),
+    /// without consuming the buffer.
+    pub fn peek_line(&self, needle: &str) -> Option<String> {
+        let captured = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let text = String::from_utf8_lossy(&captured.kept);
+        let mut lines = text.lines().skip_while(|l| !l.contains(needle));
+        let first = lines.next()?;
+        Some(match lines.next() {
+            Some(next) => format!("{} {}", first.trim(), next.trim()),
+            None => first.trim().to_string(),
+        })
+    }
+
     fn accept(&self, bytes: &[u8]) {
         let mut captured = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let room = OUTPUT_CAP.saturating_sub(captured.kept.len());

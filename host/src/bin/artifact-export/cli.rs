@@ -15,6 +15,8 @@ use artifact_export::report::Outcome;
 use artifact_export::s3_client;
 use clap::{Parser, Subcommand};
 
+use crate::plugin_cmd::{self, PluginCommand};
+
 /// Exports objects from a shared source bucket to each organization's bucket.
 #[derive(Debug, Parser)]
 #[command(name = "artifact-export", version, about)]
@@ -38,10 +40,29 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Load and validate a configuration, and print which org exports to which bucket.
+    /// Every org's plugin is loaded and instantiated.
     Validate {
         /// Configuration file; without it, CONFIGURATION_BUCKET/CONFIGURATION_KEY are read.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Tools for plugin authors: precompile, test a decision or a table of cases.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Print, for each key, the owning org and the decision (plugins included); touches no S3
+    /// object.
+    Plan {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// File with one key per line; `-` reads stdin.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Suffixes to export (default: SUFFIX_TO_COPY).
+        #[arg(long)]
+        suffixes: Option<String>,
     },
 }
 
@@ -54,6 +75,12 @@ pub async fn run() -> ExitCode {
     let result = match cli.command {
         Command::Invoke { event, config } => invoke(&event, config).await,
         Command::Validate { config } => validate(config).await,
+        Command::Plugin { command } => plugin_cmd::plugin(command).await.map_err(BadInput),
+        Command::Plan {
+            config,
+            keys,
+            suffixes,
+        } => plugin_cmd::plan(&config, &keys, suffixes).await.map_err(BadInput),
     };
     match result {
         Ok(code) => code,

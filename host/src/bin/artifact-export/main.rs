@@ -4,6 +4,7 @@
 
 mod cli;
 mod lambda;
+mod plugin_cmd;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,236 @@
+//! `artifact-export plugin …` (compile, test) and `artifact-export plan`: the tools for
+//! plugin authors. None of them copies anything.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use artifact_export::config::{Config, OnError, PluginSource, PluginSpec};
+use artifact_export::config::{DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
+use artifact_export::handler::{Decided, plan_object};
+use artifact_export::policy::cases::{case_object, describe, parse_cases, run_case};
+use artifact_export::policy::engine::new_engine;
+use artifact_export::policy::loader::precompile;
+use artifact_export::policy::{OrgPlugins, Plugin, Runtime};
+use artifact_export::route::Target;
+use artifact_export::s3_client;
+use artifact_export::suffix::SuffixSet;
+use clap::Subcommand;
+
+/// Commands for plugin authors.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Precompile a component for this host's engine (loads without compiling at cold start).
+    Compile {
+        /// The `.wasm` component.
+        input: PathBuf,
+        /// Where to write the `.cwasm`.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
+    /// Ask a plugin for one decision, or run a table of cases.
+    Test {
+        /// The plugin (`.wasm` or `.cwasm`).
+        plugin: PathBuf,
+        /// Org name passed to the plugin.
+        #[arg(long, required_unless_present = "cases")]
+        org: Option<String>,
+        /// Object key (decoded).
+        #[arg(long, required_unless_present = "cases")]
+        key: Option<String>,
+        /// Object size in bytes.
+        #[arg(long)]
+        size: Option<u64>,
+        /// Event time (RFC 3339).
+        #[arg(long)]
+        event_time: Option<String>,
+        /// Settings JSON, or @FILE to read them from a file.
+        #[arg(long)]
+        settings: Option<String>,
+        /// Destination bucket of the proposed target (default: ORG-export).
+        #[arg(long)]
+        destination: Option<String>,
+        /// Only propose a target when the key has one of these suffixes (default: always).
+        #[arg(long)]
+        suffixes: Option<String>,
+        /// Run every case of this file instead; exit 1 listing each mismatch.
+        #[arg(long)]
+        cases: Option<PathBuf>,
+    },
+}
+
+pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
+    match command {
+        PluginCommand::Compile { input, output } => {
+            let wasm = std::fs::read(&input)
+                .with_context(|| format!("plugin {}: could not be read", input.display()))?;
+            let engine = new_engine().map_err(|e| anyhow!("{e:#}"))?;
+            let cwasm = precompile(&engine, &wasm)
+                .map_err(|e| anyhow!("plugin {}: could not be compiled: {e:#}", input.display()))?;
+            std::fs::write(&output, &cwasm)
+                .with_context(|| format!("{}: could not be written", output.display()))?;
+            println!(
+                "compiled {} ({} bytes) -> {} ({} bytes)",
+                input.display(),
+                wasm.len(),
+                output.display(),
+                cwasm.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Test {
+            plugin,
+            org,
+            key,
+            size,
+            event_time,
+            settings,
+            destination,
+            suffixes,
+            cases,
+        } => {
+            let settings = match settings {
+                Some(s) => match s.strip_prefix('@') {
+                    Some(file) => std::fs::read_to_string(file)
+                        .with_context(|| format!("settings {file}: could not be read"))?,
+                    None => s,
+                },
+                None => "{}".to_string(),
+            };
+            let loaded = Arc::new(load_local(&plugin, &settings).await?);
+            match cases {
+                Some(cases) => {
+                    let loaded = loaded.clone();
+                    tokio::task::spawn_blocking(move || run_cases(&loaded, &cases)).await?
+                }
+                None => {
+                    let org = org.context("--org is required")?;
+                    let key = key.context("--key is required")?;
+                    let selected = match suffixes {
+                        Some(list) => SuffixSet::parse_list(&list)
+                            .map_err(|e| anyhow!("--suffixes: {e}"))?
+                            .matching(&key)
+                            .is_some(),
+                        None => true,
+                    };
+                    let proposed: Vec<Target> = selected
+                        .then(|| Target {
+                            bucket: destination.unwrap_or_else(|| format!("{org}-export")),
+                            key: key.clone(),
+                        })
+                        .into_iter()
+                        .collect();
+                    let object = case_object(&key, size, event_time.as_deref());
+                    let answer = loaded.decide_blocking(org, object, proposed, settings).await;
+                    println!("{}", describe(&answer));
+                    Ok(if answer.is_ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+            }
+        }
+    }
+}
+
+async fn load_local(path: &Path, settings: &str) -> Result<Plugin> {
+    serde_json::from_str::<serde_json::Value>(settings).map_err(|e| anyhow!("--settings: not JSON: {e}"))?;
+    let runtime = Runtime::new().map_err(|e| anyhow!("plugin engine: {e:#}"))?;
+    let spec = PluginSpec {
+        source: PluginSource::File(path.to_path_buf()),
+        sha256: None,
+        settings: settings.to_string(),
+        timeout: std::time::Duration::from_millis(DEFAULT_TIMEOUT_MS),
+        max_memory_bytes: DEFAULT_MAX_MEMORY_MIB << 20,
+        on_error: OnError::Fail,
+    };
+    // A local file needs no S3 client; build one anyway so the loader's signature holds.
+    let client = s3_client::for_endpoint("http://127.0.0.1:9", "us-east-1", "unused", "unused");
+    Ok(runtime.load(&client, &spec).await?)
+}
+
+fn run_cases(plugin: &Plugin, path: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cases {}: could not be read", path.display()))?;
+    let cases = parse_cases(&text, &path.display().to_string()).map_err(|e| anyhow!(e))?;
+    let mut failed = 0;
+    for case in &cases {
+        match run_case(plugin, case) {
+            Ok(()) => println!("ok    {}", case.name),
+            Err(mismatch) => {
+                failed += 1;
+                println!("FAIL  {}: {mismatch}", case.name);
+            }
+        }
+    }
+    println!("{} passed, {} failed", cases.len() - failed, failed);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `plan --config FILE --keys FILE|-`: the decision for each key, plugins included.
+pub async fn plan(config_path: &Path, keys: &Path, suffixes: Option<String>) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("config {}: could not be read", config_path.display()))?;
+    let config = Arc::new(Config::parse(&text, &config_path.display().to_string())?);
+    let list = suffixes
+        .or_else(|| std::env::var("SUFFIX_TO_COPY").ok())
+        .filter(|s| !s.trim().is_empty())
+        .context(
+            "environment variable SUFFIX_TO_COPY is missing or empty; expected it, or pass --suffixes LIST",
+        )?;
+    let suffixes = SuffixSet::parse_list(&list).map_err(|e| anyhow!("SUFFIX_TO_COPY: {e}"))?;
+    let plugins = load_plugins(&config).await?;
+    let keys_text = if keys == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("keys from stdin: could not be read")?;
+        text
+    } else {
+        std::fs::read_to_string(keys)
+            .with_context(|| format!("keys {}: could not be read", keys.display()))?
+    };
+    let mut failed = false;
+    for key in keys_text.lines().map(str::trim).filter(|k| !k.is_empty()) {
+        let object = case_object(key, None, None);
+        let (customer, decided) = plan_object(&config, &suffixes, &plugins, &object).await;
+        let org = customer.map(|c| c.org.as_str()).unwrap_or("-");
+        let decision = match decided {
+            Decided::Copy(targets) => {
+                let to: Vec<String> = targets
+                    .iter()
+                    .map(|t| format!("s3://{}/{}", t.bucket, t.key))
+                    .collect();
+                format!("copy -> {}", to.join(", "))
+            }
+            Decided::Skip(reason) => format!("skip: {reason}"),
+            Decided::Fail(reason) => {
+                failed = true;
+                format!("FAIL: {reason}")
+            }
+        };
+        println!("{key}\t{org}\t{decision}");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Loads every org's plugin with a client from the environment (for `s3://` sources).
+pub async fn load_plugins(config: &Config) -> Result<OrgPlugins> {
+    if config.customers.iter().all(|c| c.plugin.is_none()) {
+        return Ok(OrgPlugins::new());
+    }
+    let runtime = Runtime::new().map_err(|e| anyhow!("plugin engine: {e:#}"))?;
+    let client = s3_client::from_env().await;
+    Ok(runtime.load_all(&client, config).await)
+}

@@ -1,0 +1,349 @@
+use artifact_export::event::parse_event;
+use artifact_export::handler::handle;
+use artifact_export::report::{Outcome, Report};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::events::s3_event;
+use crate::support::servers::{Server, garage};
+use crate::support::world::World;
+
+fn sha256_hex(path: &str) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn record<'a>(report: &'a Report, key: &str) -> &'a artifact_export::report::RecordReport {
+    report
+        .records
+        .iter()
+        .find(|r| r.key.as_deref() == Some(key))
+        .unwrap()
+}
+
+/// Config: org1 plain, then one org per `(org, plugin json)`.
+fn config_with(orgs: &[(String, String)], plugins: &[(&str, Value)]) -> String {
+    let customers: Vec<Value> = orgs
+        .iter()
+        .map(|(org, bucket)| {
+            let mut c = json!({"org": org, "destinationBucket": bucket});
+            if let Some((_, plugin)) = plugins.iter().find(|(o, _)| o == org) {
+                c["plugin"] = plugin.clone();
+            }
+            c
+        })
+        .collect();
+    json!({"customers": customers, "retry": 0}).to_string()
+}
+
+async fn rewrite_lands_at_the_new_key(server: &'static Server) {
+    let plugin = json!({
+        "source": plugin_artifacts::KEY_REWRITER,
+        "settings": {"replacePrefix": {"from": "org2/", "to": "exports/"}, "datePartition": true}
+    });
+    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+        config_with(orgs, &[("org2", plugin)])
+    })
+    .await;
+    let a = world.put("org2/photos/a.jpg", b"rewritten").await;
+    let b = world.put("org1/photos/b.jpg", b"plain").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&a, &b])).unwrap(),
+    )
+    .await;
+    let r = record(&report, "org2/photos/a.jpg");
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    // The event time of the fixture events is 2026-11-25T12:00:00.000Z.
+    assert_eq!(
+        r.destination_key.as_deref(),
+        Some("exports/2026/11/25/photos/a.jpg")
+    );
+    assert_eq!(
+        world.keys(world.bucket_of("org2")).await,
+        ["exports/2026/11/25/photos/a.jpg"]
+    );
+    assert_eq!(
+        world
+            .get(world.bucket_of("org2"), "exports/2026/11/25/photos/a.jpg")
+            .await
+            .as_deref(),
+        Some(&b"rewritten"[..])
+    );
+    assert_eq!(world.keys(world.bucket_of("org1")).await, ["org1/photos/b.jpg"]);
+}
+
+async fn filter_skips_what_it_excludes(server: &'static Server) {
+    let plugin = json!({
+        "source": plugin_artifacts::GLOB_FILTER,
+        "settings": {"include": ["**/*.jpg"], "exclude": ["**/tmp/**"]}
+    });
+    let world = World::with_config(server, &["org2"], |orgs| config_with(orgs, &[("org2", plugin)])).await;
+    let keep = world.put("org2/a.jpg", b"keep").await;
+    let tmp = world.put("org2/tmp/b.jpg", b"tmp").await;
+    let pdf = world.put("org2/c.pdf", b"pdf").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg,pdf")),
+        parse_event(&s3_event(&[&keep, &tmp, &pdf])).unwrap(),
+    )
+    .await;
+    assert_eq!(record(&report, "org2/a.jpg").outcome, Outcome::Copied);
+    for key in ["org2/tmp/b.jpg", "org2/c.pdf"] {
+        let r = record(&report, key);
+        assert_eq!(r.outcome, Outcome::Skipped, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().starts_with("plugin "), "{r:?}");
+    }
+    assert_eq!(world.keys(world.bucket_of("org2")).await, ["org2/a.jpg"]);
+}
+
+on_each_server!(rewrite_lands_at_the_new_key, filter_skips_what_it_excludes);
+
+/// Every hostile plugin in one invocation beside a plain org: each affects only its own
+/// record, and the plain org's object is copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_plugins_affect_only_their_own_records() {
+    let server = garage();
+    // The bucket the `other-bucket` plugin aims at exists, so only the host's check stops it.
+    let _ = server
+        .client()
+        .create_bucket()
+        .bucket("someone-elses-bucket")
+        .send()
+        .await;
+    let cases: &[(&str, &str, Outcome, &str)] = &[
+        (
+            "hloop",
+            plugin_artifacts::LOOP_FOREVER,
+            Outcome::Failed,
+            "timed out after 20 ms",
+        ),
+        (
+            "hmem",
+            plugin_artifacts::GROW_MEMORY,
+            Outcome::Failed,
+            "exceeded its memory limit of 16 MiB",
+        ),
+        ("hpanic", plugin_artifacts::PANIC, Outcome::Failed, "trapped"),
+        (
+            "herr",
+            plugin_artifacts::ERR_ANSWER,
+            Outcome::Failed,
+            "returned an error: deliberate failure",
+        ),
+        (
+            "hother",
+            plugin_artifacts::OTHER_BUCKET,
+            Outcome::Failed,
+            "answer rejected: target[0] bucket \"someone-elses-bucket\" is not the org's destinationBucket",
+        ),
+        (
+            "hmany",
+            plugin_artifacts::MANY_TARGETS,
+            Outcome::Failed,
+            "returned 1000 targets; at most 32",
+        ),
+        (
+            "hempty",
+            plugin_artifacts::EMPTY_KEY,
+            Outcome::Failed,
+            "key is 0 bytes",
+        ),
+        ("hnoisy", plugin_artifacts::NOISY, Outcome::Copied, ""),
+        ("hsnoop", plugin_artifacts::SNOOP, Outcome::Copied, ""),
+    ];
+    let mut orgs = vec!["org1"];
+    orgs.extend(cases.iter().map(|c| c.0));
+    let plugins: Vec<(&str, Value)> = cases
+        .iter()
+        .map(|(org, path, ..)| {
+            // Memory growth and the output flood get a generous deadline (this is a debug
+            // build of the host), so the caps under test, not the clock, decide.
+            let timeout = if matches!(*org, "hmem" | "hnoisy") {
+                5000
+            } else {
+                20
+            };
+            (*org, json!({"source": path, "timeoutMs": timeout}))
+        })
+        .collect();
+    let world = World::with_config(server, &orgs, |orgs| config_with(orgs, &plugins)).await;
+    let mut uploaded = vec![world.put("org1/plain.jpg", b"plain").await];
+    for (org, ..) in cases {
+        uploaded.push(world.put(&format!("{org}/x.jpg"), org.as_bytes()).await);
+    }
+    uploaded.push(world.put("org1/plain2.jpg", b"plain2").await);
+    let event = parse_event(&s3_event(&uploaded.iter().collect::<Vec<_>>())).unwrap();
+    let report = handle(&world.exporter(world.settings("jpg")), event).await;
+
+    for key in ["org1/plain.jpg", "org1/plain2.jpg"] {
+        assert_eq!(
+            record(&report, key).outcome,
+            Outcome::Copied,
+            "{:?}",
+            record(&report, key)
+        );
+    }
+    for (org, plugin, outcome, reason) in cases {
+        let r = record(&report, &format!("{org}/x.jpg"));
+        assert_eq!(r.outcome, *outcome, "{org}: {r:?}");
+        if *outcome == Outcome::Failed {
+            let text = r.reason.as_deref().unwrap();
+            assert!(text.contains(reason), "{org}: {text}");
+            assert!(
+                text.contains(&format!("org {org}")) && text.contains(plugin),
+                "names org and plugin: {text}"
+            );
+            assert!(
+                world.keys(world.bucket_of(org)).await.is_empty(),
+                "{org} copied something"
+            );
+        }
+    }
+    assert!(
+        world
+            .keys("someone-elses-bucket")
+            .await
+            .iter()
+            .all(|k| !k.starts_with("hother/"))
+    );
+    // The snooping plugin reports what it could see in the key it chose: nothing.
+    let seen = world.keys(world.bucket_of("hsnoop")).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("env=0;args=0"), "{seen:?}");
+    assert!(seen[0].starts_with("fs=err"), "{seen:?}");
+    assert!(report.must_fail_invocation());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_error_skip_and_default() {
+    let server = garage();
+    let plugins = [
+        (
+            "oskip",
+            json!({"source": plugin_artifacts::ERR_ANSWER, "onError": "skip"}),
+        ),
+        (
+            "odefault",
+            json!({"source": plugin_artifacts::ERR_ANSWER, "onError": "default"}),
+        ),
+        ("ofail", json!({"source": plugin_artifacts::ERR_ANSWER})),
+    ];
+    let world = World::with_config(server, &["oskip", "odefault", "ofail"], |orgs| {
+        config_with(orgs, &plugins)
+    })
+    .await;
+    let s = world.put("oskip/a.jpg", b"s").await;
+    let d = world.put("odefault/a.jpg", b"d").await;
+    let d_txt = world.put("odefault/a.txt", b"t").await;
+    let f = world.put("ofail/a.jpg", b"f").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&s, &d, &d_txt, &f])).unwrap(),
+    )
+    .await;
+    let outcomes: Vec<_> = report.records.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Skipped,
+            Outcome::Copied,
+            Outcome::Skipped,
+            Outcome::Failed
+        ]
+    );
+    assert!(
+        report.records[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("onError: skip")
+    );
+    assert_eq!(world.keys(world.bucket_of("odefault")).await, ["odefault/a.jpg"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_sha256_fails_only_that_org() {
+    let server = garage();
+    let plugin = json!({"source": plugin_artifacts::PASSTHROUGH, "sha256": "00".repeat(32)});
+    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+        config_with(orgs, &[("org2", plugin)])
+    })
+    .await;
+    let a = world.put("org1/a.jpg", b"a").await;
+    let b = world.put("org2/b.jpg", b"b").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&a, &b])).unwrap(),
+    )
+    .await;
+    assert_eq!(record(&report, "org1/a.jpg").outcome, Outcome::Copied);
+    let r = record(&report, "org2/b.jpg");
+    assert_eq!(r.outcome, Outcome::Failed);
+    let reason = r.reason.as_deref().unwrap();
+    assert!(reason.contains("sha256 mismatch: config pins 0000"), "{reason}");
+    assert!(
+        reason.contains(&sha256_hex(plugin_artifacts::PASSTHROUGH)),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_from_s3_pinned_by_sha256() {
+    let server = garage();
+    let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+    let world = World::new(server, &["org1"]).await;
+    world
+        .client
+        .put_object()
+        .bucket(&world.config_bucket)
+        .key("export/plugins/passthrough.wasm")
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap();
+    // A relative source is relative to the config object: export/plugins/passthrough.wasm.
+    let config = json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
+        "plugin": {"source": "plugins/passthrough.wasm", "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH)}}]});
+    world.write_config(&config.to_string()).await;
+    let a = world.put("org1/a.jpg", b"a").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&a])).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        report.records[0].outcome,
+        Outcome::Copied,
+        "{:?}",
+        report.records[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cwasm_from_another_engine_is_refused_clearly() {
+    let server = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("foreign.cwasm");
+    // Same wasmtime, different configuration (no epoch interruption): not loadable here.
+    let engine = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
+    let wasm = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+    std::fs::write(&foreign, engine.precompile_component(&wasm).unwrap()).unwrap();
+    let plugin = json!({"source": foreign.to_str().unwrap()});
+    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+        config_with(orgs, &[("org2", plugin)])
+    })
+    .await;
+    let a = world.put("org1/a.jpg", b"a").await;
+    let b = world.put("org2/b.jpg", b"b").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&a, &b])).unwrap(),
+    )
+    .await;
+    assert_eq!(record(&report, "org1/a.jpg").outcome, Outcome::Copied);
+    let reason = record(&report, "org2/b.jpg").reason.clone().unwrap();
+    assert!(reason.contains("precompiled for a different engine"), "{reason}");
+    assert!(
+        reason.contains("recompile it with `artifact-export plugin compile`"),
+        "{reason}"
+    );
+}

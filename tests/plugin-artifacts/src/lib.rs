@@ -1,0 +1,3 @@
+//! Paths of the guest plugins built for tests and benchmarks (see `build.rs`).
+
+include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
