@@ -38,6 +38,7 @@ fn config_with(orgs: &[(String, String)], plugins: &[(&str, Value)]) -> String {
 async fn rewrite_lands_at_the_new_key(server: &'static Server) {
     let plugin = json!({
         "source": plugin_artifacts::KEY_REWRITER,
+        "timeoutMs": 5000,
         "settings": {"replacePrefix": {"from": "org2/", "to": "exports/"}, "datePartition": true}
     });
     let world = World::with_config(server, &["org1", "org2"], |orgs| {
@@ -75,6 +76,7 @@ async fn rewrite_lands_at_the_new_key(server: &'static Server) {
 async fn filter_skips_what_it_excludes(server: &'static Server) {
     let plugin = json!({
         "source": plugin_artifacts::GLOB_FILTER,
+        "timeoutMs": 5000,
         "settings": {"include": ["**/*.jpg"], "exclude": ["**/tmp/**"]}
     });
     let world = World::with_config(server, &["org2"], |orgs| config_with(orgs, &[("org2", plugin)])).await;
@@ -219,13 +221,16 @@ async fn on_error_skip_and_default() {
     let plugins = [
         (
             "oskip",
-            json!({"source": plugin_artifacts::ERR_ANSWER, "onError": "skip"}),
+            json!({"source": plugin_artifacts::ERR_ANSWER, "onError": "skip", "timeoutMs": 5000}),
         ),
         (
             "odefault",
-            json!({"source": plugin_artifacts::ERR_ANSWER, "onError": "default"}),
+            json!({"source": plugin_artifacts::ERR_ANSWER, "onError": "default", "timeoutMs": 5000}),
         ),
-        ("ofail", json!({"source": plugin_artifacts::ERR_ANSWER})),
+        (
+            "ofail",
+            json!({"source": plugin_artifacts::ERR_ANSWER, "timeoutMs": 5000}),
+        ),
     ];
     let world = World::with_config(server, &["oskip", "odefault", "ofail"], |orgs| {
         config_with(orgs, &plugins)
@@ -263,7 +268,8 @@ async fn on_error_skip_and_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_sha256_fails_only_that_org() {
     let server = garage();
-    let plugin = json!({"source": plugin_artifacts::PASSTHROUGH, "sha256": "00".repeat(32)});
+    let plugin =
+        json!({"source": plugin_artifacts::PASSTHROUGH, "sha256": "00".repeat(32), "timeoutMs": 5000});
     let world = World::with_config(server, &["org1", "org2"], |orgs| {
         config_with(orgs, &[("org2", plugin)])
     })
@@ -302,7 +308,7 @@ async fn a_plugin_from_s3_pinned_by_sha256() {
         .unwrap();
     // A relative source is relative to the config object: export/plugins/passthrough.wasm.
     let config = json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
-        "plugin": {"source": "plugins/passthrough.wasm", "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH)}}]});
+        "plugin": {"source": "plugins/passthrough.wasm", "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH), "timeoutMs": 5000}}]});
     world.write_config(&config.to_string()).await;
     let a = world.put("org1/a.jpg", b"a").await;
     let report = handle(
@@ -345,5 +351,169 @@ async fn a_cwasm_from_another_engine_is_refused_clearly() {
     assert!(
         reason.contains("recompile it with `artifact-export plugin compile`"),
         "{reason}"
+    );
+}
+
+fn binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_artifact-export"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn repo(path: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn run(cmd: &mut std::process::Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_example_plugins_pass_their_own_cases() {
+    for (plugin, cases) in [
+        (plugin_artifacts::KEY_REWRITER, "plugins/key-rewriter/cases.json"),
+        (plugin_artifacts::GLOB_FILTER, "plugins/glob-filter/cases.json"),
+    ] {
+        let (code, stdout, stderr) = run(binary()
+            .args(["plugin", "test", plugin, "--cases"])
+            .arg(repo(cases)));
+        assert_eq!(code, Some(0), "{cases}: {stdout}{stderr}");
+        assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+        assert!(!stdout.contains("FAIL"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_wrong_expectation_is_listed_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.json");
+    std::fs::write(
+        &cases,
+        r#"[{"name":"right","org":"o","key":"o/a.jpg","proposed":[{"bucket":"o-out","key":"o/a.jpg"}],
+             "expect":{"copy":[{"bucket":"o-out","key":"o/a.jpg"}]}},
+            {"name":"wrong","org":"o","key":"o/b.jpg","proposed":[{"bucket":"o-out","key":"o/b.jpg"}],
+             "expect":{"skip":"nope"}}]"#,
+    )
+    .unwrap();
+    let (code, stdout, _) = run(binary()
+        .args(["plugin", "test", plugin_artifacts::PASSTHROUGH, "--cases"])
+        .arg(&cases));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("ok    right"), "{stdout}");
+    assert!(
+        stdout.contains(
+            r#"FAIL  wrong: expected skip containing "nope", got copy [{"bucket":"o-out","key":"o/b.jpg"}]"#
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn one_decision_from_the_command_line() {
+    let (code, stdout, stderr) = run(binary().args([
+        "plugin",
+        "test",
+        plugin_artifacts::GLOB_FILTER,
+        "--org",
+        "org2",
+        "--key",
+        "org2/a.jpg",
+        "--settings",
+        r#"{"include":["**/*.pdf"]}"#,
+    ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("skip "), "{stdout}");
+    let (code, stdout, _) = run(binary().args([
+        "plugin",
+        "test",
+        plugin_artifacts::KEY_REWRITER,
+        "--org",
+        "org2",
+        "--key",
+        "org2/a.jpg",
+        "--event-time",
+        "2026-03-04T05:06:07Z",
+        "--settings",
+        r#"{"datePartition":true}"#,
+    ]));
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout.trim(),
+        r#"copy [{"bucket":"org2-export","key":"2026/03/04/org2/a.jpg"}]"#
+    );
+}
+
+#[test]
+fn compile_then_plan_and_validate_with_relative_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let cwasm = dir.path().join("plugins/rewriter.cwasm");
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "compile", plugin_artifacts::KEY_REWRITER, "-o"])
+        .arg(&cwasm));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("compiled "), "{stdout}");
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": "org1-export"},
+            {"org": "org2", "destinationBucket": "org2-export", "plugin": {
+                "source": "plugins/rewriter.cwasm", "sha256": sha256_hex(cwasm.to_str().unwrap()),
+                "settings": {"replacePrefix": {"from": "org2/", "to": "out/"}}}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut plan = binary();
+    plan.args(["plan", "--suffixes", "jpg", "--keys", "-", "--config"])
+        .arg(&config);
+    plan.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = plan.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"org1/a.jpg\norg2/b.jpg\norg2/c.txt\norg9/d.jpg\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "org1/a.jpg\torg1\tcopy -> s3://org1-export/org1/a.jpg");
+    assert_eq!(lines[1], "org2/b.jpg\torg2\tcopy -> s3://org2-export/out/b.jpg");
+    assert!(
+        lines[2].starts_with("org2/c.txt\torg2\tskip: plugin "),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "org9/d.jpg\t-\tskip: no org's prefix matches the key");
+
+    let (code, stdout, _) = run(binary().args(["validate", "--config"]).arg(&config));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("plugin of org2: ok"), "{stdout}");
+
+    // The same config with a wrong pin: validate names the org and exits 2.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&sha256_hex(cwasm.to_str().unwrap()), &"11".repeat(32));
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout, stderr) = run(binary().args(["validate", "--config"]).arg(&config));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("plugin of org2: BROKEN: plugin ") && stdout.contains("sha256 mismatch"),
+        "{stdout}"
     );
 }

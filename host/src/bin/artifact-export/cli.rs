@@ -151,6 +151,24 @@ async fn validate(config_file: Option<PathBuf>) -> Result<ExitCode, BadInput> {
             c.org, c.prefix, c.destination_bucket, suffixes
         );
     }
+    let plugins = plugin_cmd::load_plugins(&config).await.map_err(BadInput)?;
+    let mut broken = 0;
+    for c in config.customers.iter().filter(|c| c.plugin.is_some()) {
+        let status = match plugins.get(&c.org) {
+            Some(Ok(plugin)) => match plugin.check_instantiates() {
+                Ok(()) => format!("ok ({})", plugin.name()),
+                Err(e) => format!("BROKEN: plugin {} {e}", plugin.name()),
+            },
+            Some(Err(e)) => format!("BROKEN: {e}"),
+            None => "BROKEN: not loaded".to_string(),
+        };
+        broken += usize::from(status.starts_with("BROKEN"));
+        println!("  plugin of {}: {status}", c.org);
+    }
+    if broken > 0 {
+        eprintln!("error: {broken} plugin(s) do not work; see above");
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
