@@ -1,0 +1,395 @@
+//! `make bench`: one invocation with 1,000 records (4 orgs, 10 % skipped) against local
+//! Garage, compared in the same run with a minimal loop that issues the same 900
+//! `CopyObject` requests at the same concurrency through the same SDK client (the server's
+//! ceiling). Measured twice: direct, and through the test proxy with 20 ms added to every
+//! request (what S3's real latency looks like, where concurrency matters most). Then the
+//! real binary's peak RSS on the same event.
+//!
+//! Targets: function/baseline ≤ 1.15 in both settings, peak RSS under 64 MiB. This is a
+//! report, not a test: a missed target is printed as MISSED and the exit status stays 0.
+//! It fails loudly only when the work itself fails (a record not copied), since timing
+//! failures would measure nothing.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use artifact_export::env::Settings;
+use artifact_export::event::{ParsedEvent, parse_event};
+use artifact_export::handler::{Exporter, handle};
+use artifact_export::key_encoding::copy_source;
+use artifact_export::report::{Outcome, Report};
+use aws_sdk_s3::Client;
+use futures::StreamExt;
+
+/// The integration tests' helpers (servers, worlds, events, the fault proxy), used as they are.
+#[allow(dead_code)]
+#[path = "../../tests/integration/support/mod.rs"]
+mod support;
+
+use support::events::s3_event;
+use support::proxy::{Fault, FaultProxy, Rule};
+use support::servers::{Server, garage};
+use support::world::{Uploaded, World, bytes};
+
+const RECORDS: usize = 1_000;
+const ORGS: [&str; 4] = ["org1", "org2", "org3", "org4"];
+const OBJECT_SIZE: usize = 4 * 1024;
+const UPLOAD_CONCURRENCY: usize = 32;
+const SUFFIXES: &str = "jpg,pdf";
+/// Timed runs of each side per setting (after one untimed warm-up); the median is reported.
+const RUNS: usize = 5;
+const ADDED_LATENCY: Duration = Duration::from_millis(20);
+const RATIO_TARGET: f64 = 1.15;
+const RSS_TARGET_MIB: f64 = 64.0;
+
+/// One `CopyObject` exactly as the function sends it for a record.
+struct CopyRequest {
+    destination_bucket: String,
+    key: String,
+    copy_source: String,
+    if_match: String,
+}
+
+/// Everything both sides work on.
+struct Workload {
+    event_json: serde_json::Value,
+    event: ParsedEvent,
+    copies: Vec<CopyRequest>,
+    settings: Settings,
+}
+
+struct Comparison {
+    label: &'static str,
+    function: Vec<Duration>,
+    baseline: Vec<Duration>,
+}
+
+fn main() {
+    // The same runtime the binary gets from #[tokio::main] on this machine.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    // The function logs one line per record in Lambda; format them (JSON, as in Lambda) but
+    // throw them away so the bench output stays readable.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .with_target(false)
+        .json()
+        .flatten_event(true)
+        .init();
+
+    let server = garage();
+    let setup = Instant::now();
+    let world = World::new(server, &ORGS).await;
+    let workload = prepare(&world).await;
+    println!(
+        "copy_throughput on {} ({}): {} records in one event, {} copies to {} orgs, {} skipped; \
+         {} KiB objects; copy concurrency {}; median of {RUNS} runs after a warm-up (setup {} ms)",
+        server.name,
+        server.endpoint,
+        thousands(RECORDS),
+        workload.copies.len(),
+        ORGS.len(),
+        RECORDS - workload.copies.len(),
+        OBJECT_SIZE / 1024,
+        workload.settings.copy_concurrency,
+        setup.elapsed().as_millis(),
+    );
+
+    let direct = compare("direct", server.client(), &workload).await;
+    print_comparison(&direct);
+
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Delay(ADDED_LATENCY),
+            path_contains: None,
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    let delayed = compare("+20 ms", server.client_via(&proxy.endpoint), &workload).await;
+    print_comparison(&delayed);
+    println!(
+        "           (proxy saw at most {} copies in flight)",
+        proxy.max_copies_in_flight()
+    );
+    drop(proxy);
+
+    let workload = std::sync::Arc::new(workload);
+    let child = {
+        let workload = workload.clone();
+        let world_env = world_env(server, &world);
+        tokio::task::spawn_blocking(move || invoke_binary(&workload, &world_env))
+            .await
+            .expect("binary run")
+    };
+    let verdict = if child.peak_rss_mib < RSS_TARGET_MIB {
+        "ok"
+    } else {
+        "MISSED"
+    };
+    println!(
+        "peak RSS of `artifact-export invoke` on {} records: {:.1} MiB (target < {RSS_TARGET_MIB:.0} MiB) {verdict}; \
+         wall {} ms including start-up and config load",
+        thousands(RECORDS),
+        child.peak_rss_mib,
+        child.wall.as_millis(),
+    );
+}
+
+/// Uploads the objects and builds the event, the settings and the baseline's requests.
+async fn prepare(world: &World) -> Workload {
+    let uploaded: Vec<Uploaded> = futures::stream::iter(0..RECORDS)
+        .map(|i| {
+            let org = ORGS[i % ORGS.len()];
+            // Every tenth object of each org has a suffix that is not exported.
+            let suffix = match (i / ORGS.len()) % 10 {
+                9 => "txt",
+                n if n % 2 == 0 => "jpg",
+                _ => "pdf",
+            };
+            let key = format!("{org}/bench/{i:04}.{suffix}");
+            async move { world.put(&key, &bytes(OBJECT_SIZE, i as u64)).await }
+        })
+        .buffered(UPLOAD_CONCURRENCY)
+        .collect()
+        .await;
+    let event_json = s3_event(&uploaded.iter().collect::<Vec<_>>());
+    let event = parse_event(&event_json).expect("the generated event parses");
+    assert_eq!(event.records.len(), RECORDS);
+    let copies: Vec<CopyRequest> = uploaded
+        .iter()
+        .filter(|o| !o.key.ends_with(".txt"))
+        .map(|o| {
+            let org = o.key.split('/').next().unwrap();
+            CopyRequest {
+                destination_bucket: world.bucket_of(org).to_string(),
+                key: o.key.clone(),
+                copy_source: copy_source(&o.bucket, &o.key),
+                if_match: format!("\"{}\"", o.etag),
+            }
+        })
+        .collect();
+    // The function's defaults, read the way the function reads its environment.
+    let env: HashMap<&str, String> = HashMap::from([
+        ("SUFFIX_TO_COPY", SUFFIXES.to_string()),
+        ("CONFIGURATION_BUCKET", world.config_bucket.clone()),
+        ("CONFIGURATION_KEY", world.config_key.clone()),
+    ]);
+    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("settings");
+    Workload {
+        event_json,
+        event,
+        copies,
+        settings,
+    }
+}
+
+/// Warm-up, then `RUNS` rounds of baseline and function, alternating which goes first.
+/// Both use one client, so they share its connection pool.
+async fn compare(label: &'static str, client: Client, workload: &Workload) -> Comparison {
+    let exporter = Exporter::new(client.clone(), workload.settings.clone());
+    let concurrency = workload.settings.copy_concurrency;
+    // The warm-up also loads the configuration, which a warm Lambda has cached.
+    run_function(&exporter, workload).await;
+    run_baseline(&client, &workload.copies, concurrency).await;
+    let mut result = Comparison {
+        label,
+        function: Vec::new(),
+        baseline: Vec::new(),
+    };
+    for round in 0..RUNS {
+        if round % 2 == 0 {
+            result
+                .baseline
+                .push(run_baseline(&client, &workload.copies, concurrency).await);
+            result.function.push(run_function(&exporter, workload).await);
+        } else {
+            result.function.push(run_function(&exporter, workload).await);
+            result
+                .baseline
+                .push(run_baseline(&client, &workload.copies, concurrency).await);
+        }
+    }
+    result
+}
+
+/// One invocation of the handler; panics unless every exported record was copied.
+async fn run_function(exporter: &Exporter, workload: &Workload) -> Duration {
+    let event = workload.event.clone();
+    let started = Instant::now();
+    let report = handle(exporter, event).await;
+    let elapsed = started.elapsed();
+    check_report(&report, workload.copies.len());
+    elapsed
+}
+
+fn check_report(report: &Report, copies: usize) {
+    let totals = &report.totals;
+    if totals.copied != copies || totals.skipped != RECORDS - copies || totals.records != RECORDS {
+        let first_bad = report
+            .records
+            .iter()
+            .find(|r| r.outcome != Outcome::Copied && r.outcome != Outcome::Skipped);
+        panic!(
+            "the function did not do the work: expected {copies} copied and {} skipped, got {totals:?}; \
+             first record not copied: {first_bad:?}",
+            RECORDS - copies
+        );
+    }
+}
+
+/// The server's ceiling: the same requests, same client, same concurrency, nothing else.
+async fn run_baseline(client: &Client, copies: &[CopyRequest], concurrency: usize) -> Duration {
+    let started = Instant::now();
+    let failures: Vec<String> = futures::stream::iter(copies)
+        .map(|c| async move {
+            client
+                .copy_object()
+                .bucket(&c.destination_bucket)
+                .key(&c.key)
+                .copy_source(&c.copy_source)
+                .copy_source_if_match(&c.if_match)
+                .send()
+                .await
+                .map_err(|e| format!("{}: {:?}", c.key, e.into_service_error()))
+        })
+        .buffer_unordered(concurrency)
+        .filter_map(|r| async move { r.err() })
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    assert!(
+        failures.is_empty(),
+        "the baseline's copies failed ({} of {}), first: {}",
+        failures.len(),
+        copies.len(),
+        failures[0]
+    );
+    elapsed
+}
+
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn print_comparison(c: &Comparison) {
+    let function = median(&c.function);
+    let baseline = median(&c.baseline);
+    let ratio = function.as_secs_f64() / baseline.as_secs_f64();
+    let verdict = if ratio <= RATIO_TARGET { "ok" } else { "MISSED" };
+    let runs = |times: &[Duration]| {
+        times
+            .iter()
+            .map(|t| t.as_millis().to_string())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    println!(
+        "{:<10} function {:>5} ms   baseline {:>5} ms   ratio {ratio:.2} (target <= {RATIO_TARGET}) {verdict}   \
+         [runs: function {}, baseline {}]",
+        c.label,
+        function.as_millis(),
+        baseline.as_millis(),
+        runs(&c.function),
+        runs(&c.baseline),
+    );
+}
+
+/// The environment the binary gets in Lambda for this world, and nothing of this machine's.
+fn world_env(server: &Server, world: &World) -> Vec<(String, String)> {
+    let mut env = server.child_env();
+    env.extend([
+        ("SUFFIX_TO_COPY".to_string(), SUFFIXES.to_string()),
+        ("CONFIGURATION_BUCKET".to_string(), world.config_bucket.clone()),
+        ("CONFIGURATION_KEY".to_string(), world.config_key.clone()),
+    ]);
+    env
+}
+
+struct ChildRun {
+    peak_rss_mib: f64,
+    wall: Duration,
+}
+
+/// Runs `artifact-export invoke --event FILE` once and reads its peak RSS from `wait4`.
+fn invoke_binary(workload: &Workload, env: &[(String, String)]) -> ChildRun {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let event_path = dir.path().join("event.json");
+    std::fs::write(&event_path, workload.event_json.to_string()).expect("write event");
+    let report_path = dir.path().join("report.json");
+    let log_path = dir.path().join("log.txt");
+    let binary = env!("CARGO_BIN_EXE_artifact-export");
+    let started = Instant::now();
+    // Reaped by `wait4` below, which std's `Child::wait` cannot replace (no rusage).
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(["invoke", "--event"])
+        .arg(&event_path)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&report_path).expect("report file"))
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain FFI call with valid out-pointers; the child is ours and not waited elsewhere.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    assert!(
+        exited_ok,
+        "artifact-export invoke failed (wait status {status}); last log lines:\n{}",
+        tail(&log_path, 20)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).expect("read report")).expect("report is JSON");
+    let copied = report["totals"]["copied"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(
+        copied,
+        workload.copies.len(),
+        "the binary did not copy everything: {}",
+        report["totals"]
+    );
+    // Linux reports ru_maxrss in KiB.
+    ChildRun {
+        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        wall,
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `1000` → `1,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
