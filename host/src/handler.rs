@@ -114,7 +114,7 @@ pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
         .buffered(exporter.settings.copy_concurrency)
         .collect()
         .await;
-    Report::new(event.trigger, records)
+    Report::new(event.trigger, records).with_batch(event.batch)
 }
 
 async fn process_record(
@@ -138,6 +138,8 @@ async fn process_record(
         ms: 0,
         targets: Vec::new(),
         message_id: record.message_id,
+        task_id: record.task_id,
+        retryable: false,
     };
     match record.body {
         RecordBody::Invalid { reason } => report.reason = Some(reason),
@@ -333,6 +335,7 @@ async fn copy_to_target(
         error_code: None,
         bytes: None,
         attempts: result.attempts,
+        retryable: false,
     };
     match result.outcome {
         Ok(CopyOutcome::Copied { bytes, .. }) => {
@@ -345,6 +348,7 @@ async fn copy_to_target(
         }
         Err(failure) => {
             let retried = matches!(failure, S3Failure::Retryable { .. });
+            report.retryable = retried;
             report.error_code = Some(failure.code().to_string());
             report.reason = Some(if retried {
                 format!("{failure} (gave up after {} attempts)", result.attempts)

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::event::Trigger;
+use serde_json::{Value, json};
+
+use crate::event::{BatchJob, ResultCode, Trigger};
 
 /// What happened to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,6 +55,13 @@ pub struct RecordReport {
     /// The SQS message that carried the record.
     #[serde(skip)]
     pub message_id: Option<String>,
+    /// The Batch Operations task of the record.
+    #[serde(skip)]
+    pub task_id: Option<String>,
+    /// Whether a failure was retryable (throttling, 5xx, timeouts): for Batch Operations,
+    /// TemporaryFailure rather than PermanentFailure.
+    #[serde(skip)]
+    pub retryable: bool,
 }
 
 /// One copy of a record to one destination.
@@ -73,6 +82,9 @@ pub struct TargetReport {
     pub bytes: Option<u64>,
     /// Attempts of the most-retried S3 request.
     pub attempts: u32,
+    /// Whether a failure was retryable.
+    #[serde(skip)]
+    pub retryable: bool,
 }
 
 impl RecordReport {
@@ -93,6 +105,7 @@ impl RecordReport {
         self.outcome = worst.outcome;
         self.reason = worst.reason.clone();
         self.error_code = worst.error_code.clone();
+        self.retryable = worst.retryable;
         self.attempts = targets.iter().map(|t| t.attempts).max().unwrap_or(0);
         let copied: Vec<u64> = targets
             .iter()
@@ -145,6 +158,21 @@ pub struct Report {
     /// For SQS: the messages with a failed record (and only those).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_item_failures: Option<Vec<BatchItemFailure>>,
+    /// For S3 Batch Operations: the job to answer.
+    #[serde(skip)]
+    pub batch: Option<BatchJob>,
+}
+
+/// One task's answer to S3 Batch Operations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    /// The task id, as received.
+    pub task_id: String,
+    /// Succeeded, TemporaryFailure or PermanentFailure.
+    pub result_code: ResultCode,
+    /// What happened, for the job's completion report.
+    pub result_string: String,
 }
 
 impl Report {
@@ -185,7 +213,61 @@ impl Report {
             records,
             totals,
             batch_item_failures,
+            batch: None,
         }
+    }
+
+    /// Attaches the Batch Operations job the invocation came with.
+    pub fn with_batch(mut self, batch: Option<BatchJob>) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// What the Lambda returns: the Batch Operations response for a Batch Operations job
+    /// (every task answered with a result code), the report itself otherwise.
+    pub fn lambda_response(&self) -> Value {
+        match &self.batch {
+            Some(job) => json!({
+                "invocationSchemaVersion": job.schema_version,
+                "treatMissingKeysAs": job.treat_missing_keys_as,
+                "invocationId": job.invocation_id,
+                "results": self.task_results(job),
+            }),
+            None => serde_json::to_value(self).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Each task's result code: copied and ordinary skips succeed; an object no org owns
+    /// (or a destination bucket's own object) is a permanent failure, as are non-retryable
+    /// errors; throttling and 5xx are temporary (S3 retries the task); a source that no
+    /// longer exists follows `treatMissingKeysAs`.
+    pub fn task_results(&self, job: &BatchJob) -> Vec<TaskResult> {
+        self.records
+            .iter()
+            .filter_map(|r| {
+                let reason = r.reason.clone().unwrap_or_default();
+                let (code, text) = match r.outcome {
+                    Outcome::Copied => (
+                        ResultCode::Succeeded,
+                        format!(
+                            "copied to s3://{}/{}",
+                            r.destination_bucket.as_deref().unwrap_or_default(),
+                            r.destination_key.as_deref().unwrap_or_default()
+                        ),
+                    ),
+                    Outcome::Skipped if r.org.is_none() => (ResultCode::PermanentFailure, reason),
+                    Outcome::Skipped => (ResultCode::Succeeded, format!("skipped: {reason}")),
+                    Outcome::Superseded => (job.treat_missing_keys_as, reason),
+                    Outcome::Failed if r.retryable => (ResultCode::TemporaryFailure, reason),
+                    Outcome::Failed => (ResultCode::PermanentFailure, reason),
+                };
+                Some(TaskResult {
+                    task_id: r.task_id.clone()?,
+                    result_code: code,
+                    result_string: text,
+                })
+            })
+            .collect()
     }
 
     /// Whether Lambda must see this invocation as failed: any failed record, except under
@@ -195,6 +277,8 @@ impl Report {
         let failed = || self.records.iter().filter(|r| r.outcome == Outcome::Failed);
         match self.trigger {
             Trigger::Sqs => failed().any(|r| r.message_id.is_none()),
+            // Every task is answered with its own result code.
+            Trigger::BatchOperations => false,
             _ => failed().next().is_some(),
         }
     }

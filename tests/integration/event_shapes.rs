@@ -1,4 +1,6 @@
-use artifact_export::event::{EventError, ParsedEvent, RecordBody, SourceObject, Trigger, parse_event_text};
+use artifact_export::event::{
+    EventError, ParsedEvent, RecordBody, ResultCode, SourceObject, Trigger, parse_event_text,
+};
 
 use crate::support::events::fixture_path;
 
@@ -184,4 +186,63 @@ fn bad_key_encoding_is_a_failed_record() {
         "{:?}",
         event.records[0].body
     );
+}
+
+#[test]
+fn batch_operations_schema_1_and_2() {
+    let v1 = parse("batch-operations-1.0.json").unwrap();
+    assert_eq!(v1.trigger, Trigger::BatchOperations);
+    let job = v1.batch.as_ref().unwrap();
+    assert_eq!(
+        (job.schema_version.as_str(), job.treat_missing_keys_as),
+        ("1.0", ResultCode::PermanentFailure)
+    );
+    assert_eq!(v1.records[0].task_id.as_deref(), Some("dGFza2lkZ29lc2hlcmUK"));
+    let o = object(&v1.records[0].body);
+    assert_eq!(
+        (o.bucket.as_str(), o.key.as_str()),
+        ("shared-source", "org1/photos/summer party+2026é.JPG")
+    );
+    assert_eq!(
+        (o.size, o.etag.as_deref(), o.version_id.as_deref()),
+        (None, None, Some("1"))
+    );
+
+    let v2 = parse("batch-operations-2.0.json").unwrap();
+    let job = v2.batch.as_ref().unwrap();
+    assert_eq!(
+        (job.schema_version.as_str(), job.treat_missing_keys_as),
+        ("2.0", ResultCode::TemporaryFailure)
+    );
+    assert_eq!(object(&v2.records[0].body).key, "org2/report final.pdf");
+    assert_eq!(object(&v2.records[0].body).version_id, None);
+    assert!(
+        matches!(&v2.records[1].body, RecordBody::Invalid { reason } if reason.starts_with("tasks[1].s3Key: key")),
+        "{:?}",
+        v2.records[1].body
+    );
+}
+
+#[test]
+fn batch_operations_errors_name_the_field() {
+    let err =
+        parse_event_text(r#"{"invocationSchemaVersion":"3.0","invocationId":"x","tasks":[]}"#).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invocationSchemaVersion Some(\"3.0\") is not supported"),
+        "{err}"
+    );
+    let err = parse_event_text(
+        r#"{"invocationSchemaVersion":"2.0","invocationId":"x","job":{"userArguments":{"treatMissingKeysAs":"Maybe"}},"tasks":[]}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("treatMissingKeysAs \"Maybe\" is not valid"),
+        "{err}"
+    );
+    let err =
+        parse_event_text(r#"{"invocationSchemaVersion":"1.0","invocationId":"x","tasks":[{"s3Key":"a"}]}"#)
+            .unwrap_err();
+    assert!(err.to_string().contains("tasks[0].taskId: missing"), "{err}");
 }

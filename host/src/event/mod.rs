@@ -10,6 +10,10 @@ use serde_json::{Map, Value};
 
 use crate::key_encoding::decode_notification_key;
 
+mod batch;
+
+pub use batch::{BatchJob, ResultCode};
+
 /// One object announced as created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceObject {
@@ -57,6 +61,8 @@ pub struct EventRecord {
     pub locator: String,
     /// The SQS message that carried the record, for partial batch responses.
     pub message_id: Option<String>,
+    /// The S3 Batch Operations task, answered by id.
+    pub task_id: Option<String>,
     /// What the record asks for.
     pub body: RecordBody,
 }
@@ -73,6 +79,8 @@ pub enum Trigger {
     Sns,
     /// An EventBridge event.
     EventBridge,
+    /// An S3 Batch Operations job (backfills).
+    BatchOperations,
 }
 
 /// An invocation event reduced to its records.
@@ -82,6 +90,8 @@ pub struct ParsedEvent {
     pub trigger: Trigger,
     /// Every record, in event order.
     pub records: Vec<EventRecord>,
+    /// For Batch Operations: what the response must echo.
+    pub batch: Option<BatchJob>,
 }
 
 /// An event that is not any of the accepted shapes.
@@ -120,6 +130,9 @@ pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
             short(value)
         )));
     };
+    if top.contains_key("invocationSchemaVersion") {
+        return batch::parse_batch(top);
+    }
     if let Some(records) = top.get("Records") {
         let Value::Array(records) = records else {
             return Err(EventError::UnknownShape("Records: expected a list".into()));
@@ -136,12 +149,14 @@ pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
         return Ok(ParsedEvent {
             trigger,
             records: out,
+            batch: None,
         });
     }
     if is_test_event(top) {
         return Ok(ParsedEvent {
             trigger: Trigger::S3,
             records: vec![test_event_record("event".into(), None, top)],
+            batch: None,
         });
     }
     if is_eventbridge(top) {
@@ -151,8 +166,10 @@ pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
             records: vec![EventRecord {
                 locator: "event".into(),
                 message_id: None,
+                task_id: None,
                 body,
             }],
+            batch: None,
         });
     }
     let mut fields: Vec<&str> = top.keys().map(String::as_str).take(8).collect();
@@ -176,6 +193,7 @@ fn outer_record(locator: &str, record: &Value, out: &mut Vec<EventRecord>) {
         out.push(EventRecord {
             locator: locator.to_string(),
             message_id,
+            task_id: None,
             body,
         })
     };
@@ -245,6 +263,7 @@ fn nested_message(
     let record = |locator: String, body| EventRecord {
         locator,
         message_id: message_id.map(str::to_string),
+        task_id: None,
         body,
     };
     let value: Value = match serde_json::from_str(text) {
@@ -313,6 +332,7 @@ fn test_event_record(locator: String, message_id: Option<&str>, fields: &Map<Str
     EventRecord {
         locator,
         message_id: message_id.map(str::to_string),
+        task_id: None,
         body: RecordBody::Ignored {
             bucket: fields.get("Bucket").and_then(Value::as_str).map(str::to_string),
             key: None,

@@ -1,0 +1,138 @@
+use artifact_export::event::parse_event;
+use artifact_export::handler::{Exporter, handle};
+use serde_json::{Value, json};
+
+use crate::support::events::encode_key;
+use crate::support::proxy::{Fault, FaultProxy, Rule};
+use crate::support::servers::Server;
+use crate::support::world::World;
+
+fn task(id: &str, bucket: &str, key: &str, schema: &str) -> Value {
+    if schema == "1.0" {
+        json!({"taskId": id, "s3Key": encode_key(key), "s3VersionId": null, "s3BucketArn": format!("arn:aws:s3:::{bucket}")})
+    } else {
+        json!({"taskId": id, "s3Key": encode_key(key), "s3VersionId": null, "s3Bucket": bucket})
+    }
+}
+
+fn invocation(schema: &str, user_arguments: Option<Value>, tasks: Vec<Value>) -> Value {
+    let mut job = json!({"id": "job-1"});
+    if let Some(args) = user_arguments {
+        job["userArguments"] = args;
+    }
+    json!({"invocationSchemaVersion": schema, "invocationId": "inv-1", "job": job, "tasks": tasks})
+}
+
+fn result_of<'a>(response: &'a Value, task: &str) -> (&'a str, &'a str) {
+    let r = response["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["taskId"] == task)
+        .unwrap();
+    (
+        r["resultCode"].as_str().unwrap(),
+        r["resultString"].as_str().unwrap(),
+    )
+}
+
+async fn mixed_outcomes_get_their_result_codes(server: &'static Server) {
+    let world = World::with_config(server, &["org1"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": "no-such-bucket-org2-batch"}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    world.put("org1/a b.jpg", b"copy me").await;
+    world.put("org1/notes.txt", b"not selected").await;
+    world.put("org9/orphan.jpg", b"no org").await;
+    world.put("org2/denied.jpg", b"dest missing").await;
+    world.put("org1/throttled.jpg", b"slow").await;
+    for schema in ["1.0", "2.0"] {
+        let tasks = vec![
+            task("t-copy", &world.source, "org1/a b.jpg", schema),
+            task("t-skip", &world.source, "org1/notes.txt", schema),
+            task("t-no-org", &world.source, "org9/orphan.jpg", schema),
+            task("t-missing", &world.source, "org1/never-uploaded.jpg", schema),
+            task("t-dest", &world.source, "org2/denied.jpg", schema),
+            task("t-slow", &world.source, "org1/throttled.jpg", schema),
+        ];
+        let args = (schema == "2.0").then(|| json!({"treatMissingKeysAs": "Succeeded"}));
+        let event = parse_event(&invocation(schema, args, tasks)).unwrap();
+        let proxy = FaultProxy::start(
+            &server.endpoint,
+            vec![Rule {
+                fault: Fault::SlowDown,
+                path_contains: Some("throttled.jpg".into()),
+                copies_only: false,
+                times: None,
+            }],
+        )
+        .await;
+        let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("jpg"));
+        let report = handle(&exporter, event).await;
+        assert!(!report.must_fail_invocation(), "tasks carry their own results");
+        let response = report.lambda_response();
+        let mut fields: Vec<&str> = response.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "invocationId",
+                "invocationSchemaVersion",
+                "results",
+                "treatMissingKeysAs"
+            ]
+        );
+        assert_eq!(response["invocationSchemaVersion"], schema);
+        assert_eq!(response["invocationId"], "inv-1");
+        let missing = if schema == "2.0" {
+            "Succeeded"
+        } else {
+            "PermanentFailure"
+        };
+        assert_eq!(response["treatMissingKeysAs"], missing);
+        for r in response["results"].as_array().unwrap() {
+            let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort();
+            assert_eq!(keys, ["resultCode", "resultString", "taskId"]);
+        }
+        assert_eq!(response["results"].as_array().unwrap().len(), 6);
+        let (code, text) = result_of(&response, "t-copy");
+        assert_eq!(code, "Succeeded", "{text}");
+        assert!(text.starts_with("copied to s3://"), "{text}");
+        assert_eq!(result_of(&response, "t-skip").0, "Succeeded");
+        assert!(
+            result_of(&response, "t-skip")
+                .1
+                .starts_with("skipped: suffix not selected")
+        );
+        assert_eq!(
+            result_of(&response, "t-no-org"),
+            ("PermanentFailure", "no org's prefix matches the key")
+        );
+        assert_eq!(
+            result_of(&response, "t-missing").0,
+            missing,
+            "{}",
+            result_of(&response, "t-missing").1
+        );
+        assert_eq!(result_of(&response, "t-dest").0, "PermanentFailure");
+        assert!(result_of(&response, "t-dest").1.contains("NoSuchBucket"));
+        let (code, text) = result_of(&response, "t-slow");
+        assert_eq!(code, "TemporaryFailure", "{text}");
+        // Size unknown: the object is headed first, and a HEAD's 503 has no error body.
+        assert!(text.contains("SlowDown") || text.contains("HTTP503"), "{text}");
+        assert_eq!(
+            world
+                .get(world.bucket_of("org1"), "org1/a b.jpg")
+                .await
+                .as_deref(),
+            Some(&b"copy me"[..])
+        );
+    }
+}
+
+on_each_server!(mixed_outcomes_get_their_result_codes);
