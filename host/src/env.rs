@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::local_copy::LocalMode;
 use crate::suffix::SuffixSet;
 
 /// Largest object a single `CopyObject` may copy (S3's limit).
@@ -55,6 +56,8 @@ pub struct Settings {
     pub part_concurrency: usize,
     /// `RETRY_BASE_DELAY_MS` (default 200): first backoff step; doubles per attempt.
     pub retry_base_delay: Duration,
+    /// `ENV=local`: folders instead of destination buckets (and maybe the source bucket).
+    pub local: Option<LocalMode>,
 }
 
 /// A missing or malformed environment variable.
@@ -110,6 +113,28 @@ impl Settings {
             value: suffix_list.clone(),
             expected: e.to_string(),
         })?;
+        let local_mode = present("ENV").is_some_and(|v| v.trim().eq_ignore_ascii_case("local"));
+        let local = if local_mode {
+            Some(LocalMode {
+                dest_dir: required(
+                    "LOCAL_DEST",
+                    "with ENV=local, the folder that replaces the destination buckets",
+                )?
+                .into(),
+                source_dir: present("LOCAL_SOURCE").map(PathBuf::from),
+                destination_key: present("DESTINATION_KEY"),
+            })
+        } else {
+            None
+        };
+        let config_file = match (config_file, local_mode) {
+            (Some(path), _) => Some(path),
+            (None, true) => Some(PathBuf::from(required(
+                "LOCAL_CONFIGURATION",
+                "with ENV=local, the path of the config JSON file",
+            )?)),
+            (None, false) => None,
+        };
         let config_location = match config_file {
             Some(path) => ConfigLocation::File(path),
             None => ConfigLocation::S3 {
@@ -149,6 +174,7 @@ impl Settings {
             copy_concurrency: number("COPY_CONCURRENCY", 16, 1, 1024)? as usize,
             part_concurrency: number("PART_CONCURRENCY", 8, 1, 64)? as usize,
             retry_base_delay: Duration::from_millis(number("RETRY_BASE_DELAY_MS", 200, 0, 60_000)?),
+            local,
         })
     }
 }
@@ -199,6 +225,42 @@ mod tests {
         let get = |name: &str| (name == "SUFFIX_TO_COPY").then(|| "jpg".to_string());
         let s = Settings::from_lookup_with_config(&get, Some("c.json".into())).unwrap();
         assert_eq!(s.config_location, ConfigLocation::File("c.json".into()));
+    }
+
+    #[test]
+    fn local_mode_reads_its_own_variables() {
+        let s = settings(&[
+            ("ENV", "local"),
+            ("SUFFIX_TO_COPY", "jpg"),
+            ("LOCAL_CONFIGURATION", "cfg.json"),
+            ("LOCAL_DEST", "/tmp/out"),
+            ("LOCAL_SOURCE", "/tmp/in"),
+            ("DESTINATION_KEY", "renamed.jpg"),
+        ])
+        .unwrap();
+        assert_eq!(s.config_location, ConfigLocation::File("cfg.json".into()));
+        let local = s.local.unwrap();
+        assert_eq!(local.dest_dir, PathBuf::from("/tmp/out"));
+        assert_eq!(local.source_dir, Some(PathBuf::from("/tmp/in")));
+        assert_eq!(local.destination_key.as_deref(), Some("renamed.jpg"));
+        let err = settings(&[
+            ("ENV", "local"),
+            ("SUFFIX_TO_COPY", "jpg"),
+            ("LOCAL_CONFIGURATION", "c"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable LOCAL_DEST is missing"),
+            "{err}"
+        );
+        let err = settings(&[("ENV", "local"), ("SUFFIX_TO_COPY", "jpg"), ("LOCAL_DEST", "d")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable LOCAL_CONFIGURATION is missing"),
+            "{err}"
+        );
+        assert!(settings(BASE).unwrap().local.is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::copy::retry::{RetryPolicy, S3Failure};
 use crate::copy::{CopyJob, CopyOptions, CopyOutcome, copy_object};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject};
+use crate::local_copy::copy_to_folder;
 use crate::policy::{OrgPlugins, Runtime, Verdict, check_targets};
 use crate::report::{Outcome, RecordReport, Report, TargetReport};
 use crate::route::{Route, Target, route};
@@ -201,7 +202,7 @@ async fn export_object(
     let results: Vec<TargetReport> = futures::future::join_all(
         targets
             .iter()
-            .map(|target| copy_to_target(&exporter.client, &options, object, target)),
+            .map(|target| copy_to_target(exporter, &options, object, target)),
     )
     .await;
     report.merge_targets(results);
@@ -313,11 +314,30 @@ async fn decide_targets(
 }
 
 async fn copy_to_target(
-    client: &Client,
+    exporter: &Exporter,
     options: &CopyOptions,
     object: &SourceObject,
     target: &Target,
 ) -> TargetReport {
+    if let Some(local) = &exporter.settings.local {
+        let (outcome, attempts) =
+            copy_to_folder(&exporter.client, local, object, target, &options.retry).await;
+        let destination_key = local
+            .destination_key
+            .clone()
+            .unwrap_or_else(|| target.key.clone());
+        return target_report(
+            &Target {
+                bucket: target.bucket.clone(),
+                key: destination_key,
+            },
+            outcome.map(|bytes| CopyOutcome::Copied {
+                bytes: Some(bytes),
+                parts: None,
+            }),
+            attempts,
+        );
+    }
     let job = CopyJob {
         source_bucket: &object.bucket,
         source_key: &object.key,
@@ -326,7 +346,11 @@ async fn copy_to_target(
         destination_bucket: &target.bucket,
         destination_key: &target.key,
     };
-    let result = copy_object(client, &job, options).await;
+    let result = copy_object(&exporter.client, &job, options).await;
+    target_report(target, result.outcome, result.attempts)
+}
+
+fn target_report(target: &Target, outcome: Result<CopyOutcome, S3Failure>, attempts: u32) -> TargetReport {
     let mut report = TargetReport {
         destination_bucket: target.bucket.clone(),
         destination_key: target.key.clone(),
@@ -334,24 +358,24 @@ async fn copy_to_target(
         reason: None,
         error_code: None,
         bytes: None,
-        attempts: result.attempts,
+        attempts,
         retryable: false,
     };
-    match result.outcome {
+    match outcome {
+        Ok(CopyOutcome::Superseded(why)) | Err(S3Failure::Superseded(why)) => {
+            report.outcome = Outcome::Superseded;
+            report.reason = Some(why);
+        }
         Ok(CopyOutcome::Copied { bytes, .. }) => {
             report.outcome = Outcome::Copied;
             report.bytes = bytes;
-        }
-        Ok(CopyOutcome::Superseded(why)) => {
-            report.outcome = Outcome::Superseded;
-            report.reason = Some(why);
         }
         Err(failure) => {
             let retried = matches!(failure, S3Failure::Retryable { .. });
             report.retryable = retried;
             report.error_code = Some(failure.code().to_string());
             report.reason = Some(if retried {
-                format!("{failure} (gave up after {} attempts)", result.attempts)
+                format!("{failure} (gave up after {attempts} attempts)")
             } else {
                 failure.to_string()
             });

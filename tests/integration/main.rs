@@ -11,12 +11,16 @@ mod batch_operations;
 mod cli;
 /// Loading, caching and refreshing the configuration from S3.
 mod config_refresh;
+/// The deployment template: cfn-lint and least-privilege IAM.
+mod deploy;
 /// Event fixtures (AWS's sample shapes) → parsed records; no server needed.
 mod event_shapes;
 /// Routing and single-request copies end to end: suffixes, orgs, keys, metadata, tags.
 mod export;
 /// Retries and failures, with faults injected by a proxy in front of the server.
 mod faults;
+/// Local mode (ENV=local): folders for destinations and source, traversal, crash safety.
+mod local_mode;
 /// Multipart copies above a lowered threshold.
 mod multipart;
 /// Late, duplicated and out-of-order events: nothing goes back to an older version.

@@ -84,8 +84,8 @@ pub async fn copy_object(client: &Client, job: &CopyJob<'_>, options: &CopyOptio
     }
 }
 
-/// `x-amz-copy-source-if-match` value for an unquoted ETag.
-fn if_match(etag: &str) -> String {
+/// `If-Match` / `x-amz-copy-source-if-match` value for an unquoted ETag.
+pub fn if_match(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 

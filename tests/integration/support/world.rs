@@ -110,6 +110,7 @@ impl World {
             copy_concurrency: 16,
             part_concurrency: 4,
             retry_base_delay: Duration::from_millis(5),
+            local: None,
         }
     }
 
