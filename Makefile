@@ -3,10 +3,19 @@
 #   make demo    - run the main job on the embedded default (local Garage, sample config)
 #   make bench   - benchmarks against local Garage (direct and with 20 ms added latency)
 #   make lint    - rustfmt and clippy, warnings are errors
+#   make tools   - cfn-lint (and PyYAML) into target/tools-venv, for the deploy tests
+#   make lambda  - the Lambda artifact (arm64 bootstrap) with cargo-lambda, installed if missing
+#   make deploy  - make lambda, then `sam deploy --guided` of deploy/template.yaml (not run in CI)
 
 CARGO ?= cargo
 
-.PHONY: test test-servers stop-servers lint demo bench build
+.PHONY: test test-servers stop-servers lint demo bench build tools lambda deploy
+
+# Python tools live in one venv under target/ (pip, from PyPI): cfn-lint for the template
+# tests, cargo-lambda (with zig) for the arm64 build, aws-sam-cli for deploying.
+TOOLS_VENV := target/tools-venv
+TOOLS_BIN := $(abspath $(TOOLS_VENV))/bin
+CFN_LINT_VERSION := 1.58.0
 
 build:
 	$(CARGO) build --release -p artifact-export
@@ -31,3 +40,29 @@ demo: test-servers
 bench: test-servers
 	$(CARGO) build --release -p artifact-export --bin artifact-export
 	$(CARGO) bench -p artifact-export --bench copy_throughput
+	$(CARGO) bench -p artifact-export --bench plugin_decisions
+
+$(TOOLS_VENV)/bin/python:
+	python3 -m venv $(TOOLS_VENV)
+
+$(TOOLS_VENV)/bin/cfn-lint: | $(TOOLS_VENV)/bin/python
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'
+
+$(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
+	$(TOOLS_VENV)/bin/python -m pip install --quiet cargo-lambda
+
+$(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
+	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
+
+tools: $(TOOLS_VENV)/bin/cfn-lint
+
+# target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton). The venv
+# comes first on PATH so cargo-lambda finds zig (`python3 -m ziglang`) there.
+lambda: $(TOOLS_VENV)/bin/cargo-lambda
+	PATH="$(TOOLS_BIN):$$PATH" $(CARGO) lambda build --release --arm64 -p artifact-export --bin artifact-export
+	@ls -l target/lambda/artifact-export/bootstrap
+
+# Asks for the stack name, region and parameters (README, "Deploying") and remembers the
+# answers in samconfig.toml. Needs AWS credentials; never run in CI.
+deploy: lambda $(TOOLS_VENV)/bin/sam
+	$(TOOLS_BIN)/sam deploy --guided --template-file deploy/template.yaml --capabilities CAPABILITY_IAM

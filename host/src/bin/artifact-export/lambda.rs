@@ -2,14 +2,21 @@
 //! invocation's answer. A failed record fails the invocation (after every record was
 //! attempted) so Lambda's retries and dead-letter queue take over; under SQS the partial
 //! batch response names the failed messages instead.
+//!
+//! After each invocation its metrics are printed on stdout as CloudWatch Embedded Metric
+//! Format lines ([`artifact_export::metrics`]): raw JSON, one object per line, not inside a
+//! tracing event (tracing writes to stderr), so CloudWatch Logs extracts them as metrics.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use artifact_export::env::Settings;
 use artifact_export::event::parse_event;
 use artifact_export::handler::{Exporter, handle};
 use artifact_export::logging::{self, LogFormat};
+use artifact_export::metrics;
+use artifact_export::report::Report;
 use artifact_export::s3_client;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -43,8 +50,20 @@ async fn invocation(exporter: &Exporter, payload: Value) -> Result<Value, lambda
     let event = parse_event(&payload).inspect_err(|error| tracing::error!(%error, "rejected event"))?;
     let report = handle(exporter, event).await;
     tracing::info!(totals = %serde_json::to_string(&report.totals)?, "invocation done");
+    print_metrics(&report);
     if report.must_fail_invocation() {
         return Err(report.failure_summary().into());
     }
-    Ok(serde_json::to_value(&report)?)
+    Ok(report.lambda_response())
+}
+
+/// Prints the invocation's EMF lines on stdout, before the answer is sent (also when the
+/// invocation fails), so the metrics are in the log whatever Lambda does next.
+fn print_metrics(report: &Report) {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    for line in metrics::emf_lines(report, now_ms) {
+        println!("{line}");
+    }
 }

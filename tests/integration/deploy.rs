@@ -1,0 +1,781 @@
+//! `deploy/template.yaml`: cfn-lint accepts it, and for every trigger mode the template as
+//! CloudFormation would create it (rendered by `deploy/render.py`: parameters, conditions and
+//! intrinsic functions resolved) grants the function exactly the S3 access it needs and
+//! nothing broader, wires the trigger, the dead-letter queues and the alarms, and gives the
+//! function an environment it accepts. No AWS account and no S3 server needed.
+//!
+//! The tools come from `target/tools-venv` (`.ci/run` and `make tools` install cfn-lint there,
+//! which brings PyYAML); `cfn-lint` / `python3` on PATH are the fallback. A missing tool fails
+//! the test: it is never skipped.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use artifact_export::env::{ConfigLocation, Settings};
+use artifact_export::event::Trigger;
+use artifact_export::metrics::{self, NAMESPACE};
+use artifact_export::report::Report;
+use serde_json::{Value, json};
+
+const INSTALL_HINT: &str = "install the tools with `make tools` (or run .ci/run), which puts cfn-lint \
+                            and PyYAML into target/tools-venv";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template_path() -> PathBuf {
+    repo().join("deploy/template.yaml")
+}
+
+fn template_text() -> String {
+    std::fs::read_to_string(template_path()).expect("deploy/template.yaml is readable")
+}
+
+/// A command with a clean environment: the machine's AWS_CA_BUNDLE and other CA and AWS
+/// variables change what Python tools do, so only PATH and HOME are passed on.
+fn clean(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
+        .current_dir(repo());
+    cmd
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The venv's tool, else the one on PATH, else a failure that says how to install it.
+fn tool(name: &str) -> PathBuf {
+    let venv = repo().join("target/tools-venv/bin").join(name);
+    if venv.is_file() {
+        return venv;
+    }
+    on_path(name)
+        .unwrap_or_else(|| panic!("{name} not found in target/tools-venv/bin nor on PATH: {INSTALL_HINT}"))
+}
+
+fn text_of(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+// ------------------------------------------------------------------ rendering
+
+const SOURCE: &str = "shared-source";
+const DESTINATIONS: [&str; 3] = ["org1-export", "org2-export", "org2-archive"];
+const CONFIG_BUCKET: &str = "export-config";
+const CONFIG_KEY: &str = "artifact-export/config.json";
+
+fn base_params() -> Vec<(String, String)> {
+    [
+        ("SourceBucketName", SOURCE.to_string()),
+        ("DestinationBucketNames", DESTINATIONS.join(",")),
+        ("ConfigBucketName", CONFIG_BUCKET.to_string()),
+        ("ConfigKey", CONFIG_KEY.to_string()),
+        ("SuffixToCopy", "jpg,pdf,indd,xml".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Renders `template` with the base parameters overridden by `params`.
+fn render_file(template: &Path, params: &[(&str, &str)]) -> Value {
+    let python = repo().join("target/tools-venv/bin/python");
+    let python = if python.is_file() {
+        python
+    } else {
+        on_path("python3").unwrap_or_else(|| panic!("no python3: {INSTALL_HINT}"))
+    };
+    let mut all = base_params();
+    for (k, v) in params {
+        all.retain(|(name, _)| name != k);
+        all.push((k.to_string(), v.to_string()));
+    }
+    let out = clean(&python)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg(repo().join("deploy/render.py"))
+        .arg(template)
+        .args(all.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "deploy/render.py failed ({INSTALL_HINT} if PyYAML is missing):\n{}",
+        text_of(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("render.py prints JSON")
+}
+
+/// Renders the real template and requires valid parameters and no violated rule.
+fn render(params: &[(&str, &str)]) -> Value {
+    let rendered = render_file(&template_path(), params);
+    assert_eq!(rendered["parameterErrors"], json!([]), "parameters {params:?}");
+    assert_eq!(rendered["ruleViolations"], json!([]), "parameters {params:?}");
+    rendered
+}
+
+fn resource<'a>(rendered: &'a Value, id: &str) -> &'a Value {
+    let r = &rendered["resources"][id];
+    assert!(r.is_object(), "resource {id} exists in this mode");
+    r
+}
+
+fn has_resource(rendered: &Value, id: &str) -> bool {
+    rendered["resources"].get(id).is_some()
+}
+
+/// A value or a list of values as a list of strings.
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
+        Value::String(s) => vec![s.clone()],
+        other => vec![other.to_string()],
+    }
+}
+
+// ------------------------------------------------------------------ IAM checks
+
+/// One IAM policy statement and where it was found.
+#[derive(Debug)]
+struct Statement {
+    at: String,
+    allow: bool,
+    actions: Vec<String>,
+    resources: Vec<String>,
+    /// NotAction / NotResource: grants everything but a list, never least privilege.
+    negated: bool,
+}
+
+/// Every policy statement of the rendered template: the function's `Policies` (which SAM
+/// turns into its role), roles, policies, and queue, bucket and topic policies. A policy in
+/// the function's `Policies` that is not an inline document (a managed policy or a SAM policy
+/// template) is reported as a statement granting `*` so the checks reject it.
+fn statements(rendered: &Value) -> Vec<Statement> {
+    let mut out = Vec::new();
+    let mut document = |at: String, doc: &Value| {
+        let list = match &doc["Statement"] {
+            Value::Array(list) => list.clone(),
+            one => vec![one.clone()],
+        };
+        for (i, s) in list.iter().enumerate() {
+            out.push(Statement {
+                at: format!(
+                    "{at}.Statement[{i}]{}",
+                    s["Sid"].as_str().map(|s| format!(" ({s})")).unwrap_or_default()
+                ),
+                allow: s["Effect"] == "Allow",
+                actions: strings(&s["Action"]),
+                resources: strings(&s["Resource"]),
+                negated: s.get("NotAction").is_some() || s.get("NotResource").is_some(),
+            });
+        }
+    };
+    for (id, r) in rendered["resources"].as_object().unwrap() {
+        let props = &r["Properties"];
+        match r["Type"].as_str().unwrap_or_default() {
+            "AWS::Serverless::Function" => {
+                for (i, p) in strings_or_values(&props["Policies"]).iter().enumerate() {
+                    let at = format!("{id}.Policies[{i}]");
+                    if p.get("Statement").is_some() {
+                        document(at, p);
+                    } else {
+                        document(
+                            at,
+                            &json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", "Sid": format!("not an inline policy: {p}")}}),
+                        );
+                    }
+                }
+            }
+            "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
+                for (i, p) in props["Policies"].as_array().into_iter().flatten().enumerate() {
+                    document(format!("{id}.Policies[{i}]"), &p["PolicyDocument"]);
+                }
+            }
+            "AWS::IAM::Policy"
+            | "AWS::IAM::ManagedPolicy"
+            | "AWS::SQS::QueuePolicy"
+            | "AWS::S3::BucketPolicy"
+            | "AWS::SNS::TopicPolicy" => document(id.clone(), &props["PolicyDocument"]),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn strings_or_values(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    }
+}
+
+fn is_s3_action(action: &str) -> bool {
+    let a = action.to_ascii_lowercase();
+    a.starts_with("s3:") || a == "*"
+}
+
+/// What makes a statement broader than least privilege: a wildcard S3 action (`s3:*`,
+/// `s3:Get*`, `*`), `NotAction`/`NotResource`, or an S3 action on `Resource: "*"` or on an ARN
+/// whose bucket part has a wildcard (`arn:aws:s3:::*`, `arn:aws:s3:::*/*`). A wildcard is
+/// accepted only in the key part, after the bucket's `/`.
+fn violations(statements: &[Statement]) -> Vec<String> {
+    let mut found = Vec::new();
+    for s in statements.iter().filter(|s| s.allow) {
+        if s.negated {
+            found.push(format!("{}: NotAction/NotResource", s.at));
+        }
+        for a in s.actions.iter().filter(|a| is_s3_action(a) && a.contains('*')) {
+            found.push(format!("{}: wildcard S3 action {a:?}", s.at));
+        }
+        if !s.actions.iter().any(|a| is_s3_action(a)) {
+            continue;
+        }
+        if s.resources.is_empty() {
+            found.push(format!("{}: S3 action without Resource", s.at));
+        }
+        for r in &s.resources {
+            let bucket = r
+                .strip_prefix("arn:aws:s3:::")
+                .map(|rest| rest.split('/').next().unwrap_or(""));
+            match bucket {
+                Some(b) if !b.is_empty() && !b.contains('*') && !b.contains('?') => {}
+                _ => found.push(format!("{}: S3 action on resource {r:?}", s.at)),
+            }
+        }
+    }
+    found
+}
+
+/// The (S3 action, resource) pairs the function's own policies allow.
+fn function_s3_grants(rendered: &Value) -> BTreeSet<(String, String)> {
+    statements(rendered)
+        .iter()
+        .filter(|s| s.allow && s.at.starts_with("ExportFunction."))
+        .flat_map(|s| {
+            s.actions
+                .iter()
+                .filter(|a| is_s3_action(a))
+                .flat_map(|a| s.resources.iter().map(move |r| (a.clone(), r.clone())))
+        })
+        .collect()
+}
+
+/// What the code needs, from the S3 calls it makes: CopyObject / UploadPartCopy / HeadObject
+/// (GetObject on the source, PutObject on the destination), GetObjectTagging and
+/// PutObjectTagging (tags carried over), CreateMultipartUpload / CompleteMultipartUpload
+/// (PutObject), AbortMultipartUpload, the config's GetObject, plugins' GetObject.
+fn expected_grants(plugins: Option<&str>) -> BTreeSet<(String, String)> {
+    let source_objects = format!("arn:aws:s3:::{SOURCE}/*");
+    let source_bucket = format!("arn:aws:s3:::{SOURCE}");
+    let config = format!("arn:aws:s3:::{CONFIG_BUCKET}/{CONFIG_KEY}");
+    let mut pairs: Vec<(String, String)> = vec![
+        ("s3:GetObject".into(), source_objects.clone()),
+        ("s3:GetObjectVersion".into(), source_objects.clone()),
+        ("s3:GetObjectTagging".into(), source_objects),
+        ("s3:ListBucket".into(), source_bucket),
+        ("s3:GetObject".into(), config),
+    ];
+    for d in DESTINATIONS {
+        for a in [
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+        ] {
+            pairs.push((a.into(), format!("arn:aws:s3:::{d}/*")));
+        }
+    }
+    if let Some(p) = plugins {
+        pairs.push(("s3:GetObject".into(), format!("arn:aws:s3:::{p}")));
+    }
+    pairs.into_iter().collect()
+}
+
+/// A plain-text guard on the template file itself, comments excluded: no `s3:*` and no
+/// `Resource: "*"` anywhere.
+fn textual_violations(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with('#') {
+            continue;
+        }
+        let squeezed: String = code
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+            .collect();
+        if squeezed.to_ascii_lowercase().contains("s3:*") {
+            found.push(format!("line {}: s3:* in {line:?}", n + 1));
+        }
+        if squeezed == "Resource:*"
+            || squeezed.starts_with("Resource:*,")
+            || squeezed.starts_with("Resource:[*")
+        {
+            found.push(format!("line {}: Resource \"*\" in {line:?}", n + 1));
+        }
+    }
+    found
+}
+
+const MODES: [&str; 3] = ["S3", "SQS", "EventBridge"];
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn cfn_lint_accepts_the_template() {
+    let cfn_lint = tool("cfn-lint");
+    let out = clean(&cfn_lint)
+        .arg(template_path())
+        .output()
+        .expect("cfn-lint runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} {}:\n{}",
+        cfn_lint.display(),
+        template_path().display(),
+        text_of(&out)
+    );
+}
+
+#[test]
+fn every_trigger_mode_grants_exactly_the_s3_access_the_function_needs() {
+    for mode in MODES {
+        for plugins in [None, Some(("plugin-store", "plugins/"))] {
+            let create = if mode == "S3" { "true" } else { "false" };
+            let mut params = vec![("TriggerMode", mode), ("CreateSourceBucket", create)];
+            if let Some((bucket, prefix)) = plugins {
+                params.push(("PluginBucketName", bucket));
+                params.push(("PluginKeyPrefix", prefix));
+            }
+            let rendered = render(&params);
+            let all = statements(&rendered);
+            assert!(
+                all.iter().any(|s| s.at.starts_with("ExportFunction.")),
+                "{mode}: function policies found"
+            );
+            assert_eq!(
+                violations(&all),
+                Vec::<String>::new(),
+                "{mode}, plugins {plugins:?}"
+            );
+            let expected = expected_grants(plugins.map(|_| "plugin-store/plugins/*"));
+            assert_eq!(
+                function_s3_grants(&rendered),
+                expected,
+                "{mode}, plugins {plugins:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_function_may_consume_only_its_own_queue() {
+    for mode in MODES {
+        let rendered = render(&[("TriggerMode", mode), ("CreateSourceBucket", "true")]);
+        let sqs: Vec<Statement> = statements(&rendered)
+            .into_iter()
+            .filter(|s| {
+                s.at.starts_with("ExportFunction.") && s.actions.iter().any(|a| a.starts_with("sqs:"))
+            })
+            .collect();
+        if mode == "SQS" {
+            assert_eq!(sqs.len(), 1, "{sqs:?}");
+            assert_eq!(sqs[0].resources, ["{{SourceQueue.Arn}}"]);
+            assert!(!sqs[0].actions.iter().any(|a| a.contains('*')));
+        } else {
+            assert!(sqs.is_empty(), "{mode}: {sqs:?}");
+        }
+    }
+}
+
+#[test]
+fn the_checks_catch_wildcard_actions_and_star_resources() {
+    let text = template_text();
+    let dir = tempfile::tempdir().unwrap();
+    // Each mutation must apply (so a template edit cannot quietly disarm the test) and must
+    // be caught by the rendered-IAM check.
+    let mutations: [(&str, &str, &str, &str); 4] = [
+        (
+            "s3:* on the source",
+            "                - s3:GetObjectTagging\n",
+            "                - \"s3:*\"\n",
+            "wildcard S3 action \"s3:*\"",
+        ),
+        (
+            "s3:Put* on destinations",
+            "                - s3:PutObjectTagging\n",
+            "                - s3:Put*\n",
+            "wildcard S3 action \"s3:Put*\"",
+        ),
+        (
+            "Resource \"*\" for ListBucket",
+            "              Action: s3:ListBucket\n              Resource: !Sub \"arn:${AWS::Partition}:s3:::${SourceBucketName}\"\n",
+            "              Action: s3:ListBucket\n              Resource: \"*\"\n",
+            "S3 action on resource \"*\"",
+        ),
+        (
+            "a SAM policy template",
+            "      Policies:\n",
+            "      Policies:\n        - S3CrudPolicy: {BucketName: !Ref SourceBucketName}\n",
+            "not an inline policy",
+        ),
+    ];
+    for (what, from, to, expected) in mutations {
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "{what}: the template has {from:?} exactly once"
+        );
+        let path = dir.path().join("template.yaml");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let rendered = render_file(&path, &[]);
+        let found = violations(&statements(&rendered));
+        assert!(
+            found.iter().any(|v| v.contains(expected)),
+            "{what}: expected {expected:?} among {found:#?}"
+        );
+    }
+    // The text check flags the same mutations it can see.
+    assert_eq!(
+        textual_violations(&text.replacen(
+            "                - s3:GetObjectTagging\n",
+            "                - 's3:*'\n",
+            1
+        ))
+        .len(),
+        1
+    );
+    assert_eq!(textual_violations("          Resource: \"*\"\n").len(), 1);
+    assert_eq!(textual_violations("          Resource: ['*']\n").len(), 1);
+    assert_eq!(textual_violations("  # no s3:* here: a comment\n").len(), 0);
+    // And the statement check on its own: bucket wildcards, NotAction, a bare `*` action.
+    let s = |actions: &[&str], resources: &[&str]| Statement {
+        at: "t".into(),
+        allow: true,
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+        resources: resources.iter().map(|r| r.to_string()).collect(),
+        negated: false,
+    };
+    assert_eq!(
+        violations(&[s(&["s3:GetObject"], &["arn:aws:s3:::*/*"])]).len(),
+        1
+    );
+    assert_eq!(
+        violations(&[s(&["s3:GetObject"], &["arn:aws:s3:::b/*"])]).len(),
+        0
+    );
+    assert_eq!(violations(&[s(&["*"], &["arn:aws:s3:::b/*"])]).len(), 1);
+    assert_eq!(
+        violations(&[s(&["logs:PutLogEvents"], &["*"])]).len(),
+        0,
+        "only S3 actions are in scope"
+    );
+    assert_eq!(
+        violations(&[Statement {
+            negated: true,
+            ..s(&["s3:GetObject"], &["arn:aws:s3:::b/*"])
+        }])
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn the_template_text_has_no_s3_wildcard_or_star_resource() {
+    assert_eq!(textual_violations(&template_text()), Vec::<String>::new());
+}
+
+#[test]
+fn s3_mode_invokes_the_function_from_the_bucket_the_stack_creates() {
+    let rendered = render(&[("TriggerMode", "S3")]);
+    let bucket = resource(&rendered, "SourceBucket");
+    assert_eq!(bucket["Properties"]["BucketName"], SOURCE);
+    assert_eq!(bucket["DeletionPolicy"], "Retain");
+    let notification = &bucket["Properties"]["NotificationConfiguration"];
+    assert_eq!(
+        notification,
+        &json!({"LambdaConfigurations": [{"Event": "s3:ObjectCreated:*", "Function": "{{ExportFunction.Arn}}"}]}),
+        "one unfiltered notification"
+    );
+    let permission = &resource(&rendered, "S3InvokePermission")["Properties"];
+    assert_eq!(permission["Principal"], "s3.amazonaws.com");
+    assert_eq!(permission["SourceArn"], format!("arn:aws:s3:::{SOURCE}"));
+    assert_eq!(permission["SourceAccount"], "123456789012");
+    // The bucket waits for the permission (S3 checks the destination when it is set).
+    assert_eq!(bucket["DependsOn"], "TriggerPermissionsReady");
+    let ready = resource(&rendered, "TriggerPermissionsReady");
+    assert_eq!(
+        ready["Metadata"]["S3InvokePermission"],
+        "{{ref:S3InvokePermission}}"
+    );
+    for absent in [
+        "SourceQueue",
+        "SourceQueueMapping",
+        "ObjectCreatedRule",
+        "SourceDeadLetterAlarm",
+    ] {
+        assert!(!has_resource(&rendered, absent), "{absent} only in its own mode");
+    }
+    // Asynchronous invocations: two retries, then the invoke dead-letter queue.
+    let invoke = &resource(&rendered, "ExportFunction")["Properties"]["EventInvokeConfig"];
+    assert_eq!(invoke["MaximumRetryAttempts"], 2);
+    assert_eq!(
+        invoke["DestinationConfig"]["OnFailure"],
+        json!({"Type": "SQS", "Destination": "{{InvokeDeadLetterQueue.Arn}}"})
+    );
+
+    // CloudFormation cannot attach a notification to a bucket it does not create.
+    let refused = render_file(
+        &template_path(),
+        &[("TriggerMode", "S3"), ("CreateSourceBucket", "false")],
+    );
+    let why = refused["ruleViolations"].to_string();
+    assert!(why.contains("CreateSourceBucket"), "{why}");
+}
+
+#[test]
+fn sqs_mode_reports_batch_item_failures_and_has_its_own_dead_letter_queue() {
+    assert!(template_text().contains("ReportBatchItemFailures"));
+    for timeout in [30u64, 60, 120, 300, 600, 900] {
+        let t = timeout.to_string();
+        let rendered = render(&[("TriggerMode", "SQS"), ("Timeout", &t), ("SqsBatchSize", "7")]);
+        let function = &resource(&rendered, "ExportFunction")["Properties"];
+        assert_eq!(function["Timeout"], t);
+        let queue = &resource(&rendered, "SourceQueue")["Properties"];
+        assert_eq!(
+            queue["VisibilityTimeout"],
+            json!(6 * timeout),
+            "six times the function timeout"
+        );
+        assert_eq!(
+            queue["RedrivePolicy"]["deadLetterTargetArn"],
+            "{{SourceDeadLetterQueue.Arn}}"
+        );
+        let mapping = &resource(&rendered, "SourceQueueMapping")["Properties"];
+        assert_eq!(
+            mapping["FunctionResponseTypes"],
+            json!(["ReportBatchItemFailures"])
+        );
+        assert_eq!(mapping["EventSourceArn"], "{{SourceQueue.Arn}}");
+        assert_eq!(mapping["FunctionName"], "{{ref:ExportFunction}}");
+        assert_eq!(mapping["BatchSize"], "7");
+    }
+    let disallowed = render_file(&template_path(), &[("TriggerMode", "SQS"), ("Timeout", "45")]);
+    assert!(disallowed["parameterErrors"].to_string().contains("Timeout"));
+
+    let rendered = render(&[("TriggerMode", "SQS")]);
+    // Only S3, and only for the source bucket of this account, may send to the queue.
+    let policy = &resource(&rendered, "SourceQueuePolicy")["Properties"]["PolicyDocument"]["Statement"];
+    assert_eq!(policy.as_array().map(Vec::len), Some(1));
+    assert_eq!(policy[0]["Principal"], json!({"Service": "s3.amazonaws.com"}));
+    assert_eq!(policy[0]["Action"], "sqs:SendMessage");
+    assert_eq!(policy[0]["Resource"], "{{SourceQueue.Arn}}");
+    assert_eq!(
+        policy[0]["Condition"]["ArnLike"]["aws:SourceArn"],
+        format!("arn:aws:s3:::{SOURCE}")
+    );
+    assert_eq!(
+        policy[0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+        "123456789012"
+    );
+    let notification = &resource(&rendered, "SourceBucket")["Properties"]["NotificationConfiguration"];
+    assert_eq!(
+        notification,
+        &json!({"QueueConfigurations": [{"Event": "s3:ObjectCreated:*", "Queue": "{{SourceQueue.Arn}}"}]})
+    );
+    assert_eq!(
+        resource(&rendered, "TriggerPermissionsReady")["Metadata"]["SourceQueuePolicy"],
+        "{{ref:SourceQueuePolicy}}"
+    );
+    let alarm = &resource(&rendered, "SourceDeadLetterAlarm")["Properties"];
+    assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert_eq!(
+        alarm["Dimensions"][0]["Value"],
+        "{{SourceDeadLetterQueue.QueueName}}"
+    );
+    assert!(!has_resource(&rendered, "S3InvokePermission"));
+
+    // An existing bucket: the stack makes the queue and says where to point the bucket.
+    let existing = render(&[("TriggerMode", "SQS"), ("CreateSourceBucket", "false")]);
+    assert!(!has_resource(&existing, "SourceBucket"));
+    assert_eq!(
+        existing["outputs"]["SourceQueueArn"]["Value"],
+        "{{SourceQueue.Arn}}"
+    );
+}
+
+#[test]
+fn eventbridge_mode_has_a_rule_on_objects_created_in_the_source_bucket() {
+    let rendered = render(&[("TriggerMode", "EventBridge")]);
+    let rule = &resource(&rendered, "ObjectCreatedRule")["Properties"];
+    assert_eq!(
+        rule["EventPattern"],
+        json!({"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"bucket": {"name": [SOURCE]}}})
+    );
+    assert_eq!(rule["Targets"][0]["Arn"], "{{ExportFunction.Arn}}");
+    assert_eq!(
+        rule["Targets"][0]["DeadLetterConfig"]["Arn"],
+        "{{InvokeDeadLetterQueue.Arn}}"
+    );
+    let permission = &resource(&rendered, "EventBridgeInvokePermission")["Properties"];
+    assert_eq!(permission["Principal"], "events.amazonaws.com");
+    assert_eq!(permission["SourceArn"], "{{ObjectCreatedRule.Arn}}");
+    let notification = &resource(&rendered, "SourceBucket")["Properties"]["NotificationConfiguration"];
+    assert_eq!(
+        notification,
+        &json!({"EventBridgeConfiguration": {"EventBridgeEnabled": true}})
+    );
+    let dlq =
+        &resource(&rendered, "EventBridgeDeadLetterPolicy")["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(dlq["Principal"], json!({"Service": "events.amazonaws.com"}));
+    assert_eq!(
+        dlq["Condition"]["ArnEquals"]["aws:SourceArn"],
+        "{{ObjectCreatedRule.Arn}}"
+    );
+    for absent in ["SourceQueue", "S3InvokePermission"] {
+        assert!(!has_resource(&rendered, absent), "{absent}");
+    }
+}
+
+#[test]
+fn alarms_and_dashboard_watch_the_metrics_the_function_emits() {
+    let emitted: Vec<String> = {
+        let line: Value =
+            serde_json::from_str(&metrics::emf_lines(&Report::new(Trigger::S3, Vec::new()), 0)[0]).unwrap();
+        line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap().to_string())
+            .chain(["CopyLatency".to_string()])
+            .collect()
+    };
+    let quiet = render(&[]);
+    let failed = &resource(&quiet, "FailedRecordsAlarm")["Properties"];
+    assert_eq!(failed["Namespace"], NAMESPACE);
+    assert_eq!(failed["MetricName"], "Failed");
+    assert!(
+        failed.get("Dimensions").is_none(),
+        "the all-orgs metric has no dimensions"
+    );
+    assert_eq!(
+        (&failed["Threshold"], &failed["ComparisonOperator"]),
+        (&json!(0), &json!("GreaterThanThreshold"))
+    );
+    let errors = &resource(&quiet, "FunctionErrorsAlarm")["Properties"];
+    assert_eq!(
+        (&errors["Namespace"], &errors["MetricName"]),
+        (&json!("AWS/Lambda"), &json!("Errors"))
+    );
+    let dlq = &resource(&quiet, "InvokeDeadLetterAlarm")["Properties"];
+    assert_eq!(
+        dlq["Dimensions"][0]["Value"],
+        "{{InvokeDeadLetterQueue.QueueName}}"
+    );
+    assert!(!has_resource(&quiet, "AlarmTopic") && !has_resource(&quiet, "Dashboard"));
+    assert!(failed.get("AlarmActions").is_none());
+
+    let loud = render(&[
+        ("AlarmEmail", "ops@example.com"),
+        ("CreateDashboard", "true"),
+        ("TriggerMode", "SQS"),
+    ]);
+    assert_eq!(
+        resource(&loud, "AlarmTopic")["Properties"]["Subscription"][0]["Endpoint"],
+        "ops@example.com"
+    );
+    for alarm in [
+        "FunctionErrorsAlarm",
+        "FailedRecordsAlarm",
+        "InvokeDeadLetterAlarm",
+        "SourceDeadLetterAlarm",
+    ] {
+        assert_eq!(
+            resource(&loud, alarm)["Properties"]["AlarmActions"],
+            json!(["{{ref:AlarmTopic}}"]),
+            "{alarm}"
+        );
+    }
+    let body = resource(&loud, "Dashboard")["Properties"]["DashboardBody"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dashboard: Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let mut charted = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        // A row names a namespace and metric; "." repeats the previous row's value.
+        let mut namespace = String::new();
+        for row in widget["properties"]["metrics"].as_array().unwrap() {
+            let row = row.as_array().unwrap();
+            match row[0].as_str() {
+                Some(".") | Some("...") => {}
+                Some(ns) => namespace = ns.to_string(),
+                None => namespace.clear(),
+            }
+            if namespace == NAMESPACE && row[0] != "..." {
+                charted.insert(row[1].as_str().unwrap().to_string());
+            }
+            if let Some(expr) = row[0]["expression"].as_str() {
+                let name = expr
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap();
+                assert!(expr.contains(&format!("{{{NAMESPACE},Org}}")), "{expr}");
+                charted.insert(name.to_string());
+            }
+        }
+    }
+    assert!(charted.len() >= 5, "{charted:?}");
+    for name in &charted {
+        assert!(
+            emitted.contains(name),
+            "the dashboard charts {name}, which the function does not emit ({emitted:?})"
+        );
+    }
+}
+
+#[test]
+fn the_function_accepts_the_environment_the_template_gives_it() {
+    let rendered = render(&[("CopyConcurrency", "24"), ("ConfigRefreshSeconds", "30")]);
+    let function = &resource(&rendered, "ExportFunction")["Properties"];
+    assert_eq!(function["Runtime"], "provided.al2023");
+    assert_eq!(function["Architectures"], json!(["arm64"]));
+    assert_eq!(function["Handler"], "bootstrap");
+    assert_eq!(function["CodeUri"], "../target/lambda/artifact-export/");
+    let vars = function["Environment"]["Variables"].as_object().unwrap().clone();
+    let settings = Settings::from_lookup(|name| vars.get(name).and_then(Value::as_str).map(str::to_string))
+        .expect("the template's environment is valid");
+    assert_eq!(
+        settings.config_location,
+        ConfigLocation::S3 {
+            bucket: CONFIG_BUCKET.into(),
+            key: CONFIG_KEY.into()
+        }
+    );
+    assert_eq!(settings.copy_concurrency, 24);
+    assert_eq!(settings.config_refresh.as_secs(), 30);
+    for name in [
+        "SUFFIX_TO_COPY",
+        "CONFIGURATION_BUCKET",
+        "CONFIGURATION_KEY",
+        "COPY_CONCURRENCY",
+    ] {
+        assert!(vars.contains_key(name), "{name}");
+    }
+}
