@@ -1,0 +1,150 @@
+//! `make bench` (part 2): what a plugin costs.
+//!
+//! - Per-decision latency (fresh instance + call) of the precompiled `glob-filter` example,
+//!   beside native suffix matching of the same keys.
+//! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
+//!   what precompiling saves on every cold start.
+//!
+//! A report, not a test: it prints figures against their targets and exits 0.
+
+use std::time::{Duration, Instant};
+
+use artifact_export::config::{OnError, PluginSource, PluginSpec};
+use artifact_export::event::SourceObject;
+use artifact_export::policy::Runtime;
+use artifact_export::route::Target;
+use artifact_export::s3_client;
+use artifact_export::suffix::SuffixSet;
+
+const DECISIONS: usize = 5_000;
+
+fn spec(path: &std::path::Path) -> PluginSpec {
+    PluginSpec {
+        source: PluginSource::File(path.to_path_buf()),
+        sha256: None,
+        settings: r#"{"include":["**/*.jpg","**/*.pdf"],"exclude":["**/tmp/**"],"minSize":1}"#.into(),
+        timeout: Duration::from_millis(20),
+        max_memory_bytes: 16 << 20,
+        on_error: OnError::Fail,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "ok" } else { "MISSED" }
+}
+
+#[tokio::main]
+async fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // built by `cargo test --all-targets`; only `cargo bench` runs it
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new().unwrap();
+    let client = s3_client::for_endpoint("http://127.0.0.1:9", "us-east-1", "unused", "unused");
+    let wasm_paths = [
+        plugin_artifacts::GLOB_FILTER,
+        plugin_artifacts::KEY_REWRITER,
+        plugin_artifacts::PASSTHROUGH,
+        plugin_artifacts::ERR_ANSWER,
+    ];
+    let mut cwasm_paths = Vec::new();
+    for (i, wasm) in wasm_paths.iter().enumerate() {
+        let bytes = std::fs::read(wasm).unwrap();
+        let out = dir.path().join(format!("p{i}.cwasm"));
+        std::fs::write(&out, runtime.engine().precompile_component(&bytes).unwrap()).unwrap();
+        cwasm_paths.push(out);
+    }
+
+    // Loading: a fresh runtime each time so nothing is served from the compile cache.
+    let started = Instant::now();
+    let fresh = Runtime::new().unwrap();
+    for wasm in wasm_paths {
+        fresh
+            .load(&client, &spec(std::path::Path::new(wasm)))
+            .await
+            .unwrap();
+    }
+    let compile = started.elapsed();
+    let started = Instant::now();
+    let fresh = Runtime::new().unwrap();
+    for cwasm in &cwasm_paths {
+        fresh.load(&client, &spec(cwasm)).await.unwrap();
+    }
+    let precompiled = started.elapsed();
+
+    // Decisions with the precompiled glob-filter.
+    let plugin = fresh.load(&client, &spec(&cwasm_paths[0])).await.unwrap();
+    let settings = spec(&cwasm_paths[0]).settings;
+    let keys: Vec<String> = (0..DECISIONS)
+        .map(|i| match i % 4 {
+            0 => format!("org2/photos/{i}.jpg"),
+            1 => format!("org2/docs/{i}.pdf"),
+            2 => format!("org2/tmp/{i}.jpg"),
+            _ => format!("org2/notes/{i}.txt"),
+        })
+        .collect();
+    let objects: Vec<SourceObject> = keys
+        .iter()
+        .map(|key| SourceObject {
+            bucket: "source".into(),
+            key: key.clone(),
+            size: Some(4096),
+            etag: Some("0123456789abcdef0123456789abcdef".into()),
+            version_id: None,
+            event_time: Some("2026-11-25T12:00:00Z".into()),
+            event_name: "ObjectCreated:Put".into(),
+        })
+        .collect();
+    let suffixes = SuffixSet::parse_list("jpg,pdf,indd,xml").unwrap();
+    for object in objects.iter().take(200) {
+        let proposed = [Target {
+            bucket: "org2-export".into(),
+            key: object.key.clone(),
+        }];
+        plugin.decide("org2", object, &proposed, &settings).unwrap();
+    }
+    let mut wasm_times = Vec::with_capacity(DECISIONS);
+    let mut native_times = Vec::with_capacity(DECISIONS);
+    for object in &objects {
+        let started = Instant::now();
+        let selected = suffixes.matching(&object.key).is_some();
+        native_times.push(started.elapsed());
+        let proposed: Vec<Target> = selected
+            .then(|| Target {
+                bucket: "org2-export".into(),
+                key: object.key.clone(),
+            })
+            .into_iter()
+            .collect();
+        let started = Instant::now();
+        plugin.decide("org2", object, &proposed, &settings).unwrap();
+        wasm_times.push(started.elapsed());
+    }
+    wasm_times.sort();
+    native_times.sort();
+    let p50 = percentile(&wasm_times, 0.5);
+    println!(
+        "plugin_decisions: glob-filter precompiled, {DECISIONS} decisions, each a fresh instance + call"
+    );
+    println!(
+        "decision   p50 {:>7.1} µs   p99 {:>7.1} µs   (target p50 <= 20 µs) {}",
+        p50.as_secs_f64() * 1e6,
+        percentile(&wasm_times, 0.99).as_secs_f64() * 1e6,
+        verdict(p50 <= Duration::from_micros(20))
+    );
+    println!(
+        "native     p50 {:>7.3} µs   p99 {:>7.3} µs   (plain suffix matching of the same keys)",
+        percentile(&native_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&native_times, 0.99).as_secs_f64() * 1e6
+    );
+    println!(
+        "load 4     precompiled {:>6.1} ms   compiled from .wasm {:>7.1} ms   (target precompiled <= 5 ms) {}",
+        precompiled.as_secs_f64() * 1e3,
+        compile.as_secs_f64() * 1e3,
+        verdict(precompiled <= Duration::from_millis(5))
+    );
+}
