@@ -37,8 +37,8 @@ demo: test-servers
 	$(CARGO) build --release -p artifact-export --bin artifact-export --example demo
 	target/release/examples/demo
 
+# cargo bench builds the binary the benchmark runs (CARGO_BIN_EXE_artifact-export) itself.
 bench: test-servers
-	$(CARGO) build --release -p artifact-export --bin artifact-export
 	$(CARGO) bench -p artifact-export --bench copy_throughput
 	$(CARGO) bench -p artifact-export --bench plugin_decisions
 
