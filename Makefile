@@ -8,6 +8,7 @@
 #   make deploy  - make lambda, then `sam deploy --guided` of deploy/template.yaml (not run in CI)
 
 CARGO ?= cargo
+SHELL := /bin/bash
 
 .PHONY: test test-servers stop-servers lint demo bench build tools lambda deploy
 
@@ -26,8 +27,12 @@ test-servers:
 stop-servers:
 	tests/servers/down.sh
 
+# Unit, binary and integration tests (there are no doctests), then one closing line with the
+# totals of every test binary.
 test: test-servers
-	$(CARGO) test --workspace
+	mkdir -p target
+	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
 lint:
 	$(CARGO) fmt --all -- --check

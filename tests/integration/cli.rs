@@ -5,21 +5,9 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 use crate::support::events::{fixture_path, s3_event};
+use crate::support::paths::{binary, repo};
 use crate::support::servers::{Server, garage};
 use crate::support::world::World;
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// The binary with a clean environment: none of the machine's AWS or CA variables.
-fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artifact-export"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
-    cmd
-}
 
 fn with_world_env(cmd: &mut Command, server: &Server, world: &World, suffixes: &str) {
     cmd.envs(server.child_env())

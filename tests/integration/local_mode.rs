@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use artifact_export::env::{ConfigLocation, Settings};
@@ -10,6 +10,7 @@ use artifact_export::suffix::SuffixSet;
 use serde_json::json;
 
 use crate::support::events::s3_event;
+use crate::support::paths::repo;
 use crate::support::servers::garage;
 use crate::support::world::{Uploaded, World, bytes};
 
@@ -69,10 +70,6 @@ fn object_event(bucket: &str, keys: &[(&str, usize)]) -> serde_json::Value {
         record["s3"]["object"].as_object_mut().unwrap().remove("eTag");
     }
     event
-}
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::events::s3_event;
+use crate::support::paths::{binary, repo};
 use crate::support::servers::{Server, garage};
 use crate::support::world::World;
 
@@ -352,20 +353,6 @@ async fn a_cwasm_from_another_engine_is_refused_clearly() {
         reason.contains("recompile it with `artifact-export plugin compile`"),
         "{reason}"
     );
-}
-
-fn binary() -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_artifact-export"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
-fn repo(path: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
 }
 
 fn run(cmd: &mut std::process::Command) -> (Option<i32>, String, String) {

@@ -8,4 +8,4 @@ wasmtime::component::bindgen!({
     world: "copy-policy",
 });
 
-pub use artifact_export::policy::types::Level;
+pub use self::artifact_export::policy::types::Level;
