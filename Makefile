@@ -27,11 +27,12 @@ test-servers:
 stop-servers:
 	tests/servers/down.sh
 
-# Unit, binary and integration tests (there are no doctests), then one closing line with the
+# Unit, binary and integration tests (there are no doctests; output shown, so every "SKIP on
+# <server>: <reason>" line is visible), then one closing line with the
 # totals of every test binary.
 test: test-servers
 	mkdir -p target
-	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests 2>&1 | tee target/test-output.log
+	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests -- --nocapture 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
 lint:
