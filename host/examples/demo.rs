@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use artifact_export::key_encoding::encode_notification_key;
 use artifact_export::s3_client;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -80,7 +81,7 @@ async fn main() -> Result<()> {
             "s3": {
                 "s3SchemaVersion": "1.0",
                 "bucket": {"name": SOURCE, "arn": format!("arn:aws:s3:::{SOURCE}")},
-                "object": {"key": notification_key(key), "size": body.len(), "eTag": out.trim_matches('"')}
+                "object": {"key": encode_notification_key(key), "size": body.len(), "eTag": out.trim_matches('"')}
             }
         }));
         println!("uploaded s3://{SOURCE}/{key}");
@@ -134,17 +135,6 @@ async fn main() -> Result<()> {
         bail!("artifact-export invoke exited with {status}");
     }
     Ok(())
-}
-
-/// Keys in notifications are form-encoded: space → `+`, reserved bytes → `%XX`.
-fn notification_key(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b' ' => "+".to_string(),
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {

@@ -59,6 +59,23 @@ pub fn decode_notification_key(encoded: &str) -> Result<String, KeyDecodeError> 
     String::from_utf8(out).map_err(|_| KeyDecodeError::NotUtf8(encoded.to_string()))
 }
 
+/// Encodes a key the way S3 writes it into notifications (space → `+`, bytes outside the
+/// unreserved set and `/` → `%XX`): the inverse of [`decode_notification_key`], for tools
+/// and tests that generate events.
+pub fn encode_notification_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'*' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Characters left as they are in a copy source: RFC 3986 unreserved, plus `/` between segments.
 const COPY_SOURCE_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -117,6 +134,17 @@ mod tests {
             KeyDecodeError::NotUtf8("%FF.pdf".into())
         );
         assert_eq!(decode_notification_key("").unwrap_err(), KeyDecodeError::Empty);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_matches_the_aws_sample() {
+        assert_eq!(encode_notification_key("a b+cé.pdf"), "a+b%2Bc%C3%A9.pdf");
+        for key in ["org1/a b+c%d é?#&=.jpg", "x", "a//b/ /.."] {
+            assert_eq!(
+                decode_notification_key(&encode_notification_key(key)).unwrap(),
+                key
+            );
+        }
     }
 
     #[test]

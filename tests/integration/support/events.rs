@@ -16,20 +16,8 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Encodes a key the way S3 notifications do: space → `+`, other reserved bytes → `%XX`.
-pub fn encode_key(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'*' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+/// Encodes a key the way S3 notifications do.
+pub use artifact_export::key_encoding::encode_notification_key as encode_key;
 
 /// One S3 notification record for an uploaded object (`ObjectCreated:Put`).
 pub fn s3_record(object: &Uploaded) -> Value {
@@ -60,9 +48,4 @@ pub fn sqs_event(messages: &[(&str, Value)]) -> Value {
         })
         .collect();
     json!({ "Records": records })
-}
-
-#[test]
-fn encode_key_matches_the_aws_sample() {
-    assert_eq!(encode_key("a b+cé.pdf"), "a+b%2Bc%C3%A9.pdf");
 }
