@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 /// How often the epoch advances; plugin deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -26,6 +26,20 @@ pub fn engine_config() -> Config {
     config.memory_init_cow(true);
     // A small guest stack: a runaway recursion traps quickly instead of eating memory.
     config.max_wasm_stack(512 * 1024);
+    // One instance per decision: take instances, memories and tables from pre-reserved
+    // pools instead of mapping fresh ones each time. Sized for COPY_CONCURRENCY decisions at
+    // once with room to spare; a Rust wasip2 component has a handful of core instances.
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(128)
+        .total_core_instances(1024)
+        .total_memories(256)
+        .total_tables(1024)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(32)
+        // The largest maxMemoryMiB a config may set; StoreLimits enforce each org's own cap.
+        .max_memory_size(1024 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // Plugins are synchronous, short and CPU-bound: no async support needed.
     config
 }
