@@ -129,6 +129,19 @@ async fn main() {
         wasm_times.push(started.elapsed());
     }
     wasm_times.sort();
+    // The smallest possible plugin (returns `proposed`), for the cost of instance + call alone.
+    let passthrough = fresh.load(&client, &spec(&cwasm_paths[2])).await.unwrap();
+    let mut bare_times = Vec::with_capacity(DECISIONS);
+    for object in &objects {
+        let proposed = [Target {
+            bucket: "org2-export".into(),
+            key: object.key.clone(),
+        }];
+        let started = Instant::now();
+        passthrough.decide("org2", object, &proposed, "{}").unwrap();
+        bare_times.push(started.elapsed());
+    }
+    bare_times.sort();
     native_times.sort();
     let p50 = percentile(&wasm_times, 0.5);
     println!(
@@ -139,6 +152,11 @@ async fn main() {
         p50.as_secs_f64() * 1e6,
         percentile(&wasm_times, 0.99).as_secs_f64() * 1e6,
         verdict(p50 <= Duration::from_micros(20))
+    );
+    println!(
+        "passthrough p50 {:>6.1} µs   p99 {:>7.1} µs   (the smallest plugin: instance + call, no work)",
+        percentile(&bare_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&bare_times, 0.99).as_secs_f64() * 1e6
     );
     println!(
         "native     p50 {:>7.3} µs   p99 {:>7.3} µs   (plain suffix matching of the same keys)",
