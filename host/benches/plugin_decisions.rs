@@ -13,7 +13,6 @@ use artifact_export::config::{OnError, PluginSource, PluginSpec};
 use artifact_export::event::SourceObject;
 use artifact_export::policy::Runtime;
 use artifact_export::route::Target;
-use artifact_export::s3_client;
 use artifact_export::suffix::SuffixSet;
 
 const DECISIONS: usize = 5_000;
@@ -44,7 +43,6 @@ async fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::new().unwrap();
-    let client = s3_client::for_endpoint("http://127.0.0.1:9", "us-east-1", "unused", "unused");
     let wasm_paths = [
         plugin_artifacts::GLOB_FILTER,
         plugin_artifacts::KEY_REWRITER,
@@ -67,21 +65,18 @@ async fn main() {
     let engine_start = started.elapsed();
     let started = Instant::now();
     for wasm in wasm_paths {
-        fresh
-            .load(&client, &spec(std::path::Path::new(wasm)))
-            .await
-            .unwrap();
+        fresh.load(None, &spec(std::path::Path::new(wasm))).await.unwrap();
     }
     let compile = started.elapsed();
     let fresh = Runtime::new().unwrap();
     let started = Instant::now();
     for cwasm in &cwasm_paths {
-        fresh.load(&client, &spec(cwasm)).await.unwrap();
+        fresh.load(None, &spec(cwasm)).await.unwrap();
     }
     let precompiled = started.elapsed();
 
     // Decisions with the precompiled glob-filter.
-    let plugin = fresh.load(&client, &spec(&cwasm_paths[0])).await.unwrap();
+    let plugin = fresh.load(None, &spec(&cwasm_paths[0])).await.unwrap();
     let settings = spec(&cwasm_paths[0]).settings;
     let keys: Vec<String> = (0..DECISIONS)
         .map(|i| match i % 4 {
@@ -130,7 +125,7 @@ async fn main() {
     }
     wasm_times.sort();
     // The smallest possible plugin (returns `proposed`), for the cost of instance + call alone.
-    let passthrough = fresh.load(&client, &spec(&cwasm_paths[2])).await.unwrap();
+    let passthrough = fresh.load(None, &spec(&cwasm_paths[2])).await.unwrap();
     let mut bare_times = Vec::with_capacity(DECISIONS);
     for object in &objects {
         let proposed = [Target {

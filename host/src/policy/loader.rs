@@ -58,8 +58,12 @@ pub enum LoadError {
     },
 }
 
-/// Reads the plugin's bytes and checks them against the pinned digest.
-pub async fn read_plugin_bytes(client: &Client, spec: &PluginSpec) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
+/// Reads the plugin's bytes and checks them against the pinned digest. Without a client
+/// (the authoring tools) only local files can be read.
+pub async fn read_plugin_bytes(
+    client: Option<&Client>,
+    spec: &PluginSpec,
+) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
     let source = spec.source.to_string();
     let unreadable = |reason: String| LoadError::Unreadable {
         plugin: source.clone(),
@@ -70,6 +74,8 @@ pub async fn read_plugin_bytes(client: &Client, spec: &PluginSpec) -> Result<(Ve
             .await
             .map_err(|e| unreadable(e.to_string()))?,
         PluginSource::S3 { bucket, key } => {
+            let client = client
+                .ok_or_else(|| unreadable("S3 sources need an S3 client; use a local file here".into()))?;
             let out = client
                 .get_object()
                 .bucket(bucket)

@@ -57,7 +57,7 @@ impl Runtime {
     }
 
     /// Loads one plugin: bytes, digest check, compile-or-deserialize (cached), link.
-    pub async fn load(&self, client: &Client, spec: &PluginSpec) -> Result<Plugin, LoadError> {
+    pub async fn load(&self, client: Option<&Client>, spec: &PluginSpec) -> Result<Plugin, LoadError> {
         let source = spec.source.to_string();
         let (bytes, digest) = loader::read_plugin_bytes(client, spec).await?;
         let cached = self
@@ -100,7 +100,7 @@ impl Runtime {
         let mut plugins = OrgPlugins::new();
         for customer in &config.customers {
             if let Some(spec) = &customer.plugin {
-                let loaded = self.load(client, spec).await.map(Arc::new);
+                let loaded = self.load(Some(client), spec).await.map(Arc::new);
                 if let Err(error) = &loaded {
                     tracing::error!(org = %customer.org, %error, "plugin failed to load; this org's records will fail");
                 }
