@@ -189,7 +189,19 @@ async fn export_object(
             return;
         }
     };
-    let options = CopyOptions {
+    let options = copy_options(settings, config);
+    let results: Vec<TargetReport> = futures::future::join_all(
+        targets
+            .iter()
+            .map(|target| copy_to_target(exporter, &options, object, target)),
+    )
+    .await;
+    report.merge_targets(results);
+}
+
+/// Copy tuning from the settings, with the configuration's retry count.
+pub fn copy_options(settings: &Settings, config: &Config) -> CopyOptions {
+    CopyOptions {
         multipart_threshold: settings.multipart_threshold,
         part_size: settings.multipart_part_size,
         part_concurrency: settings.part_concurrency,
@@ -198,14 +210,7 @@ async fn export_object(
             base_delay: settings.retry_base_delay,
             max_delay: MAX_RETRY_DELAY,
         },
-    };
-    let results: Vec<TargetReport> = futures::future::join_all(
-        targets
-            .iter()
-            .map(|target| copy_to_target(exporter, &options, object, target)),
-    )
-    .await;
-    report.merge_targets(results);
+    }
 }
 
 /// What the org's policy (plugin, or plain suffix matching) decided for one object.
@@ -313,7 +318,8 @@ async fn decide_targets(
     }
 }
 
-async fn copy_to_target(
+/// Copies `object` to one target (an S3 bucket, or a folder in local mode) and reports it.
+pub async fn copy_to_target(
     exporter: &Exporter,
     options: &CopyOptions,
     object: &SourceObject,

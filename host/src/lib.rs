@@ -6,6 +6,7 @@
 //! [`report`]. [`handler`] strings them together; the binaries only parse input and print.
 //! See ARCHITECTURE.md for the codemap and invariants.
 
+pub mod backfill;
 pub mod config;
 pub mod config_store;
 pub mod copy;

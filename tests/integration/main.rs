@@ -5,6 +5,8 @@
 #[macro_use]
 mod support;
 
+/// `artifact-export backfill`: listing, idempotent reruns, dry runs, manifests, interrupts.
+mod backfill;
 /// S3 Batch Operations invocations (backfills): per-task result codes and response shape.
 mod batch_operations;
 /// The `artifact-export` binary: `invoke` and `validate`, exit codes and output.

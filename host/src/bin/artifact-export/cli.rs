@@ -1,5 +1,6 @@
 //! The command line: `invoke` runs the Lambda handler once on an event file, `validate`
-//! checks a configuration. Exit codes: 0 success, 1 a record failed, 2 bad input.
+//! checks a configuration, `backfill` exports existing objects, `plugin` and `plan` serve
+//! plugin authors. Exit codes: 0 success, 1 a record failed, 2 bad input, 130 interrupted.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,11 +16,12 @@ use artifact_export::report::Outcome;
 use artifact_export::s3_client;
 use clap::{Parser, Subcommand};
 
+use crate::backfill_cmd::{self, BackfillArgs};
 use crate::plugin_cmd::{self, PluginCommand};
 
 /// Exports objects from a shared source bucket to each organization's bucket.
 #[derive(Debug, Parser)]
-#[command(name = "artifact-export", version, about)]
+#[command(name = "artifact-export", version, about, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,6 +53,13 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Export objects that already exist in the source bucket: list them (paginated) and run
+    /// each through the same routing, plugins and copy as an event. Objects whose destination
+    /// already holds them are skipped, so a rerun picks up where an interrupted run stopped.
+    ///
+    /// Exit 0 when every object was handled, 1 when any failed, 2 on bad input, 130 when
+    /// interrupted (Ctrl-C or SIGTERM: objects in flight finish first).
+    Backfill(Box<BackfillArgs>),
     /// Print, for each key, the owning org and the decision (plugins included); touches no S3
     /// object.
     Plan {
@@ -67,7 +76,7 @@ enum Command {
 }
 
 /// A bad-input error: printed on one line, exit code 2.
-struct BadInput(anyhow::Error);
+pub struct BadInput(pub anyhow::Error);
 
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -76,6 +85,7 @@ pub async fn run() -> ExitCode {
         Command::Invoke { event, config } => invoke(&event, config).await,
         Command::Validate { config } => validate(config).await,
         Command::Plugin { command } => plugin_cmd::plugin(command).await.map_err(BadInput),
+        Command::Backfill(args) => backfill_cmd::backfill(*args).await,
         Command::Plan {
             config,
             keys,

@@ -2,6 +2,7 @@
 //! set and no arguments are given, the CLI otherwise. Both are thin shells over
 //! `artifact_export::handler::handle`.
 
+mod backfill_cmd;
 mod cli;
 mod lambda;
 mod plugin_cmd;
@@ -14,6 +15,13 @@ async fn main() -> ExitCode {
     if in_lambda && std::env::args_os().len() == 1 {
         lambda::run().await
     } else {
+        // Like other command-line tools, end quietly when the reader of our output goes away
+        // (`artifact-export plan ... | head`) instead of failing on the next write. Copies are
+        // atomic, so ending at any point loses nothing.
+        // SAFETY: sets a signal disposition to its default, before any other thread writes.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
         cli::run().await
     }
 }

@@ -1,0 +1,78 @@
+//! Existing objects of the source bucket, page by page (`ListObjectsV2`), as the source
+//! objects an event would have announced.
+
+use aws_sdk_s3::Client;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+
+use crate::copy::retry::{RetryPolicy, S3Failure, classify, with_retries};
+use crate::event::SourceObject;
+
+/// Event name a plugin sees for objects found by a backfill.
+pub const BACKFILL_EVENT_NAME: &str = "Backfill:Copy";
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// The object as the routing and copy steps take it.
+    pub object: SourceObject,
+    /// When the source was last written, from the listing.
+    pub last_modified: Option<DateTime>,
+}
+
+/// One page of the listing, and where the next one starts.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// Objects of this page, in key order.
+    pub objects: Vec<Listed>,
+    /// Continuation token of the next page; `None` after the last page.
+    pub next: Option<String>,
+}
+
+/// Lists one page of `bucket` under `prefix` (at most `page_size` keys), retrying
+/// throttling and 5xx answers with `retry`.
+pub async fn list_page(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    page_size: i32,
+    continuation: Option<String>,
+    retry: &RetryPolicy,
+) -> Result<Page, S3Failure> {
+    let (result, _attempts) = with_retries(retry, || {
+        let request = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(page_size)
+            .set_continuation_token(continuation.clone());
+        async move { request.send().await.map_err(|e| classify(&e)) }
+    })
+    .await;
+    let out = result?;
+    let objects = out
+        .contents()
+        .iter()
+        .filter_map(|o| {
+            let key = o.key()?.to_string();
+            Some(Listed {
+                object: SourceObject {
+                    bucket: bucket.to_string(),
+                    key,
+                    size: o.size().and_then(|s| u64::try_from(s).ok()),
+                    etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
+                    version_id: None,
+                    event_time: o.last_modified().and_then(|t| t.fmt(Format::DateTime).ok()),
+                    event_name: BACKFILL_EVENT_NAME.into(),
+                },
+                last_modified: o.last_modified().copied(),
+            })
+        })
+        .collect();
+    let next = if out.is_truncated() == Some(true) {
+        out.next_continuation_token().map(str::to_string)
+    } else {
+        None
+    };
+    Ok(Page { objects, next })
+}

@@ -1,0 +1,381 @@
+//! Backfill: exports objects that already exist in the source bucket, through the same
+//! routing, policy (plugins included) and copy as an event would.
+//!
+//! The listing runs ahead in its own task (page by page); objects are routed, checked
+//! against their destinations and copied concurrently. Every copy is one atomic request
+//! (or a completed multipart upload), and an object whose destination already holds it is
+//! skipped, so an interrupted backfill loses nothing and a rerun picks up the rest.
+
+pub mod in_place;
+pub mod listing;
+pub mod manifest;
+pub mod progress;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::config_store::ConfigLoadError;
+use crate::copy::CopyOptions;
+use crate::copy::retry::S3Failure;
+use crate::handler::{Decided, Exporter, copy_options, copy_to_target, plan_object};
+use crate::policy::OrgPlugins;
+use crate::report::Outcome;
+use crate::route::Target;
+use in_place::{head_destination, is_in_place};
+use listing::{Listed, list_page};
+use progress::{Progress, Snapshot};
+
+/// Keys per listing page (the S3 maximum).
+pub const DEFAULT_PAGE_SIZE: i32 = 1000;
+
+/// What to backfill and how.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// Source bucket.
+    pub bucket: String,
+    /// Only keys starting with this (may be empty).
+    pub prefix: String,
+    /// Only this org's objects.
+    pub org: Option<String>,
+    /// Objects in flight at once.
+    pub concurrency: usize,
+    /// Keys per listing page (1–1000).
+    pub page_size: i32,
+    /// Decide and check, but copy nothing.
+    pub dry_run: bool,
+    /// Copy even when the destination already holds the object.
+    pub force: bool,
+}
+
+/// What happened to one listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectOutcome {
+    /// Copied to every target that needed it.
+    Copied {
+        /// Bytes copied.
+        bytes: u64,
+    },
+    /// Every target already held the object.
+    InPlace,
+    /// Dry run: these targets would be copied to.
+    WouldCopy(Vec<Target>),
+    /// Not selected, with the reason.
+    Skipped(String),
+    /// Changed or deleted while the backfill ran (its own event exports the new version).
+    Superseded(String),
+    /// Could not be copied, with the reason.
+    Failed(String),
+}
+
+/// One listed object and what happened to it.
+#[derive(Debug, Clone)]
+pub struct ObjectResult {
+    /// Listed source object.
+    pub listed: Listed,
+    /// The org it belongs to, if any.
+    pub org: Option<String>,
+    /// The outcome.
+    pub outcome: ObjectOutcome,
+}
+
+/// The end of a backfill.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Final counters.
+    pub counts: Snapshot,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Stopped early on request; unlisted objects were not attempted.
+    pub interrupted: bool,
+    /// The listing failed part-way (after retries); objects after that point were not
+    /// attempted.
+    pub listing_error: Option<String>,
+}
+
+impl Summary {
+    /// Whether every listed object was attempted and none failed.
+    pub fn complete_and_clean(&self) -> bool {
+        !self.interrupted && self.listing_error.is_none() && self.counts.failed == 0
+    }
+}
+
+/// Why a backfill could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The configuration could not be loaded.
+    #[error(transparent)]
+    Config(#[from] ConfigLoadError),
+    /// `--org` names no org of the configuration.
+    #[error("--org {org}: no such org in the configuration; expected one of: {known}")]
+    UnknownOrg {
+        /// The org asked for.
+        org: String,
+        /// The configured orgs.
+        known: String,
+    },
+    /// `--prefix` and the org's prefix select no key in common.
+    #[error("--prefix {prefix:?} selects none of org {org}'s keys (they start with {org_prefix:?})")]
+    DisjointPrefix {
+        /// The prefix asked for.
+        prefix: String,
+        /// The org asked for.
+        org: String,
+        /// That org's prefix.
+        org_prefix: String,
+    },
+    /// A bad option value.
+    #[error("{0}")]
+    Option(String),
+    /// Local mode has no S3 destinations to check or copy into.
+    #[error(
+        "backfill lists and copies within S3; ENV=local is not supported (unset ENV, or use `invoke` with an event)"
+    )]
+    LocalMode,
+    /// The first listing page failed.
+    #[error("listing s3://{bucket}/{prefix}: {failure}")]
+    List {
+        /// Source bucket.
+        bucket: String,
+        /// Prefix listed.
+        prefix: String,
+        /// What S3 answered.
+        failure: S3Failure,
+    },
+}
+
+struct Plan<'a> {
+    exporter: &'a Exporter,
+    config: &'a Config,
+    plugins: &'a OrgPlugins,
+    copy: CopyOptions,
+    options: &'a BackfillOptions,
+}
+
+/// Runs a backfill. `progress` is updated as it goes; `on_result` sees every finished
+/// object (in completion order); when `stop` completes, no new object is started, the ones
+/// in flight finish, and the summary says it was interrupted.
+pub async fn run(
+    exporter: &Exporter,
+    options: &BackfillOptions,
+    progress: Arc<Progress>,
+    stop: impl Future<Output = ()>,
+    mut on_result: impl FnMut(&ObjectResult),
+) -> Result<Summary, BackfillError> {
+    let started = Instant::now();
+    if exporter.settings().local.is_some() {
+        return Err(BackfillError::LocalMode);
+    }
+    if options.concurrency == 0 {
+        return Err(BackfillError::Option("--concurrency must be at least 1".into()));
+    }
+    if !(1..=1000).contains(&options.page_size) {
+        return Err(BackfillError::Option(format!(
+            "--page-size {}: expected 1 to 1000",
+            options.page_size
+        )));
+    }
+    let config = exporter.config().await?;
+    let prefix = listing_prefix(&config, options)?;
+    let plugins = exporter.plugins_for(&config).await;
+    let plan = Plan {
+        exporter,
+        config: &config,
+        plugins: &plugins,
+        copy: copy_options(exporter.settings(), &config),
+        options,
+    };
+
+    let first = list_page(
+        exporter.client(),
+        &options.bucket,
+        &prefix,
+        options.page_size,
+        None,
+        &plan.copy.retry,
+    )
+    .await
+    .map_err(|failure| BackfillError::List {
+        bucket: options.bucket.clone(),
+        prefix: prefix.clone(),
+        failure,
+    })?;
+    let (tx, rx) = mpsc::channel::<Listed>(2 * options.page_size as usize);
+    let lister = tokio::spawn(list_rest(
+        exporter.client().clone(),
+        options.bucket.clone(),
+        prefix.clone(),
+        options.page_size,
+        first,
+        plan.copy.retry,
+        progress.clone(),
+        tx,
+    ));
+
+    let stopped = AtomicBool::new(false);
+    let stop = async {
+        stop.await;
+        stopped.store(true, Ordering::Relaxed);
+    };
+    let listed = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) });
+    let mut results = std::pin::pin!(
+        listed
+            .take_until(stop)
+            .map(|listed| backfill_object(&plan, listed))
+            .buffer_unordered(options.concurrency)
+    );
+    while let Some(result) = results.next().await {
+        progress.finished(result.listed.object.size.unwrap_or(0), &result.outcome);
+        on_result(&result);
+    }
+    let interrupted = stopped.load(Ordering::Relaxed);
+    let listing_error = if interrupted {
+        lister.abort();
+        None
+    } else {
+        match lister.await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error),
+            Err(join) => Some(format!("listing task ended: {join}")),
+        }
+    };
+    Ok(Summary {
+        counts: progress.snapshot(),
+        elapsed: started.elapsed(),
+        interrupted,
+        listing_error,
+    })
+}
+
+/// The prefix to list: `--prefix`, narrowed to `--org`'s prefix when one is given.
+fn listing_prefix(config: &Config, options: &BackfillOptions) -> Result<String, BackfillError> {
+    let Some(org) = &options.org else {
+        return Ok(options.prefix.clone());
+    };
+    let Some(customer) = config.customers.iter().find(|c| &c.org == org) else {
+        let known: Vec<&str> = config.customers.iter().map(|c| c.org.as_str()).collect();
+        return Err(BackfillError::UnknownOrg {
+            org: org.clone(),
+            known: known.join(", "),
+        });
+    };
+    let (ours, theirs) = (&options.prefix, &customer.prefix);
+    if ours.starts_with(theirs.as_str()) {
+        Ok(ours.clone())
+    } else if theirs.starts_with(ours.as_str()) {
+        Ok(theirs.clone())
+    } else {
+        Err(BackfillError::DisjointPrefix {
+            prefix: ours.clone(),
+            org: org.clone(),
+            org_prefix: theirs.clone(),
+        })
+    }
+}
+
+/// Sends the objects of `first` and of every following page into `tx`; stops quietly when
+/// the receiver is gone (interrupted), and returns the failure when a page cannot be listed.
+#[allow(clippy::too_many_arguments)]
+async fn list_rest(
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    page_size: i32,
+    first: listing::Page,
+    retry: crate::copy::retry::RetryPolicy,
+    progress: Arc<Progress>,
+    tx: mpsc::Sender<Listed>,
+) -> Result<(), String> {
+    let mut page = first;
+    loop {
+        for listed in page.objects {
+            progress.listed(listed.object.size.unwrap_or(0));
+            if tx.send(listed).await.is_err() {
+                return Ok(());
+            }
+        }
+        let Some(token) = page.next else {
+            progress.listing_finished();
+            return Ok(());
+        };
+        page = list_page(&client, &bucket, &prefix, page_size, Some(token), &retry)
+            .await
+            .map_err(|failure| {
+                format!(
+                    "listing s3://{bucket}/{prefix} stopped after {} objects: {failure}",
+                    progress.snapshot().listed
+                )
+            })?;
+    }
+}
+
+async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
+    let settings = plan.exporter.settings();
+    let (customer, decided) =
+        plan_object(plan.config, &settings.suffixes, plan.plugins, &listed.object).await;
+    let org = customer.map(|c| c.org.clone());
+    let outcome = match (&plan.options.org, decided) {
+        (Some(wanted), _) if org.as_deref() != Some(wanted.as_str()) => ObjectOutcome::Skipped(format!(
+            "belongs to {}, not --org {wanted}",
+            org.as_deref()
+                .map_or("no org".to_string(), |o| format!("org {o}"))
+        )),
+        (_, Decided::Skip(reason)) => ObjectOutcome::Skipped(reason),
+        (_, Decided::Fail(reason)) => ObjectOutcome::Failed(reason),
+        (_, Decided::Copy(targets)) => export_to(plan, &listed, targets).await,
+    };
+    ObjectResult { listed, org, outcome }
+}
+
+async fn export_to(plan: &Plan<'_>, listed: &Listed, targets: Vec<Target>) -> ObjectOutcome {
+    let client = plan.exporter.client();
+    let mut missing = Vec::with_capacity(targets.len());
+    for target in targets {
+        if !plan.options.force {
+            match head_destination(client, &target.bucket, &target.key, &plan.copy.retry).await {
+                Ok(Some(existing)) if is_in_place(listed, &existing) => continue,
+                Ok(_) => {}
+                Err(failure) => {
+                    return ObjectOutcome::Failed(format!(
+                        "could not check s3://{}/{}: {failure}",
+                        target.bucket, target.key
+                    ));
+                }
+            }
+        }
+        missing.push(target);
+    }
+    if missing.is_empty() {
+        return ObjectOutcome::InPlace;
+    }
+    if plan.options.dry_run {
+        return ObjectOutcome::WouldCopy(missing);
+    }
+    let reports = futures::future::join_all(
+        missing
+            .iter()
+            .map(|target| copy_to_target(plan.exporter, &plan.copy, &listed.object, target)),
+    )
+    .await;
+    let described = |t: &crate::report::TargetReport| {
+        format!(
+            "s3://{}/{}: {}",
+            t.destination_bucket,
+            t.destination_key,
+            t.reason.as_deref().unwrap_or("")
+        )
+    };
+    if let Some(failed) = reports.iter().find(|t| t.outcome == Outcome::Failed) {
+        return ObjectOutcome::Failed(described(failed));
+    }
+    if let Some(superseded) = reports.iter().find(|t| t.outcome == Outcome::Superseded) {
+        return ObjectOutcome::Superseded(described(superseded));
+    }
+    let bytes = reports.iter().filter_map(|t| t.bytes).sum();
+    ObjectOutcome::Copied { bytes }
+}

@@ -1,0 +1,554 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use artifact_export::event::parse_event;
+use artifact_export::handler::handle;
+use artifact_export::report::Outcome;
+use aws_sdk_s3::Client;
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::support::paths::binary;
+use crate::support::proxy::{Fault, FaultProxy, Rule};
+use crate::support::servers::{Server, garage};
+use crate::support::world::World;
+
+/// The source objects a backfill test starts from: what should land where.
+struct Seeded {
+    /// org → keys that should be copied (suffix selected).
+    selected: BTreeMap<String, BTreeSet<String>>,
+    /// Keys that must not be copied (other suffix, or no org).
+    unselected: BTreeSet<String>,
+}
+
+impl Seeded {
+    fn selected_count(&self) -> usize {
+        self.selected.values().map(BTreeSet::len).sum()
+    }
+    fn total(&self) -> usize {
+        self.selected_count() + self.unselected.len()
+    }
+}
+
+/// `n` objects split over org1 and org2 (every 10th a `.txt` the suffixes don't select)
+/// plus `strays` keys no org owns. Keys have spaces, `+`, and non-ASCII letters.
+async fn seed(world: &World, n: usize, strays: usize) -> Seeded {
+    let mut selected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut unselected = BTreeSet::new();
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let org = if i % 2 == 0 { "org1" } else { "org2" };
+        let ext = if i % 10 == 9 {
+            "txt"
+        } else if i % 3 == 0 {
+            "pdf"
+        } else {
+            "jpg"
+        };
+        let key = format!("{org}/batch {}/file+{i:03} é.{ext}", i / 50);
+        if ext == "txt" {
+            unselected.insert(key.clone());
+        } else {
+            selected.entry(org.to_string()).or_default().insert(key.clone());
+        }
+        keys.push(key);
+    }
+    for i in 0..strays {
+        let key = format!("nobody/{i}.jpg");
+        unselected.insert(key.clone());
+        keys.push(key);
+    }
+    futures::stream::iter(keys)
+        .map(|key| async move {
+            let body = format!("body of {key}");
+            world.put(&key, body.as_bytes()).await;
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    Seeded { selected, unselected }
+}
+
+/// Every key of `bucket` with its ETag, over as many pages as it takes.
+async fn listing(client: &Client, bucket: &str) -> BTreeMap<String, String> {
+    let mut all = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let out = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list");
+        for o in out.contents() {
+            all.insert(
+                o.key().unwrap().to_string(),
+                o.e_tag().unwrap_or_default().to_string(),
+            );
+        }
+        token = out.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            return all;
+        }
+    }
+}
+
+/// `artifact-export backfill --bucket <the world's source>` against `endpoint`.
+fn backfill_cmd(server: &Server, world: &World, endpoint: &str) -> Command {
+    backfill_of(server, world, endpoint, &world.source)
+}
+
+fn backfill_of(server: &Server, world: &World, endpoint: &str, bucket: &str) -> Command {
+    let mut cmd = binary();
+    cmd.envs(server.child_env())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("SUFFIX_TO_COPY", "jpg,pdf")
+        .env("CONFIGURATION_BUCKET", &world.config_bucket)
+        .env("CONFIGURATION_KEY", &world.config_key)
+        .args(["backfill", "--bucket", bucket, "--progress-interval", "0"]);
+    cmd
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn of(out: Output) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The summary line's count before `label` (e.g. "copied", "already in place").
+    fn count(&self, label: &str) -> u64 {
+        let summary = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("backfill of "))
+            .unwrap_or_else(|| panic!("no summary line in:\n{}", self.stderr));
+        let at = summary
+            .find(&format!(" {label}"))
+            .unwrap_or_else(|| panic!("no {label:?} in {summary}"));
+        let digits: String = summary[..at]
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.chars().rev().collect::<String>().parse().unwrap()
+    }
+}
+
+fn run(cmd: &mut Command) -> Run {
+    Run::of(cmd.output().expect("run artifact-export"))
+}
+
+/// Waits for `child` without blocking the runtime (the fault proxy runs on it).
+async fn wait_for(mut child: Child) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "backfill did not end within 120 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Run::of(child.wait_with_output().unwrap())
+}
+
+/// Polls `bucket` until it holds at least `n` objects, while `child` runs.
+async fn wait_until_holds(child: &mut Child, client: &Client, bucket: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while listing(client, bucket).await.len() < n {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("backfill ended ({status}) before {bucket} held {n} objects:\n{stderr}");
+        }
+        assert!(Instant::now() < deadline, "{bucket} never reached {n} objects");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each selected key is in its org's bucket with the source's ETag; nothing else is.
+async fn assert_exported(world: &World, seeded: &Seeded) {
+    let source = listing(&world.client, &world.source).await;
+    for (org, keys) in &seeded.selected {
+        let landed = listing(&world.client, world.bucket_of(org)).await;
+        let expected: BTreeMap<String, String> =
+            keys.iter().map(|k| (k.clone(), source[k].clone())).collect();
+        assert_eq!(landed, expected, "destination of {org}");
+    }
+}
+
+async fn a_rerun_copies_nothing_and_a_change_copies_one(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2"]).await;
+    let seeded = seed(&world, 300, 10).await;
+    let first =
+        run(backfill_cmd(server, &world, &server.endpoint).args(["--page-size", "37", "--concurrency", "8"]));
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert_eq!(first.count("listed"), seeded.total() as u64, "{}", first.stderr);
+    assert_eq!(first.count("copied"), seeded.selected_count() as u64);
+    assert_eq!(first.count("skipped"), seeded.unselected.len() as u64);
+    assert_eq!(first.count("failed"), 0);
+    assert_exported(&world, &seeded).await;
+
+    let again = run(backfill_cmd(server, &world, &server.endpoint).args(["--page-size", "37"]));
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(again.count("copied"), 0, "{}", again.stderr);
+    assert_eq!(again.count("already in place"), seeded.selected_count() as u64);
+
+    let changed = seeded.selected["org2"].iter().next().unwrap().clone();
+    world.put(&changed, b"a newer version").await;
+    let third = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    assert_eq!(third.count("copied"), 1, "{}", third.stderr);
+    assert_eq!(
+        third.count("already in place"),
+        seeded.selected_count() as u64 - 1
+    );
+    assert_eq!(
+        world.get(world.bucket_of("org2"), &changed).await.as_deref(),
+        Some(&b"a newer version"[..])
+    );
+
+    let forced = run(backfill_cmd(server, &world, &server.endpoint).args(["--force", "--org", "org1"]));
+    assert_eq!(forced.code, Some(0), "{}", forced.stderr);
+    assert_eq!(
+        forced.count("copied"),
+        seeded.selected["org1"].len() as u64,
+        "{}",
+        forced.stderr
+    );
+    assert_eq!(forced.count("already in place"), 0);
+    assert_eq!(forced.count("listed"), 150, "--org org1 lists only org1/");
+}
+
+async fn dry_run_and_manifest_copy_nothing(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2"]).await;
+    let seeded = seed(&world, 40, 2).await;
+    // org1 is exported already; only org2's objects remain to copy.
+    let org1 = run(backfill_cmd(server, &world, &server.endpoint).args(["--org", "org1"]));
+    assert_eq!(org1.code, Some(0), "{}", org1.stderr);
+    let dest2 = world.bucket_of("org2").to_string();
+
+    let dry = run(backfill_cmd(server, &world, &server.endpoint).arg("--dry-run"));
+    assert_eq!(dry.code, Some(0), "{}", dry.stderr);
+    let lines: BTreeSet<&str> = dry.stdout.lines().collect();
+    let expected: BTreeSet<String> = seeded.selected["org2"]
+        .iter()
+        .map(|k| {
+            format!(
+                "would copy s3://{}/{k} -> s3://{dest2}/{k} (org org2)",
+                world.source
+            )
+        })
+        .collect();
+    assert_eq!(lines, expected.iter().map(String::as_str).collect());
+    assert_eq!(dry.count("to copy"), expected.len() as u64);
+    assert_eq!(
+        dry.count("already in place"),
+        seeded.selected["org1"].len() as u64
+    );
+    assert!(
+        listing(&world.client, &dest2).await.is_empty(),
+        "a dry run copied"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.csv");
+    let made = run(backfill_cmd(server, &world, &server.endpoint)
+        .arg("--manifest")
+        .arg(&manifest));
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    assert!(
+        made.stdout.is_empty(),
+        "manifest mode prints no plan lines: {}",
+        made.stdout
+    );
+    assert!(
+        listing(&world.client, &dest2).await.is_empty(),
+        "--manifest copied"
+    );
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let rows: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| l.split_once(',').expect("bucket,key"))
+        .collect();
+    assert_eq!(rows.len(), expected.len(), "{text}");
+    assert!(rows.iter().all(|(bucket, _)| *bucket == world.source));
+    assert!(
+        rows.iter()
+            .all(|(_, key)| !key.contains(' ') && !key.contains('+') && !key.contains('é')),
+        "keys are URL-encoded: {text}"
+    );
+    assert!(!dir.path().join("manifest.csv.partial").exists());
+
+    // The manifest drives a Batch Operations job: its rows, as tasks, export org2.
+    let tasks: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (bucket, key))| json!({"taskId": format!("t{i}"), "s3Key": key, "s3VersionId": null, "s3Bucket": bucket}))
+        .collect();
+    let job = json!({"invocationSchemaVersion": "2.0", "invocationId": "inv", "job": {"id": "job"}, "tasks": tasks});
+    let report = handle(
+        &world.exporter(world.settings("jpg,pdf")),
+        parse_event(&job).unwrap(),
+    )
+    .await;
+    assert!(
+        report.records.iter().all(|r| r.outcome == Outcome::Copied),
+        "{:?}",
+        report.records
+    );
+    assert_exported(&world, &seeded).await;
+}
+
+async fn an_interrupted_backfill_resumes_where_it_stopped(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let mut seeded = seed(&world, 0, 0).await;
+    let keys: Vec<String> = (0..60).map(|i| format!("org1/slow/{i:02}.jpg")).collect();
+    for key in &keys {
+        world.put(key, key.as_bytes()).await;
+    }
+    seeded
+        .selected
+        .insert("org1".into(), keys.iter().cloned().collect());
+    let dest = world.bucket_of("org1").to_string();
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Delay(Duration::from_millis(150)),
+            path_contains: None,
+            copies_only: true,
+            times: None,
+        }],
+    )
+    .await;
+    let slow = |world: &World| {
+        let mut cmd = backfill_cmd(server, world, &proxy.endpoint);
+        cmd.args([
+            "--concurrency",
+            "2",
+            "--page-size",
+            "7",
+            "--progress-interval",
+            "0.3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        cmd
+    };
+
+    // Ctrl-C: stops starting objects, lets the ones in flight finish, says so, exits 130.
+    let mut child = slow(&world).spawn().unwrap();
+    wait_until_holds(&mut child, &world.client, &dest, 10).await;
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let interrupted = wait_for(child).await;
+    assert_eq!(interrupted.code, Some(130), "{}", interrupted.stderr);
+    assert!(
+        interrupted.stderr.contains("interrupted:"),
+        "{}",
+        interrupted.stderr
+    );
+    assert!(
+        interrupted
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("progress: ") && l.contains("objects/s")),
+        "periodic progress lines: {}",
+        interrupted.stderr
+    );
+    let after_sigint = listing(&world.client, &dest).await.len();
+    assert_eq!(
+        interrupted.count("copied"),
+        after_sigint as u64,
+        "{}",
+        interrupted.stderr
+    );
+    assert!(
+        after_sigint < keys.len(),
+        "the interrupt came too late to test anything"
+    );
+
+    // SIGKILL: no chance to finish anything; copies are atomic, so nothing is half there.
+    let mut child = slow(&world).spawn().unwrap();
+    wait_until_holds(&mut child, &world.client, &dest, after_sigint + 5).await;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let killed = wait_for(child).await;
+    assert_eq!(killed.code, None, "killed by a signal");
+    let after_kill = listing(&world.client, &dest).await.len();
+    assert!(after_kill < keys.len(), "the kill came too late to test anything");
+
+    let rest = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    assert_eq!(rest.code, Some(0), "{}", rest.stderr);
+    assert_eq!(
+        rest.count("already in place"),
+        after_kill as u64,
+        "{}",
+        rest.stderr
+    );
+    assert_eq!(rest.count("copied"), (keys.len() - after_kill) as u64);
+    assert_exported(&world, &seeded).await;
+    for key in &keys {
+        assert_eq!(
+            world.get(&dest, key).await.as_deref(),
+            Some(key.as_bytes()),
+            "{key}"
+        );
+    }
+}
+
+async fn a_failing_org_fails_only_its_objects(server: &'static Server) {
+    let world = World::with_config(server, &["org1"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": "absent-bucket-zz-backfill"}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    let mut seeded = seed(&world, 20, 0).await;
+    let org2 = seeded.selected.remove("org2").unwrap();
+    let out = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(out.count("failed"), org2.len() as u64, "{}", out.stderr);
+    assert_eq!(out.count("copied"), seeded.selected["org1"].len() as u64);
+    for key in &org2 {
+        let line = format!(
+            "failed: s3://{}/{key} (org org2): s3://absent-bucket-zz-backfill/{key}: ",
+            world.source
+        );
+        assert!(out.stderr.contains(&line), "missing {line:?} in\n{}", out.stderr);
+    }
+    assert_exported(&world, &seeded).await;
+}
+
+async fn part_wise_copies_count_as_in_place(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let big = vec![7u8; 6 * 1024 * 1024];
+    world.put("org1/big.pdf", &big).await;
+    let multipart = |world: &World| {
+        let mut cmd = backfill_cmd(server, world, &server.endpoint);
+        cmd.env("MULTIPART_COPY_THRESHOLD", (5 * 1024 * 1024).to_string())
+            .env("MULTIPART_PART_SIZE", (5 * 1024 * 1024).to_string());
+        cmd
+    };
+    let first = run(&mut multipart(&world));
+    assert_eq!(first.count("copied"), 1, "{}", first.stderr);
+    let dest = listing(&world.client, world.bucket_of("org1")).await;
+    assert!(dest["org1/big.pdf"].contains('-'), "a multipart ETag: {dest:?}");
+    let again = run(&mut multipart(&world));
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(again.count("already in place"), 1, "{}", again.stderr);
+    assert_eq!(again.count("copied"), 0);
+}
+
+on_each_server!(
+    a_rerun_copies_nothing_and_a_change_copies_one,
+    dry_run_and_manifest_copy_nothing,
+    an_interrupted_backfill_resumes_where_it_stopped,
+    a_failing_org_fails_only_its_objects,
+    part_wise_copies_count_as_in_place,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_selection_respects_longer_prefixes_and_bad_options_are_named() {
+    let server = garage();
+    let world = World::with_config(server, &["org1", "org1sub"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org1sub", "destinationBucket": orgs[1].1, "prefix": "org1/sub/"}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    world.put("org1/a.jpg", b"a").await;
+    world.put("org1/sub/b.jpg", b"b").await;
+    let out = run(backfill_cmd(server, &world, &server.endpoint).args(["--org", "org1"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        (out.count("copied"), out.count("skipped")),
+        (1, 1),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(listing(&world.client, world.bucket_of("org1")).await.len(), 1);
+    assert!(
+        listing(&world.client, world.bucket_of("org1sub"))
+            .await
+            .is_empty()
+    );
+
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--org", "org9"],
+            "--org org9: no such org in the configuration; expected one of: org1, org1sub",
+        ),
+        (
+            &["--org", "org1", "--prefix", "org2/"],
+            "--prefix \"org2/\" selects none of org org1's keys",
+        ),
+        (&["--page-size", "5000"], "--page-size 5000: expected 1 to 1000"),
+        (&["--concurrency", "0"], "--concurrency must be at least 1"),
+    ];
+    for (args, message) in cases {
+        let out = run(backfill_cmd(server, &world, &server.endpoint).args(args));
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
+    }
+    let missing = run(&mut backfill_of(
+        server,
+        &world,
+        &server.endpoint,
+        "no-such-source-bucket-zz",
+    ));
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("listing s3://no-such-source-bucket-zz/: NoSuchBucket"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_decide_during_a_backfill() {
+    let server = garage();
+    let plugin = json!({
+        "source": plugin_artifacts::KEY_REWRITER,
+        "timeoutMs": 5000,
+        "settings": {"replacePrefix": {"from": "org2/", "to": "exports/"}}
+    });
+    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": orgs[1].1, "plugin": plugin}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    world.put("org2/x/a.jpg", b"rewritten").await;
+    let out = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        world
+            .get(world.bucket_of("org2"), "exports/x/a.jpg")
+            .await
+            .as_deref(),
+        Some(&b"rewritten"[..])
+    );
+    let again = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    assert_eq!(
+        again.count("already in place"),
+        1,
+        "the rewritten key is checked: {}",
+        again.stderr
+    );
+}
