@@ -552,3 +552,76 @@ async fn plugins_decide_during_a_backfill() {
         again.stderr
     );
 }
+
+#[test]
+fn local_mode_is_refused_with_a_clear_error() {
+    let dest = tempfile::tempdir().unwrap();
+    let out = run(binary()
+        .env("ENV", "local")
+        .env(
+            "LOCAL_CONFIGURATION",
+            crate::support::paths::repo("config/sample.json"),
+        )
+        .env("LOCAL_DEST", dest.path())
+        .env("SUFFIX_TO_COPY", "jpg")
+        .args(["backfill", "--bucket", "any-source"]));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("backfill lists and copies within S3; ENV=local is not supported"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}
+
+/// On a terminal (here a pseudo-terminal from util-linux `script`) progress is a bar with
+/// counts, rate and ETA instead of periodic lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_gets_a_progress_bar() {
+    let server = garage();
+    let world = World::new(server, &["org1"]).await;
+    for i in 0..30 {
+        world.put(&format!("org1/{i}.jpg"), b"x").await;
+    }
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Delay(Duration::from_millis(100)),
+            path_contains: None,
+            copies_only: true,
+            times: None,
+        }],
+    )
+    .await;
+    let inner = backfill_cmd(server, &world, &proxy.endpoint);
+    let mut line = vec![inner.get_program().to_string_lossy().into_owned()];
+    line.extend(inner.get_args().map(|a| a.to_string_lossy().into_owned()));
+    line.extend([
+        "--concurrency".into(),
+        "2".into(),
+        "--page-size".into(),
+        "10".into(),
+    ]);
+    let mut cmd = Command::new("script");
+    cmd.env_clear()
+        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("TERM", "xterm")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = wait_for(cmd.spawn().expect("util-linux script")).await;
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let screen = out.stdout;
+    assert!(screen.contains('█'), "a bar: {screen}");
+    assert!(
+        screen.contains("objects/s") && screen.contains("ETA"),
+        "rate and ETA: {screen}"
+    );
+    assert!(
+        !screen.contains("progress: "),
+        "no periodic lines on a terminal: {screen}"
+    );
+    assert!(screen.contains("30/30 done: 30 copied"), "the summary: {screen}");
+}

@@ -248,3 +248,38 @@ async fn validate_reads_the_config_from_s3() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains(world.bucket_of("org2")), "{stdout}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    let lines: Vec<String> = (0..20_000).map(|i| format!("org1/photos/{i}.jpg")).collect();
+    std::fs::write(&keys, lines.join("\n")).unwrap();
+    let mut child = binary()
+        .args(["plan", "--suffixes", "jpg", "--config"])
+        .arg(repo("config/sample.json"))
+        .arg("--keys")
+        .arg(&keys)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("org1/photos/0.jpg"), "{first}");
+    // The reader is gone now (stdout dropped); the next writes hit a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {stderr}",
+        out.status
+    );
+}

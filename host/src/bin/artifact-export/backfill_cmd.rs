@@ -250,6 +250,31 @@ fn status_line(s: &Snapshot, elapsed: Duration) -> String {
     )
 }
 
+/// The bar's text, most important first (a narrow terminal cuts the end): position, rates,
+/// ETA, then the counts.
+fn bar_message(s: &Snapshot, elapsed: Duration) -> String {
+    let total = if s.listing_done {
+        s.listed.to_string()
+    } else {
+        format!("{}+", s.listed)
+    };
+    let eta = s
+        .eta(elapsed)
+        .map(|d| format!(" ETA {}", HumanDuration(d)))
+        .unwrap_or_default();
+    format!(
+        "{}/{total} {:.1} objects/s {}/s{eta} | {} copied, {} in place, {} skipped, {} superseded, {} failed",
+        s.done,
+        s.rate(elapsed),
+        HumanBytes(s.byte_rate(elapsed) as u64),
+        s.copied + s.would_copy,
+        s.in_place,
+        s.skipped,
+        s.superseded,
+        s.failed
+    )
+}
+
 /// Progress on stderr: a bar redrawn on a terminal, or a plain line every interval.
 struct Display {
     bar: Option<ProgressBar>,
@@ -261,7 +286,7 @@ impl Display {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:25} {wide_msg}")
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {bar:20} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let shown = bar.clone();
@@ -270,7 +295,7 @@ impl Display {
                     let s = progress.snapshot();
                     shown.set_length(s.listed);
                     shown.set_position(s.done);
-                    shown.set_message(status_line(&s, started.elapsed()));
+                    shown.set_message(bar_message(&s, started.elapsed()));
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             });
