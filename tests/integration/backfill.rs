@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::support::paths::binary;
-use crate::support::proxy::{Fault, FaultProxy, Rule};
+use crate::support::proxy::{FaultProxy, Rule};
 use crate::support::servers::{Server, garage};
 use crate::support::world::World;
 
@@ -319,12 +319,7 @@ async fn an_interrupted_backfill_resumes_where_it_stopped(server: &'static Serve
     let dest = world.bucket_of("org1").to_string();
     let proxy = FaultProxy::start(
         &server.endpoint,
-        vec![Rule {
-            fault: Fault::Delay(Duration::from_millis(150)),
-            path_contains: None,
-            copies_only: true,
-            times: None,
-        }],
+        vec![Rule::slow_copies(Duration::from_millis(150))],
     )
     .await;
     let slow = |world: &World| {
@@ -586,12 +581,7 @@ async fn a_terminal_gets_a_progress_bar() {
     }
     let proxy = FaultProxy::start(
         &server.endpoint,
-        vec![Rule {
-            fault: Fault::Delay(Duration::from_millis(100)),
-            path_contains: None,
-            copies_only: true,
-            times: None,
-        }],
+        vec![Rule::slow_copies(Duration::from_millis(100))],
     )
     .await;
     let inner = backfill_cmd(server, &world, &proxy.endpoint);

@@ -118,12 +118,7 @@ async fn records_are_copied_concurrently_up_to_the_bound(server: &'static Server
     // Each copy is held for a while, so the copies of all records overlap if allowed to.
     let proxy = FaultProxy::start(
         &server.endpoint,
-        vec![Rule {
-            fault: Fault::Delay(std::time::Duration::from_millis(150)),
-            path_contains: None,
-            copies_only: true,
-            times: None,
-        }],
+        vec![Rule::slow_copies(std::time::Duration::from_millis(150))],
     )
     .await;
     let mut settings = world.settings("jpg");

@@ -47,6 +47,16 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Every copy request forwarded after `delay`.
+    pub fn slow_copies(delay: Duration) -> Rule {
+        Rule {
+            fault: Fault::Delay(delay),
+            path_contains: None,
+            copies_only: true,
+            times: None,
+        }
+    }
+
     /// `fault` for the first `times` copy requests.
     pub fn copies(fault: Fault, times: usize) -> Rule {
         Rule {

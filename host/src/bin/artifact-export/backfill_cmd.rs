@@ -200,13 +200,18 @@ async fn interrupted() {
     });
 }
 
-/// One line with every count.
-fn counts_line(s: &Snapshot) -> String {
-    let total = if s.listing_done {
+/// Objects listed, with a `+` while the listing goes on.
+fn total(s: &Snapshot) -> String {
+    if s.listing_done {
         s.listed.to_string()
     } else {
         format!("{}+", s.listed)
-    };
+    }
+}
+
+/// One line with every count.
+fn counts_line(s: &Snapshot) -> String {
+    let total = total(s);
     let mut line = format!(
         "{}/{total} done: {} copied ({})",
         s.done,
@@ -253,11 +258,7 @@ fn status_line(s: &Snapshot, elapsed: Duration) -> String {
 /// The bar's text, most important first (a narrow terminal cuts the end): position, rates,
 /// ETA, then the counts.
 fn bar_message(s: &Snapshot, elapsed: Duration) -> String {
-    let total = if s.listing_done {
-        s.listed.to_string()
-    } else {
-        format!("{}+", s.listed)
-    };
+    let total = total(s);
     let eta = s
         .eta(elapsed)
         .map(|d| format!(" ETA {}", HumanDuration(d)))
