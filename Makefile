@@ -17,6 +17,7 @@ SHELL := /bin/bash
 TOOLS_VENV := target/tools-venv
 TOOLS_BIN := $(abspath $(TOOLS_VENV))/bin
 CFN_LINT_VERSION := 1.58.0
+CARGO_LAMBDA_VERSION := 1.9.2
 
 build:
 	$(CARGO) build --release -p artifact-export
@@ -55,12 +56,12 @@ $(TOOLS_VENV)/bin/cfn-lint: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'
 
 $(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
-	$(TOOLS_VENV)/bin/python -m pip install --quiet cargo-lambda
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
 
 $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
 
-tools: $(TOOLS_VENV)/bin/cfn-lint
+tools: $(TOOLS_VENV)/bin/cfn-lint $(TOOLS_VENV)/bin/cargo-lambda
 
 # target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton). The venv
 # comes first on PATH so cargo-lambda finds zig (`python3 -m ziglang`) there.
