@@ -1,9 +1,11 @@
 # artifact-export: the commands a developer and CI need.
 #   make test    - start the local S3 servers (installing them if missing) and run every test
 #   make demo    - run the main job on the embedded default (local Garage, sample config)
-#   make bench   - benchmarks against local Garage (direct and with 20 ms added latency)
+#   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
+#                  latency), plugin decisions, cold start through cargo-lambda's Runtime API emulator
 #   make lint    - rustfmt and clippy, warnings are errors
-#   make tools   - cfn-lint (and PyYAML) into target/tools-venv, for the deploy tests
+#   make tools   - cfn-lint (and PyYAML) and cargo-lambda into target/tools-venv, for the deploy
+#                  tests and the Runtime API end-to-end test (tests/integration/lambda_e2e.rs)
 #   make lambda  - the Lambda artifact (arm64 bootstrap) with cargo-lambda, installed if missing
 #   make deploy  - make lambda, then `sam deploy --guided` of deploy/template.yaml (not run in CI)
 
@@ -13,10 +15,12 @@ SHELL := /bin/bash
 .PHONY: test test-servers stop-servers lint demo bench build tools lambda deploy
 
 # Python tools live in one venv under target/ (pip, from PyPI): cfn-lint for the template
-# tests, cargo-lambda (with zig) for the arm64 build, aws-sam-cli for deploying.
+# tests, cargo-lambda (with zig) for the arm64 build and its Runtime API emulator (end-to-end test,
+# cold-start bench), aws-sam-cli for deploying.
 TOOLS_VENV := target/tools-venv
 TOOLS_BIN := $(abspath $(TOOLS_VENV))/bin
 CFN_LINT_VERSION := 1.58.0
+CARGO_LAMBDA_VERSION := 1.9.2
 
 build:
 	$(CARGO) build --release -p artifact-export
@@ -30,7 +34,7 @@ stop-servers:
 # Unit, binary and integration tests (there are no doctests; output shown, so every "SKIP on
 # <server>: <reason>" line is visible), then one closing line with the
 # totals of every test binary.
-test: test-servers
+test: test-servers tools
 	mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests -- --nocapture 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
@@ -44,9 +48,10 @@ demo: test-servers
 	target/release/examples/demo
 
 # cargo bench builds the binary the benchmark runs (CARGO_BIN_EXE_artifact-export) itself.
-bench: test-servers
+bench: test-servers $(TOOLS_VENV)/bin/cargo-lambda
 	$(CARGO) bench -p artifact-export --bench copy_throughput
 	$(CARGO) bench -p artifact-export --bench plugin_decisions
+	$(CARGO) bench -p artifact-export --bench cold_start
 
 $(TOOLS_VENV)/bin/python:
 	python3 -m venv $(TOOLS_VENV)
@@ -55,12 +60,12 @@ $(TOOLS_VENV)/bin/cfn-lint: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'
 
 $(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
-	$(TOOLS_VENV)/bin/python -m pip install --quiet cargo-lambda
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
 
 $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
 
-tools: $(TOOLS_VENV)/bin/cfn-lint
+tools: $(TOOLS_VENV)/bin/cfn-lint $(TOOLS_VENV)/bin/cargo-lambda
 
 # target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton). The venv
 # comes first on PATH so cargo-lambda finds zig (`python3 -m ziglang`) there.

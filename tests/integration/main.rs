@@ -21,6 +21,9 @@ mod event_shapes;
 mod export;
 /// Retries and failures, with faults injected by a proxy in front of the server.
 mod faults;
+/// Through the real Lambda Runtime API: cargo-lambda's emulator, the binary as the function
+/// process, `cargo lambda invoke` with S3, SQS and Batch Operations events.
+mod lambda_e2e;
 /// Local mode (ENV=local): folders for destinations and source, traversal, crash safety.
 mod local_mode;
 /// Multipart copies above a lowered threshold.

@@ -1,0 +1,326 @@
+//! End to end through the real Lambda Runtime API: cargo-lambda's emulator of the Lambda
+//! control plane (`cargo lambda watch --only-lambda-apis`), the built `artifact-export`
+//! binary as the function process (Lambda mode: `AWS_LAMBDA_RUNTIME_API` set, no
+//! arguments), and `cargo lambda invoke` sending an S3 notification, an SQS batch, S3 Batch
+//! Operations jobs (schemas 2.0 and 1.0) and an S3 notification that must fail the
+//! invocation, all to one warm function process. The responses are checked as the caller
+//! sees them and the objects on the real server.
+//!
+//! Needs cargo-lambda (`make tools`); without it the test fails saying so.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::events::{encode_key, fixture, s3_event, sqs_event};
+use crate::support::lambda::{Emulator, clean_command};
+use crate::support::servers::Server;
+use crate::support::world::{World, unique_bucket};
+
+/// One invocation's ceiling; each takes well under a second.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The function process, polling the emulator's Runtime API; killed on drop.
+struct Function {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Function {
+    fn start(emulator: &Emulator, server: &Server, world: &World) -> Function {
+        let dir = tempfile::tempdir().expect("temp dir for the function's output");
+        let file = |name: &str| std::fs::File::create(dir.path().join(name)).expect("function output file");
+        let child = clean_command(Path::new(env!("CARGO_BIN_EXE_artifact-export")))
+            .envs(emulator.function_env())
+            .envs(server.child_env())
+            .env("SUFFIX_TO_COPY", "jpg,pdf")
+            .env("CONFIGURATION_BUCKET", &world.config_bucket)
+            .env("CONFIGURATION_KEY", &world.config_key)
+            .env("RETRY_BASE_DELAY_MS", "5")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file("stdout"))
+            .stderr(file("stderr"))
+            .spawn()
+            .expect("start the function process");
+        Function { child, dir }
+    }
+
+    fn output(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// Panics with the function's log when it is no longer running.
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("poll the function") {
+            panic!(
+                "the function process exited ({status}); its log:\n{}",
+                self.output("stderr")
+            );
+        }
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sorted_keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn outcomes(response: &Value) -> Vec<&str> {
+    response["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no records[]: {response}"))
+        .iter()
+        .map(|r| r["outcome"].as_str().expect("outcome"))
+        .collect()
+}
+
+fn batch_task(id: &str, bucket: &str, key: &str, schema: &str) -> Value {
+    if schema == "1.0" {
+        json!({"taskId": id, "s3Key": encode_key(key), "s3VersionId": null, "s3BucketArn": format!("arn:aws:s3:::{bucket}")})
+    } else {
+        json!({"taskId": id, "s3Key": encode_key(key), "s3VersionId": null, "s3Bucket": bucket})
+    }
+}
+
+fn batch_job(schema: &str, invocation_id: &str, user_arguments: Option<Value>, tasks: Vec<Value>) -> Value {
+    let mut job = json!({"id": format!("job-{invocation_id}")});
+    if let Some(args) = user_arguments {
+        job["userArguments"] = args;
+    }
+    json!({"invocationSchemaVersion": schema, "invocationId": invocation_id, "job": job, "tasks": tasks})
+}
+
+fn result_code<'a>(response: &'a Value, task: &str) -> (&'a str, &'a str) {
+    let result = response["results"]
+        .as_array()
+        .expect("results[]")
+        .iter()
+        .find(|r| r["taskId"] == task)
+        .unwrap_or_else(|| panic!("no result for {task}: {response}"));
+    (
+        result["resultCode"].as_str().expect("resultCode"),
+        result["resultString"].as_str().expect("resultString"),
+    )
+}
+
+async fn events_through_the_runtime_api(server: &'static Server) {
+    // org1 and org2 export; org3's destination bucket does not exist, so its records fail.
+    let missing_bucket = unique_bucket("absent");
+    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": orgs[1].1},
+            {"org": "org3", "destinationBucket": missing_bucket}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    let (org1, org2) = (
+        world.bucket_of("org1").to_string(),
+        world.bucket_of("org2").to_string(),
+    );
+    let s3_a = world.put("org1/e2e/a b+c é.jpg", b"org1 via s3").await;
+    let s3_b = world.put("org2/e2e/report.pdf", b"org2 via s3").await;
+    let s3_txt = world.put("org1/e2e/notes.txt", b"not exported").await;
+    let sqs_a = world.put("org1/sqs/one.jpg", b"org1 via sqs").await;
+    let sqs_b = world.put("org2/sqs/two.pdf", b"org2 via sqs").await;
+    let broken = world.put("org3/sqs/broken.jpg", b"no destination").await;
+    world.put("org1/batch/v2.jpg", b"org1 via batch 2.0").await;
+    world.put("org2/batch/readme.txt", b"not exported").await;
+    world.put("org9/batch/orphan.jpg", b"no org").await;
+    world.put("org2/batch/v1.pdf", b"org2 via batch 1.0").await;
+    let fail_ok = world.put("org1/fail/ok.jpg", b"attempted anyway").await;
+
+    let emulator = tokio::task::block_in_place(Emulator::start);
+    let mut function = Function::start(&emulator, server, &world);
+    let mut invoke = |event: Value| {
+        tokio::task::block_in_place(|| {
+            emulator
+                .start_invoke(&event)
+                .finish(INVOKE_TIMEOUT, || function.assert_running())
+        })
+    };
+
+    // 1. An S3 notification with several records for two orgs.
+    let s3 = invoke(s3_event(&[&s3_a, &s3_b, &s3_txt]));
+    let response = s3.ok();
+    assert_eq!(response["trigger"], "s3", "{response}");
+    assert_eq!(outcomes(response), ["copied", "copied", "skipped"], "{response}");
+    assert_eq!(
+        response["totals"],
+        json!({"records": 3, "copied": 2, "skipped": 1, "superseded": 0, "failed": 0, "bytesCopied": 22}),
+    );
+    assert_eq!(response["records"][0]["key"], "org1/e2e/a b+c é.jpg");
+    assert_eq!(response["records"][0]["destinationBucket"], org1.as_str());
+    assert_eq!(response["records"][1]["destinationBucket"], org2.as_str());
+    assert!(
+        response.get("batchItemFailures").is_none(),
+        "a direct S3 invocation has no batch response: {response}"
+    );
+    assert_eq!(
+        world.get(&org1, "org1/e2e/a b+c é.jpg").await.as_deref(),
+        Some(&b"org1 via s3"[..])
+    );
+    assert_eq!(
+        world.get(&org2, "org2/e2e/report.pdf").await.as_deref(),
+        Some(&b"org2 via s3"[..])
+    );
+    assert_eq!(world.get(&org1, "org1/e2e/notes.txt").await, None);
+
+    // 2. An SQS batch: the partial batch response names only the message with a failure.
+    let sqs = invoke(sqs_event(&[
+        ("msg-ok", s3_event(&[&sqs_a])),
+        ("msg-mixed", s3_event(&[&sqs_b, &broken])),
+        ("msg-test", fixture("s3-test-event.json")),
+    ]));
+    let response = sqs.ok();
+    assert_eq!(response["trigger"], "sqs", "{response}");
+    assert_eq!(
+        response["batchItemFailures"],
+        json!([{"itemIdentifier": "msg-mixed"}]),
+        "{response}"
+    );
+    assert_eq!(
+        outcomes(response),
+        ["copied", "copied", "failed", "skipped"],
+        "{response}"
+    );
+    assert_eq!(response["records"][2]["key"], "org3/sqs/broken.jpg");
+    assert_eq!(
+        world.get(&org1, "org1/sqs/one.jpg").await.as_deref(),
+        Some(&b"org1 via sqs"[..])
+    );
+    assert_eq!(
+        world.get(&org2, "org2/sqs/two.pdf").await.as_deref(),
+        Some(&b"org2 via sqs"[..])
+    );
+
+    // 3. S3 Batch Operations, schema 2.0: exactly the response shape S3 reads.
+    let v2 = invoke(batch_job(
+        "2.0",
+        "inv-e2e-2",
+        Some(json!({"treatMissingKeysAs": "Succeeded"})),
+        vec![
+            batch_task("t-copy", &world.source, "org1/batch/v2.jpg", "2.0"),
+            batch_task("t-skip", &world.source, "org2/batch/readme.txt", "2.0"),
+            batch_task("t-missing", &world.source, "org1/batch/never-uploaded.jpg", "2.0"),
+            batch_task("t-no-org", &world.source, "org9/batch/orphan.jpg", "2.0"),
+        ],
+    ));
+    let response = v2.ok();
+    assert_eq!(
+        sorted_keys(response),
+        [
+            "invocationId",
+            "invocationSchemaVersion",
+            "results",
+            "treatMissingKeysAs"
+        ],
+        "{response}"
+    );
+    assert_eq!(response["invocationSchemaVersion"], "2.0");
+    assert_eq!(response["invocationId"], "inv-e2e-2");
+    assert_eq!(response["treatMissingKeysAs"], "Succeeded");
+    let results = response["results"].as_array().expect("results[]");
+    assert_eq!(results.len(), 4, "{response}");
+    for result in results {
+        assert_eq!(sorted_keys(result), ["resultCode", "resultString", "taskId"]);
+    }
+    let (code, text) = result_code(response, "t-copy");
+    assert_eq!(code, "Succeeded", "{text}");
+    assert!(text.starts_with(&format!("copied to s3://{org1}/")), "{text}");
+    assert_eq!(result_code(response, "t-skip").0, "Succeeded");
+    assert_eq!(result_code(response, "t-missing").0, "Succeeded");
+    assert_eq!(
+        result_code(response, "t-no-org"),
+        ("PermanentFailure", "no org's prefix matches the key")
+    );
+    assert_eq!(
+        world.get(&org1, "org1/batch/v2.jpg").await.as_deref(),
+        Some(&b"org1 via batch 2.0"[..])
+    );
+    assert_eq!(world.get(&org2, "org2/batch/readme.txt").await, None);
+
+    // 4. Schema 1.0 (s3BucketArn, no user arguments): missing keys default to PermanentFailure.
+    let v1 = invoke(batch_job(
+        "1.0",
+        "inv-e2e-1",
+        None,
+        vec![batch_task("t-v1", &world.source, "org2/batch/v1.pdf", "1.0")],
+    ));
+    let response = v1.ok();
+    assert_eq!(
+        sorted_keys(response),
+        [
+            "invocationId",
+            "invocationSchemaVersion",
+            "results",
+            "treatMissingKeysAs"
+        ],
+        "{response}"
+    );
+    assert_eq!(response["invocationSchemaVersion"], "1.0");
+    assert_eq!(response["invocationId"], "inv-e2e-1");
+    assert_eq!(response["treatMissingKeysAs"], "PermanentFailure");
+    assert_eq!(result_code(response, "t-v1").0, "Succeeded", "{response}");
+    assert_eq!(
+        world.get(&org2, "org2/batch/v1.pdf").await.as_deref(),
+        Some(&b"org2 via batch 1.0"[..])
+    );
+
+    // 5. A direct S3 notification with a failed record fails the invocation (so Lambda
+    //    retries it), after every other record was attempted.
+    let failed = invoke(s3_event(&[&fail_ok, &broken]));
+    assert!(
+        !failed.status.success() && failed.response.is_none(),
+        "the invocation should have failed: {failed:?}"
+    );
+    assert!(
+        failed.stderr.contains("1 of 2 records failed") && failed.stderr.contains("org3/sqs/broken.jpg"),
+        "the caller should see the function's error: {}",
+        failed.stderr
+    );
+    assert_eq!(
+        world.get(&org1, "org1/fail/ok.jpg").await.as_deref(),
+        Some(&b"attempted anyway"[..])
+    );
+
+    // One warm process served everything, and printed its metrics (EMF) on stdout.
+    function.assert_running();
+    let emf_lines = function
+        .output("stdout")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .count();
+    assert!(
+        emf_lines >= 5,
+        "expected EMF lines for 5 invocations, got {emf_lines}:\n{}",
+        function.output("stdout")
+    );
+    let emulator_log = emulator.log();
+    assert!(
+        emulator_log.contains("only_lambda_apis"),
+        "the emulator must not build or start the function itself: {emulator_log}"
+    );
+    // The function process is stopped before the emulator (drop order).
+    drop(function);
+}
+
+on_each_server!(events_through_the_runtime_api);
