@@ -292,7 +292,9 @@ async fn events_through_the_runtime_api(server: &'static Server) {
         "the invocation should have failed: {failed:?}"
     );
     assert!(
-        failed.stderr.contains("1 of 2 records failed") && failed.stderr.contains("org3/sqs/broken.jpg"),
+        failed.stderr.contains("1 of 2 records failed")
+            && failed.stderr.contains("org3/sqs/broken.jpg")
+            && failed.stderr.contains("RecordsFailed"),
         "the caller should see the function's error: {}",
         failed.stderr
     );

@@ -18,7 +18,7 @@ use artifact_export::logging::{self, LogFormat};
 use artifact_export::metrics;
 use artifact_export::report::Report;
 use artifact_export::s3_client;
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
 pub async fn run() -> ExitCode {
@@ -46,15 +46,31 @@ pub async fn run() -> ExitCode {
     }
 }
 
-async fn invocation(exporter: &Exporter, payload: Value) -> Result<Value, lambda_runtime::Error> {
-    let event = parse_event(&payload).inspect_err(|error| tracing::error!(%error, "rejected event"))?;
+/// `errorType` of an event the function cannot read at all.
+const UNREADABLE_EVENT: &str = "UnreadableEvent";
+/// `errorType` of an invocation in which a record could not be exported.
+const RECORDS_FAILED: &str = "RecordsFailed";
+
+async fn invocation(exporter: &Exporter, payload: Value) -> Result<Value, Diagnostic> {
+    let event = parse_event(&payload).map_err(|error| {
+        tracing::error!(%error, "rejected event");
+        diagnostic(UNREADABLE_EVENT, error.to_string())
+    })?;
     let report = handle(exporter, event).await;
-    tracing::info!(totals = %serde_json::to_string(&report.totals)?, "invocation done");
+    tracing::info!(totals = ?report.totals, "invocation done");
     print_metrics(&report);
     if report.must_fail_invocation() {
-        return Err(report.failure_summary().into());
+        return Err(diagnostic(RECORDS_FAILED, report.failure_summary()));
     }
     Ok(report.lambda_response())
+}
+
+/// The error Lambda records (and shows in the console and the DLQ message attributes).
+fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
+    Diagnostic {
+        error_type: error_type.to_string(),
+        error_message,
+    }
 }
 
 /// Prints the invocation's EMF lines on stdout, before the answer is sent (also when the
