@@ -158,13 +158,10 @@ async fn hostile_plugins_affect_only_their_own_records() {
     let plugins: Vec<(&str, Value)> = cases
         .iter()
         .map(|(org, path, ..)| {
-            // Memory growth and the output flood get a generous deadline (this is a debug
-            // build of the host), so the caps under test, not the clock, decide.
-            let timeout = if matches!(*org, "hmem" | "hnoisy") {
-                5000
-            } else {
-                20
-            };
+            // Only the endless loop meets the deadline under test; every other plugin gets a
+            // generous one (a debug build of the host on a busy machine), so the cap or check
+            // under test, not the clock, decides.
+            let timeout = if *org == "hloop" { 20 } else { 5000 };
             (*org, json!({"source": path, "timeoutMs": timeout}))
         })
         .collect();
