@@ -70,6 +70,7 @@ tools: $(TOOLS_VENV)/bin/cfn-lint $(TOOLS_VENV)/bin/cargo-lambda
 # target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton). The venv
 # comes first on PATH so cargo-lambda finds zig (`python3 -m ziglang`) there.
 lambda: $(TOOLS_VENV)/bin/cargo-lambda
+	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(TOOLS_BIN):$$PATH" $(CARGO) lambda build --release --arm64 -p artifact-export --bin artifact-export
 	@ls -l target/lambda/artifact-export/bootstrap
 
