@@ -67,12 +67,15 @@ $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 
 tools: $(TOOLS_VENV)/bin/cfn-lint $(TOOLS_VENV)/bin/cargo-lambda
 
-# target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton). The venv
+# target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton), and the
+# same zipped as target/lambda/artifact-export.zip (for `aws lambda update-function-code`;
+# `sam deploy` zips the folder itself). The venv
 # comes first on PATH so cargo-lambda finds zig (`python3 -m ziglang`) there.
 lambda: $(TOOLS_VENV)/bin/cargo-lambda
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(TOOLS_BIN):$$PATH" $(CARGO) lambda build --release --arm64 -p artifact-export --bin artifact-export
-	@ls -l target/lambda/artifact-export/bootstrap
+	cd target/lambda/artifact-export && rm -f ../artifact-export.zip && python3 -m zipfile -c ../artifact-export.zip bootstrap
+	@ls -l target/lambda/artifact-export/bootstrap target/lambda/artifact-export.zip
 
 # Asks for the stack name, region and parameters (README, "Deploying") and remembers the
 # answers in samconfig.toml. Needs AWS credentials; never run in CI.
