@@ -224,19 +224,7 @@ async fn events_through_the_runtime_api(server: &'static Server) {
         ],
     ));
     let response = v2.ok();
-    assert_eq!(
-        sorted_keys(response),
-        [
-            "invocationId",
-            "invocationSchemaVersion",
-            "results",
-            "treatMissingKeysAs"
-        ],
-        "{response}"
-    );
-    assert_eq!(response["invocationSchemaVersion"], "2.0");
-    assert_eq!(response["invocationId"], "inv-e2e-2");
-    assert_eq!(response["treatMissingKeysAs"], "Succeeded");
+    assert_batch_response(response, "2.0", "inv-e2e-2", "Succeeded");
     let results = response["results"].as_array().expect("results[]");
     assert_eq!(results.len(), 4, "{response}");
     for result in results {
@@ -265,19 +253,7 @@ async fn events_through_the_runtime_api(server: &'static Server) {
         vec![batch_task("t-v1", &world.source, "org2/batch/v1.pdf", "1.0")],
     ));
     let response = v1.ok();
-    assert_eq!(
-        sorted_keys(response),
-        [
-            "invocationId",
-            "invocationSchemaVersion",
-            "results",
-            "treatMissingKeysAs"
-        ],
-        "{response}"
-    );
-    assert_eq!(response["invocationSchemaVersion"], "1.0");
-    assert_eq!(response["invocationId"], "inv-e2e-1");
-    assert_eq!(response["treatMissingKeysAs"], "PermanentFailure");
+    assert_batch_response(response, "1.0", "inv-e2e-1", "PermanentFailure");
     assert_eq!(result_code(response, "t-v1").0, "Succeeded", "{response}");
     assert_eq!(
         world.get(&org2, "org2/batch/v1.pdf").await.as_deref(),
@@ -326,3 +302,20 @@ async fn events_through_the_runtime_api(server: &'static Server) {
 }
 
 on_each_server!(events_through_the_runtime_api);
+
+/// A Batch Operations response has exactly its four fields, echoing the invocation.
+fn assert_batch_response(response: &Value, schema: &str, invocation: &str, treat_missing: &str) {
+    assert_eq!(
+        sorted_keys(response),
+        [
+            "invocationId",
+            "invocationSchemaVersion",
+            "results",
+            "treatMissingKeysAs"
+        ],
+        "{response}"
+    );
+    assert_eq!(response["invocationSchemaVersion"], schema);
+    assert_eq!(response["invocationId"], invocation);
+    assert_eq!(response["treatMissingKeysAs"], treat_missing);
+}
