@@ -91,12 +91,12 @@ async fn run() {
 
     let sample = World::with_config(server, &ORGS, sample_config).await;
     let event = objects_event(&sample).await;
-    let results = cold_starts(server, &sample, &event).await;
+    let results = cold_starts(&sample, &event).await;
     report("sample config", &results, &version);
 
     let plugins = plugin_world(server).await;
     let event = objects_event(&plugins).await;
-    let results = cold_starts(server, &plugins, &event).await;
+    let results = cold_starts(&plugins, &event).await;
     report("+4 plugins", &results, &version);
 }
 
@@ -192,9 +192,9 @@ async fn objects_event(world: &World) -> Value {
     s3_event(&objects.iter().collect::<Vec<_>>())
 }
 
-async fn cold_starts(server: &'static Server, world: &World, event: &Value) -> Vec<Run> {
+async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {
     let http: HttpClient<_, Full<Bytes>> = HttpClient::builder(TokioExecutor::new()).build_http();
-    let env = function_env(server, world);
+    let env = function_env(world);
     let mut results = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         // A fresh emulator each time: a killed process's pending poll must not take the
@@ -239,14 +239,9 @@ async fn cold_starts(server: &'static Server, world: &World, event: &Value) -> V
 }
 
 /// The function's environment besides the emulator's `AWS_LAMBDA_*` variables.
-fn function_env(server: &Server, world: &World) -> Vec<(String, String)> {
-    let mut env = server.child_env();
-    env.extend([
-        ("SUFFIX_TO_COPY".to_string(), SUFFIXES.to_string()),
-        ("CONFIGURATION_BUCKET".to_string(), world.config_bucket.clone()),
-        ("CONFIGURATION_KEY".to_string(), world.config_key.clone()),
-        ("RUST_LOG".to_string(), "info".to_string()),
-    ]);
+fn function_env(world: &World) -> Vec<(String, String)> {
+    let mut env = world.function_env(SUFFIXES);
+    env.push(("RUST_LOG".to_string(), "info".to_string()));
     env
 }
 

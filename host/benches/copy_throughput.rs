@@ -30,7 +30,7 @@ mod support;
 
 use support::events::s3_event;
 use support::proxy::{Fault, FaultProxy, Rule};
-use support::servers::{Server, garage};
+use support::servers::garage;
 use support::world::{Uploaded, World, bytes};
 
 const RECORDS: usize = 1_000;
@@ -128,7 +128,7 @@ async fn run() {
     let workload = std::sync::Arc::new(workload);
     let child = {
         let workload = workload.clone();
-        let world_env = world_env(server, &world);
+        let world_env = world.function_env(SUFFIXES);
         tokio::task::spawn_blocking(move || invoke_binary(&workload, &world_env))
             .await
             .expect("binary run")
@@ -306,17 +306,6 @@ fn print_comparison(c: &Comparison) {
         runs(&c.function),
         runs(&c.baseline),
     );
-}
-
-/// The environment the binary gets in Lambda for this world, and nothing of this machine's.
-fn world_env(server: &Server, world: &World) -> Vec<(String, String)> {
-    let mut env = server.child_env();
-    env.extend([
-        ("SUFFIX_TO_COPY".to_string(), SUFFIXES.to_string()),
-        ("CONFIGURATION_BUCKET".to_string(), world.config_bucket.clone()),
-        ("CONFIGURATION_KEY".to_string(), world.config_key.clone()),
-    ]);
-    env
 }
 
 struct ChildRun {

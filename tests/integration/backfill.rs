@@ -96,17 +96,14 @@ async fn listing(client: &Client, bucket: &str) -> BTreeMap<String, String> {
 }
 
 /// `artifact-export backfill --bucket <the world's source>` against `endpoint`.
-fn backfill_cmd(server: &Server, world: &World, endpoint: &str) -> Command {
-    backfill_of(server, world, endpoint, &world.source)
+fn backfill_cmd(world: &World, endpoint: &str) -> Command {
+    backfill_of(world, endpoint, &world.source)
 }
 
-fn backfill_of(server: &Server, world: &World, endpoint: &str, bucket: &str) -> Command {
+fn backfill_of(world: &World, endpoint: &str, bucket: &str) -> Command {
     let mut cmd = binary();
-    cmd.envs(server.child_env())
+    cmd.envs(world.function_env("jpg,pdf"))
         .env("AWS_ENDPOINT_URL", endpoint)
-        .env("SUFFIX_TO_COPY", "jpg,pdf")
-        .env("CONFIGURATION_BUCKET", &world.config_bucket)
-        .env("CONFIGURATION_KEY", &world.config_key)
         .args(["backfill", "--bucket", bucket, "--progress-interval", "0"]);
     cmd
 }
@@ -201,8 +198,7 @@ async fn assert_exported(world: &World, seeded: &Seeded) {
 async fn a_rerun_copies_nothing_and_a_change_copies_one(server: &'static Server) {
     let world = World::new(server, &["org1", "org2"]).await;
     let seeded = seed(&world, 300, 10).await;
-    let first =
-        run(backfill_cmd(server, &world, &server.endpoint).args(["--page-size", "37", "--concurrency", "8"]));
+    let first = run(backfill_cmd(&world, &server.endpoint).args(["--page-size", "37", "--concurrency", "8"]));
     assert_eq!(first.code, Some(0), "{}", first.stderr);
     assert_eq!(first.count("listed"), seeded.total() as u64, "{}", first.stderr);
     assert_eq!(first.count("copied"), seeded.selected_count() as u64);
@@ -210,14 +206,14 @@ async fn a_rerun_copies_nothing_and_a_change_copies_one(server: &'static Server)
     assert_eq!(first.count("failed"), 0);
     assert_exported(&world, &seeded).await;
 
-    let again = run(backfill_cmd(server, &world, &server.endpoint).args(["--page-size", "37"]));
+    let again = run(backfill_cmd(&world, &server.endpoint).args(["--page-size", "37"]));
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert_eq!(again.count("copied"), 0, "{}", again.stderr);
     assert_eq!(again.count("already in place"), seeded.selected_count() as u64);
 
     let changed = seeded.selected["org2"].iter().next().unwrap().clone();
     world.put(&changed, b"a newer version").await;
-    let third = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    let third = run(&mut backfill_cmd(&world, &server.endpoint));
     assert_eq!(third.count("copied"), 1, "{}", third.stderr);
     assert_eq!(
         third.count("already in place"),
@@ -228,7 +224,7 @@ async fn a_rerun_copies_nothing_and_a_change_copies_one(server: &'static Server)
         Some(&b"a newer version"[..])
     );
 
-    let forced = run(backfill_cmd(server, &world, &server.endpoint).args(["--force", "--org", "org1"]));
+    let forced = run(backfill_cmd(&world, &server.endpoint).args(["--force", "--org", "org1"]));
     assert_eq!(forced.code, Some(0), "{}", forced.stderr);
     assert_eq!(
         forced.count("copied"),
@@ -244,11 +240,11 @@ async fn dry_run_and_manifest_copy_nothing(server: &'static Server) {
     let world = World::new(server, &["org1", "org2"]).await;
     let seeded = seed(&world, 40, 2).await;
     // org1 is exported already; only org2's objects remain to copy.
-    let org1 = run(backfill_cmd(server, &world, &server.endpoint).args(["--org", "org1"]));
+    let org1 = run(backfill_cmd(&world, &server.endpoint).args(["--org", "org1"]));
     assert_eq!(org1.code, Some(0), "{}", org1.stderr);
     let dest2 = world.bucket_of("org2").to_string();
 
-    let dry = run(backfill_cmd(server, &world, &server.endpoint).arg("--dry-run"));
+    let dry = run(backfill_cmd(&world, &server.endpoint).arg("--dry-run"));
     assert_eq!(dry.code, Some(0), "{}", dry.stderr);
     let lines: BTreeSet<&str> = dry.stdout.lines().collect();
     let expected: BTreeSet<String> = seeded.selected["org2"]
@@ -273,7 +269,7 @@ async fn dry_run_and_manifest_copy_nothing(server: &'static Server) {
 
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("manifest.csv");
-    let made = run(backfill_cmd(server, &world, &server.endpoint)
+    let made = run(backfill_cmd(&world, &server.endpoint)
         .arg("--manifest")
         .arg(&manifest));
     assert_eq!(made.code, Some(0), "{}", made.stderr);
@@ -337,7 +333,7 @@ async fn an_interrupted_backfill_resumes_where_it_stopped(server: &'static Serve
     )
     .await;
     let slow = |world: &World| {
-        let mut cmd = backfill_cmd(server, world, &proxy.endpoint);
+        let mut cmd = backfill_cmd(world, &proxy.endpoint);
         cmd.args([
             "--concurrency",
             "2",
@@ -394,7 +390,7 @@ async fn an_interrupted_backfill_resumes_where_it_stopped(server: &'static Serve
     let after_kill = settled_count(&world.client, &dest).await;
     assert!(after_kill < keys.len(), "the kill came too late to test anything");
 
-    let rest = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    let rest = run(&mut backfill_cmd(&world, &server.endpoint));
     assert_eq!(rest.code, Some(0), "{}", rest.stderr);
     assert_eq!(
         rest.count("already in place"),
@@ -424,7 +420,7 @@ async fn a_failing_org_fails_only_its_objects(server: &'static Server) {
     .await;
     let mut seeded = seed(&world, 20, 0).await;
     let org2 = seeded.selected.remove("org2").unwrap();
-    let out = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    let out = run(&mut backfill_cmd(&world, &server.endpoint));
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert_eq!(out.count("failed"), org2.len() as u64, "{}", out.stderr);
     assert_eq!(out.count("copied"), seeded.selected["org1"].len() as u64);
@@ -443,7 +439,7 @@ async fn part_wise_copies_count_as_in_place(server: &'static Server) {
     let big = vec![7u8; 6 * 1024 * 1024];
     world.put("org1/big.pdf", &big).await;
     let multipart = |world: &World| {
-        let mut cmd = backfill_cmd(server, world, &server.endpoint);
+        let mut cmd = backfill_cmd(world, &server.endpoint);
         cmd.env("MULTIPART_COPY_THRESHOLD", (5 * 1024 * 1024).to_string())
             .env("MULTIPART_PART_SIZE", (5 * 1024 * 1024).to_string());
         cmd
@@ -479,7 +475,7 @@ async fn org_selection_respects_longer_prefixes_and_bad_options_are_named() {
     .await;
     world.put("org1/a.jpg", b"a").await;
     world.put("org1/sub/b.jpg", b"b").await;
-    let out = run(backfill_cmd(server, &world, &server.endpoint).args(["--org", "org1"]));
+    let out = run(backfill_cmd(&world, &server.endpoint).args(["--org", "org1"]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(
         (out.count("copied"), out.count("skipped")),
@@ -507,13 +503,12 @@ async fn org_selection_respects_longer_prefixes_and_bad_options_are_named() {
         (&["--concurrency", "0"], "--concurrency must be at least 1"),
     ];
     for (args, message) in cases {
-        let out = run(backfill_cmd(server, &world, &server.endpoint).args(args));
+        let out = run(backfill_cmd(&world, &server.endpoint).args(args));
         assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
         assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
     }
     let missing = run(&mut backfill_of(
-        server,
         &world,
         &server.endpoint,
         "no-such-source-bucket-zz",
@@ -545,7 +540,7 @@ async fn plugins_decide_during_a_backfill() {
     })
     .await;
     world.put("org2/x/a.jpg", b"rewritten").await;
-    let out = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    let out = run(&mut backfill_cmd(&world, &server.endpoint));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(
         world
@@ -554,7 +549,7 @@ async fn plugins_decide_during_a_backfill() {
             .as_deref(),
         Some(&b"rewritten"[..])
     );
-    let again = run(&mut backfill_cmd(server, &world, &server.endpoint));
+    let again = run(&mut backfill_cmd(&world, &server.endpoint));
     assert_eq!(
         again.count("already in place"),
         1,
@@ -599,7 +594,7 @@ async fn a_terminal_gets_a_progress_bar() {
         vec![Rule::slow_copies(Duration::from_millis(100))],
     )
     .await;
-    let inner = backfill_cmd(server, &world, &proxy.endpoint);
+    let inner = backfill_cmd(&world, &proxy.endpoint);
     let mut line = vec![inner.get_program().to_string_lossy().into_owned()];
     line.extend(inner.get_args().map(|a| a.to_string_lossy().into_owned()));
     line.extend([

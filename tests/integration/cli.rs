@@ -1,20 +1,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
 use crate::support::events::{fixture_path, s3_event};
 use crate::support::paths::{binary, repo};
-use crate::support::servers::{Server, garage};
+use crate::support::servers::garage;
 use crate::support::world::World;
-
-fn with_world_env(cmd: &mut Command, server: &Server, world: &World, suffixes: &str) {
-    cmd.envs(server.child_env())
-        .env("SUFFIX_TO_COPY", suffixes)
-        .env("CONFIGURATION_BUCKET", &world.config_bucket)
-        .env("CONFIGURATION_KEY", &world.config_key);
-}
 
 fn write_event(dir: &Path, event: &Value) -> PathBuf {
     let path = dir.join("event.json");
@@ -35,7 +28,7 @@ async fn invoke_copies_and_prints_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let event = write_event(dir.path(), &s3_event(&[&a, &skipped]));
     let mut cmd = binary();
-    with_world_env(&mut cmd, server, &world, "jpg");
+    cmd.envs(world.function_env("jpg"));
     let out = cmd.args(["invoke", "--event"]).arg(&event).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
@@ -70,7 +63,7 @@ async fn invoke_reads_stdin_and_exits_1_when_a_record_fails() {
     let ok = world.put("org1/ok.pdf", b"ok").await;
     let bad = world.put("org2/bad.pdf", b"bad").await;
     let mut cmd = binary();
-    with_world_env(&mut cmd, server, &world, "pdf");
+    cmd.envs(world.function_env("pdf"));
     let mut child = cmd
         .args(["invoke", "--event", "-"])
         .stdin(Stdio::piped())
@@ -242,7 +235,7 @@ async fn validate_reads_the_config_from_s3() {
     let server = garage();
     let world = World::new(server, &["org1", "org2"]).await;
     let mut cmd = binary();
-    with_world_env(&mut cmd, server, &world, "jpg");
+    cmd.envs(world.function_env("jpg"));
     let out = cmd.arg("validate").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();

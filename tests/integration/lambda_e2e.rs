@@ -29,15 +29,12 @@ struct Function {
 }
 
 impl Function {
-    fn start(emulator: &Emulator, server: &Server, world: &World) -> Function {
+    fn start(emulator: &Emulator, world: &World) -> Function {
         let dir = tempfile::tempdir().expect("temp dir for the function's output");
         let file = |name: &str| std::fs::File::create(dir.path().join(name)).expect("function output file");
         let child = clean_command(Path::new(env!("CARGO_BIN_EXE_artifact-export")))
             .envs(emulator.function_env())
-            .envs(server.child_env())
-            .env("SUFFIX_TO_COPY", "jpg,pdf")
-            .env("CONFIGURATION_BUCKET", &world.config_bucket)
-            .env("CONFIGURATION_KEY", &world.config_key)
+            .envs(world.function_env("jpg,pdf"))
             .env("RETRY_BASE_DELAY_MS", "5")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -148,7 +145,7 @@ async fn events_through_the_runtime_api(server: &'static Server) {
     let fail_ok = world.put("org1/fail/ok.jpg", b"attempted anyway").await;
 
     let emulator = tokio::task::block_in_place(Emulator::start);
-    let mut function = Function::start(&emulator, server, &world);
+    let mut function = Function::start(&emulator, &world);
     let mut invoke = |event: Value| {
         tokio::task::block_in_place(|| {
             emulator

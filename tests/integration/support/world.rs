@@ -114,6 +114,18 @@ impl World {
         }
     }
 
+    /// The environment the binary gets for this world, and nothing of this machine's: the
+    /// server's `AWS_*` variables, `SUFFIX_TO_COPY` and where the config is.
+    pub fn function_env(&self, suffixes: &str) -> Vec<(String, String)> {
+        let mut env = self.server.child_env();
+        env.extend([
+            ("SUFFIX_TO_COPY".to_string(), suffixes.to_string()),
+            ("CONFIGURATION_BUCKET".to_string(), self.config_bucket.clone()),
+            ("CONFIGURATION_KEY".to_string(), self.config_key.clone()),
+        ]);
+        env
+    }
+
     pub fn exporter(&self, settings: Settings) -> Exporter {
         Exporter::new(self.client.clone(), settings)
     }
