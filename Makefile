@@ -1,6 +1,10 @@
 # artifact-export: the commands a developer and CI need.
-#   make test    - start the local S3 servers (installing them if missing) and run every test
-#   make demo    - run the main job on the embedded default (local Garage, sample config)
+#   make demo    - run the main job on the embedded default (local Garage, sample config, two
+#                  org plugins); installs what it needs first (make setup)
+#   make test    - every test against the local S3 servers; installs what it needs first
+#                  (make setup, make tools)
+#   make setup   - what both need on a brand-new machine: the wasm32-wasip2 target (guest
+#                  plugins), Garage and moto's server (installed if missing, then started)
 #   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
 #                  latency), plugin decisions, cold start through cargo-lambda's Runtime API emulator
 #   make lint    - rustfmt and clippy, warnings are errors
@@ -12,7 +16,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: test test-servers stop-servers lint demo bench build tools lambda deploy
+.PHONY: setup wasm-target test test-servers stop-servers lint demo bench build tools lambda deploy
 
 # Python tools live in one venv under target/ (pip, from PyPI): cfn-lint for the template
 # tests, cargo-lambda (with zig) for the arm64 build and its Runtime API emulator (end-to-end test,
@@ -25,6 +29,14 @@ CARGO_LAMBDA_VERSION := 1.9.2
 build:
 	$(CARGO) build --release -p artifact-export
 
+# The one prerequisite of both README commands: a brand-new machine has rustup's stable
+# toolchain and nothing else.
+setup: wasm-target test-servers
+
+# Guest plugins (the examples in plugins/, the hostile test fixtures) build for wasm32-wasip2.
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
 test-servers:
 	tests/servers/up.sh
 
@@ -34,7 +46,7 @@ stop-servers:
 # Unit, binary and integration tests (there are no doctests; output shown, so every "SKIP on
 # <server>: <reason>" line is visible), then one closing line with the
 # totals of every test binary.
-test: test-servers tools
+test: setup tools
 	mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests -- --nocapture 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
@@ -43,12 +55,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-demo: test-servers
-	$(CARGO) build --release -p artifact-export --bin artifact-export --example demo
-	target/release/examples/demo
+# The demo builds with the test profile (dev), so `make demo` then `make test` compile
+# wasmtime and the AWS SDK once, and only the example plugins (not the hostile fixtures).
+demo: setup
+	$(CARGO) build -p artifact-export --bin artifact-export -p demo
+	target/debug/demo
 
 # cargo bench builds the binary the benchmark runs (CARGO_BIN_EXE_artifact-export) itself.
-bench: test-servers $(TOOLS_VENV)/bin/cargo-lambda
+bench: setup $(TOOLS_VENV)/bin/cargo-lambda
 	$(CARGO) bench -p artifact-export --bench copy_throughput
 	$(CARGO) bench -p artifact-export --bench plugin_decisions
 	$(CARGO) bench -p artifact-export --bench cold_start

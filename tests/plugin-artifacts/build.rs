@@ -1,5 +1,7 @@
-//! Builds the guest plugins (`plugins/` and `tests/fixtures/plugins/`) for wasm32-wasip2 and
-//! exposes their paths as constants, so `cargo test` alone builds what the tests load.
+//! Builds the guest plugins for wasm32-wasip2 and exposes their paths as constants, so
+//! `cargo test` alone builds what the tests load: always the examples of `plugins/`, and the
+//! hostile fixtures of `tests/fixtures/plugins/` with the `hostile-fixtures` feature (tests
+//! and benches), which the demo leaves off.
 //!
 //! The guests are built with their own `CARGO_TARGET_DIR` under `OUT_DIR`: the outer build
 //! holds the lock on the workspace's target directory, and sharing it would deadlock.
@@ -7,8 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const WORKSPACES: &[(&str, &[&str])] = &[
-    ("plugins", &["key_rewriter", "glob_filter"]),
+/// (workspace, crates, needs the `hostile-fixtures` feature)
+const WORKSPACES: &[(&str, &[&str], bool)] = &[
+    ("plugins", &["key_rewriter", "glob_filter"], false),
     (
         "tests/fixtures/plugins",
         &[
@@ -23,6 +26,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "snoop",
             "noisy",
         ],
+        true,
     ),
 ];
 
@@ -31,8 +35,12 @@ fn main() {
     let root = manifest_dir.join("../..");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let target_dir = out_dir.join("guests");
+    let hostile = std::env::var_os("CARGO_FEATURE_HOSTILE_FIXTURES").is_some();
     let mut constants = String::new();
-    for (workspace, crates) in WORKSPACES {
+    for (workspace, crates, needs_hostile) in WORKSPACES {
+        if *needs_hostile && !hostile {
+            continue;
+        }
         let dir = root.join(workspace);
         for entry in ["Cargo.toml", "Cargo.lock"] {
             println!("cargo:rerun-if-changed={}", dir.join(entry).display());
@@ -73,7 +81,7 @@ fn build(workspace: &Path, target_dir: &Path) {
     let status = cmd.status().expect("run cargo for the guest plugins");
     assert!(
         status.success(),
-        "building the guest plugins in {} failed; is the wasm32-wasip2 target installed? (rustup target add wasm32-wasip2)",
+        "building the guest plugins in {} failed; is the wasm32-wasip2 target installed? (`make setup` adds it: rustup target add wasm32-wasip2)",
         workspace.display()
     );
 }
