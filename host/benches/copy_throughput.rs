@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use artifact_export::env::Settings;
 use artifact_export::event::{ParsedEvent, parse_event};
-use artifact_export::handler::{Exporter, handle};
-use artifact_export::key_encoding::copy_source;
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::handle;
 use artifact_export::report::{Outcome, Report};
+use artifact_export::s3::keys::copy_source;
 use aws_sdk_s3::Client;
 use futures::StreamExt;
 

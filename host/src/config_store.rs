@@ -13,8 +13,8 @@ use aws_sdk_s3::error::SdkError;
 use tokio::sync::Mutex;
 
 use crate::config::{Config, ConfigError};
-use crate::copy::retry::classify;
 use crate::env::ConfigLocation;
+use crate::s3::classify;
 
 /// Why no configuration could be loaded.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -6,13 +6,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::local_copy::LocalMode;
+use crate::destination::{CopyOptions, LocalMode, Stop};
+use crate::s3::RetryPolicy;
+use crate::s3::client::Timeouts;
+use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
 use crate::suffix::SuffixSet;
 
-/// Largest object a single `CopyObject` may copy (S3's limit).
-pub const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
-/// Smallest part `UploadPartCopy` accepts for all but the last part.
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Reads one variable by name; `None` when unset. [`process_env`] reads the real one.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The real process environment, as a [`Lookup`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
 
 /// Where the configuration document lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +64,12 @@ pub struct Settings {
     pub retry_base_delay: Duration,
     /// `ENV=local`: folders instead of destination buckets (and maybe the source bucket).
     pub local: Option<LocalMode>,
+    /// `S3_REQUEST_TIMEOUT_MS` (default 10 s) and `COPY_REQUEST_TIMEOUT_MS` (default 10 min):
+    /// how long one attempt of an ordinary request and of a copy request may take.
+    pub timeouts: Timeouts,
+    /// `DEADLINE_MARGIN_MS` (default 5 s): in Lambda, how long before the invocation's
+    /// deadline records stop starting and multipart uploads in flight are aborted.
+    pub deadline_margin: Duration,
 }
 
 /// A missing or malformed environment variable.
@@ -84,9 +96,22 @@ pub enum EnvError {
 }
 
 impl Settings {
+    /// Copy tuning from these settings, with the configuration's `retry` count, for copies
+    /// that end early when `stop` fires.
+    pub fn copy_options(&self, retry: u32, stop: Stop) -> CopyOptions {
+        CopyOptions {
+            multipart_threshold: self.multipart_threshold,
+            part_size: self.multipart_part_size,
+            part_concurrency: self.part_concurrency,
+            retry: RetryPolicy::new(retry, self.retry_base_delay),
+            timeouts: self.timeouts,
+            stop,
+        }
+    }
+
     /// Reads settings from the real process environment.
     pub fn from_process_env() -> Result<Self, EnvError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(process_env)
     }
 
     /// Reads settings through `get`; `None` and blank values count as absent.
@@ -96,23 +121,10 @@ impl Settings {
 
     /// Like [`Settings::from_lookup`], but a given config file replaces
     /// `CONFIGURATION_BUCKET`/`CONFIGURATION_KEY`, which are then not required.
-    pub fn from_lookup_with_config(
-        get: &dyn Fn(&str) -> Option<String>,
-        config_file: Option<PathBuf>,
-    ) -> Result<Self, EnvError> {
-        let present = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str, expected: &'static str| {
-            present(name).ok_or(EnvError::Missing { name, expected })
-        };
-        let suffix_list = required(
-            "SUFFIX_TO_COPY",
-            "comma-separated suffixes such as \"jpg,pdf,indd\"",
-        )?;
-        let suffixes = SuffixSet::parse_list(&suffix_list).map_err(|e| EnvError::Invalid {
-            name: "SUFFIX_TO_COPY",
-            value: suffix_list.clone(),
-            expected: e.to_string(),
-        })?;
+    pub fn from_lookup_with_config(get: Lookup, config_file: Option<PathBuf>) -> Result<Self, EnvError> {
+        let present = |name: &str| present(get, name);
+        let required = |name: &'static str, expected: &'static str| required(get, name, expected);
+        let suffixes = default_suffixes(get)?;
         let local_mode = present("ENV").is_some_and(|v| v.trim().eq_ignore_ascii_case("local"));
         let local = if local_mode {
             Some(LocalMode {
@@ -137,10 +149,7 @@ impl Settings {
         };
         let config_location = match config_file {
             Some(path) => ConfigLocation::File(path),
-            None => ConfigLocation::S3 {
-                bucket: required("CONFIGURATION_BUCKET", "the bucket holding the config JSON")?,
-                key: required("CONFIGURATION_KEY", "the key of the config JSON")?,
-            },
+            None => config_in_s3(get)?,
         };
         let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, EnvError> {
             let Some(raw) = present(name) else {
@@ -175,8 +184,44 @@ impl Settings {
             part_concurrency: number("PART_CONCURRENCY", 8, 1, 64)? as usize,
             retry_base_delay: Duration::from_millis(number("RETRY_BASE_DELAY_MS", 200, 0, 60_000)?),
             local,
+            timeouts: Timeouts {
+                request: Duration::from_millis(number("S3_REQUEST_TIMEOUT_MS", 10_000, 100, 900_000)?),
+                copy: Duration::from_millis(number("COPY_REQUEST_TIMEOUT_MS", 600_000, 100, 900_000)?),
+            },
+            deadline_margin: Duration::from_millis(number("DEADLINE_MARGIN_MS", 5_000, 0, 60_000)?),
         })
     }
+}
+
+/// A variable's value; unset and blank count as absent.
+fn present(get: Lookup, name: &str) -> Option<String> {
+    get(name).filter(|v| !v.trim().is_empty())
+}
+
+fn required(get: Lookup, name: &'static str, expected: &'static str) -> Result<String, EnvError> {
+    present(get, name).ok_or(EnvError::Missing { name, expected })
+}
+
+/// `SUFFIX_TO_COPY`: the suffixes exported for orgs without their own list.
+pub fn default_suffixes(get: Lookup) -> Result<SuffixSet, EnvError> {
+    let list = required(
+        get,
+        "SUFFIX_TO_COPY",
+        "comma-separated suffixes such as \"jpg,pdf,indd\"",
+    )?;
+    SuffixSet::parse_list(&list).map_err(|e| EnvError::Invalid {
+        name: "SUFFIX_TO_COPY",
+        value: list.clone(),
+        expected: e.to_string(),
+    })
+}
+
+/// `CONFIGURATION_BUCKET` + `CONFIGURATION_KEY`: the config document in S3.
+pub fn config_in_s3(get: Lookup) -> Result<ConfigLocation, EnvError> {
+    Ok(ConfigLocation::S3 {
+        bucket: required(get, "CONFIGURATION_BUCKET", "the bucket holding the config JSON")?,
+        key: required(get, "CONFIGURATION_KEY", "the key of the config JSON")?,
+    })
 }
 
 #[cfg(test)]
@@ -203,6 +248,10 @@ mod tests {
         assert_eq!(s.config_refresh, Duration::from_secs(60));
         assert_eq!(s.multipart_threshold, COPY_OBJECT_LIMIT);
         assert_eq!(s.copy_concurrency, 16);
+        assert_eq!(s.timeouts, Timeouts::default());
+        assert_eq!(s.timeouts.request, Duration::from_secs(10));
+        assert_eq!(s.timeouts.copy, Duration::from_secs(600));
+        assert_eq!(s.deadline_margin, Duration::from_secs(5));
     }
 
     #[test]

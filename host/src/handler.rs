@@ -2,146 +2,108 @@
 //!
 //! The Lambda runtime loop and the CLI both call [`handle`]; neither adds behaviour.
 //! Records run concurrently (bounded by `COPY_CONCURRENCY`) and every record is attempted
-//! whatever happens to the others.
+//! whatever happens to the others. Per record: [`plan_object`] (route + policy), then the
+//! [`Destination`](crate::destination::Destination) copies to each target, then the report.
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use aws_sdk_s3::Client;
 use futures::StreamExt;
-use tokio::sync::Mutex;
+use tokio::time::sleep_until;
 
-use crate::config::{Config, Customer, OnError};
-use crate::config_store::{ConfigLoadError, ConfigStore};
-use crate::copy::retry::{RetryPolicy, S3Failure};
-use crate::copy::{CopyJob, CopyOptions, CopyOutcome, copy_object};
-use crate::env::Settings;
+use crate::config::Config;
+use crate::config_store::ConfigLoadError;
+use crate::destination::{Stop, StopReason};
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject};
-use crate::local_copy::copy_to_folder;
-use crate::policy::{OrgPlugins, Runtime, Verdict, check_targets};
+use crate::exporter::Exporter;
+use crate::plan::{Decision, plan_object};
 use crate::report::{Outcome, RecordReport, Report, TargetReport};
-use crate::route::{Route, Target, route};
-
-/// Longest single backoff step between retries.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(20);
-
-/// What the handler needs, built once per cold start and shared by every invocation.
-pub struct Exporter {
-    client: Client,
-    settings: Settings,
-    config: ConfigStore,
-    runtime: OnceLock<Result<Runtime, String>>,
-    plugins: Mutex<Option<(Arc<Config>, Arc<OrgPlugins>)>>,
-}
-
-impl Exporter {
-    /// An exporter over `client` with `settings`; the configuration is loaded on first use.
-    pub fn new(client: Client, settings: Settings) -> Self {
-        let config = ConfigStore::new(settings.config_location.clone(), settings.config_refresh);
-        Self {
-            client,
-            settings,
-            config,
-            runtime: OnceLock::new(),
-            plugins: Mutex::new(None),
-        }
-    }
-
-    /// The plugin runtime, created on first use (an org without a plugin never pays for it).
-    pub fn runtime(&self) -> Result<&Runtime, String> {
-        self.runtime
-            .get_or_init(|| Runtime::new().map_err(|e| format!("plugin engine could not start: {e:#}")))
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
-    /// The plugins of `config`'s orgs, loaded once per configuration version.
-    pub async fn plugins_for(&self, config: &Arc<Config>) -> Arc<OrgPlugins> {
-        if config.customers.iter().all(|c| c.plugin.is_none()) {
-            return Arc::default();
-        }
-        let mut cached = self.plugins.lock().await;
-        if let Some((loaded_for, plugins)) = cached.as_ref()
-            && Arc::ptr_eq(loaded_for, config)
-        {
-            return plugins.clone();
-        }
-        let plugins = match self.runtime() {
-            Ok(runtime) => runtime.load_all(&self.client, config).await,
-            Err(error) => config
-                .customers
-                .iter()
-                .filter(|c| c.plugin.is_some())
-                .map(|c| {
-                    let failure = crate::policy::LoadError::Invalid {
-                        plugin: c
-                            .plugin
-                            .as_ref()
-                            .map(|p| p.source.to_string())
-                            .unwrap_or_default(),
-                        reason: error.clone(),
-                    };
-                    (c.org.clone(), Err(failure))
-                })
-                .collect(),
-        };
-        let plugins = Arc::new(plugins);
-        *cached = Some((config.clone(), plugins.clone()));
-        plugins
-    }
-
-    /// The S3 client.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// The settings in force.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    /// The configuration in force (loaded or refreshed when due).
-    pub async fn config(&self) -> Result<Arc<Config>, ConfigLoadError> {
-        self.config.current(&self.client).await
-    }
-}
 
 /// Handles one invocation: routes and copies every record, and reports on each.
 pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
+    handle_until(exporter, event, None).await
+}
+
+/// Like [`handle`], for an invocation that must answer before `deadline` (Lambda's).
+///
+/// `DEADLINE_MARGIN_MS` before it, records stop starting (each is reported failed with
+/// `Deadline`, so Lambda's retry or the SQS batch response brings it back) and multipart
+/// copies in flight abort their uploads; a third of the margin before it, whatever is still
+/// running is cut off and reported the same way. So the answer always leaves in time, with
+/// every record in it.
+pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Option<Instant>) -> Report {
     let config = exporter.config().await;
     let config = config.as_ref();
+    let stop = Stop::new();
+    let margin = exporter.settings().deadline_margin;
+    let stop_at = deadline.map(|d| d.checked_sub(margin).unwrap_or_else(Instant::now));
+    let cut_at = deadline.map(|d| d.checked_sub(margin / 3).unwrap_or_else(Instant::now));
+    let timer = stop_at.map(|at| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            sleep_until(at.into()).await;
+            stop.stop(StopReason::Deadline);
+        })
+    });
+    let one_file = one_file_clash(exporter, &event);
     let records: Vec<RecordReport> = futures::stream::iter(event.records)
-        .map(|record| process_record(exporter, config, record))
-        .buffered(exporter.settings.copy_concurrency)
+        .map(|record| {
+            let stop = stop.clone();
+            let one_file = one_file.as_deref();
+            async move {
+                if let (Some(why), RecordBody::Object(_)) = (one_file, &record.body) {
+                    return RecordReport::refused(&record, "OneFileManyRecords", why.to_string(), false)
+                        .logged();
+                }
+                let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
+                if stop.reason().is_some() {
+                    return cut_short.logged();
+                }
+                let process = process_record(exporter, config, record, stop);
+                match cut_at {
+                    None => process.await,
+                    Some(at) => tokio::select! {
+                        report = process => report,
+                        _ = sleep_until(at.into()) => cut_short.logged(),
+                    },
+                }
+            }
+        })
+        .buffered(exporter.settings().copy_concurrency)
         .collect()
         .await;
+    if let Some(timer) = timer {
+        timer.abort();
+    }
     Report::new(event.trigger, records).with_batch(event.batch)
+}
+
+/// Why the event's objects cannot be copied at all: local mode's `DESTINATION_KEY` writes
+/// every copy under one file name, so an event with several objects would overwrite its own
+/// copies and report each as copied. Every object record fails instead, nothing is written.
+fn one_file_clash(exporter: &Exporter, event: &ParsedEvent) -> Option<String> {
+    let name = exporter.destination().single_file_name()?;
+    let objects = event
+        .records
+        .iter()
+        .filter(|r| matches!(r.body, RecordBody::Object(_)))
+        .count();
+    (objects > 1).then(|| {
+        format!(
+            "DESTINATION_KEY={name:?} writes every copy to one file, and this event has {objects} objects; \
+             unset DESTINATION_KEY, or invoke with one record at a time"
+        )
+    })
 }
 
 async fn process_record(
     exporter: &Exporter,
     config: Result<&Arc<Config>, &ConfigLoadError>,
     record: EventRecord,
+    stop: Stop,
 ) -> RecordReport {
     let started = Instant::now();
-    let mut report = RecordReport {
-        record: record.locator,
-        source_bucket: None,
-        key: None,
-        org: None,
-        outcome: Outcome::Failed,
-        destination_bucket: None,
-        destination_key: None,
-        reason: None,
-        error_code: None,
-        bytes: None,
-        attempts: 0,
-        ms: 0,
-        targets: Vec::new(),
-        message_id: record.message_id,
-        task_id: record.task_id,
-        retryable: false,
-    };
+    let mut report = RecordReport::failed(record.locator, record.message_id, record.task_id);
     match record.body {
         RecordBody::Invalid { reason } => report.reason = Some(reason),
         RecordBody::Ignored { bucket, key, reason } => {
@@ -154,269 +116,45 @@ async fn process_record(
             report.source_bucket = Some(object.bucket.clone());
             report.key = Some(object.key.clone());
             match config {
-                Ok(config) => {
-                    let plugins = exporter.plugins_for(config).await;
-                    export_object(exporter, config, &plugins, &object, &mut report).await
-                }
+                Ok(config) => export_object(exporter, config, &object, stop, &mut report).await,
                 Err(error) => report.reason = Some(error.to_string()),
             }
         }
     }
     report.ms = started.elapsed().as_millis() as u64;
-    log_record(&report);
-    report
+    report.logged()
 }
 
 async fn export_object(
     exporter: &Exporter,
-    config: &Config,
-    plugins: &OrgPlugins,
+    config: &Arc<Config>,
     object: &SourceObject,
+    stop: Stop,
     report: &mut RecordReport,
 ) {
-    let settings = &exporter.settings;
-    let (customer, decided) = plan_object(config, &settings.suffixes, plugins, object).await;
+    let plugins = exporter.plugins_for(config).await;
+    let settings = exporter.settings();
+    let (customer, decision) = plan_object(config, &settings.suffixes, &plugins, object).await;
     report.org = customer.map(|c| c.org.clone());
-    let targets = match decided {
-        Decided::Copy(targets) => targets,
-        Decided::Skip(reason) => {
+    let targets = match decision {
+        Decision::Copy(targets) => targets,
+        Decision::Skip(reason) => {
             report.outcome = Outcome::Skipped;
             report.reason = Some(reason);
             return;
         }
-        Decided::Fail(reason) => {
+        Decision::Fail(reason) => {
             report.reason = Some(reason);
             return;
         }
     };
-    let options = copy_options(settings, config);
-    let results: Vec<TargetReport> = futures::future::join_all(
+    let options = settings.copy_options(config.retry, stop);
+    let destination = exporter.destination();
+    let deliveries = futures::future::join_all(
         targets
             .iter()
-            .map(|target| copy_to_target(exporter, &options, object, target)),
+            .map(|target| destination.copy(object, target, &options)),
     )
     .await;
-    report.merge_targets(results);
-}
-
-/// Copy tuning from the settings, with the configuration's retry count.
-pub fn copy_options(settings: &Settings, config: &Config) -> CopyOptions {
-    CopyOptions {
-        multipart_threshold: settings.multipart_threshold,
-        part_size: settings.multipart_part_size,
-        part_concurrency: settings.part_concurrency,
-        retry: RetryPolicy {
-            extra_attempts: config.retry,
-            base_delay: settings.retry_base_delay,
-            max_delay: MAX_RETRY_DELAY,
-        },
-    }
-}
-
-/// What the org's policy (plugin, or plain suffix matching) decided for one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decided {
-    /// Copy to these (checked) targets.
-    Copy(Vec<Target>),
-    /// Nothing to copy, with the reason.
-    Skip(String),
-    /// The record fails, with the reason.
-    Fail(String),
-}
-
-/// Routes `object` and applies its org's policy: the plain decision, or the plugin's
-/// answer checked against the org's buckets. Returns the owning org, if any.
-pub async fn plan_object<'c>(
-    config: &'c Config,
-    suffixes: &crate::suffix::SuffixSet,
-    plugins: &OrgPlugins,
-    object: &SourceObject,
-) -> (Option<&'c Customer>, Decided) {
-    match route(config, suffixes, object) {
-        Route::Skip {
-            customer: None,
-            reason,
-        } => (None, Decided::Skip(reason)),
-        Route::Skip {
-            customer: Some(customer),
-            reason,
-        } => (
-            Some(customer),
-            decide_targets(customer, plugins, object, Vec::new(), reason).await,
-        ),
-        Route::Copy {
-            customer,
-            destination_key,
-        } => {
-            let target = Target {
-                bucket: customer.destination_bucket.clone(),
-                key: destination_key,
-            };
-            (
-                Some(customer),
-                decide_targets(customer, plugins, object, vec![target], String::new()).await,
-            )
-        }
-    }
-}
-
-async fn decide_targets(
-    customer: &Customer,
-    plugins: &OrgPlugins,
-    object: &SourceObject,
-    proposed: Vec<Target>,
-    default_skip: String,
-) -> Decided {
-    let default = |proposed: Vec<Target>| {
-        if proposed.is_empty() {
-            Decided::Skip(default_skip.clone())
-        } else {
-            Decided::Copy(proposed)
-        }
-    };
-    let Some(spec) = &customer.plugin else {
-        return default(proposed);
-    };
-    let org = &customer.org;
-    let plugin = match plugins.get(org) {
-        Some(Ok(plugin)) => plugin,
-        Some(Err(error)) => return Decided::Fail(format!("org {org}: {error}")),
-        None => return Decided::Fail(format!("org {org}: plugin {} is not loaded", spec.source)),
-    };
-    let answer = plugin
-        .clone()
-        .decide_blocking(
-            org.clone(),
-            object.clone(),
-            proposed.clone(),
-            spec.settings.clone(),
-        )
-        .await;
-    match answer {
-        Ok(Verdict::Copy(targets)) => match check_targets(customer, &targets) {
-            Ok(()) if targets.is_empty() => {
-                Decided::Skip(format!("plugin {} chose no targets", plugin.name()))
-            }
-            Ok(()) => Decided::Copy(targets),
-            Err(why) => Decided::Fail(format!(
-                "org {org}: plugin {} answer rejected: {why}",
-                plugin.name()
-            )),
-        },
-        Ok(Verdict::Skip(reason)) => Decided::Skip(format!("plugin {}: {reason}", plugin.name())),
-        Err(error) => {
-            let reason = format!("org {org}: plugin {} {error}", plugin.name());
-            match spec.on_error {
-                OnError::Fail => Decided::Fail(reason),
-                OnError::Skip => Decided::Skip(format!("{reason} (onError: skip)")),
-                OnError::Default => {
-                    tracing::warn!(%org, %reason, "plugin failed; plain suffix matching decides (onError: default)");
-                    default(proposed)
-                }
-            }
-        }
-    }
-}
-
-/// Copies `object` to one target (an S3 bucket, or a folder in local mode) and reports it.
-pub async fn copy_to_target(
-    exporter: &Exporter,
-    options: &CopyOptions,
-    object: &SourceObject,
-    target: &Target,
-) -> TargetReport {
-    if let Some(local) = &exporter.settings.local {
-        let (outcome, attempts) =
-            copy_to_folder(&exporter.client, local, object, target, &options.retry).await;
-        let destination_key = local
-            .destination_key
-            .clone()
-            .unwrap_or_else(|| target.key.clone());
-        return target_report(
-            &Target {
-                bucket: target.bucket.clone(),
-                key: destination_key,
-            },
-            outcome.map(|bytes| CopyOutcome::Copied {
-                bytes: Some(bytes),
-                parts: None,
-            }),
-            attempts,
-        );
-    }
-    let job = CopyJob {
-        source_bucket: &object.bucket,
-        source_key: &object.key,
-        size: object.size,
-        etag: object.etag.as_deref(),
-        destination_bucket: &target.bucket,
-        destination_key: &target.key,
-    };
-    let result = copy_object(&exporter.client, &job, options).await;
-    target_report(target, result.outcome, result.attempts)
-}
-
-fn target_report(target: &Target, outcome: Result<CopyOutcome, S3Failure>, attempts: u32) -> TargetReport {
-    let mut report = TargetReport {
-        destination_bucket: target.bucket.clone(),
-        destination_key: target.key.clone(),
-        outcome: Outcome::Failed,
-        reason: None,
-        error_code: None,
-        bytes: None,
-        attempts,
-        retryable: false,
-    };
-    match outcome {
-        Ok(CopyOutcome::Superseded(why)) | Err(S3Failure::Superseded(why)) => {
-            report.outcome = Outcome::Superseded;
-            report.reason = Some(why);
-        }
-        Ok(CopyOutcome::Copied { bytes, .. }) => {
-            report.outcome = Outcome::Copied;
-            report.bytes = bytes;
-        }
-        Err(failure) => {
-            let retried = matches!(failure, S3Failure::Retryable { .. });
-            report.retryable = retried;
-            report.error_code = Some(failure.code().to_string());
-            report.reason = Some(if retried {
-                format!("{failure} (gave up after {attempts} attempts)")
-            } else {
-                failure.to_string()
-            });
-        }
-    }
-    report
-}
-
-fn log_record(r: &RecordReport) {
-    let outcome = match r.outcome {
-        Outcome::Copied => "copied",
-        Outcome::Skipped => "skipped",
-        Outcome::Superseded => "superseded",
-        Outcome::Failed => "failed",
-    };
-    let fields = (
-        r.source_bucket.as_deref().unwrap_or("-"),
-        r.key.as_deref().unwrap_or("-"),
-        r.org.as_deref().unwrap_or("-"),
-        r.destination_bucket.as_deref().unwrap_or("-"),
-        r.reason.as_deref().unwrap_or(""),
-    );
-    if r.outcome == Outcome::Failed {
-        tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, attempts = r.attempts, ms = r.ms, record = %r.record, "record");
-    } else {
-        tracing::info!(
-            outcome,
-            bucket = fields.0,
-            key = fields.1,
-            org = fields.2,
-            destination = fields.3,
-            reason = fields.4,
-            attempts = r.attempts,
-            ms = r.ms,
-            "record"
-        );
-    }
+    report.merge_targets(deliveries.into_iter().map(TargetReport::from).collect());
 }

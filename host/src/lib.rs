@@ -2,23 +2,25 @@
 //! organization's destination bucket with server-side copies.
 //!
 //! The data path, one module per step: [`event`] (every event shape → source objects) →
-//! [`route`] (org + suffix) → [`copy`] (single or multipart, conditional, retried) →
-//! [`report`]. [`handler`] strings them together; the binaries only parse input and print.
-//! See ARCHITECTURE.md for the codemap and invariants.
+//! [`plan`] ([`route`]: org + suffix; [`policy`]: the org's plugin) → [`destination`]
+//! (server-side copy into a bucket, or a folder in local mode) → [`report`]. [`handler`]
+//! strings them together over an [`exporter::Exporter`]; the binaries only parse input and
+//! print. Everything that speaks S3 goes through [`s3`]. See ARCHITECTURE.md for the codemap
+//! and invariants.
 
 pub mod backfill;
 pub mod config;
 pub mod config_store;
-pub mod copy;
+pub mod destination;
 pub mod env;
 pub mod event;
+pub mod exporter;
 pub mod handler;
-pub mod key_encoding;
-pub mod local_copy;
 pub mod logging;
 pub mod metrics;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod route;
-pub mod s3_client;
+pub mod s3;
 pub mod suffix;

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use serde_json::{Value, json};
 
-use crate::event::{BatchJob, ResultCode, Trigger};
+use crate::destination::{CopyError, Delivery, StopReason};
+use crate::event::{BatchJob, EventRecord, RecordBody, ResultCode, Trigger};
 
 /// What happened to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +65,18 @@ pub struct RecordReport {
     pub retryable: bool,
 }
 
+impl Outcome {
+    /// The outcome as it is spelled in reports and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Copied => "copied",
+            Outcome::Skipped => "skipped",
+            Outcome::Superseded => "superseded",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// One copy of a record to one destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -88,6 +101,90 @@ pub struct TargetReport {
 }
 
 impl RecordReport {
+    /// A record that failed until something says otherwise: every path through the handler
+    /// must set its outcome, so a record it forgets is reported failed, never lost.
+    pub fn failed(record: String, message_id: Option<String>, task_id: Option<String>) -> Self {
+        RecordReport {
+            record,
+            source_bucket: None,
+            key: None,
+            org: None,
+            outcome: Outcome::Failed,
+            destination_bucket: None,
+            destination_key: None,
+            reason: None,
+            error_code: None,
+            bytes: None,
+            attempts: 0,
+            ms: 0,
+            targets: Vec::new(),
+            message_id,
+            task_id,
+            retryable: false,
+        }
+    }
+
+    /// A record whose work was cut short by `reason` before it could finish (or start):
+    /// failed and retryable, so it comes back.
+    pub fn cut_short(record: &EventRecord, reason: StopReason) -> Self {
+        Self::refused(
+            record,
+            reason.code(),
+            format!("{}: {}", reason.code(), reason.message()),
+            true,
+        )
+    }
+
+    /// A record failed before any work, with its `code` and `reason`.
+    pub fn refused(record: &EventRecord, code: &str, reason: String, retryable: bool) -> Self {
+        let mut report = RecordReport::failed(
+            record.locator.clone(),
+            record.message_id.clone(),
+            record.task_id.clone(),
+        );
+        if let RecordBody::Object(object) = &record.body {
+            report.source_bucket = Some(object.bucket.clone());
+            report.key = Some(object.key.clone());
+        }
+        report.reason = Some(reason);
+        report.error_code = Some(code.to_string());
+        report.retryable = retryable;
+        report
+    }
+
+    /// The record after its log line was written.
+    pub fn logged(self) -> Self {
+        self.log();
+        self
+    }
+
+    /// The record's log line: `error` for a failure, `info` otherwise.
+    pub fn log(&self) {
+        let fields = (
+            self.source_bucket.as_deref().unwrap_or("-"),
+            self.key.as_deref().unwrap_or("-"),
+            self.org.as_deref().unwrap_or("-"),
+            self.destination_bucket.as_deref().unwrap_or("-"),
+            self.reason.as_deref().unwrap_or(""),
+        );
+        let outcome = self.outcome.name();
+        if self.outcome == Outcome::Failed {
+            tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, attempts = self.attempts, ms = self.ms, record = %self.record, "record");
+        } else {
+            tracing::info!(
+                outcome,
+                bucket = fields.0,
+                key = fields.1,
+                org = fields.2,
+                destination = fields.3,
+                reason = fields.4,
+                attempts = self.attempts,
+                ms = self.ms,
+                "record"
+            );
+        }
+    }
+
     /// Folds the copies of this record into it: the first target's destination, the worst
     /// outcome (failed, then superseded, then copied), and every target listed when there
     /// is more than one.
@@ -116,6 +213,41 @@ impl RecordReport {
         if targets.len() > 1 {
             self.targets = targets;
         }
+    }
+}
+
+impl From<Delivery> for TargetReport {
+    fn from(delivery: Delivery) -> Self {
+        let mut report = TargetReport {
+            destination_bucket: delivery.target.bucket,
+            destination_key: delivery.target.key,
+            outcome: Outcome::Failed,
+            reason: None,
+            error_code: None,
+            bytes: None,
+            attempts: delivery.attempts,
+            retryable: false,
+        };
+        match delivery.result {
+            Ok(copied) => {
+                report.outcome = Outcome::Copied;
+                report.bytes = copied.bytes;
+            }
+            Err(CopyError::Superseded(why)) => {
+                report.outcome = Outcome::Superseded;
+                report.reason = Some(why);
+            }
+            Err(CopyError::Failed(failure)) => {
+                report.retryable = failure.retryable;
+                report.error_code = Some(failure.code.clone());
+                report.reason = Some(if failure.retryable {
+                    format!("{failure} (gave up after {} attempts)", delivery.attempts)
+                } else {
+                    failure.to_string()
+                });
+            }
+        }
+        report
     }
 }
 

@@ -1,5 +1,6 @@
 use artifact_export::event::parse_event;
-use artifact_export::handler::{Exporter, handle};
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::handle;
 use serde_json::{Value, json};
 
 use crate::support::events::encode_key;

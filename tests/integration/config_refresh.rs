@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use artifact_export::event::parse_event;
-use artifact_export::handler::{Exporter, handle};
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
 use serde_json::json;
 

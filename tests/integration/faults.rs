@@ -1,6 +1,8 @@
 use artifact_export::event::parse_event;
-use artifact_export::handler::{Exporter, handle};
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::{handle, handle_until};
 use artifact_export::report::{Outcome, Report};
+use std::time::{Duration, Instant};
 
 use crate::support::events::s3_event;
 use crate::support::proxy::{Fault, FaultProxy, Rule};
@@ -102,11 +104,127 @@ async fn retry_zero_means_one_attempt(server: &'static Server) {
     assert_eq!(proxy.copies_to("once.jpg").len(), 1);
 }
 
+/// A server that accepts a copy and never answers, and one that stops mid-response: each
+/// attempt ends at the copy timeout, is retried like a 5xx, and the record fails with
+/// `Timeout`; the other record is unaffected.
+async fn copies_that_never_finish_time_out(server: &'static Server) {
+    let world = world_with_retry(server, 1).await;
+    let hang = world.put("org1/hang.jpg", b"h").await;
+    let stall = world.put("org1/stall.jpg", b"s").await;
+    let fine = world.put("org1/fine.jpg", b"f").await;
+    let on = |fault, key: &str| Rule {
+        fault,
+        path_contains: Some(key.into()),
+        copies_only: true,
+        times: None,
+    };
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![on(Fault::Hang, "hang.jpg"), on(Fault::Stall, "stall.jpg")],
+    )
+    .await;
+    let mut settings = world.settings("jpg");
+    settings.timeouts.copy = Duration::from_millis(400);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let report = handle(
+        &exporter,
+        parse_event(&s3_event(&[&hang, &stall, &fine])).unwrap(),
+    )
+    .await;
+    let outcomes: Vec<_> = report.records.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Failed, Outcome::Failed, Outcome::Copied],
+        "{report:#?}"
+    );
+    for (r, key) in report.records[..2].iter().zip(["hang.jpg", "stall.jpg"]) {
+        assert_eq!(r.error_code.as_deref(), Some("Timeout"), "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("timed out"), "{r:?}");
+        assert!(r.retryable, "{r:?}");
+        assert_eq!(r.attempts, 2, "{r:?}");
+        assert_eq!(proxy.copies_to(key).len(), 2, "1 attempt + retry 1 for {key}");
+    }
+}
+
+/// An ordinary request (here the config's GET) that is never answered gives up after the
+/// request timeout, in seconds rather than minutes.
+async fn an_unanswered_config_read_times_out(server: &'static Server) {
+    let world = world_with_retry(server, 1).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Hang,
+            path_contains: Some(world.config_key.clone()),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    let mut settings = world.settings("jpg");
+    settings.timeouts.request = Duration::from_millis(300);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let error = exporter.config().await.unwrap_err().to_string();
+    assert!(error.contains("could not be read: Timeout"), "{error}");
+}
+
+/// With the invocation's deadline near, records stop starting and are reported failed
+/// (`Deadline`, retryable), a multipart copy in flight aborts its upload, and the answer
+/// comes before the deadline with every record in it.
+async fn the_deadline_fails_what_cannot_finish_and_aborts_uploads(server: &'static Server) {
+    let world = world_with_retry(server, 0).await;
+    let big = world.put("org1/big.jpg", &vec![7u8; 6 * 1024 * 1024]).await;
+    let mut objects = vec![big];
+    for i in 0..6 {
+        objects.push(world.put(&format!("org1/small-{i}.jpg"), b"s").await);
+    }
+    // Every copy (CopyObject and UploadPartCopy) is held long past the deadline.
+    let proxy = FaultProxy::start(&server.endpoint, vec![Rule::slow_copies(Duration::from_secs(20))]).await;
+    let mut settings = world.settings("jpg");
+    settings.copy_concurrency = 2;
+    settings.multipart_threshold = 5 * 1024 * 1024;
+    settings.deadline_margin = Duration::from_millis(1500);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let deadline = Instant::now() + Duration::from_millis(3000);
+    let event = parse_event(&s3_event(&objects.iter().collect::<Vec<_>>())).unwrap();
+    let report = handle_until(&exporter, event, Some(deadline)).await;
+    assert!(
+        Instant::now() < deadline,
+        "the answer must leave before the deadline"
+    );
+    assert_eq!(report.records.len(), objects.len());
+    for r in &report.records {
+        assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+        assert_eq!(r.error_code.as_deref(), Some("Deadline"), "{r:?}");
+        assert!(r.retryable, "{r:?}");
+    }
+    assert!(report.must_fail_invocation());
+    // The multipart upload was aborted, not left behind.
+    let dest = world.bucket_of("org1");
+    let uploads = world
+        .client
+        .list_multipart_uploads()
+        .bucket(dest)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.method == "DELETE" && s.path.contains("big.jpg") && s.path.contains("uploadId")),
+        "an AbortMultipartUpload was sent"
+    );
+}
+
 on_each_server!(
     throttling_and_server_errors_are_retried,
     dropped_connections_are_retried,
     exhausted_retries_fail_only_that_record,
     retry_zero_means_one_attempt,
+    copies_that_never_finish_time_out,
+    an_unanswered_config_read_times_out,
+    the_deadline_fails_what_cannot_finish_and_aborts_uploads,
 );
 
 async fn records_are_copied_concurrently_up_to_the_bound(server: &'static Server) {

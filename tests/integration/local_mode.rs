@@ -1,10 +1,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use artifact_export::destination::LocalMode;
 use artifact_export::env::{ConfigLocation, Settings};
 use artifact_export::event::parse_event;
-use artifact_export::handler::{Exporter, handle};
-use artifact_export::local_copy::LocalMode;
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
 use artifact_export::suffix::SuffixSet;
 use serde_json::json;
@@ -42,8 +43,8 @@ fn local_settings(
         suffixes: SuffixSet::parse_list("jpg,pdf").unwrap(),
         config_location: ConfigLocation::File(config.to_path_buf()),
         config_refresh: Duration::from_secs(60),
-        multipart_threshold: artifact_export::env::COPY_OBJECT_LIMIT,
-        multipart_part_size: artifact_export::env::MIN_PART_SIZE,
+        multipart_threshold: artifact_export::s3::limits::COPY_OBJECT_LIMIT,
+        multipart_part_size: artifact_export::s3::limits::MIN_PART_SIZE,
         copy_concurrency: 4,
         part_concurrency: 2,
         retry_base_delay: Duration::from_millis(1),
@@ -52,6 +53,8 @@ fn local_settings(
             source_dir: source.map(Path::to_path_buf),
             destination_key: destination_key.map(str::to_string),
         }),
+        timeouts: artifact_export::s3::client::Timeouts::default(),
+        deadline_margin: Duration::from_secs(5),
     }
 }
 
@@ -92,7 +95,7 @@ async fn a_local_source_folder_needs_no_s3_at_all() {
         None,
     );
     // A client that points nowhere: local mode with LOCAL_SOURCE must not need it.
-    let client = artifact_export::s3_client::for_endpoint("http://127.0.0.1:9", "us-east-1", "x", "y");
+    let client = artifact_export::s3::client::for_endpoint("http://127.0.0.1:9", "us-east-1", "x", "y");
     let exporter = Exporter::new(client, settings);
     let event = object_event(
         "shared-source",
@@ -269,4 +272,107 @@ fn invoke_follows_env_local_and_a_killed_copy_leaves_no_partial_file() {
         .filter(|f| !f.ends_with("huge.jpg"))
         .collect();
     assert!(leftovers.iter().all(|f| f.contains(".partial-")), "{leftovers:?}");
+}
+
+/// A symbolic link inside `LOCAL_DEST` (a folder on the way to the file) or inside
+/// `LOCAL_SOURCE` (a folder or the file itself) carries no read or write outside its folder:
+/// the record fails and nothing is written elsewhere.
+#[tokio::test]
+async fn symbolic_links_never_carry_a_read_or_write_outside_the_folders() {
+    let source = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("secret.jpg"), b"not the org's").unwrap();
+    std::fs::create_dir_all(elsewhere.path().join("dir")).unwrap();
+    std::fs::write(elsewhere.path().join("dir/inside.jpg"), b"not the org's either").unwrap();
+    for (key, body) in [("org1/sub/a.jpg", &b"a"[..]), ("org1/plain.jpg", b"p")] {
+        let path = source.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+    // Destination: org1/sub leads elsewhere. Source: a file link and a folder link.
+    std::fs::create_dir_all(dest.path().join("org1-export/org1")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), dest.path().join("org1-export/org1/sub")).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("secret.jpg"),
+        source.path().join("org1/linked.jpg"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("dir"), source.path().join("org1/dir")).unwrap();
+    let settings = local_settings(
+        &repo("config/sample.json"),
+        dest.path(),
+        Some(source.path()),
+        None,
+    );
+    let client = artifact_export::s3::client::for_endpoint("http://127.0.0.1:9", "us-east-1", "x", "y");
+    let exporter = Exporter::new(client, settings);
+    let event = object_event(
+        "shared-source",
+        &[
+            ("org1/sub/a.jpg", 1),
+            ("org1/linked.jpg", 1),
+            ("org1/dir/inside.jpg", 1),
+            ("org1/plain.jpg", 1),
+        ],
+    );
+    let report = handle(&exporter, parse_event(&event).unwrap()).await;
+    let outcomes: Vec<_> = report.records.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Failed, Outcome::Failed, Outcome::Failed, Outcome::Copied],
+        "{report:#?}"
+    );
+    for refused in &report.records[..3] {
+        let reason = refused.reason.as_deref().unwrap();
+        assert!(reason.contains("is a symbolic link"), "{reason}");
+    }
+    // Nothing was written through the link, and no linked file was copied in.
+    let mut outside = files(elsewhere.path());
+    outside.sort();
+    assert_eq!(outside, ["dir/inside.jpg", "secret.jpg"]);
+    // (Without the link, which `files` would follow into `elsewhere`.)
+    std::fs::remove_file(dest.path().join("org1-export/org1/sub")).unwrap();
+    assert_eq!(files(dest.path()), ["org1-export/org1/plain.jpg"]);
+}
+
+/// `DESTINATION_KEY` names one file: an event with several objects would overwrite its own
+/// copies and report each as copied, so every object record fails and nothing is written.
+#[tokio::test]
+async fn destination_key_with_several_records_is_refused() {
+    let source = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    for key in ["org1/a.jpg", "org1/b.jpg"] {
+        let path = source.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, key).unwrap();
+    }
+    let settings = local_settings(
+        &repo("config/sample.json"),
+        dest.path(),
+        Some(source.path()),
+        Some("latest.jpg"),
+    );
+    let client = artifact_export::s3::client::for_endpoint("http://127.0.0.1:9", "us-east-1", "x", "y");
+    let exporter = Exporter::new(client, settings);
+    let two = object_event("shared-source", &[("org1/a.jpg", 10), ("org1/b.jpg", 10)]);
+    let report = handle(&exporter, parse_event(&two).unwrap()).await;
+    for record in &report.records {
+        assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
+        assert_eq!(record.error_code.as_deref(), Some("OneFileManyRecords"));
+        assert!(
+            record
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("DESTINATION_KEY=\"latest.jpg\""),
+            "{record:?}"
+        );
+    }
+    assert!(files(dest.path()).is_empty());
+    // One record: DESTINATION_KEY does what it says.
+    let one = object_event("shared-source", &[("org1/b.jpg", 10)]);
+    let report = handle(&exporter, parse_event(&one).unwrap()).await;
+    assert_eq!(report.records[0].outcome, Outcome::Copied, "{report:#?}");
+    assert_eq!(files(dest.path()), ["org1-export/latest.jpg"]);
 }

@@ -105,7 +105,7 @@ async fn a_failed_part_aborts_the_upload(server: &'static Server) {
     .await;
     let mut settings = world.settings("pdf");
     settings.multipart_threshold = 5 * MIB as u64;
-    let exporter = artifact_export::handler::Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let exporter = artifact_export::exporter::Exporter::new(server.client_via(&proxy.endpoint), settings);
     let report = handle(&exporter, parse_event(&s3_event(&[&uploaded])).unwrap()).await;
     let r = &report.records[0];
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use artifact_export::key_encoding::encode_notification_key;
-use artifact_export::s3_client;
+use artifact_export::s3;
+use artifact_export::s3::keys::encode_notification_key;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
@@ -27,9 +27,15 @@ const EVENT_TIME: &str = "2026-11-25T12:00:00.000Z";
 const SAMPLES: &[(&str, &str)] = &[
     ("org1/photos/summer party.jpg", "a photo"),
     ("org1/notes/todo.txt", "not exported: suffix not selected"),
-    ("org2/catalog/2026 spring+summer.pdf", "a catalog: org2's plugin rewrites its key"),
+    (
+        "org2/catalog/2026 spring+summer.pdf",
+        "a catalog: org2's plugin rewrites its key",
+    ),
     ("org3/layouts/cover.indd", "an InDesign layout"),
-    ("org3/drafts/cover-v0.indd", "a draft: org3's plugin filters it out"),
+    (
+        "org3/drafts/cover-v0.indd",
+        "a draft: org3's plugin filters it out",
+    ),
     ("org4/feeds/products.XML", "a product feed"),
     ("org9/unknown.jpg", "not exported: no org owns org9/"),
 ];
@@ -66,7 +72,7 @@ fn plugins() -> [DemoPlugin; 2] {
 async fn main() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let server = Garage::from_env_file(&root.join("target/test-servers/env"))?;
-    let client = s3_client::for_endpoint(&server.endpoint, &server.region, &server.access, &server.secret);
+    let client = s3::client::for_endpoint(&server.endpoint, &server.region, &server.access, &server.secret);
 
     let sample_text = std::fs::read_to_string(root.join("config/sample.json"))?;
     let mut config: Value = serde_json::from_str(&sample_text)?;
@@ -130,7 +136,10 @@ async fn main() -> Result<()> {
     let demo_dir = root.join("target/demo");
     std::fs::create_dir_all(&demo_dir)?;
     let event_path = demo_dir.join("event.json");
-    std::fs::write(&event_path, serde_json::to_string_pretty(&json!({"Records": records}))?)?;
+    std::fs::write(
+        &event_path,
+        serde_json::to_string_pretty(&json!({"Records": records}))?,
+    )?;
 
     let binary = std::env::current_exe()?
         .parent()
@@ -211,7 +220,7 @@ fn record_line(record: &Value, plugin_of: &HashMap<&str, &str>) -> String {
         "copied" => {
             let (bucket, dest_key) = (text("destinationBucket"), text("destinationKey"));
             let note = match plugin {
-                Some(name) if dest_key != key => format!("  ({org}'s plugin {name} rewrote {key} -> {dest_key})"),
+                Some(name) if dest_key != key => format!("  (key rewritten by {org}'s plugin {name})"),
                 Some(name) => format!("  ({org}'s plugin {name} let it through)"),
                 None => String::new(),
             };
@@ -220,7 +229,9 @@ fn record_line(record: &Value, plugin_of: &HashMap<&str, &str>) -> String {
         _ => {
             let reason = text("reason");
             let note = match plugin {
-                Some(name) if reason.starts_with("plugin ") => format!("  ({org}'s plugin {name} filtered it out)"),
+                Some(name) if reason.starts_with("plugin ") => {
+                    format!("  (filtered out by {org}'s plugin {name})")
+                }
                 _ => String::new(),
             };
             format!("{outcome:<8} {key}: {reason}{note}")
@@ -238,8 +249,12 @@ struct Garage {
 
 impl Garage {
     fn from_env_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: start the local servers first (make demo does)", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "{}: start the local servers first (make demo does)",
+                path.display()
+            )
+        })?;
         let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
         let var = |k: &str| {
             vars.get(k)

@@ -1,4 +1,5 @@
-//! Is the object already at its destination? What makes a backfill idempotent.
+//! Is the object already at its destination? What makes a backfill idempotent. The
+//! destination's HEAD is [`crate::destination::S3Destination::existing`]; the rule is here.
 //!
 //! A destination object counts as in place when its size matches and either
 //! - its ETag is the source's ETag (every single-request copy, and any identical upload), or
@@ -7,54 +8,9 @@
 //!   source was last modified. A source overwritten after the copy is newer, so it is copied
 //!   again.
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::error::SdkError;
-use aws_smithy_types::DateTime;
-
-use crate::copy::retry::{RetryPolicy, S3Failure, classify, with_retries};
+use crate::destination::Existing;
 
 use super::listing::Listed;
-
-/// What a HEAD of the destination key found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Existing {
-    /// Size in bytes.
-    pub size: Option<u64>,
-    /// ETag without quotes.
-    pub etag: Option<String>,
-    /// Last-Modified (whole seconds).
-    pub last_modified: Option<DateTime>,
-}
-
-/// Looks up `bucket`/`key`: `Ok(None)` when there is no such object.
-pub async fn head_destination(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    retry: &RetryPolicy,
-) -> Result<Option<Existing>, S3Failure> {
-    let (result, _attempts) = with_retries(retry, || async {
-        match client.head_object().bucket(bucket).key(key).send().await {
-            Ok(out) => Ok(Some(Existing {
-                size: out.content_length().and_then(|s| u64::try_from(s).ok()),
-                etag: out.e_tag().map(|e| e.trim_matches('"').to_string()),
-                last_modified: out.last_modified().copied(),
-            })),
-            Err(SdkError::ServiceError(context)) if context.raw().status().as_u16() == 404 => Ok(None),
-            Err(e) => Err(match classify(&e) {
-                // classify reads a 404 as a vanished *source*; here any other failure is
-                // just a failed check.
-                S3Failure::Superseded(why) => S3Failure::Fatal {
-                    code: "HeadFailed".into(),
-                    message: why,
-                },
-                other => other,
-            }),
-        }
-    })
-    .await;
-    result
-}
 
 /// Whether `existing` already holds `source` (see the module docs for the rule).
 pub fn is_in_place(source: &Listed, existing: &Existing) -> bool {
@@ -83,6 +39,7 @@ fn is_multipart_etag(etag: &str) -> bool {
 mod tests {
     use super::*;
     use crate::event::SourceObject;
+    use aws_smithy_types::DateTime;
 
     fn listed(size: u64, etag: &str, secs: i64) -> Listed {
         Listed {

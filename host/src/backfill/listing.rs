@@ -5,8 +5,8 @@ use aws_sdk_s3::Client;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
-use crate::copy::retry::{RetryPolicy, S3Failure, classify, with_retries};
 use crate::event::SourceObject;
+use crate::s3::{RetryPolicy, S3Failure, classify, with_retries};
 
 /// Event name a plugin sees for objects found by a backfill.
 pub const BACKFILL_EVENT_NAME: &str = "Backfill:Copy";

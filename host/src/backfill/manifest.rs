@@ -67,7 +67,7 @@ pub fn manifest_row(bucket: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key_encoding::decode_notification_key;
+    use crate::s3::keys::decode_notification_key;
 
     #[test]
     fn keys_are_url_encoded_and_read_back() {

@@ -21,13 +21,14 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::config_store::ConfigLoadError;
-use crate::copy::CopyOptions;
-use crate::copy::retry::S3Failure;
-use crate::handler::{Decided, Exporter, copy_options, copy_to_target, plan_object};
+use crate::destination::{CopyOptions, S3Destination, Stop, StopReason};
+use crate::exporter::Exporter;
+use crate::plan::{Decision, plan_object};
 use crate::policy::OrgPlugins;
-use crate::report::Outcome;
+use crate::report::{Outcome, TargetReport};
 use crate::route::Target;
-use in_place::{head_destination, is_in_place};
+use crate::s3::{RetryPolicy, S3Failure};
+use in_place::is_in_place;
 use listing::{Listed, list_page};
 use progress::{Progress, Snapshot};
 
@@ -151,6 +152,7 @@ pub enum BackfillError {
 
 struct Plan<'a> {
     exporter: &'a Exporter,
+    destination: &'a S3Destination,
     config: &'a Config,
     plugins: &'a OrgPlugins,
     copy: CopyOptions,
@@ -168,9 +170,8 @@ pub async fn run(
     mut on_result: impl FnMut(&ObjectResult),
 ) -> Result<Summary, BackfillError> {
     let started = Instant::now();
-    if exporter.settings().local.is_some() {
-        return Err(BackfillError::LocalMode);
-    }
+    // Listing, in-place checks and copies exist only between buckets.
+    let destination = exporter.destination().as_s3().ok_or(BackfillError::LocalMode)?;
     if options.concurrency == 0 {
         return Err(BackfillError::Option("--concurrency must be at least 1".into()));
     }
@@ -182,12 +183,16 @@ pub async fn run(
     }
     let config = exporter.config().await?;
     let prefix = listing_prefix(&config, options)?;
+    // Fired by an interrupt: multipart copies in flight abort their uploads (single
+    // copies are atomic and finish).
+    let copy_stop = Stop::new();
     let plugins = exporter.plugins_for(&config).await;
     let plan = Plan {
         exporter,
+        destination,
         config: &config,
         plugins: &plugins,
-        copy: copy_options(exporter.settings(), &config),
+        copy: exporter.settings().copy_options(config.retry, copy_stop.clone()),
         options,
     };
 
@@ -221,6 +226,7 @@ pub async fn run(
     let stop = async {
         stop.await;
         stopped.store(true, Ordering::Relaxed);
+        copy_stop.stop(StopReason::Interrupted);
     };
     let listed = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) });
     let mut results = std::pin::pin!(
@@ -287,7 +293,7 @@ async fn list_rest(
     prefix: String,
     page_size: i32,
     first: listing::Page,
-    retry: crate::copy::retry::RetryPolicy,
+    retry: RetryPolicy,
     progress: Arc<Progress>,
     tx: mpsc::Sender<Listed>,
 ) -> Result<(), String> {
@@ -316,28 +322,27 @@ async fn list_rest(
 
 async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
     let settings = plan.exporter.settings();
-    let (customer, decided) =
+    let (customer, decision) =
         plan_object(plan.config, &settings.suffixes, plan.plugins, &listed.object).await;
     let org = customer.map(|c| c.org.clone());
-    let outcome = match (&plan.options.org, decided) {
+    let outcome = match (&plan.options.org, decision) {
         (Some(wanted), _) if org.as_deref() != Some(wanted.as_str()) => ObjectOutcome::Skipped(format!(
             "belongs to {}, not --org {wanted}",
             org.as_deref()
                 .map_or("no org".to_string(), |o| format!("org {o}"))
         )),
-        (_, Decided::Skip(reason)) => ObjectOutcome::Skipped(reason),
-        (_, Decided::Fail(reason)) => ObjectOutcome::Failed(reason),
-        (_, Decided::Copy(targets)) => export_to(plan, &listed, targets).await,
+        (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
+        (_, Decision::Fail(reason)) => ObjectOutcome::Failed(reason),
+        (_, Decision::Copy(targets)) => export_to(plan, &listed, targets).await,
     };
     ObjectResult { listed, org, outcome }
 }
 
 async fn export_to(plan: &Plan<'_>, listed: &Listed, targets: Vec<Target>) -> ObjectOutcome {
-    let client = plan.exporter.client();
     let mut missing = Vec::with_capacity(targets.len());
     for target in targets {
         if !plan.options.force {
-            match head_destination(client, &target.bucket, &target.key, &plan.copy.retry).await {
+            match plan.destination.existing(&target, &plan.copy.retry).await {
                 Ok(Some(existing)) if is_in_place(listed, &existing) => continue,
                 Ok(_) => {}
                 Err(failure) => {
@@ -356,13 +361,16 @@ async fn export_to(plan: &Plan<'_>, listed: &Listed, targets: Vec<Target>) -> Ob
     if plan.options.dry_run {
         return ObjectOutcome::WouldCopy(missing);
     }
-    let reports = futures::future::join_all(
+    let reports: Vec<TargetReport> = futures::future::join_all(
         missing
             .iter()
-            .map(|target| copy_to_target(plan.exporter, &plan.copy, &listed.object, target)),
+            .map(|target| plan.destination.copy(&listed.object, target, &plan.copy)),
     )
-    .await;
-    let described = |t: &crate::report::TargetReport| {
+    .await
+    .into_iter()
+    .map(TargetReport::from)
+    .collect();
+    let described = |t: &TargetReport| {
         format!(
             "s3://{}/{}: {}",
             t.destination_bucket,

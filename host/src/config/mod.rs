@@ -7,11 +7,14 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::suffix::SuffixSet;
 
+mod fields;
 mod plugin;
+
+use fields::FieldReader;
 
 pub use plugin::{DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, OnError, PluginSource, PluginSpec};
 
@@ -100,8 +103,11 @@ impl Config {
         };
         let config_dir = ConfigDir::of(origin);
         let mut problems = Vec::new();
-        unknown_fields(&top, TOP_LEVEL_FIELDS, "", &mut problems);
-        let retry = parse_retry(top.get("retry"), &mut problems);
+        let retry = {
+            let mut fields = FieldReader::new(&top, "", &mut problems);
+            fields.known(TOP_LEVEL_FIELDS);
+            fields.whole_number("retry", u64::from(DEFAULT_RETRY), 0..=u64::from(MAX_RETRY)) as u32
+        };
         let customers = match top.get("customers") {
             None => {
                 problems
@@ -136,142 +142,88 @@ impl Config {
     }
 }
 
-fn parse_retry(value: Option<&Value>, problems: &mut Vec<String>) -> u32 {
-    match value {
-        None => DEFAULT_RETRY,
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(r) if r <= u64::from(MAX_RETRY) => r as u32,
-            Some(r) => {
-                problems.push(format!("retry: {r} is too large; expected 0 to {MAX_RETRY}"));
-                DEFAULT_RETRY
-            }
-            None => {
-                problems.push(format!(
-                    "retry: {n} is not allowed; expected a whole number 0 to {MAX_RETRY}"
-                ));
-                DEFAULT_RETRY
-            }
-        },
-        Some(other) => {
-            problems.push(format!(
-                "retry: expected a whole number 0 to {MAX_RETRY}, got {}",
-                kind(other)
-            ));
-            DEFAULT_RETRY
-        }
-    }
-}
-
 fn parse_customer(
     index: usize,
     item: &Value,
     config_dir: &ConfigDir,
     problems: &mut Vec<String>,
 ) -> Option<Customer> {
-    let Value::Object(fields) = item else {
+    let Value::Object(object) = item else {
         problems.push(format!(
             "customers[{index}]: expected an object with \"org\" and \"destinationBucket\", got {}",
             kind(item)
         ));
         return None;
     };
-    let org = match fields.get("org") {
-        Some(Value::String(s)) if valid_org(s) => Some(s.clone()),
-        Some(Value::String(s)) if s.is_empty() => {
-            problems.push(format!("customers[{index}]: org is empty"));
+    let mut fields = FieldReader::new(object, format!("customers[{index}]: "), problems);
+    let org = match fields.required_string("org", "a string", " is missing") {
+        Some(s) if valid_org(s) => Some(s.to_string()),
+        Some("") => {
+            fields.problem("org", " is empty");
             None
         }
-        Some(Value::String(s)) => {
-            problems.push(format!(
-                "customers[{index}]: org {s:?} is not valid: expected 1-64 letters, digits, '.', '-' or '_'"
-            ));
+        Some(s) => {
+            fields.problem(
+                "org",
+                format!(" {s:?} is not valid: expected 1-64 letters, digits, '.', '-' or '_'"),
+            );
             None
         }
-        Some(other) => {
-            problems.push(format!(
-                "customers[{index}]: org: expected a string, got {}",
-                kind(other)
-            ));
-            None
-        }
-        None => {
-            problems.push(format!("customers[{index}]: org is missing"));
-            None
-        }
+        None => None,
     };
     let who = match &org {
         Some(org) => format!("customers[{index}] ({org})"),
         None => format!("customers[{index}]"),
     };
-    let before = problems.len();
-    unknown_fields(fields, CUSTOMER_FIELDS, &format!("{who}: "), problems);
-    let destination_bucket = match fields.get("destinationBucket") {
-        Some(Value::String(b)) => match bucket_name_problem(b) {
-            None => Some(b.clone()),
-            Some(why) => {
-                problems.push(format!(
-                    "{who}: destinationBucket {b:?} is not a valid S3 bucket name ({why})"
-                ));
-                None
-            }
-        },
-        Some(other) => {
-            problems.push(format!(
-                "{who}: destinationBucket: expected a string, got {}",
-                kind(other)
-            ));
+    fields.set_context(format!("{who}: "));
+    fields.known(CUSTOMER_FIELDS);
+    let destination_bucket = fields
+        .required_string("destinationBucket", "a string", " is missing")
+        .and_then(|b| bucket_name(&mut fields, "destinationBucket", b));
+    let prefix = match fields.string("prefix", "a string") {
+        None if fields.value("prefix").is_none() => org.as_ref().map(|o| format!("{o}/")),
+        Some(p) if !p.is_empty() => Some(p.to_string()),
+        Some(_) => {
+            fields.problem(
+                "prefix",
+                " is empty; expected the start of the org's source keys, e.g. \"org1/\"",
+            );
             None
         }
-        None => {
-            problems.push(format!("{who}: destinationBucket is missing"));
-            None
-        }
+        None => None,
     };
-    let prefix = match fields.get("prefix") {
-        None => org.as_ref().map(|o| format!("{o}/")),
-        Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
-        Some(Value::String(_)) => {
-            problems.push(format!(
-                "{who}: prefix is empty; expected the start of the org's source keys, e.g. \"org1/\""
-            ));
-            None
-        }
-        Some(other) => {
-            problems.push(format!("{who}: prefix: expected a string, got {}", kind(other)));
-            None
-        }
-    };
-    let suffixes = match fields.get("suffixes") {
+    let suffixes = match fields.value("suffixes") {
         None => None,
         Some(Value::Array(items)) => {
             let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
             match strings.map(SuffixSet::from_items) {
                 Some(Ok(set)) => Some(set),
                 Some(Err(e)) => {
-                    problems.push(format!("{who}: suffixes: {e}"));
+                    fields.problem("suffixes", format!(": {e}"));
                     None
                 }
                 None => {
-                    problems.push(format!(
-                        "{who}: suffixes: expected a list of strings like [\"jpg\", \"pdf\"]"
-                    ));
+                    fields.problem("suffixes", ": expected a list of strings like [\"jpg\", \"pdf\"]");
                     None
                 }
             }
         }
         Some(other) => {
-            problems.push(format!(
-                "{who}: suffixes: expected a list of strings like [\"jpg\", \"pdf\"], got {}",
-                kind(other)
-            ));
+            fields.problem(
+                "suffixes",
+                format!(
+                    ": expected a list of strings like [\"jpg\", \"pdf\"], got {}",
+                    kind(other)
+                ),
+            );
             None
         }
     };
     let plugin = fields
-        .get("plugin")
-        .and_then(|value| plugin::parse_plugin(&who, value, config_dir, problems));
-    let allowed_buckets = plugin::parse_allowed_buckets(&who, fields.get("allowedBuckets"), problems);
-    if problems.len() != before {
+        .value("plugin")
+        .and_then(|value| plugin::parse_plugin(&who, value, config_dir, fields.problems()));
+    let allowed_buckets = plugin::parse_allowed_buckets(&mut fields);
+    if !fields.clean() {
         return None;
     }
     Some(Customer {
@@ -282,6 +234,17 @@ fn parse_customer(
         plugin,
         allowed_buckets,
     })
+}
+
+/// `name`'s value `bucket`, when it is a valid S3 bucket name (a problem otherwise).
+fn bucket_name(fields: &mut FieldReader, name: &str, bucket: &str) -> Option<String> {
+    match bucket_name_problem(bucket) {
+        None => Some(bucket.to_string()),
+        Some(why) => {
+            fields.problem(name, format!(" {bucket:?} is not a valid S3 bucket name ({why})"));
+            None
+        }
+    }
 }
 
 fn check_uniqueness(customers: &[Customer], problems: &mut Vec<String>) {
@@ -335,25 +298,8 @@ impl ConfigDir {
     }
 }
 
-pub(crate) fn unknown_fields(
-    fields: &Map<String, Value>,
-    known: &[&str],
-    context: &str,
-    problems: &mut Vec<String>,
-) {
-    for name in fields.keys() {
-        if known.contains(&name.as_str()) {
-            continue;
-        }
-        let hint = closest(name, known)
-            .map(|k| format!("; did you mean {k:?}?"))
-            .unwrap_or_else(|| format!("; expected one of {}", known.join(", ")));
-        problems.push(format!("{context}unknown field {name:?}{hint}"));
-    }
-}
-
 /// The known name nearest to `name`, when it is a plausible typo of it.
-fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = name.to_ascii_lowercase();
     known
         .iter()

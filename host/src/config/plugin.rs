@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{ConfigDir, bucket_name_problem, kind, unknown_fields};
+use super::fields::FieldReader;
+use super::{ConfigDir, bucket_name_problem, kind};
 
 const PLUGIN_FIELDS: &[&str] = &[
     "source",
@@ -79,112 +80,67 @@ pub(super) fn parse_plugin(
     config_dir: &ConfigDir,
     problems: &mut Vec<String>,
 ) -> Option<PluginSpec> {
-    let Value::Object(fields) = value else {
+    let Value::Object(object) = value else {
         problems.push(format!(
             "{who}: plugin: expected an object with \"source\", got {}",
             kind(value)
         ));
         return None;
     };
-    let before = problems.len();
-    unknown_fields(fields, PLUGIN_FIELDS, &format!("{who}: plugin: "), problems);
-    let source = match fields.get("source") {
-        Some(Value::String(s)) if !s.trim().is_empty() => resolve_source(who, s, config_dir, problems),
-        Some(other) => {
-            problems.push(format!(
-                "{who}: plugin.source: expected a path or s3://bucket/key, got {}",
-                kind(other)
-            ));
+    let mut fields = FieldReader::new(object, format!("{who}: plugin."), problems);
+    fields.known(PLUGIN_FIELDS);
+    let source = match fields.required_string(
+        "source",
+        "a path or s3://bucket/key",
+        " is missing; expected a path or s3://bucket/key",
+    ) {
+        Some(s) if !s.trim().is_empty() => resolve_source(&mut fields, s, config_dir),
+        Some(_) => {
+            fields.problem("source", ": expected a path or s3://bucket/key, got a string");
             None
         }
-        None => {
-            problems.push(format!(
-                "{who}: plugin.source is missing; expected a path or s3://bucket/key"
-            ));
-            None
-        }
-    };
-    let sha256 = match fields.get("sha256") {
         None => None,
-        Some(Value::String(s)) => match hex::decode(s.trim()) {
+    };
+    let sha256 = fields
+        .string("sha256", "a string")
+        .and_then(|s| match hex::decode(s.trim()) {
             Ok(bytes) if bytes.len() == 32 => bytes.try_into().ok(),
             _ => {
-                problems.push(format!(
-                    "{who}: plugin.sha256 {s:?} is not valid; expected 64 hex digits"
-                ));
+                fields.problem("sha256", format!(" {s:?} is not valid; expected 64 hex digits"));
                 None
             }
-        },
-        Some(other) => {
-            problems.push(format!(
-                "{who}: plugin.sha256: expected a string, got {}",
-                kind(other)
-            ));
-            None
-        }
-    };
+        });
     if let Some(PluginSource::S3 { .. }) = &source
-        && sha256.is_none()
-        && !fields.contains_key("sha256")
+        && fields.value("sha256").is_none()
     {
-        problems.push(format!(
-            "{who}: plugin.sha256 is required for a plugin loaded from S3 (pin the exact bytes)"
-        ));
+        fields.problem(
+            "sha256",
+            " is required for a plugin loaded from S3 (pin the exact bytes)",
+        );
     }
-    let settings = match fields.get("settings") {
+    let settings = match fields.value("settings") {
         None => "{}".to_string(),
         Some(value @ Value::Object(_)) => value.to_string(),
         Some(other) => {
-            problems.push(format!(
-                "{who}: plugin.settings: expected a JSON object, got {}",
-                kind(other)
-            ));
+            fields.problem(
+                "settings",
+                format!(": expected a JSON object, got {}", kind(other)),
+            );
             String::new()
         }
     };
-    let number = |name: &str, default: u64, max: u64, problems: &mut Vec<String>| match fields.get(name) {
-        None => default,
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if (1..=max).contains(&v) => v,
-            _ => {
-                problems.push(format!(
-                    "{who}: plugin.{name}: {n} is not allowed; expected a whole number 1 to {max}"
-                ));
-                default
-            }
-        },
-        Some(other) => {
-            problems.push(format!(
-                "{who}: plugin.{name}: expected a whole number 1 to {max}, got {}",
-                kind(other)
-            ));
-            default
-        }
-    };
-    let timeout_ms = number("timeoutMs", DEFAULT_TIMEOUT_MS, 10_000, problems);
-    let memory_mib = number("maxMemoryMiB", DEFAULT_MAX_MEMORY_MIB, 1024, problems);
-    let on_error = match fields.get("onError") {
-        None => OnError::Fail,
-        Some(Value::String(s)) => match s.as_str() {
-            "fail" => OnError::Fail,
-            "skip" => OnError::Skip,
-            "default" => OnError::Default,
-            other => {
-                problems.push(format!(
-                    "{who}: plugin.onError {other:?} is not valid; expected \"fail\", \"skip\" or \"default\""
-                ));
-                OnError::Fail
-            }
-        },
-        Some(other) => {
-            problems.push(format!(
-                "{who}: plugin.onError: expected \"fail\", \"skip\" or \"default\", got {}",
-                kind(other)
-            ));
-            OnError::Fail
-        }
-    };
-    if problems.len() != before {
+    let timeout_ms = fields.whole_number("timeoutMs", DEFAULT_TIMEOUT_MS, 1..=10_000);
+    let memory_mib = fields.whole_number("maxMemoryMiB", DEFAULT_MAX_MEMORY_MIB, 1..=1024);
+    let on_error = fields.choice(
+        "onError",
+        OnError::Fail,
+        &[
+            ("fail", OnError::Fail),
+            ("skip", OnError::Skip),
+            ("default", OnError::Default),
+        ],
+    );
+    if !fields.clean() {
         return None;
     }
     Some(PluginSpec {
@@ -197,12 +153,7 @@ pub(super) fn parse_plugin(
     })
 }
 
-fn resolve_source(
-    who: &str,
-    source: &str,
-    config_dir: &ConfigDir,
-    problems: &mut Vec<String>,
-) -> Option<PluginSource> {
+fn resolve_source(fields: &mut FieldReader, source: &str, config_dir: &ConfigDir) -> Option<PluginSource> {
     if let Some(rest) = source.strip_prefix("s3://") {
         return match rest.split_once('/') {
             Some((bucket, key)) if !key.is_empty() && bucket_name_problem(bucket).is_none() => {
@@ -212,9 +163,10 @@ fn resolve_source(
                 })
             }
             _ => {
-                problems.push(format!(
-                    "{who}: plugin.source {source:?} is not valid; expected s3://bucket/key"
-                ));
+                fields.problem(
+                    "source",
+                    format!(" {source:?} is not valid; expected s3://bucket/key"),
+                );
                 None
             }
         };
@@ -230,32 +182,23 @@ fn resolve_source(
     })
 }
 
-pub(super) fn parse_allowed_buckets(
-    who: &str,
-    value: Option<&Value>,
-    problems: &mut Vec<String>,
-) -> Vec<String> {
-    let Some(value) = value else { return Vec::new() };
+pub(super) fn parse_allowed_buckets(fields: &mut FieldReader) -> Vec<String> {
+    let Some(value) = fields.value("allowedBuckets") else {
+        return Vec::new();
+    };
     let Value::Array(items) = value else {
-        problems.push(format!(
-            "{who}: allowedBuckets: expected a list of bucket names, got {}",
-            kind(value)
-        ));
+        fields.problem(
+            "allowedBuckets",
+            format!(": expected a list of bucket names, got {}", kind(value)),
+        );
         return Vec::new();
     };
     let mut buckets = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        let name = format!("allowedBuckets[{i}]");
         match item.as_str() {
-            Some(b) => match bucket_name_problem(b) {
-                None => buckets.push(b.to_string()),
-                Some(why) => problems.push(format!(
-                    "{who}: allowedBuckets[{i}] {b:?} is not a valid S3 bucket name ({why})"
-                )),
-            },
-            None => problems.push(format!(
-                "{who}: allowedBuckets[{i}]: expected a bucket name, got {}",
-                kind(item)
-            )),
+            Some(b) => buckets.extend(super::bucket_name(fields, &name, b)),
+            None => fields.problem(&name, format!(": expected a bucket name, got {}", kind(item))),
         }
     }
     buckets

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{EventError, EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
-use crate::key_encoding::decode_notification_key;
+use crate::s3::keys::decode_notification_key;
 
 /// The result code S3 Batch Operations understands for one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::key_encoding::decode_notification_key;
+use crate::s3::keys::decode_notification_key;
 
 mod batch;
 

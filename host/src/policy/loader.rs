@@ -7,7 +7,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Precompiled};
 
 use crate::config::{PluginSource, PluginSpec};
-use crate::copy::retry::classify;
+use crate::s3::classify;
 
 /// Why a plugin could not be loaded. Every message names the source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

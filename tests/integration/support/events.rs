@@ -17,7 +17,7 @@ pub fn fixture(name: &str) -> Value {
 }
 
 /// Encodes a key the way S3 notifications do.
-pub use artifact_export::key_encoding::encode_notification_key as encode_key;
+pub use artifact_export::s3::keys::encode_notification_key as encode_key;
 
 /// One S3 notification record for an uploaded object (`ObjectCreated:Put`).
 pub fn s3_record(object: &Uploaded) -> Value {

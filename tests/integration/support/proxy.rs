@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -32,6 +34,11 @@ pub enum Fault {
     Drop,
     /// Forward after a delay.
     Delay(Duration),
+    /// Keep the connection open and never answer.
+    Hang,
+    /// Answer 200 with the start of a body, then send nothing more (the connection stays
+    /// open): a server that stops mid-response.
+    Stall,
 }
 
 /// Which requests a fault applies to, and how many times.
@@ -170,6 +177,19 @@ fn canned(status: u16, code: &str) -> Response<ProxyBody> {
         .unwrap()
 }
 
+/// A 200 whose body starts like a CopyObject result and never ends.
+fn stalled() -> Response<ProxyBody> {
+    let start = futures::stream::iter([Ok::<_, hyper::Error>(Frame::data(Bytes::from_static(
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult>",
+    )))]);
+    let body = StreamBody::new(start.chain(futures::stream::pending()));
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/xml")
+        .body(BodyExt::boxed(body))
+        .unwrap()
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<ProxyBody>, std::io::Error> {
     let copy = req.headers().contains_key("x-amz-copy-source");
     if copy {
@@ -225,6 +245,8 @@ async fn forward(
             ));
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Stall) => return Ok(stalled()),
         None => {}
     }
     *req.uri_mut() = format!("{}{path}", state.upstream).parse().unwrap();

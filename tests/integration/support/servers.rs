@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use artifact_export::s3_client;
+use artifact_export::s3;
 use aws_sdk_s3::Client;
 
 /// What a server implements, where servers differ.
@@ -39,7 +39,7 @@ impl Server {
 
     /// Same credentials, another endpoint (a fault proxy in front of this server).
     pub fn client_via(&self, endpoint: &str) -> Client {
-        s3_client::for_endpoint(endpoint, &self.region, &self.access_key, &self.secret_key)
+        s3::client::for_endpoint(endpoint, &self.region, &self.access_key, &self.secret_key)
     }
 
     /// Environment for a child process (the CLI) that talks to this server, free of the

@@ -4,8 +4,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use artifact_export::env::{ConfigLocation, MIN_PART_SIZE, Settings};
-use artifact_export::handler::Exporter;
+use artifact_export::env::{ConfigLocation, Settings};
+use artifact_export::exporter::Exporter;
+use artifact_export::s3::client::Timeouts;
+use artifact_export::s3::limits::MIN_PART_SIZE;
 use artifact_export::suffix::SuffixSet;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -105,12 +107,14 @@ impl World {
                 key: self.config_key.clone(),
             },
             config_refresh: Duration::from_secs(60),
-            multipart_threshold: artifact_export::env::COPY_OBJECT_LIMIT,
+            multipart_threshold: artifact_export::s3::limits::COPY_OBJECT_LIMIT,
             multipart_part_size: MIN_PART_SIZE,
             copy_concurrency: 16,
             part_concurrency: 4,
             retry_base_delay: Duration::from_millis(5),
             local: None,
+            timeouts: Timeouts::default(),
+            deadline_margin: Duration::from_secs(5),
         }
     }
 

@@ -1,23 +1,21 @@
-//! The command line: `invoke` runs the Lambda handler once on an event file, `validate`
-//! checks a configuration, `backfill` exports existing objects, `plugin` and `plan` serve
-//! plugin authors. Exit codes: 0 success, 1 a record failed, 2 bad input, 130 interrupted.
+//! The command line: parses it (clap) and hands each subcommand to its own module:
+//! `invoke` runs the Lambda handler once on an event file, `validate` checks a
+//! configuration, `backfill` exports existing objects, `plugin` and `plan` serve plugin
+//! authors. Exit codes are in [`crate::exit`].
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use artifact_export::config::Config;
-use artifact_export::env::{ConfigLocation, Settings};
-use artifact_export::event::parse_event_text;
-use artifact_export::handler::{Exporter, handle};
+use artifact_export::env::{self, Lookup};
 use artifact_export::logging::{self, LogFormat};
-use artifact_export::report::Outcome;
-use artifact_export::s3_client;
 use clap::{Parser, Subcommand};
 
-use crate::backfill_cmd::{self, BackfillArgs};
-use crate::plugin_cmd::{self, PluginCommand};
+use crate::backfill::{self, BackfillArgs};
+use crate::exit::{self, BadInput};
+use crate::invoke::invoke;
+use crate::plan::plan;
+use crate::plugin::{self, PluginCommand};
+use crate::validate::validate;
 
 /// Exports objects from a shared source bucket to each organization's bucket.
 #[derive(Debug, Parser)]
@@ -75,121 +73,21 @@ enum Command {
     },
 }
 
-/// A bad-input error: printed on one line, exit code 2.
-pub struct BadInput(pub anyhow::Error);
-
+/// Parses the command line and runs the command.
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     logging::init(LogFormat::Text);
+    let get: Lookup = &env::process_env;
     let result = match cli.command {
-        Command::Invoke { event, config } => invoke(&event, config).await,
-        Command::Validate { config } => validate(config).await,
-        Command::Plugin { command } => plugin_cmd::plugin(command).await.map_err(BadInput),
-        Command::Backfill(args) => backfill_cmd::backfill(*args).await,
+        Command::Invoke { event, config } => invoke(&event, config, get).await,
+        Command::Validate { config } => validate(config, get).await,
+        Command::Plugin { command } => plugin::plugin(command).await.map_err(BadInput),
+        Command::Backfill(args) => backfill::backfill(*args, get).await,
         Command::Plan {
             config,
             keys,
             suffixes,
-        } => plugin_cmd::plan(&config, &keys, suffixes).await.map_err(BadInput),
+        } => plan(&config, &keys, suffixes, get).await.map_err(BadInput),
     };
-    match result {
-        Ok(code) => code,
-        Err(BadInput(error)) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-async fn invoke(event_path: &Path, config_file: Option<PathBuf>) -> Result<ExitCode, BadInput> {
-    let text = read_input(event_path).map_err(BadInput)?;
-    let event = parse_event_text(&text)
-        .with_context(|| format!("event {}", event_path.display()))
-        .map_err(BadInput)?;
-    let settings = Settings::from_lookup_with_config(&|name| std::env::var(name).ok(), config_file)
-        .map_err(|e| BadInput(e.into()))?;
-    let exporter = Exporter::new(s3_client::from_env().await, settings);
-    exporter.config().await.map_err(|e| BadInput(e.into()))?;
-    let report = handle(&exporter, event).await;
-    let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
-    println!("{json}");
-    let failed = report.records.iter().any(|r| r.outcome == Outcome::Failed);
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-async fn validate(config_file: Option<PathBuf>) -> Result<ExitCode, BadInput> {
-    let config = match config_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("config {}: could not be read", path.display()))
-                .map_err(BadInput)?;
-            Config::parse(&text, &path.display().to_string()).map_err(|e| BadInput(e.into()))?
-        }
-        None => {
-            let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-            let missing = |name: &str| {
-                BadInput(anyhow::anyhow!(
-                    "environment variable {name} is missing or empty; expected it, or pass --config FILE"
-                ))
-            };
-            let location = ConfigLocation::S3 {
-                bucket: get("CONFIGURATION_BUCKET").ok_or_else(|| missing("CONFIGURATION_BUCKET"))?,
-                key: get("CONFIGURATION_KEY").ok_or_else(|| missing("CONFIGURATION_KEY"))?,
-            };
-            let store = artifact_export::config_store::ConfigStore::new(location, std::time::Duration::ZERO);
-            let client = s3_client::from_env().await;
-            (*store.current(&client).await.map_err(|e| BadInput(e.into()))?).clone()
-        }
-    };
-    println!(
-        "configuration is valid: {} orgs, retry {}",
-        config.customers.len(),
-        config.retry
-    );
-    for c in &config.customers {
-        let suffixes = c
-            .suffixes
-            .as_ref()
-            .map(|s| format!(" (suffixes {s})"))
-            .unwrap_or_default();
-        println!(
-            "  {:<20} {:<24} -> s3://{}{}",
-            c.org, c.prefix, c.destination_bucket, suffixes
-        );
-    }
-    let plugins = plugin_cmd::load_plugins(&config).await.map_err(BadInput)?;
-    let mut broken = 0;
-    for c in config.customers.iter().filter(|c| c.plugin.is_some()) {
-        let status = match plugins.get(&c.org) {
-            Some(Ok(plugin)) => match plugin.check_instantiates() {
-                Ok(()) => format!("ok ({})", plugin.name()),
-                Err(e) => format!("BROKEN: plugin {} {e}", plugin.name()),
-            },
-            Some(Err(e)) => format!("BROKEN: {e}"),
-            None => "BROKEN: not loaded".to_string(),
-        };
-        broken += usize::from(status.starts_with("BROKEN"));
-        println!("  plugin of {}: {status}", c.org);
-    }
-    if broken > 0 {
-        eprintln!("error: {broken} plugin(s) do not work; see above");
-        return Ok(ExitCode::from(2));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn read_input(path: &Path) -> Result<String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("event from stdin: could not be read")?;
-        Ok(text)
-    } else {
-        std::fs::read_to_string(path).with_context(|| format!("event {}: could not be read", path.display()))
-    }
+    result.unwrap_or_else(exit::bad_input)
 }

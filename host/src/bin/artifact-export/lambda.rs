@@ -9,15 +9,16 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use artifact_export::env::Settings;
 use artifact_export::event::parse_event;
-use artifact_export::handler::{Exporter, handle};
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::handle_until;
 use artifact_export::logging::{self, LogFormat};
 use artifact_export::metrics;
 use artifact_export::report::Report;
-use artifact_export::s3_client;
+use artifact_export::s3;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -28,13 +29,14 @@ pub async fn run() -> ExitCode {
         Err(error) => {
             // Reported as an init error by the runtime: the function cannot work at all.
             tracing::error!(%error, "invalid environment");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::exit::BAD_INPUT);
         }
     };
-    let exporter = Arc::new(Exporter::new(s3_client::from_env().await, settings));
+    let exporter = Arc::new(Exporter::new(s3::client::from_env().await, settings));
     let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let exporter = exporter.clone();
-        async move { invocation(&exporter, event.payload).await }
+        let deadline = deadline_instant(event.context.deadline);
+        async move { invocation(&exporter, event.payload, deadline).await }
     }))
     .await;
     match result {
@@ -51,12 +53,27 @@ const UNREADABLE_EVENT: &str = "UnreadableEvent";
 /// `errorType` of an invocation in which a record could not be exported.
 const RECORDS_FAILED: &str = "RecordsFailed";
 
-async fn invocation(exporter: &Exporter, payload: Value) -> Result<Value, Diagnostic> {
+/// The invocation's deadline (`Lambda-Runtime-Deadline-Ms`, milliseconds since the epoch)
+/// as an `Instant`; `None` when the runtime gave none.
+fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis();
+    let left = u128::from(deadline_ms).saturating_sub(now_ms);
+    Some(Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)))
+}
+
+async fn invocation(
+    exporter: &Exporter,
+    payload: Value,
+    deadline: Option<Instant>,
+) -> Result<Value, Diagnostic> {
     let event = parse_event(&payload).map_err(|error| {
         tracing::error!(%error, "rejected event");
         diagnostic(UNREADABLE_EVENT, error.to_string())
     })?;
-    let report = handle(exporter, event).await;
+    let report = handle_until(exporter, event, deadline).await;
     tracing::info!(totals = ?report.totals, "invocation done");
     print_metrics(&report);
     if report.must_fail_invocation() {

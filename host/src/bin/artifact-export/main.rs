@@ -2,10 +2,15 @@
 //! set and no arguments are given, the CLI otherwise. Both are thin shells over
 //! `artifact_export::handler::handle`.
 
-mod backfill_cmd;
+mod backfill;
 mod cli;
+mod exit;
+mod input;
+mod invoke;
 mod lambda;
-mod plugin_cmd;
+mod plan;
+mod plugin;
+mod validate;
 
 use std::process::ExitCode;
 

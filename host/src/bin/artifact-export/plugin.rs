@@ -1,7 +1,6 @@
-//! `artifact-export plugin …` (compile, test) and `artifact-export plan`: the tools for
-//! plugin authors. None of them copies anything.
+//! `artifact-export plugin …` (compile, test): tools for plugin authors, and the loading of
+//! a configuration's plugins that `validate` and `plan` share. Nothing here copies anything.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,13 +8,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use artifact_export::config::{Config, OnError, PluginSource, PluginSpec};
 use artifact_export::config::{DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
-use artifact_export::handler::{Decided, plan_object};
 use artifact_export::policy::cases::{case_object, describe, parse_cases, run_case};
 use artifact_export::policy::engine::new_engine;
 use artifact_export::policy::loader::precompile;
 use artifact_export::policy::{OrgPlugins, Plugin, Runtime};
 use artifact_export::route::Target;
-use artifact_export::s3_client;
+use artifact_export::s3;
 use artifact_export::suffix::SuffixSet;
 use clap::Subcommand;
 
@@ -172,63 +170,12 @@ fn run_cases(plugin: &Plugin, path: &Path) -> Result<ExitCode> {
     })
 }
 
-/// `plan --config FILE --keys FILE|-`: the decision for each key, plugins included.
-pub async fn plan(config_path: &Path, keys: &Path, suffixes: Option<String>) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(config_path)
-        .with_context(|| format!("config {}: could not be read", config_path.display()))?;
-    let config = Arc::new(Config::parse(&text, &config_path.display().to_string())?);
-    let list = suffixes
-        .or_else(|| std::env::var("SUFFIX_TO_COPY").ok())
-        .filter(|s| !s.trim().is_empty())
-        .context(
-            "environment variable SUFFIX_TO_COPY is missing or empty; expected it, or pass --suffixes LIST",
-        )?;
-    let suffixes = SuffixSet::parse_list(&list).map_err(|e| anyhow!("SUFFIX_TO_COPY: {e}"))?;
-    let plugins = load_plugins(&config).await?;
-    let keys_text = if keys == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("keys from stdin: could not be read")?;
-        text
-    } else {
-        std::fs::read_to_string(keys)
-            .with_context(|| format!("keys {}: could not be read", keys.display()))?
-    };
-    let mut failed = false;
-    for key in keys_text.lines().map(str::trim).filter(|k| !k.is_empty()) {
-        let object = case_object(key, None, None);
-        let (customer, decided) = plan_object(&config, &suffixes, &plugins, &object).await;
-        let org = customer.map(|c| c.org.as_str()).unwrap_or("-");
-        let decision = match decided {
-            Decided::Copy(targets) => {
-                let to: Vec<String> = targets
-                    .iter()
-                    .map(|t| format!("s3://{}/{}", t.bucket, t.key))
-                    .collect();
-                format!("copy -> {}", to.join(", "))
-            }
-            Decided::Skip(reason) => format!("skip: {reason}"),
-            Decided::Fail(reason) => {
-                failed = true;
-                format!("FAIL: {reason}")
-            }
-        };
-        println!("{key}\t{org}\t{decision}");
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
 /// Loads every org's plugin with a client from the environment (for `s3://` sources).
 pub async fn load_plugins(config: &Config) -> Result<OrgPlugins> {
     if config.customers.iter().all(|c| c.plugin.is_none()) {
         return Ok(OrgPlugins::new());
     }
     let runtime = Runtime::new().map_err(|e| anyhow!("plugin engine: {e:#}"))?;
-    let client = s3_client::from_env().await;
+    let client = s3::client::from_env().await;
     Ok(runtime.load_all(&client, config).await)
 }

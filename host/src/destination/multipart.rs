@@ -11,13 +11,12 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::retry::{RetryPolicy, S3Failure, classify, with_retries};
-use super::{CopyJob, CopyOptions, CopyOutcome, CopyResult, if_match, single_copy};
-use crate::env::MIN_PART_SIZE;
-use crate::key_encoding::copy_source;
-
-/// S3's limit on parts per upload.
-pub const MAX_PARTS: u64 = 10_000;
+use super::s3::{CopyJob, single_copy};
+use super::{Copied, CopyOptions, StopReason};
+use crate::s3::client::copy_request;
+use crate::s3::keys::copy_source;
+use crate::s3::limits::{MAX_PARTS, MIN_PART_SIZE};
+use crate::s3::{RetryPolicy, S3Failure, classify, if_match, with_retries};
 
 /// Part size for an object of `size` bytes: the preferred size, raised (to whole MiB) as far
 /// as needed to stay within [`MAX_PARTS`], and never below S3's 5 MiB minimum.
@@ -27,33 +26,52 @@ pub fn part_size_for(size: u64, preferred: u64) -> u64 {
     preferred.max(needed).max(MIN_PART_SIZE)
 }
 
+/// The most attempts any one request of a copy took, kept while its steps run.
+#[derive(Default)]
+struct Attempts(u32);
+
+impl Attempts {
+    /// Notes a step's attempts and hands its result on.
+    fn note<T>(&mut self, (result, attempts): (Result<T, S3Failure>, u32)) -> Result<T, S3Failure> {
+        self.0 = self.0.max(attempts);
+        result
+    }
+}
+
+/// Heads the source (if-match), then copies it whole when it turns out to fit under the
+/// threshold, or part by part. Returns the result and the attempts of the most-retried request.
 pub(super) async fn copy(
     client: &Client,
     job: &CopyJob<'_>,
     options: &CopyOptions,
     threshold: u64,
-) -> CopyResult {
+) -> (Result<Copied, S3Failure>, u32) {
+    let mut attempts = Attempts::default();
+    let result = copy_steps(client, job, options, threshold, &mut attempts).await;
+    (result, attempts.0)
+}
+
+async fn copy_steps(
+    client: &Client,
+    job: &CopyJob<'_>,
+    options: &CopyOptions,
+    threshold: u64,
+    attempts: &mut Attempts,
+) -> Result<Copied, S3Failure> {
     let policy = &options.retry;
-    let (head, mut attempts) = with_retries(policy, || async {
-        client
-            .head_object()
-            .bucket(job.source_bucket)
-            .key(job.source_key)
-            .set_if_match(job.etag.map(if_match))
-            .send()
-            .await
-            .map_err(|e| classify(&e))
-    })
-    .await;
-    let head = match head {
-        Ok(head) => head,
-        Err(failure) => {
-            return CopyResult {
-                outcome: Err(failure),
-                attempts,
-            };
-        }
-    };
+    let head = attempts.note(
+        with_retries(policy, || async {
+            client
+                .head_object()
+                .bucket(job.source_bucket)
+                .key(job.source_key)
+                .set_if_match(job.etag.map(if_match))
+                .send()
+                .await
+                .map_err(|e| classify(&e))
+        })
+        .await,
+    )?;
     let size = head.content_length().unwrap_or(0).max(0) as u64;
     let etag = head
         .e_tag()
@@ -65,66 +83,44 @@ pub(super) async fn copy(
         ..*job
     };
     if size <= threshold {
-        let result = single_copy(client, &job, policy).await;
-        return CopyResult {
-            attempts: attempts.max(result.attempts),
-            ..result
-        };
+        return attempts.note(single_copy(client, &job, options).await);
     }
-    let (tagging, tag_attempts) = with_retries(policy, || read_tagging(client, &job)).await;
-    attempts = attempts.max(tag_attempts);
-    let tagging = match tagging {
-        Ok(tagging) => tagging,
-        Err(failure) => {
-            return CopyResult {
-                outcome: Err(failure),
-                attempts,
-            };
-        }
-    };
-    let (upload, create_attempts) = with_retries(policy, || async {
-        client
-            .create_multipart_upload()
-            .bucket(job.destination_bucket)
-            .key(job.destination_key)
-            .set_content_type(head.content_type().map(str::to_string))
-            .set_metadata(head.metadata().cloned())
-            .set_cache_control(head.cache_control().map(str::to_string))
-            .set_content_disposition(head.content_disposition().map(str::to_string))
-            .set_content_encoding(head.content_encoding().map(str::to_string))
-            .set_content_language(head.content_language().map(str::to_string))
-            .set_tagging(tagging.clone())
-            .send()
-            .await
-            .map_err(|e| classify(&e))
-    })
-    .await;
-    attempts = attempts.max(create_attempts);
-    let upload_id = match upload.map(|u| u.upload_id().map(str::to_string)) {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            let failure = S3Failure::Fatal {
-                code: "InvalidResponse".into(),
-                message: "CreateMultipartUpload returned no upload id".into(),
-            };
-            return CopyResult {
-                outcome: Err(failure),
-                attempts,
-            };
-        }
-        Err(failure) => {
-            return CopyResult {
-                outcome: Err(failure),
-                attempts,
-            };
-        }
-    };
-    let (parts, part_attempts) = copy_parts(client, &job, &head, size, &upload_id, options).await;
-    attempts = attempts.max(part_attempts);
-    let completed = match parts {
-        Ok(parts) => {
-            let count = parts.len();
-            let (done, complete_attempts) = with_retries(policy, || async {
+    if let Some(reason) = options.stop.reason() {
+        // Told to stop before the upload exists: nothing to abort, nothing started.
+        return Err(stopped(reason));
+    }
+    let tagging = attempts.note(with_retries(policy, || read_tagging(client, &job)).await)?;
+    let upload = attempts.note(
+        with_retries(policy, || async {
+            client
+                .create_multipart_upload()
+                .bucket(job.destination_bucket)
+                .key(job.destination_key)
+                .set_content_type(head.content_type().map(str::to_string))
+                .set_metadata(head.metadata().cloned())
+                .set_cache_control(head.cache_control().map(str::to_string))
+                .set_content_disposition(head.content_disposition().map(str::to_string))
+                .set_content_encoding(head.content_encoding().map(str::to_string))
+                .set_content_language(head.content_language().map(str::to_string))
+                .set_tagging(tagging.clone())
+                .send()
+                .await
+                .map_err(|e| classify(&e))
+        })
+        .await,
+    )?;
+    let upload_id = upload
+        .upload_id()
+        .map(str::to_string)
+        .ok_or_else(|| S3Failure::Fatal {
+            code: "InvalidResponse".into(),
+            message: "CreateMultipartUpload returned no upload id".into(),
+        })?;
+    let parts_and_complete = async {
+        let parts = attempts.note(copy_parts(client, &job, &head, size, &upload_id, options).await)?;
+        let count = parts.len();
+        attempts.note(
+            with_retries(policy, || async {
                 client
                     .complete_multipart_upload()
                     .bucket(job.destination_bucket)
@@ -135,31 +131,36 @@ pub(super) async fn copy(
                             .set_parts(Some(parts.clone()))
                             .build(),
                     )
+                    .customize()
+                    .config_override(copy_request(options.timeouts))
                     .send()
                     .await
                     .map_err(|e| classify(&e))
             })
-            .await;
-            attempts = attempts.max(complete_attempts);
-            done.map(|_| count)
-        }
-        Err(failure) => Err(failure),
+            .await,
+        )?;
+        Ok(Copied {
+            bytes: Some(size),
+            parts: Some(count),
+        })
     };
-    match completed {
-        Ok(count) => CopyResult {
-            outcome: Ok(CopyOutcome::Copied {
-                bytes: Some(size),
-                parts: Some(count),
-            }),
-            attempts,
-        },
-        Err(failure) => {
-            abort(client, &job, &upload_id, policy).await;
-            CopyResult {
-                outcome: Err(failure),
-                attempts,
-            }
-        }
+    // The deadline or an interrupt ends the copy here, not by dropping it: the upload is
+    // aborted below either way, so no incomplete upload keeps costing storage.
+    let completed = tokio::select! {
+        completed = parts_and_complete => completed,
+        reason = options.stop.stopped() => Err(stopped(reason)),
+    };
+    if completed.is_err() {
+        abort(client, &job, &upload_id, policy).await;
+    }
+    completed
+}
+
+/// The failure of a copy cut short by `reason` (retryable: it is done next time).
+fn stopped(reason: StopReason) -> S3Failure {
+    S3Failure::Retryable {
+        code: reason.code().into(),
+        message: reason.message().into(),
     }
 }
 
@@ -193,6 +194,8 @@ async fn copy_parts(
                         .copy_source(source)
                         .copy_source_range(&range)
                         .set_copy_source_if_match(condition.clone())
+                        .customize()
+                        .config_override(copy_request(options.timeouts))
                         .send()
                         .await
                         .map_err(|e| classify(&e))

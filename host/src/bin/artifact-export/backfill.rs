@@ -14,16 +14,13 @@ use artifact_export::backfill::progress::{Progress, Snapshot};
 use artifact_export::backfill::{
     self, BackfillOptions, DEFAULT_PAGE_SIZE, ObjectOutcome, ObjectResult, Summary,
 };
-use artifact_export::env::Settings;
-use artifact_export::handler::Exporter;
-use artifact_export::s3_client;
+use artifact_export::env::{Lookup, Settings};
+use artifact_export::exporter::Exporter;
+use artifact_export::s3;
 use clap::Args;
 use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::BadInput;
-
-/// Exit code of a backfill stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
-const EXIT_INTERRUPTED: u8 = 130;
+use crate::exit::{self, BadInput, INTERRUPTED};
 
 /// Options of `artifact-export backfill`.
 #[derive(Debug, Args)]
@@ -61,9 +58,10 @@ pub struct BackfillArgs {
     progress_interval: f64,
 }
 
-pub async fn backfill(args: BackfillArgs) -> Result<ExitCode, BadInput> {
-    let settings = Settings::from_lookup_with_config(&|name| std::env::var(name).ok(), args.config.clone())
-        .map_err(|e| BadInput(e.into()))?;
+/// Exit 0 when every object was handled, 1 when any failed, 2 on bad input, 130 when
+/// interrupted.
+pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, BadInput> {
+    let settings = Settings::from_lookup_with_config(get, args.config.clone())?;
     if !args.progress_interval.is_finite() || args.progress_interval < 0.0 {
         return Err(BadInput(anyhow!(
             "--progress-interval {}: expected a number of seconds, 0 or more",
@@ -87,7 +85,7 @@ pub async fn backfill(args: BackfillArgs) -> Result<ExitCode, BadInput> {
         ),
         None => None,
     };
-    let exporter = Exporter::new(s3_client::from_env().await, settings);
+    let exporter = Exporter::new(s3::client::from_env().await, settings);
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
     let display = Display::start(progress.clone(), started, args.progress_interval);
@@ -128,7 +126,7 @@ pub async fn backfill(args: BackfillArgs) -> Result<ExitCode, BadInput> {
             if let Some(writer) = manifest {
                 writer.discard();
             }
-            return Err(BadInput(error.into()));
+            return Err(error.into());
         }
     };
     eprintln!("{}", summary_line(&options, &summary));
@@ -169,11 +167,9 @@ pub async fn backfill(args: BackfillArgs) -> Result<ExitCode, BadInput> {
         }
     }
     Ok(if summary.interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else if summary.complete_and_clean() {
-        ExitCode::SUCCESS
+        ExitCode::from(INTERRUPTED)
     } else {
-        ExitCode::FAILURE
+        exit::failed_if(!summary.complete_and_clean())
     })
 }
 
@@ -195,7 +191,7 @@ async fn interrupted() {
     eprintln!("stopping: finishing the objects in flight (Ctrl-C again quits at once)");
     tokio::spawn(async {
         if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
+            std::process::exit(i32::from(INTERRUPTED));
         }
     });
 }

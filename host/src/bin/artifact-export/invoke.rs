@@ -1,0 +1,35 @@
+//! `artifact-export invoke`: the Lambda handler once, on an event file, with the same
+//! environment as in Lambda. The report goes to stdout as JSON, logs to stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use artifact_export::env::{Lookup, Settings};
+use artifact_export::event::parse_event_text;
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::handle;
+use artifact_export::report::Outcome;
+use artifact_export::s3;
+
+use crate::exit::{BadInput, failed_if};
+use crate::input::read_text;
+
+/// Exit 0 when no record failed, 1 when any did, 2 on bad input.
+pub async fn invoke(
+    event_path: &Path,
+    config_file: Option<PathBuf>,
+    get: Lookup<'_>,
+) -> Result<ExitCode, BadInput> {
+    let text = read_text(event_path, "event")?;
+    let event = parse_event_text(&text).with_context(|| format!("event {}", event_path.display()))?;
+    let settings = Settings::from_lookup_with_config(get, config_file)?;
+    let exporter = Exporter::new(s3::client::from_env().await, settings);
+    exporter.config().await?;
+    let report = handle(&exporter, event).await;
+    let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+    println!("{json}");
+    Ok(failed_if(
+        report.records.iter().any(|r| r.outcome == Outcome::Failed),
+    ))
+}

@@ -1,0 +1,60 @@
+//! `artifact-export plan`: for each key, the owning org and the decision (plugins
+//! included). Touches no S3 object.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use artifact_export::config::Config;
+use artifact_export::env::{self, Lookup};
+use artifact_export::plan::{Decision, plan_object};
+use artifact_export::policy::cases::case_object;
+use artifact_export::suffix::SuffixSet;
+
+use crate::input::read_text;
+use crate::plugin::load_plugins;
+
+/// `plan --config FILE --keys FILE|-`: the decision for each key, plugins included.
+pub async fn plan(
+    config_path: &Path,
+    keys: &Path,
+    suffixes: Option<String>,
+    get: Lookup<'_>,
+) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("config {}: could not be read", config_path.display()))?;
+    let config = Arc::new(Config::parse(&text, &config_path.display().to_string())?);
+    let suffixes = match suffixes {
+        Some(list) => SuffixSet::parse_list(&list).with_context(|| format!("--suffixes {list:?}"))?,
+        None => env::default_suffixes(get).map_err(|e| anyhow!("{e}, or pass --suffixes LIST"))?,
+    };
+    let plugins = load_plugins(&config).await?;
+    let keys_text = read_text(keys, "keys")?;
+    let mut failed = false;
+    for key in keys_text.lines().map(str::trim).filter(|k| !k.is_empty()) {
+        let object = case_object(key, None, None);
+        let (customer, decision) = plan_object(&config, &suffixes, &plugins, &object).await;
+        let org = customer.map(|c| c.org.as_str()).unwrap_or("-");
+        let decision = match decision {
+            Decision::Copy(targets) => {
+                let to: Vec<String> = targets
+                    .iter()
+                    .map(|t| format!("s3://{}/{}", t.bucket, t.key))
+                    .collect();
+                format!("copy -> {}", to.join(", "))
+            }
+            Decision::Skip(reason) => format!("skip: {reason}"),
+            Decision::Fail(reason) => {
+                failed = true;
+                format!("FAIL: {reason}")
+            }
+        };
+        println!("{key}\t{org}\t{decision}");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

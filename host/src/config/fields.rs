@@ -1,0 +1,235 @@
+//! [`FieldReader`]: reads the fields of one JSON object of the config, each getter naming
+//! the field in its problem (`customers[2] (org3): plugin.timeoutMs: 0 is not allowed; …`),
+//! so a new field and all its error messages take one line in the parser.
+
+use std::ops::RangeInclusive;
+
+use serde_json::{Map, Value};
+
+use super::{closest, kind};
+
+/// The fields of one object, and where their problems go.
+pub(crate) struct FieldReader<'a, 'p> {
+    fields: &'a Map<String, Value>,
+    /// What a problem is about, up to the field name: `customers[2] (org3): ` or
+    /// `customers[2] (org3): plugin.`.
+    context: String,
+    problems: &'p mut Vec<String>,
+    first_problem: usize,
+}
+
+impl<'a, 'p> FieldReader<'a, 'p> {
+    /// A reader of `fields` whose problems start with `context` and go to `problems`.
+    pub(crate) fn new(
+        fields: &'a Map<String, Value>,
+        context: impl Into<String>,
+        problems: &'p mut Vec<String>,
+    ) -> Self {
+        let first_problem = problems.len();
+        FieldReader {
+            fields,
+            context: context.into(),
+            problems,
+            first_problem,
+        }
+    }
+
+    /// From now on, problems start with `context` (once the object's name is known).
+    pub(crate) fn set_context(&mut self, context: impl Into<String>) {
+        self.context = context.into();
+    }
+
+    /// Reports every field not in `known`, with a "did you mean" when one is close.
+    pub(crate) fn known(&mut self, known: &[&str]) {
+        // `customers[0] (a): plugin.` names fields; unknown ones are "… plugin: unknown field".
+        let context = match self.context.strip_suffix('.') {
+            Some(object) => format!("{object}: "),
+            None => self.context.clone(),
+        };
+        for name in self.fields.keys() {
+            if known.contains(&name.as_str()) {
+                continue;
+            }
+            let hint = closest(name, known)
+                .map(|k| format!("; did you mean {k:?}?"))
+                .unwrap_or_else(|| format!("; expected one of {}", known.join(", ")));
+            self.problems
+                .push(format!("{context}unknown field {name:?}{hint}"));
+        }
+    }
+
+    /// Records a problem with field `name`: `rest` follows the name (`": expected …"`,
+    /// `" is missing"`).
+    pub(crate) fn problem(&mut self, name: &str, rest: impl std::fmt::Display) {
+        self.problems.push(format!("{}{name}{rest}", self.context));
+    }
+
+    /// Where problems go, for a nested object's own reader.
+    pub(crate) fn problems(&mut self) -> &mut Vec<String> {
+        self.problems
+    }
+
+    /// Whether no problem was recorded since the reader was made.
+    pub(crate) fn clean(&self) -> bool {
+        self.problems.len() == self.first_problem
+    }
+
+    /// The raw value of `name`, when present.
+    pub(crate) fn value(&self, name: &str) -> Option<&'a Value> {
+        self.fields.get(name)
+    }
+
+    /// A string field; absent is `None`, another type is a problem naming `expected`.
+    pub(crate) fn string(&mut self, name: &str, expected: &str) -> Option<&'a str> {
+        match self.fields.get(name)? {
+            Value::String(s) => Some(s),
+            other => {
+                self.problem(name, format!(": expected {expected}, got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    /// A string field that must be there: absent is the problem `name` + `missing`.
+    pub(crate) fn required_string(&mut self, name: &str, expected: &str, missing: &str) -> Option<&'a str> {
+        if !self.fields.contains_key(name) {
+            self.problem(name, missing);
+            return None;
+        }
+        self.string(name, expected)
+    }
+
+    /// A whole number in `range`, `default` when absent (or wrong, after the problem).
+    pub(crate) fn whole_number(&mut self, name: &str, default: u64, range: RangeInclusive<u64>) -> u64 {
+        let (min, max) = (*range.start(), *range.end());
+        match self.fields.get(name) {
+            None => default,
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) if range.contains(&v) => v,
+                Some(v) if v > max => {
+                    self.problem(name, format!(": {v} is too large; expected {min} to {max}"));
+                    default
+                }
+                _ => {
+                    self.problem(
+                        name,
+                        format!(": {n} is not allowed; expected a whole number {min} to {max}"),
+                    );
+                    default
+                }
+            },
+            Some(other) => {
+                self.problem(
+                    name,
+                    format!(": expected a whole number {min} to {max}, got {}", kind(other)),
+                );
+                default
+            }
+        }
+    }
+
+    /// One of `choices` by its spelling, `default` when absent (or wrong, after the problem).
+    pub(crate) fn choice<T: Copy>(&mut self, name: &str, default: T, choices: &[(&str, T)]) -> T {
+        let spellings: Vec<String> = choices.iter().map(|(s, _)| format!("{s:?}")).collect();
+        let expected = match spellings.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        match self.string(name, &expected) {
+            None => default,
+            Some(s) => match choices.iter().find(|(spelling, _)| *spelling == s) {
+                Some((_, value)) => *value,
+                None => {
+                    self.problem(name, format!(" {s:?} is not valid; expected {expected}"));
+                    default
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read<T>(json: &str, f: impl FnOnce(&mut FieldReader) -> T) -> (T, Vec<String>) {
+        let value: Value = serde_json::from_str(json).unwrap();
+        let mut problems = Vec::new();
+        let mut reader = FieldReader::new(
+            value.as_object().unwrap(),
+            "customers[0] (a): plugin.",
+            &mut problems,
+        );
+        let out = f(&mut reader);
+        (out, problems)
+    }
+
+    #[test]
+    fn numbers_name_the_field_and_the_range() {
+        assert_eq!(read(r#"{}"#, |r| r.whole_number("n", 7, 1..=10)), (7, vec![]));
+        assert_eq!(
+            read(r#"{"n":3}"#, |r| r.whole_number("n", 7, 1..=10)),
+            (3, vec![])
+        );
+        assert_eq!(
+            read(r#"{"n":11}"#, |r| r.whole_number("n", 7, 1..=10)).1,
+            ["customers[0] (a): plugin.n: 11 is too large; expected 1 to 10"]
+        );
+        assert_eq!(
+            read(r#"{"n":0}"#, |r| r.whole_number("n", 7, 1..=10)).1,
+            ["customers[0] (a): plugin.n: 0 is not allowed; expected a whole number 1 to 10"]
+        );
+        assert_eq!(
+            read(r#"{"n":"3"}"#, |r| r.whole_number("n", 7, 1..=10)).1,
+            ["customers[0] (a): plugin.n: expected a whole number 1 to 10, got a string"]
+        );
+    }
+
+    #[test]
+    fn choices_list_every_spelling() {
+        let choices = [("fail", 1), ("skip", 2), ("default", 3)];
+        assert_eq!(
+            read(r#"{"c":"skip"}"#, |r| r.choice("c", 0, &choices)),
+            (2, vec![])
+        );
+        assert_eq!(
+            read(r#"{"c":"later"}"#, |r| r.choice("c", 0, &choices)),
+            (
+                0,
+                vec![r#"customers[0] (a): plugin.c "later" is not valid; expected "fail", "skip" or "default""#.to_string()]
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_named_on_the_object() {
+        let (clean, problems) = read(r#"{"sourse":"x"}"#, |r| {
+            r.known(&["source", "sha256"]);
+            r.clean()
+        });
+        assert!(!clean);
+        assert_eq!(
+            problems,
+            [r#"customers[0] (a): plugin: unknown field "sourse"; did you mean "source"?"#]
+        );
+    }
+
+    #[test]
+    fn required_strings() {
+        assert_eq!(
+            read(r#"{}"#, |r| r
+                .required_string("s", "a string", " is missing")
+                .map(str::to_string))
+            .1,
+            ["customers[0] (a): plugin.s is missing"]
+        );
+        assert_eq!(
+            read(r#"{"s":1}"#, |r| r
+                .required_string("s", "a string", " is missing")
+                .map(str::to_string))
+            .1,
+            ["customers[0] (a): plugin.s: expected a string, got a number"]
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! Local mode (`ENV=local`): destinations are folders, `LOCAL_DEST/<bucket>/<key>`, and the
+//! source is S3 or, with `LOCAL_SOURCE`, a folder standing for the source bucket.
+//!
+//! Every file is streamed into a temporary file next to its final path and renamed into
+//! place once complete, so a crash never leaves a partial file under a real name. Keys that
+//! would leave the folder (`..`, absolute paths, NUL) are refused.
+
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::Client;
+use tokio::io::AsyncWriteExt;
+
+use super::{Copied, CopyError, CopyOptions, Delivery, Failure};
+use crate::event::SourceObject;
+use crate::route::Target;
+use crate::s3::{classify, if_match, with_retries};
+
+/// Where local mode reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMode {
+    /// `LOCAL_DEST`: replaces the destination buckets.
+    pub dest_dir: PathBuf,
+    /// `LOCAL_SOURCE`: replaces the source bucket (no S3 at all).
+    pub source_dir: Option<PathBuf>,
+    /// `DESTINATION_KEY`: the file name to write instead of the target key.
+    pub destination_key: Option<String>,
+}
+
+/// `root` joined with `bucket` and `key`, refusing anything that would leave `root`.
+pub fn confined_path(root: &Path, bucket: Option<&str>, key: &str) -> Result<PathBuf, String> {
+    let mut path = root.to_path_buf();
+    let refuse = |why: &str| {
+        Err(format!(
+            "key {key:?} refused: {why}; nothing is written outside {}",
+            root.display()
+        ))
+    };
+    if key.contains('\0') || bucket.is_some_and(|b| b.contains('\0')) {
+        return refuse("contains NUL");
+    }
+    if key.starts_with('/') {
+        return refuse("is an absolute path");
+    }
+    if key.is_empty() || key.ends_with('/') {
+        return refuse("names a folder, not a file");
+    }
+    if let Some(bucket) = bucket {
+        if bucket.is_empty() || bucket.contains('/') || bucket == ".." || bucket == "." {
+            return refuse("bucket is not a single folder name");
+        }
+        path.push(bucket);
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" | "." => continue,
+            ".." => return refuse("has a '..' segment"),
+            s => path.push(s),
+        }
+    }
+    Ok(path)
+}
+
+/// Local mode's destination: files under `LOCAL_DEST`, read from `LOCAL_SOURCE` or from S3.
+pub struct FolderDestination {
+    mode: LocalMode,
+    client: Client,
+}
+
+impl FolderDestination {
+    /// Writes per `mode`, reading sources through `client` when there is no `LOCAL_SOURCE`.
+    pub fn new(mode: LocalMode, client: Client) -> Self {
+        FolderDestination { mode, client }
+    }
+
+    /// Copies `object` to `LOCAL_DEST/<target bucket>/<target key or DESTINATION_KEY>`.
+    pub async fn copy(&self, object: &SourceObject, target: &Target, options: &CopyOptions) -> Delivery {
+        let written = Target {
+            bucket: target.bucket.clone(),
+            key: self
+                .mode
+                .destination_key
+                .clone()
+                .unwrap_or_else(|| target.key.clone()),
+        };
+        let (result, attempts) = self.copy_file_of(object, &written, options).await;
+        Delivery {
+            target: written,
+            result: result.map(|bytes| Copied {
+                bytes: Some(bytes),
+                parts: None,
+            }),
+            attempts,
+        }
+    }
+
+    /// `DESTINATION_KEY`: the one file name every copy is written under, when set.
+    pub fn single_file_name(&self) -> Option<&str> {
+        self.mode.destination_key.as_deref()
+    }
+
+    async fn copy_file_of(
+        &self,
+        object: &SourceObject,
+        written: &Target,
+        options: &CopyOptions,
+    ) -> (Result<u64, CopyError>, u32) {
+        let refused = |message: String| {
+            CopyError::Failed(Failure {
+                code: "InvalidKey".into(),
+                message,
+                retryable: false,
+            })
+        };
+        let dest_root = &self.mode.dest_dir;
+        let destination = match confined_path(dest_root, Some(&written.bucket), &written.key)
+            .and_then(|path| no_links_below(dest_root, &path).map(|()| path))
+        {
+            Ok(path) => path,
+            Err(why) => return (Err(refused(why)), 0),
+        };
+        match &self.mode.source_dir {
+            Some(source_dir) => {
+                let source = match confined_path(source_dir, None, &object.key)
+                    .and_then(|path| no_links_below(source_dir, &path).map(|()| path))
+                {
+                    Ok(path) => path,
+                    Err(why) => return (Err(refused(why)), 0),
+                };
+                (copy_file(&source, dest_root, &destination).await, 1)
+            }
+            None => {
+                with_retries(&options.retry, || async {
+                    let download = async {
+                        let response = self
+                            .client
+                            .get_object()
+                            .bucket(&object.bucket)
+                            .key(&object.key)
+                            .set_if_match(object.etag.as_deref().map(if_match))
+                            .send()
+                            .await
+                            .map_err(|e| CopyError::from(classify(&e)))?;
+                        let mut body = response.body.into_async_read();
+                        write_atomically(dest_root, &destination, &mut body).await
+                    };
+                    // The body streams outside the request's own timeout: bound it all.
+                    tokio::time::timeout(options.timeouts.copy, download)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(CopyError::Failed(Failure {
+                                code: "Timeout".into(),
+                                message: format!(
+                                    "download did not finish within {:?}",
+                                    options.timeouts.copy
+                                ),
+                                retryable: true,
+                            }))
+                        })
+                })
+                .await
+            }
+        }
+    }
+}
+
+async fn copy_file(source: &Path, dest_root: &Path, destination: &Path) -> Result<u64, CopyError> {
+    // O_NOFOLLOW: a link put in place of the file after the check is not followed either.
+    let opened = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(source)
+        .await;
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CopyError::Superseded(
+                "source object no longer exists (deleted since the event)".into(),
+            ));
+        }
+        Err(e) => return Err(io_failure(source, &e)),
+    };
+    write_atomically(dest_root, destination, &mut file).await
+}
+
+/// Streams `reader` into a temporary file beside `destination`, then renames it into place.
+async fn write_atomically(
+    root: &Path,
+    destination: &Path,
+    reader: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> Result<u64, CopyError> {
+    let dir = destination.parent().unwrap_or(Path::new("."));
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| io_failure(dir, &e))?;
+    // Again now that the folders exist: a link made meanwhile must not carry the write out.
+    no_links_below(root, dir).map_err(|why| {
+        CopyError::Failed(Failure {
+            code: "InvalidKey".into(),
+            message: why,
+            retryable: false,
+        })
+    })?;
+    let name = destination
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{name}.partial-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let result = async {
+        // create_new: never through a link or over a file someone else placed there.
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .await?;
+        let bytes = tokio::io::copy(reader, &mut file).await?;
+        file.flush().await?;
+        file.sync_all().await?;
+        tokio::fs::rename(&temp, destination).await?;
+        Ok::<u64, std::io::Error>(bytes)
+    }
+    .await;
+    result.map_err(|e| {
+        // Best effort: a crash instead of an error leaves only this hidden temp file.
+        let _ = std::fs::remove_file(&temp);
+        io_failure(destination, &e)
+    })
+}
+
+/// Refuses `path` when a component of it below `root` is a symbolic link: a link inside
+/// `LOCAL_DEST` or `LOCAL_SOURCE` could carry a read or a write anywhere. Components that
+/// do not exist yet are fine (they are created as folders, not followed).
+pub fn no_links_below(root: &Path, path: &Path) -> Result<(), String> {
+    let Ok(below) = path.strip_prefix(root) else {
+        return Err(format!("{} is not inside {}", path.display(), root.display()));
+    };
+    let mut at = root.to_path_buf();
+    for component in below.components() {
+        at.push(component);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symbolic link; local mode follows no link below {}",
+                    at.display(),
+                    root.display()
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("{}: {e}", at.display())),
+        }
+    }
+    Ok(())
+}
+
+fn io_failure(path: &Path, error: &std::io::Error) -> CopyError {
+    // A broken stream from S3 is worth another attempt; local disk errors are not.
+    let retryable = matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Other
+    );
+    CopyError::Failed(Failure {
+        code: "LocalIo".into(),
+        message: format!("{}: {error}", path.display()),
+        retryable,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_stay_inside_the_folder() {
+        let root = Path::new("/dest");
+        assert_eq!(
+            confined_path(root, Some("b"), "org1/a b/c.jpg").unwrap(),
+            Path::new("/dest/b/org1/a b/c.jpg")
+        );
+        assert_eq!(
+            confined_path(root, Some("b"), "org1//./c.jpg").unwrap(),
+            Path::new("/dest/b/org1/c.jpg")
+        );
+        for bad in [
+            "org1/../../etc/passwd",
+            "../x",
+            "/etc/passwd",
+            "a\0b",
+            "org1/dir/",
+            "",
+            "a/..",
+        ] {
+            let err = confined_path(root, Some("b"), bad).unwrap_err();
+            assert!(
+                err.contains("refused") && err.contains("nothing is written outside /dest"),
+                "{bad:?}: {err}"
+            );
+        }
+        assert!(confined_path(root, Some(".."), "a").is_err());
+        assert!(confined_path(root, Some("a/b"), "a").is_err());
+        assert_eq!(confined_path(root, None, "x/y").unwrap(), Path::new("/dest/x/y"));
+    }
+}

@@ -1,0 +1,175 @@
+//! Where exported objects go: an S3 bucket ([`S3Destination`], server-side copies) or, in
+//! local mode, a folder ([`FolderDestination`]). Both sit behind [`Destination`] and answer
+//! with one result type: [`Delivery`], whose outcome is [`Copied`] or a [`CopyError`]
+//! (superseded, or a [`Failure`] with its code and whether a retry could help).
+
+pub mod folder;
+mod multipart;
+pub mod s3;
+pub mod stop;
+
+use crate::event::SourceObject;
+use crate::route::Target;
+use crate::s3::client::Timeouts;
+use crate::s3::{RetryPolicy, Retryable, S3Failure};
+
+pub use folder::{FolderDestination, LocalMode};
+pub use s3::{Existing, S3Destination};
+pub use stop::{Stop, StopReason};
+
+/// Tuning that applies to every copy of one invocation or backfill.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Objects larger than this use multipart copy (at most 5 GiB).
+    pub multipart_threshold: u64,
+    /// Preferred part size; raised as needed to stay within 10,000 parts.
+    pub part_size: u64,
+    /// Parts in flight at once for one object.
+    pub part_concurrency: usize,
+    /// Retry behaviour of each request.
+    pub retry: RetryPolicy,
+    /// How long one attempt of a request may take.
+    pub timeouts: Timeouts,
+    /// When it fires, multipart copies abort their upload (the Lambda deadline, Ctrl-C).
+    pub stop: Stop,
+}
+
+/// A finished copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    /// Bytes copied, when known.
+    pub bytes: Option<u64>,
+    /// Number of parts, for multipart copies.
+    pub parts: Option<usize>,
+}
+
+/// Why a copy did not put the object in place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CopyError {
+    /// The source changed or vanished since the event; the newer version's event exports it.
+    #[error("{0}")]
+    Superseded(String),
+    /// The copy failed.
+    #[error(transparent)]
+    Failed(#[from] Failure),
+}
+
+/// A failed copy: what went wrong and whether another attempt could succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", if message.is_empty() { code.clone() } else { format!("{code}: {message}") })]
+pub struct Failure {
+    /// The S3 error code, or a name for the failure (`LocalIo`, `InvalidKey`, `Timeout`, …).
+    pub code: String,
+    /// Details.
+    pub message: String,
+    /// Throttling, 5xx, timeouts, broken streams: worth another attempt later.
+    pub retryable: bool,
+}
+
+impl From<S3Failure> for CopyError {
+    fn from(failure: S3Failure) -> Self {
+        match failure {
+            S3Failure::SourceChanged(why) => CopyError::Superseded(why),
+            S3Failure::Retryable { code, message } => CopyError::Failed(Failure {
+                code,
+                message,
+                retryable: true,
+            }),
+            S3Failure::Fatal { code, message } => CopyError::Failed(Failure {
+                code,
+                message,
+                retryable: false,
+            }),
+        }
+    }
+}
+
+impl Failure {
+    /// Work cut short by `reason` (retryable: the next invocation or run does it).
+    pub fn stopped(reason: StopReason) -> Self {
+        Failure {
+            code: reason.code().into(),
+            message: reason.message().into(),
+            retryable: true,
+        }
+    }
+}
+
+impl Retryable for CopyError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, CopyError::Failed(f) if f.retryable)
+    }
+}
+
+/// One copy of one object to one target, as it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Where the object was (or was to be) written; in local mode with `DESTINATION_KEY`,
+    /// under that name instead of the target's key.
+    pub target: Target,
+    /// Copied, superseded or failed.
+    pub result: Result<Copied, CopyError>,
+    /// Attempts of the most-retried request (0 when nothing was sent).
+    pub attempts: u32,
+}
+
+/// An S3 bucket or, in local mode, a folder: where every target of a configuration goes.
+pub enum Destination {
+    /// Destination buckets, written by server-side copies.
+    S3(S3Destination),
+    /// `LOCAL_DEST/<bucket>/<key>`, in local mode.
+    Folder(FolderDestination),
+}
+
+impl Destination {
+    /// Copies `object` to `target`.
+    pub async fn copy(&self, object: &SourceObject, target: &Target, options: &CopyOptions) -> Delivery {
+        match self {
+            Destination::S3(s3) => s3.copy(object, target, options).await,
+            Destination::Folder(folder) => folder.copy(object, target, options).await,
+        }
+    }
+
+    /// In local mode with `DESTINATION_KEY`, the one file name every copy is written under:
+    /// an event with more than one object would overwrite its own copies.
+    pub fn single_file_name(&self) -> Option<&str> {
+        match self {
+            Destination::S3(_) => None,
+            Destination::Folder(folder) => folder.single_file_name(),
+        }
+    }
+
+    /// The S3 destination, for work that exists only between buckets (backfill's listing
+    /// and in-place checks); `None` in local mode.
+    pub fn as_s3(&self) -> Option<&S3Destination> {
+        match self {
+            Destination::S3(s3) => Some(s3),
+            Destination::Folder(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_failures_become_one_superseded_and_failures_that_keep_retryability() {
+        assert_eq!(
+            CopyError::from(S3Failure::SourceChanged("gone".into())),
+            CopyError::Superseded("gone".into())
+        );
+        let retryable = CopyError::from(S3Failure::Retryable {
+            code: "SlowDown".into(),
+            message: "reduce your rate".into(),
+        });
+        assert!(retryable.is_retryable());
+        assert_eq!(retryable.to_string(), "SlowDown: reduce your rate");
+        let fatal = CopyError::from(S3Failure::Fatal {
+            code: "AccessDenied".into(),
+            message: String::new(),
+        });
+        assert!(!fatal.is_retryable());
+        assert_eq!(fatal.to_string(), "AccessDenied");
+    }
+}

@@ -1,0 +1,343 @@
+//! The plan for one object: [`route`] (copy-loop check, owning org, suffix), then the org's
+//! policy: plain suffix matching, or its plugin's answer checked against the org's buckets
+//! with `onError` applied. [`plan_object`] serves the handler, backfill and `plan` alike.
+//!
+//! Pure but for the plugin call: [`apply_answer`] turns a plugin's answer into a
+//! [`Decision`] without any I/O, so every path is unit-tested with a canned answer.
+
+use crate::config::{Config, Customer, OnError};
+use crate::event::SourceObject;
+use crate::policy::{DecisionError, OrgPlugins, Verdict, check_targets};
+use crate::route::{Route, Target, route};
+use crate::suffix::SuffixSet;
+
+/// What the org's policy (plugin, or plain suffix matching) decided for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Copy to these (checked) targets.
+    Copy(Vec<Target>),
+    /// Nothing to copy, with the reason.
+    Skip(String),
+    /// The record fails, with the reason.
+    Fail(String),
+}
+
+/// Routes `object` and applies its org's policy: the plain decision, or the plugin's
+/// answer checked against the org's buckets. Returns the owning org, if any.
+pub async fn plan_object<'c>(
+    config: &'c Config,
+    suffixes: &SuffixSet,
+    plugins: &OrgPlugins,
+    object: &SourceObject,
+) -> (Option<&'c Customer>, Decision) {
+    match route(config, suffixes, object) {
+        Route::Skip {
+            customer: None,
+            reason,
+        } => (None, Decision::Skip(reason)),
+        Route::Skip {
+            customer: Some(customer),
+            reason,
+        } => (
+            Some(customer),
+            decide(customer, plugins, object, Vec::new(), reason).await,
+        ),
+        Route::Copy {
+            customer,
+            destination_key,
+        } => {
+            let target = Target {
+                bucket: customer.destination_bucket.clone(),
+                key: destination_key,
+            };
+            (
+                Some(customer),
+                decide(customer, plugins, object, vec![target], String::new()).await,
+            )
+        }
+    }
+}
+
+/// Plain suffix matching's decision: copy to `proposed`, or skip with `skip_reason`.
+fn plain(proposed: Vec<Target>, skip_reason: String) -> Decision {
+    if proposed.is_empty() {
+        Decision::Skip(skip_reason)
+    } else {
+        Decision::Copy(proposed)
+    }
+}
+
+async fn decide(
+    customer: &Customer,
+    plugins: &OrgPlugins,
+    object: &SourceObject,
+    proposed: Vec<Target>,
+    skip_reason: String,
+) -> Decision {
+    let Some(spec) = &customer.plugin else {
+        return plain(proposed, skip_reason);
+    };
+    let org = &customer.org;
+    let plugin = match plugins.get(org) {
+        Some(Ok(plugin)) => plugin,
+        Some(Err(error)) => return Decision::Fail(format!("org {org}: {error}")),
+        None => return Decision::Fail(format!("org {org}: plugin {} is not loaded", spec.source)),
+    };
+    let answer = plugin
+        .clone()
+        .decide_blocking(
+            org.clone(),
+            object.clone(),
+            proposed.clone(),
+            spec.settings.clone(),
+        )
+        .await;
+    apply_answer(customer, plugin.name(), proposed, skip_reason, answer)
+}
+
+/// The decision that follows from a plugin's `answer`: its targets once checked against
+/// the org's buckets (a violation fails the record whatever `onError` says), its skip, or,
+/// when it failed, the org's `onError`: fail, skip, or plain suffix matching over `proposed`.
+pub fn apply_answer(
+    customer: &Customer,
+    plugin_name: &str,
+    proposed: Vec<Target>,
+    skip_reason: String,
+    answer: Result<Verdict, DecisionError>,
+) -> Decision {
+    let org = &customer.org;
+    match answer {
+        Ok(Verdict::Copy(targets)) => match check_targets(customer, &targets) {
+            Ok(()) if targets.is_empty() => Decision::Skip(format!("plugin {plugin_name} chose no targets")),
+            Ok(()) => Decision::Copy(without_repeats(targets)),
+            Err(why) => Decision::Fail(format!("org {org}: plugin {plugin_name} answer rejected: {why}")),
+        },
+        Ok(Verdict::Skip(reason)) => Decision::Skip(format!("plugin {plugin_name}: {reason}")),
+        Err(error) => {
+            let reason = format!("org {org}: plugin {plugin_name} {error}");
+            let on_error = customer
+                .plugin
+                .as_ref()
+                .map_or(OnError::Fail, |spec| spec.on_error);
+            match on_error {
+                OnError::Fail => Decision::Fail(reason),
+                OnError::Skip => Decision::Skip(format!("{reason} (onError: skip)")),
+                OnError::Default => {
+                    tracing::warn!(%org, %reason, "plugin failed; plain suffix matching decides (onError: default)");
+                    plain(proposed, skip_reason)
+                }
+            }
+        }
+    }
+}
+
+/// `targets` with each repeated target left out after its first place: one decision copies
+/// an object to one place once, however often the plugin named it.
+fn without_repeats(targets: Vec<Target>) -> Vec<Target> {
+    let mut unique: Vec<Target> = Vec::with_capacity(targets.len());
+    for target in targets {
+        if !unique.contains(&target) {
+            unique.push(target);
+        }
+    }
+    unique
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::policy::{LoadError, MAX_TARGETS};
+
+    const PLUGIN: &str = "p.wasm";
+
+    fn org(on_error: &str) -> Customer {
+        let text = format!(
+            r#"{{"customers":[{{"org":"org1","destinationBucket":"org1-export","allowedBuckets":["org1-archive"],
+                "plugin":{{"source":"/plugins/p.wasm","onError":"{on_error}"}}}}]}}"#
+        );
+        Config::parse(&text, "test.json").unwrap().customers.remove(0)
+    }
+
+    fn target(bucket: &str, key: &str) -> Target {
+        Target {
+            bucket: bucket.into(),
+            key: key.into(),
+        }
+    }
+
+    fn proposed() -> Vec<Target> {
+        vec![target("org1-export", "org1/a.jpg")]
+    }
+
+    fn answer(on_error: &str, proposed: Vec<Target>, answer: Result<Verdict, DecisionError>) -> Decision {
+        apply_answer(
+            &org(on_error),
+            PLUGIN,
+            proposed,
+            "suffix not selected".into(),
+            answer,
+        )
+    }
+
+    #[test]
+    fn targets_in_the_orgs_buckets_are_copied() {
+        let targets = vec![
+            target("org1-export", "renamed/a.jpg"),
+            target("org1-archive", "a.jpg"),
+        ];
+        assert_eq!(
+            answer("fail", proposed(), Ok(Verdict::Copy(targets.clone()))),
+            Decision::Copy(targets)
+        );
+    }
+
+    #[test]
+    fn identical_targets_are_copied_once() {
+        let a = target("org1-export", "a.jpg");
+        let b = target("org1-archive", "a.jpg");
+        let answered = vec![a.clone(), b.clone(), a.clone(), b.clone(), a.clone()];
+        assert_eq!(
+            answer("fail", proposed(), Ok(Verdict::Copy(answered))),
+            Decision::Copy(vec![a, b])
+        );
+    }
+
+    #[test]
+    fn no_targets_is_a_skip() {
+        assert_eq!(
+            answer("fail", proposed(), Ok(Verdict::Copy(Vec::new()))),
+            Decision::Skip("plugin p.wasm chose no targets".into())
+        );
+    }
+
+    #[test]
+    fn a_skip_answer_names_the_plugin() {
+        assert_eq!(
+            answer("fail", proposed(), Ok(Verdict::Skip("drafts stay home".into()))),
+            Decision::Skip("plugin p.wasm: drafts stay home".into())
+        );
+    }
+
+    #[test]
+    fn every_broken_answer_fails_whatever_on_error_says() {
+        let too_many = vec![target("org1-export", "k"); MAX_TARGETS + 1];
+        let cases = [
+            (
+                vec![target("org2-export", "org1/a.jpg")],
+                "bucket \"org2-export\"",
+            ),
+            (too_many, "at most 32 are allowed"),
+            (vec![target("org1-export", "")], "key is 0 bytes"),
+            (
+                vec![target("org1-export", &"k".repeat(1025))],
+                "key is 1025 bytes",
+            ),
+        ];
+        for on_error in ["fail", "skip", "default"] {
+            for (targets, why) in &cases {
+                match answer(on_error, proposed(), Ok(Verdict::Copy(targets.clone()))) {
+                    Decision::Fail(reason) => assert!(
+                        reason.starts_with("org org1: plugin p.wasm answer rejected: ")
+                            && reason.contains(why),
+                        "{on_error}: {reason}"
+                    ),
+                    other => panic!("{on_error}, {why}: expected a failure, got {other:?}"),
+                }
+            }
+        }
+    }
+
+    fn failures() -> [DecisionError; 4] {
+        [
+            DecisionError::Timeout(Duration::from_millis(20)),
+            DecisionError::OutOfMemory(16 << 20),
+            DecisionError::Trap("unreachable".into()),
+            DecisionError::Refused("bad settings".into()),
+        ]
+    }
+
+    #[test]
+    fn on_error_fail_fails_the_record() {
+        for error in failures() {
+            let text = error.to_string();
+            assert_eq!(
+                answer("fail", proposed(), Err(error)),
+                Decision::Fail(format!("org org1: plugin p.wasm {text}"))
+            );
+        }
+    }
+
+    #[test]
+    fn on_error_skip_skips_it() {
+        for error in failures() {
+            let text = error.to_string();
+            assert_eq!(
+                answer("skip", proposed(), Err(error)),
+                Decision::Skip(format!("org org1: plugin p.wasm {text} (onError: skip)"))
+            );
+        }
+    }
+
+    #[test]
+    fn on_error_default_lets_suffix_matching_decide() {
+        for error in failures() {
+            assert_eq!(
+                answer("default", proposed(), Err(error)),
+                Decision::Copy(proposed())
+            );
+        }
+        assert_eq!(
+            answer("default", Vec::new(), Err(DecisionError::Trap("x".into()))),
+            Decision::Skip("suffix not selected".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_org_without_a_loaded_plugin_fails() {
+        let config = Config::parse(
+            r#"{"customers":[{"org":"org1","destinationBucket":"org1-export","plugin":{"source":"/plugins/p.wasm"}},
+                {"org":"org2","destinationBucket":"org2-export"}]}"#,
+            "test.json",
+        )
+        .unwrap();
+        let suffixes = SuffixSet::parse_list("jpg").unwrap();
+        let object = |key: &str| SourceObject {
+            bucket: "src".into(),
+            key: key.into(),
+            size: Some(1),
+            etag: None,
+            version_id: None,
+            event_time: None,
+            event_name: "ObjectCreated:Put".into(),
+        };
+        let mut plugins = OrgPlugins::new();
+        let (org, decision) = plan_object(&config, &suffixes, &plugins, &object("org1/a.jpg")).await;
+        assert_eq!(org.map(|c| c.org.as_str()), Some("org1"));
+        assert_eq!(
+            decision,
+            Decision::Fail("org org1: plugin /plugins/p.wasm is not loaded".into())
+        );
+        let failure = LoadError::Invalid {
+            plugin: "/plugins/p.wasm".into(),
+            reason: "not a component".into(),
+        };
+        let text = failure.to_string();
+        plugins = HashMap::from([("org1".to_string(), Err(failure))]);
+        let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org1/a.jpg")).await;
+        assert_eq!(decision, Decision::Fail(format!("org org1: {text}")));
+        // The other org has no plugin: plain suffix matching, unaffected.
+        let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org2/b.jpg")).await;
+        assert_eq!(
+            decision,
+            Decision::Copy(vec![target("org2-export", "org2/b.jpg")])
+        );
+        let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org2/b.txt")).await;
+        assert_eq!(
+            decision,
+            Decision::Skip("suffix not selected (exported: jpg)".into())
+        );
+    }
+}

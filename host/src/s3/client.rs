@@ -1,0 +1,106 @@
+//! Building the S3 client: once per cold start, shared by every record.
+//!
+//! The SDK's own retries are turned off: [`super::retry`] retries with the config's
+//! `retry` count, so attempts are counted and reported per record.
+
+use std::time::Duration;
+
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+/// Longest wait for a connection to S3.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one attempt of a request may take before it counts as a retryable `Timeout`.
+/// Every request has one, so no wait on S3 is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Ordinary requests (HEAD, the config or a plugin, a listing page, multipart
+    /// bookkeeping): S3 answers them in milliseconds, so a few seconds mean a stuck server.
+    /// Also the wait for a response's first byte.
+    pub request: Duration,
+    /// Requests that do the copying (`CopyObject`, `UploadPartCopy`,
+    /// `CompleteMultipartUpload`): S3 may take minutes for gigabytes and keeps the response
+    /// alive with whitespace meanwhile, so they get minutes, first byte included (some
+    /// S3-compatible servers answer only when the copy is done).
+    pub copy: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            request: Duration::from_secs(10),
+            copy: Duration::from_secs(600),
+        }
+    }
+}
+
+fn timeout_config(attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(attempt)
+        .operation_attempt_timeout(attempt)
+        .build()
+}
+
+/// `client` with `timeouts.request` on every request (copy requests override it with
+/// [`copy_request`]).
+pub fn with_timeouts(client: &aws_sdk_s3::Client, timeouts: Timeouts) -> aws_sdk_s3::Client {
+    let config = client
+        .config()
+        .to_builder()
+        .timeout_config(timeout_config(timeouts.request))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The per-request override of a copy request: `timeouts.copy` instead of the ordinary one.
+pub fn copy_request(timeouts: Timeouts) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new().timeout_config(timeout_config(timeouts.copy))
+}
+
+/// Applies this service's client settings: no SDK retries, bounded connect and request
+/// time ([`Timeouts::default`]), and path-style addressing when `endpoint` is set (local
+/// servers have no bucket DNS).
+pub fn tune(builder: aws_sdk_s3::config::Builder, endpoint: Option<&str>) -> aws_sdk_s3::config::Builder {
+    let mut builder = builder
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeout_config(Timeouts::default().request));
+    if let Some(endpoint) = endpoint {
+        builder = builder.endpoint_url(endpoint).force_path_style(true);
+    }
+    builder
+}
+
+/// The client for the process environment (credentials chain, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` for a local server).
+pub async fn from_env() -> aws_sdk_s3::Client {
+    // Region from the environment or the profile, else us-east-1: never a slow IMDS probe
+    // (Lambda always sets AWS_REGION; a laptop without one gets a sane default).
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(Region::from_static("us-east-1"));
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok()
+        .filter(|e| !e.is_empty());
+    let builder = aws_sdk_s3::config::Builder::from(&shared);
+    aws_sdk_s3::Client::from_conf(tune(builder, endpoint.as_deref()).build())
+}
+
+/// A client for an explicit endpoint with static credentials (tests, benchmarks, local runs).
+pub fn for_endpoint(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "static"));
+    aws_sdk_s3::Client::from_conf(tune(builder, Some(endpoint)).build())
+}

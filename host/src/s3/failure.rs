@@ -1,0 +1,151 @@
+//! What an S3 error means for the work at hand: the source changed or vanished, worth
+//! another attempt, or final. Every S3 call of the crate goes through [`classify`].
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+/// What an S3 error means for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Failure {
+    /// The source is no longer the object the event announced (412, or deleted since):
+    /// the destination layer reports such a copy as superseded.
+    SourceChanged(String),
+    /// Worth another attempt: throttling, 5xx, timeouts, broken connections.
+    Retryable {
+        /// S3 error code, or a name for the transport failure.
+        code: String,
+        /// Details.
+        message: String,
+    },
+    /// Will not succeed by retrying (AccessDenied, NoSuchBucket, InvalidRequest, …).
+    Fatal {
+        /// S3 error code.
+        code: String,
+        /// Details.
+        message: String,
+    },
+}
+
+impl S3Failure {
+    /// The error code, for reports.
+    pub fn code(&self) -> &str {
+        match self {
+            S3Failure::SourceChanged(_) => "Superseded",
+            S3Failure::Retryable { code, .. } | S3Failure::Fatal { code, .. } => code,
+        }
+    }
+}
+
+impl std::fmt::Display for S3Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            S3Failure::SourceChanged(why) => f.write_str(why),
+            S3Failure::Retryable { code, message } | S3Failure::Fatal { code, message } => {
+                if message.is_empty() {
+                    f.write_str(code)
+                } else {
+                    write!(f, "{code}: {message}")
+                }
+            }
+        }
+    }
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
+/// Sorts an SDK error into superseded, retryable or fatal.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> S3Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(context) => {
+            let code = context.err().code().unwrap_or_default().to_string();
+            let message = context.err().message().unwrap_or_default().to_string();
+            let status = context.raw().status().as_u16();
+            classify_service(status, code, message)
+        }
+        SdkError::TimeoutError(_) => S3Failure::Retryable {
+            code: "Timeout".into(),
+            message: "request timed out".into(),
+        },
+        SdkError::DispatchFailure(failure) if !failure.is_user() => S3Failure::Retryable {
+            code: "ConnectionError".into(),
+            message: source_chain(err),
+        },
+        SdkError::ResponseError(_) => S3Failure::Retryable {
+            code: "ResponseError".into(),
+            message: source_chain(err),
+        },
+        _ => S3Failure::Fatal {
+            code: "InvalidRequest".into(),
+            message: source_chain(err),
+        },
+    }
+}
+
+/// Classification of an S3 error response by HTTP status and error code.
+pub fn classify_service(status: u16, code: String, message: String) -> S3Failure {
+    if status == 412 || code == "PreconditionFailed" {
+        return S3Failure::SourceChanged(
+            "source was overwritten since the event (ETag no longer matches)".into(),
+        );
+    }
+    if code == "NoSuchKey" || (status == 404 && (code.is_empty() || code == "NotFound")) {
+        return S3Failure::SourceChanged("source object no longer exists (deleted since the event)".into());
+    }
+    let code = if code.is_empty() {
+        format!("HTTP{status}")
+    } else {
+        code
+    };
+    if status >= 500 || status == 429 || THROTTLING_CODES.contains(&code.as_str()) {
+        S3Failure::Retryable { code, message }
+    } else {
+        S3Failure::Fatal { code, message }
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut current = err.source();
+    while let Some(e) = current {
+        parts.push(e.to_string());
+        current = e.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes() {
+        let c = |status, code: &str| classify_service(status, code.into(), String::new());
+        assert!(matches!(
+            c(412, "PreconditionFailed"),
+            S3Failure::SourceChanged(_)
+        ));
+        assert!(matches!(c(404, "NoSuchKey"), S3Failure::SourceChanged(_)));
+        assert!(matches!(c(404, ""), S3Failure::SourceChanged(_)));
+        assert!(matches!(c(404, "NoSuchBucket"), S3Failure::Fatal { code, .. } if code == "NoSuchBucket"));
+        assert!(matches!(c(403, "AccessDenied"), S3Failure::Fatal { .. }));
+        assert!(matches!(c(400, "InvalidRequest"), S3Failure::Fatal { .. }));
+        assert!(matches!(c(503, "SlowDown"), S3Failure::Retryable { .. }));
+        assert!(matches!(c(500, ""), S3Failure::Retryable { code, .. } if code == "HTTP500"));
+        assert!(matches!(c(400, "RequestTimeout"), S3Failure::Retryable { .. }));
+        assert!(matches!(c(200, "InternalError"), S3Failure::Retryable { .. }));
+    }
+}

@@ -1,0 +1,19 @@
+//! The S3 protocol layer: the client, what an error means ([`failure`]), retries with
+//! backoff ([`retry`]), key encodings ([`keys`]) and the protocol's limits ([`limits`]).
+//!
+//! Everything above it (config store, plugin loader, destinations, backfill listing) talks
+//! S3 through these, so an error is classified and retried the same way everywhere.
+
+pub mod client;
+pub mod failure;
+pub mod keys;
+pub mod limits;
+pub mod retry;
+
+pub use failure::{S3Failure, classify};
+pub use retry::{RetryPolicy, Retryable, with_retries};
+
+/// `If-Match` / `x-amz-copy-source-if-match` value for an unquoted ETag.
+pub fn if_match(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
