@@ -7,6 +7,7 @@
 //! See ARCHITECTURE.md for the codemap and invariants.
 
 pub mod backfill;
+pub mod bounded;
 pub mod config;
 pub mod config_store;
 pub mod copy;

@@ -2,14 +2,13 @@
 //! checks a configuration, `backfill` exports existing objects, `plugin` and `plan` serve
 //! plugin authors. Exit codes: 0 success, 1 a record failed, 2 bad input, 130 interrupted.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use artifact_export::config::Config;
 use artifact_export::env::{ConfigLocation, Settings};
-use artifact_export::event::parse_event_text;
+use artifact_export::event::{parse_event_text, read_event_text};
 use artifact_export::handler::{Exporter, handle};
 use artifact_export::logging::{self, LogFormat};
 use artifact_export::report::Outcome;
@@ -34,12 +33,17 @@ enum Command {
     /// Prints the report as JSON on stdout (logs go to stderr). Exit 0 when no record
     /// failed, 1 when any did, 2 on bad input.
     Invoke {
-        /// Event JSON file; `-` reads stdin.
+        /// Event JSON file (at most 6 MiB, Lambda's payload cap); `-` reads stdin.
         #[arg(long)]
         event: PathBuf,
         /// Read the configuration from this file instead of CONFIGURATION_BUCKET/KEY.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// What to print: the per-record `report`; the `response` Lambda would return (the
+        /// Batch Operations answer, the SQS `batchItemFailures`, or the invocation error
+        /// `{errorType, errorMessage}`); or `both` as `{"report": …, "response": …}`.
+        #[arg(long, value_enum, default_value_t = InvokeOutput::Report)]
+        output: InvokeOutput,
     },
     /// Load and validate a configuration, and print which org exports to which bucket.
     /// Every org's plugin is loaded and instantiated.
@@ -75,6 +79,14 @@ enum Command {
     },
 }
 
+/// What `invoke` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InvokeOutput {
+    Report,
+    Response,
+    Both,
+}
+
 /// A bad-input error: printed on one line, exit code 2.
 pub struct BadInput(pub anyhow::Error);
 
@@ -82,7 +94,11 @@ pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     logging::init(LogFormat::Text);
     let result = match cli.command {
-        Command::Invoke { event, config } => invoke(&event, config).await,
+        Command::Invoke {
+            event,
+            config,
+            output,
+        } => invoke(&event, config, output).await,
         Command::Validate { config } => validate(config).await,
         Command::Plugin { command } => plugin_cmd::plugin(command).await.map_err(BadInput),
         Command::Backfill(args) => backfill_cmd::backfill(*args).await,
@@ -101,8 +117,12 @@ pub async fn run() -> ExitCode {
     }
 }
 
-async fn invoke(event_path: &Path, config_file: Option<PathBuf>) -> Result<ExitCode, BadInput> {
-    let text = read_input(event_path).map_err(BadInput)?;
+async fn invoke(
+    event_path: &Path,
+    config_file: Option<PathBuf>,
+    output: InvokeOutput,
+) -> Result<ExitCode, BadInput> {
+    let text = read_event_text(event_path).map_err(|e| BadInput(e.into()))?;
     let event = parse_event_text(&text)
         .with_context(|| format!("event {}", event_path.display()))
         .map_err(BadInput)?;
@@ -111,7 +131,15 @@ async fn invoke(event_path: &Path, config_file: Option<PathBuf>) -> Result<ExitC
     let exporter = Exporter::new(s3_client::from_env().await, settings);
     exporter.config().await.map_err(|e| BadInput(e.into()))?;
     let report = handle(&exporter, event).await;
-    let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+    let printed = match output {
+        InvokeOutput::Report => serde_json::to_value(&report).expect("a report always serializes"),
+        InvokeOutput::Response => report.lambda_answer(),
+        InvokeOutput::Both => serde_json::json!({
+            "report": report,
+            "response": report.lambda_answer(),
+        }),
+    };
+    let json = serde_json::to_string_pretty(&printed).expect("JSON values always serialize");
     println!("{json}");
     let failed = report.records.iter().any(|r| r.outcome == Outcome::Failed);
     Ok(if failed {
@@ -180,16 +208,4 @@ async fn validate(config_file: Option<PathBuf>) -> Result<ExitCode, BadInput> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn read_input(path: &Path) -> Result<String> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("event from stdin: could not be read")?;
-        Ok(text)
-    } else {
-        std::fs::read_to_string(path).with_context(|| format!("event {}: could not be read", path.display()))
-    }
 }
