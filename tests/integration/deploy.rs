@@ -163,6 +163,13 @@ struct Statement {
 /// role (CloudWatch Logs only).
 const BASIC_EXECUTION_ROLE: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
 
+/// [`BASIC_EXECUTION_ROLE`] in any partition (`arn:aws-cn:iam::aws:policy/…`).
+fn is_basic_execution_role(arn: &str) -> bool {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(_, rest)| rest == "iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+}
+
 /// Every policy statement of the rendered template (after the SAM transform, so the
 /// function's `Policies` are its role's, next to what SAM adds): roles, policies, and queue,
 /// bucket and topic policies. A managed policy other than [`BASIC_EXECUTION_ROLE`] is
@@ -197,7 +204,7 @@ fn statements(rendered: &Value) -> Vec<Statement> {
                     document(format!("{id}.Policies[{i}]"), &p["PolicyDocument"]);
                 }
                 for (i, arn) in strings(&props["ManagedPolicyArns"]).iter().enumerate() {
-                    if arn != BASIC_EXECUTION_ROLE {
+                    if !is_basic_execution_role(arn) {
                         document(
                             format!("{id}.ManagedPolicyArns[{i}]"),
                             &json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", "Sid": format!("managed policy {arn}")}}),
@@ -241,9 +248,12 @@ fn violations(statements: &[Statement]) -> Vec<String> {
             found.push(format!("{}: S3 action without Resource", s.at));
         }
         for r in &s.resources {
+            // `arn:PARTITION:s3:::bucket[/key]`, any partition.
             let bucket = r
-                .strip_prefix("arn:aws:s3:::")
-                .map(|rest| rest.split('/').next().unwrap_or(""));
+                .strip_prefix("arn:")
+                .and_then(|rest| rest.split_once(":s3:::"))
+                .filter(|(partition, _)| partition.starts_with("aws") && !partition.contains(':'))
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(""));
             match bucket {
                 Some(b) if !b.is_empty() && !b.contains('*') && !b.contains('?') => {}
                 _ => found.push(format!("{}: S3 action on resource {r:?}", s.at)),
@@ -559,9 +569,11 @@ fn s3_mode_invokes_the_function_from_the_bucket_the_stack_creates() {
     let invoke = &resource(&rendered, "ExportFunctionEventInvokeConfig")["Properties"];
     assert_eq!(invoke["FunctionName"], "{{ref:ExportFunction}}");
     assert_eq!(invoke["MaximumRetryAttempts"], 2);
+    // (CloudFormation's EventInvokeConfig names the destination only; SAM's `Type: SQS`
+    // became the role's sqs:SendMessage on it.)
     assert_eq!(
         invoke["DestinationConfig"]["OnFailure"],
-        json!({"Type": "SQS", "Destination": "{{InvokeDeadLetterQueue.Arn}}"})
+        json!({"Destination": "{{InvokeDeadLetterQueue.Arn}}"})
     );
 
     // CloudFormation cannot attach a notification to a bucket it does not create.
@@ -948,6 +960,7 @@ fn the_role_names_the_stacks_own_partition() {
             .map(|(a, r)| (a, r.replacen("arn:aws:", &format!("arn:{partition}:"), 1)))
             .collect();
         assert_eq!(grants, expected, "{partition}");
+        assert_eq!(violations(&statements(&rendered)), Vec::<String>::new(), "{partition}");
         assert_eq!(
             resource(&rendered, ROLE)["Properties"]["ManagedPolicyArns"],
             json!([BASIC_EXECUTION_ROLE.replacen("arn:aws:", &format!("arn:{partition}:"), 1)]),
