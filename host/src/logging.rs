@@ -81,7 +81,10 @@ where
 /// Backslashes are left alone: `?` fields are escaped by Debug already, and doubling them
 /// would garble those.
 pub fn escape_controls(text: &str) -> String {
-    let needs = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let needs = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
     if !text.chars().any(needs) {
         return text.to_string();
     }
@@ -151,9 +154,17 @@ mod tests {
             );
             assert!(!line.contains('\u{2028}'), "{line:?}");
         }
-        assert!(lines[0].contains("record org1/a.jpg\\n2026-01-01T00:00:00Z  INFO record"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("record org1/a.jpg\\n2026-01-01T00:00:00Z  INFO record"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[0].contains("key=org1/a.jpg\\n"), "{}", lines[0]);
-        assert!(lines[0].contains("\\u{1b}[31mred\\u{7f}\\u{9b}1m\\u{2028}end"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("\\u{1b}[31mred\\u{7f}\\u{9b}1m\\u{2028}end"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].contains("reason=\"org1/a.jpg\\n"), "{}", lines[1]);
     }
 
@@ -174,7 +185,10 @@ mod tests {
     #[test]
     fn plain_text_is_untouched_and_controls_are_visible() {
         assert_eq!(escape_controls("org1/a b+é.jpg \\n"), "org1/a b+é.jpg \\n");
-        assert_eq!(escape_controls("a\nb\r\tc\u{0}\u{1b}"), "a\\nb\\r\\tc\\u{0}\\u{1b}");
+        assert_eq!(
+            escape_controls("a\nb\r\tc\u{0}\u{1b}"),
+            "a\\nb\\r\\tc\\u{0}\\u{1b}"
+        );
         assert_eq!(escape_controls("\u{85}\u{202e}"), "\\u{85}\\u{202e}");
     }
 }

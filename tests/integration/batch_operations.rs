@@ -147,13 +147,18 @@ async fn bucket_arns_of_every_partition_are_accepted(server: &'static Server) {
     for p in partitions {
         let key = format!("org1/{p}.jpg");
         world.put(&key, p.as_bytes()).await;
-        tasks.push(json!({"taskId": format!("t-{p}"), "s3Key": encode_key(&key), "s3VersionId": null,
-                          "s3BucketArn": format!("arn:{p}:s3:::{}", world.source)}));
+        tasks.push(
+            json!({"taskId": format!("t-{p}"), "s3Key": encode_key(&key), "s3VersionId": null,
+                          "s3BucketArn": format!("arn:{p}:s3:::{}", world.source)}),
+        );
     }
     let malformed = [
         ("t-object", format!("arn:aws:s3:::{}/org1/aws.jpg", world.source)),
         ("t-service", format!("arn:aws:sqs:::{}", world.source)),
-        ("t-region", format!("arn:aws:s3:us-east-1:123456789012:{}", world.source)),
+        (
+            "t-region",
+            format!("arn:aws:s3:us-east-1:123456789012:{}", world.source),
+        ),
         ("t-partition", format!("arn:azure:s3:::{}", world.source)),
         ("t-bare", world.source.clone()),
         ("t-empty", "arn:aws-cn:s3:::".to_string()),

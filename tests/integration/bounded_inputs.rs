@@ -22,7 +22,8 @@ fn padded(text: &str, len: u64) -> Vec<u8> {
 
 async fn an_oversized_config_object_is_refused_naming_the_limit(server: &'static Server) {
     let world = World::new(server, &["org1"]).await;
-    let config = json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1")}]}).to_string();
+    let config =
+        json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1")}]}).to_string();
     let a = world.put("org1/a.jpg", b"a").await;
 
     // Exactly the limit: loads, and the record is copied.
@@ -34,7 +35,12 @@ async fn an_oversized_config_object_is_refused_naming_the_limit(server: &'static
         parse_event(&s3_event(&[&a])).unwrap(),
     )
     .await;
-    assert_eq!(report.records[0].outcome, Outcome::Copied, "{:?}", report.records[0]);
+    assert_eq!(
+        report.records[0].outcome,
+        Outcome::Copied,
+        "{:?}",
+        report.records[0]
+    );
 
     // One byte more: every record fails with the reason, on a cold start.
     world
@@ -54,7 +60,11 @@ async fn an_oversized_config_object_is_refused_naming_the_limit(server: &'static
     assert!(reason.contains(&expected), "{reason}");
 
     // `validate` (config from CONFIGURATION_BUCKET/KEY) says the same on one line, exit 2.
-    let out = binary().envs(world.function_env("jpg")).arg("validate").output().unwrap();
+    let out = binary()
+        .envs(world.function_env("jpg"))
+        .arg("validate")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&expected), "{stderr}");
@@ -103,7 +113,10 @@ async fn an_oversized_plugin_fails_only_its_org_naming_the_limit() {
     .await;
     assert_eq!(report.records[0].outcome, Outcome::Copied);
     for (r, source) in [
-        (&report.records[1], format!("s3://{}/export/plugins/huge.wasm", world.config_bucket)),
+        (
+            &report.records[1],
+            format!("s3://{}/export/plugins/huge.wasm", world.config_bucket),
+        ),
         (&report.records[2], local.display().to_string()),
     ] {
         assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
@@ -133,7 +146,12 @@ fn an_oversized_event_is_refused_naming_the_limit() {
     let at_limit = dir.path().join("at-limit.json");
     std::fs::write(&at_limit, padded(&test_event, MAX_EVENT_BYTES)).unwrap();
     let out = invoke(&at_limit);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // One byte more (a sparse file: the reader stops after limit + 1 bytes anyway).
     let huge = dir.path().join("huge.json");
@@ -181,5 +199,8 @@ fn an_oversized_event_on_stdin_is_refused_too() {
     writer.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("event stdin: larger than the 6 MiB limit"), "{stderr}");
+    assert!(
+        stderr.contains("event stdin: larger than the 6 MiB limit"),
+        "{stderr}"
+    );
 }

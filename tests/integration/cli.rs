@@ -309,19 +309,24 @@ async fn invoke_prints_what_lambda_would_return() {
 
     // S3 Batch Operations, schema 2.0: the answer S3 reads, every task by id.
     let batch = serde_json::json!({
-        "invocationSchemaVersion": "2.0", "invocationId": "inv-cli",
-        "job": {"id": "job-1", "userArguments": {"treatMissingKeysAs": "TemporaryFailure"}},
-        "tasks": [
-            {"taskId": "t-ok", "s3Bucket": world.source, "s3Key": "org1/ok.jpg"},
-            {"taskId": "t-bad", "s3Bucket": world.source, "s3Key": "org2/bad.jpg"}
-        ]});
+    "invocationSchemaVersion": "2.0", "invocationId": "inv-cli",
+    "job": {"id": "job-1", "userArguments": {"treatMissingKeysAs": "TemporaryFailure"}},
+    "tasks": [
+        {"taskId": "t-ok", "s3Bucket": world.source, "s3Key": "org1/ok.jpg"},
+        {"taskId": "t-bad", "s3Bucket": world.source, "s3Key": "org2/bad.jpg"}
+    ]});
     let (code, response) = run(&batch, Some("response"));
     assert_eq!(code, Some(1), "a record failed: exit 1 as before");
     let mut fields: Vec<&str> = response.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort();
     assert_eq!(
         fields,
-        ["invocationId", "invocationSchemaVersion", "results", "treatMissingKeysAs"]
+        [
+            "invocationId",
+            "invocationSchemaVersion",
+            "results",
+            "treatMissingKeysAs"
+        ]
     );
     assert_eq!(response["invocationId"], "inv-cli");
     assert_eq!(response["invocationSchemaVersion"], "2.0");
@@ -346,10 +351,8 @@ async fn invoke_prints_what_lambda_would_return() {
     assert_eq!(without_ms(&report), without_ms(&both["report"]));
 
     // SQS: the partial batch response names the failed message only.
-    let sqs = crate::support::events::sqs_event(&[
-        ("msg-ok", s3_event(&[&ok])),
-        ("msg-bad", s3_event(&[&bad])),
-    ]);
+    let sqs =
+        crate::support::events::sqs_event(&[("msg-ok", s3_event(&[&ok])), ("msg-bad", s3_event(&[&bad]))]);
     let (code, response) = run(&sqs, Some("response"));
     assert_eq!(code, Some(1));
     assert_eq!(
@@ -361,7 +364,10 @@ async fn invoke_prints_what_lambda_would_return() {
     let (_, response) = run(&s3_event(&[&ok, &bad]), Some("response"));
     assert_eq!(response["errorType"], "RecordsFailed");
     assert!(
-        response["errorMessage"].as_str().unwrap().contains("org2/bad.jpg (NoSuchBucket)"),
+        response["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("org2/bad.jpg (NoSuchBucket)"),
         "{response}"
     );
     // Nothing failed: Lambda returns the report itself.
@@ -385,7 +391,8 @@ async fn a_hostile_key_cannot_forge_a_log_line() {
     })
     .await;
     let forged = " INFO record outcome=copied key=org1/fake.jpg";
-    let copied_key = format!("org1/a.jpg\n2026-01-01T00:00:00.000000Z{forged}\r\u{1b}[2K\u{1b}[32mok\u{1b}[0m.jpg");
+    let copied_key =
+        format!("org1/a.jpg\n2026-01-01T00:00:00.000000Z{forged}\r\u{1b}[2K\u{1b}[32mok\u{1b}[0m.jpg");
     let failed_key = format!("org2/b\u{7f}\u{9b}31m\u{85}\n{forged}.jpg");
     let a = world.put(&copied_key, b"a").await;
     let b = world.put(&failed_key, b"b").await;
@@ -420,7 +427,10 @@ async fn a_hostile_key_cannot_forge_a_log_line() {
         assert!(!line.contains(&format!("\n{forged}")));
     }
     // The keys are there, visibly escaped.
-    assert!(stderr.contains("org1/a.jpg\\n2026-01-01T00:00:00.000000Z INFO"), "{stderr}");
+    assert!(
+        stderr.contains("org1/a.jpg\\n2026-01-01T00:00:00.000000Z INFO"),
+        "{stderr}"
+    );
     assert!(stderr.contains("\\u{1b}[32mok\\u{1b}[0m.jpg"), "{stderr}");
     assert!(stderr.contains("org2/b\\u{7f}\\u{9b}31m\\u{85}\\n"), "{stderr}");
     assert!(

@@ -97,7 +97,10 @@ fn render_file(template: &Path, params: &[(&str, &str)]) -> Value {
     // The venv's python: render.py needs aws-sam-translator and cloud-radar, which only
     // `make tools` installs.
     let python = repo().join("target/tools-venv/bin/python");
-    assert!(python.is_file(), "no target/tools-venv/bin/python: {INSTALL_HINT}");
+    assert!(
+        python.is_file(),
+        "no target/tools-venv/bin/python: {INSTALL_HINT}"
+    );
     let mut all = base_params();
     for (k, v) in params {
         all.retain(|(name, _)| name != k);
@@ -396,7 +399,9 @@ fn the_function_may_consume_only_its_own_queue_and_send_only_to_its_dead_letter_
         let rendered = render(&[("TriggerMode", mode), ("CreateSourceBucket", "true")]);
         let mut sqs: Vec<(Vec<String>, Vec<String>)> = statements(&rendered)
             .into_iter()
-            .filter(|s| s.at.starts_with(&format!("{ROLE}.")) && s.actions.iter().any(|a| a.starts_with("sqs:")))
+            .filter(|s| {
+                s.at.starts_with(&format!("{ROLE}.")) && s.actions.iter().any(|a| a.starts_with("sqs:"))
+            })
             .map(|s| (s.actions, s.resources))
             .collect();
         sqs.sort();
@@ -845,7 +850,10 @@ fn bucket_and_key_parameters_refuse_what_would_widen_the_role() {
         }
         let rendered = render_file(&template_path(), &params);
         let errors = rendered["parameterErrors"].to_string();
-        assert!(errors.contains(name), "{name}={value:?} must be refused; got {errors}");
+        assert!(
+            errors.contains(name),
+            "{name}={value:?} must be refused; got {errors}"
+        );
     }
     // Names and keys as they really are still pass.
     render(&[
@@ -862,7 +870,11 @@ fn without_its_allowed_pattern_a_star_destination_would_grant_every_bucket() {
     // rendered role has exactly the violation the IAM check reports.
     let text = template_text();
     let pattern = "    # Each entry must be a bucket name: a `*` would widen the role to arn:aws:s3:::*/*.\n    AllowedPattern: \"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$\"\n";
-    assert_eq!(text.matches(pattern).count(), 1, "DestinationBucketNames has its pattern");
+    assert_eq!(
+        text.matches(pattern).count(),
+        1,
+        "DestinationBucketNames has its pattern"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("template.yaml");
     std::fs::write(&path, text.replacen(pattern, "", 1)).unwrap();
@@ -870,7 +882,9 @@ fn without_its_allowed_pattern_a_star_destination_would_grant_every_bucket() {
     assert_eq!(rendered["parameterErrors"], json!([]));
     let found = violations(&statements(&rendered));
     assert!(
-        found.iter().any(|v| v.contains("S3 action on resource \"arn:aws:s3:::*/*\"")),
+        found
+            .iter()
+            .any(|v| v.contains("S3 action on resource \"arn:aws:s3:::*/*\"")),
         "{found:#?}"
     );
 }
@@ -880,12 +894,23 @@ fn without_its_allowed_pattern_a_star_destination_would_grant_every_bucket() {
 /// directive copies them); a multipart copy reads them and sends them with
 /// CreateMultipartUpload.
 const S3_CALLS: [(&str, &[&str]); 14] = [
-    ("copy_object", &["s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging"]),
+    (
+        "copy_object",
+        &[
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+        ],
+    ),
     ("upload_part_copy", &["s3:GetObject", "s3:PutObject"]),
     ("head_object", &["s3:GetObject"]),
     ("get_object", &["s3:GetObject"]),
     ("get_object_tagging", &["s3:GetObjectTagging"]),
-    ("create_multipart_upload", &["s3:PutObject", "s3:PutObjectTagging"]),
+    (
+        "create_multipart_upload",
+        &["s3:PutObject", "s3:PutObjectTagging"],
+    ),
     ("complete_multipart_upload", &["s3:PutObject"]),
     ("abort_multipart_upload", &["s3:AbortMultipartUpload"]),
     ("list_parts", &["s3:ListMultipartUploadParts"]),
@@ -931,7 +956,12 @@ fn the_role_grants_only_what_the_code_calls() {
             }
         }
     }
-    for call in ["copy_object", "upload_part_copy", "abort_multipart_upload", "get_object"] {
+    for call in [
+        "copy_object",
+        "upload_part_copy",
+        "abort_multipart_upload",
+        "get_object",
+    ] {
         assert!(calls.contains(call), "{call} found in host/src ({calls:?})");
     }
     let rendered = render(&[
@@ -939,7 +969,10 @@ fn the_role_grants_only_what_the_code_calls() {
         ("TriggerMode", "SQS"),
         ("CreateSourceBucket", "false"),
     ]);
-    let granted: BTreeSet<String> = function_s3_grants(&rendered).into_iter().map(|(a, _)| a).collect();
+    let granted: BTreeSet<String> = function_s3_grants(&rendered)
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
     assert_eq!(
         granted, needed,
         "granted (left) vs needed by the calls {calls:?} (right)"
@@ -953,14 +986,21 @@ fn the_role_grants_only_what_the_code_calls() {
 #[test]
 fn the_role_names_the_stacks_own_partition() {
     for partition in ["aws", "aws-cn", "aws-us-gov"] {
-        let rendered = render(&[("AWS::Partition", partition), ("PluginBucketName", "plugin-store")]);
+        let rendered = render(&[
+            ("AWS::Partition", partition),
+            ("PluginBucketName", "plugin-store"),
+        ]);
         let grants = function_s3_grants(&rendered);
         let expected: BTreeSet<(String, String)> = expected_grants(Some("plugin-store/*"))
             .into_iter()
             .map(|(a, r)| (a, r.replacen("arn:aws:", &format!("arn:{partition}:"), 1)))
             .collect();
         assert_eq!(grants, expected, "{partition}");
-        assert_eq!(violations(&statements(&rendered)), Vec::<String>::new(), "{partition}");
+        assert_eq!(
+            violations(&statements(&rendered)),
+            Vec::<String>::new(),
+            "{partition}"
+        );
         assert_eq!(
             resource(&rendered, ROLE)["Properties"]["ManagedPolicyArns"],
             json!([BASIC_EXECUTION_ROLE.replacen("arn:aws:", &format!("arn:{partition}:"), 1)]),

@@ -23,16 +23,77 @@ fn config(cases: u32) -> ProptestConfig {
 /// Field names and values the parsers look for, so generated JSON reaches deep branches
 /// instead of failing at the first lookup.
 const WORDS: &[&str] = &[
-    "Records", "eventSource", "EventSource", "aws:s3", "aws:sqs", "aws:sns", "aws.s3", "body",
-    "s3", "bucket", "name", "object", "key", "size", "eTag", "versionId", "eventName",
-    "ObjectCreated:Put", "ObjectRemoved:Delete", "eventTime", "messageId", "Sns", "Message",
-    "Type", "Notification", "Event", "s3:TestEvent", "Bucket", "source", "detail-type",
-    "Object Created", "detail", "invocationSchemaVersion", "1.0", "2.0", "invocationId", "job",
-    "userArguments", "treatMissingKeysAs", "Succeeded", "tasks", "taskId", "s3Key", "s3Bucket",
-    "s3BucketArn", "arn:aws:s3:::b", "s3VersionId", "customers", "retry", "org",
-    "destinationBucket", "prefix", "suffixes", "plugin", "allowedBuckets", "sha256", "settings",
-    "timeoutMs", "maxMemoryMiB", "onError", "fail", "skip", "default", "s3://bkt/k.wasm",
-    "a+b%2Bc%C3%A9.pdf", "%zz", "%", "org1/", "org1", "jpg", "",
+    "Records",
+    "eventSource",
+    "EventSource",
+    "aws:s3",
+    "aws:sqs",
+    "aws:sns",
+    "aws.s3",
+    "body",
+    "s3",
+    "bucket",
+    "name",
+    "object",
+    "key",
+    "size",
+    "eTag",
+    "versionId",
+    "eventName",
+    "ObjectCreated:Put",
+    "ObjectRemoved:Delete",
+    "eventTime",
+    "messageId",
+    "Sns",
+    "Message",
+    "Type",
+    "Notification",
+    "Event",
+    "s3:TestEvent",
+    "Bucket",
+    "source",
+    "detail-type",
+    "Object Created",
+    "detail",
+    "invocationSchemaVersion",
+    "1.0",
+    "2.0",
+    "invocationId",
+    "job",
+    "userArguments",
+    "treatMissingKeysAs",
+    "Succeeded",
+    "tasks",
+    "taskId",
+    "s3Key",
+    "s3Bucket",
+    "s3BucketArn",
+    "arn:aws:s3:::b",
+    "s3VersionId",
+    "customers",
+    "retry",
+    "org",
+    "destinationBucket",
+    "prefix",
+    "suffixes",
+    "plugin",
+    "allowedBuckets",
+    "sha256",
+    "settings",
+    "timeoutMs",
+    "maxMemoryMiB",
+    "onError",
+    "fail",
+    "skip",
+    "default",
+    "s3://bkt/k.wasm",
+    "a+b%2Bc%C3%A9.pdf",
+    "%zz",
+    "%",
+    "org1/",
+    "org1",
+    "jpg",
+    "",
 ];
 
 fn word() -> impl Strategy<Value = String> {
@@ -169,8 +230,19 @@ proptest! {
 /// `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-eusc`, …) and ones it may add.
 fn partition() -> impl Strategy<Value = String> {
     prop_oneof![
-        proptest::sample::select(&["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"][..])
-            .prop_map(str::to_string),
+        proptest::sample::select(
+            &[
+                "aws",
+                "aws-cn",
+                "aws-us-gov",
+                "aws-iso",
+                "aws-iso-b",
+                "aws-iso-e",
+                "aws-iso-f",
+                "aws-eusc"
+            ][..]
+        )
+        .prop_map(str::to_string),
         "aws(-[a-z0-9]{1,6}){0,3}",
     ]
 }
@@ -232,27 +304,34 @@ fn config_document() -> impl Strategy<Value = Value> {
         prop_oneof![16 => "\\.?[a-zA-Z0-9_-]{1,5}(\\.[a-z0-9]{1,3})?", 1 => any::<String>()],
         1..4,
     ));
-    let plugin = proptest::option::weighted(0.4, (
-        prop_oneof![
-            3 => Just("plugins/p.wasm".to_string()),
-            3 => Just("./p.cwasm".to_string()),
-            3 => Just("../up/p.wasm".to_string()),
-            3 => Just("/abs/p.wasm".to_string()),
-            3 => bucket().prop_map(|b| format!("s3://{b}/plugins/p.cwasm")),
-            1 => any::<String>(),
-        ],
-        proptest::option::weighted(0.8, prop_oneof![12 => "[0-9a-f]{64}", 1 => any::<String>()]),
-        proptest::option::of(proptest::collection::btree_map("[a-z]{1,5}", prop_oneof![
-            any::<i64>().prop_map(Value::from),
-            any::<bool>().prop_map(Value::from),
-            any::<String>().prop_map(Value::from),
-        ], 0..4)),
-        proptest::option::of(0u64..10_200),
-        proptest::option::of(0u64..1040),
-        proptest::option::of(proptest::sample::select(
-            &["fail", "skip", "default", "fail", "skip", "default", "other"][..],
-        )),
-    ));
+    let plugin = proptest::option::weighted(
+        0.4,
+        (
+            prop_oneof![
+                3 => Just("plugins/p.wasm".to_string()),
+                3 => Just("./p.cwasm".to_string()),
+                3 => Just("../up/p.wasm".to_string()),
+                3 => Just("/abs/p.wasm".to_string()),
+                3 => bucket().prop_map(|b| format!("s3://{b}/plugins/p.cwasm")),
+                1 => any::<String>(),
+            ],
+            proptest::option::weighted(0.8, prop_oneof![12 => "[0-9a-f]{64}", 1 => any::<String>()]),
+            proptest::option::of(proptest::collection::btree_map(
+                "[a-z]{1,5}",
+                prop_oneof![
+                    any::<i64>().prop_map(Value::from),
+                    any::<bool>().prop_map(Value::from),
+                    any::<String>().prop_map(Value::from),
+                ],
+                0..4,
+            )),
+            proptest::option::of(0u64..10_200),
+            proptest::option::of(0u64..1040),
+            proptest::option::of(proptest::sample::select(
+                &["fail", "skip", "default", "fail", "skip", "default", "other"][..],
+            )),
+        ),
+    );
     let customer = (
         org,
         bucket_name,
@@ -338,10 +417,7 @@ proptest! {
 fn the_config_generator_produces_valid_configs() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-    let mut runner = TestRunner::new_with_rng(
-        config(1),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
-    );
+    let mut runner = TestRunner::new_with_rng(config(1), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
     let strategy = config_document();
     let valid = (0..300)
         .filter(|_| {

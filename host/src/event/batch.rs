@@ -31,7 +31,9 @@ pub struct BatchJob {
 
 /// Why an `s3BucketArn` names no bucket.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{arn:?} is not an S3 bucket ARN ({why}); expected arn:PARTITION:s3:::BUCKET, e.g. arn:aws:s3:::bucket or arn:aws-cn:s3:::bucket")]
+#[error(
+    "{arn:?} is not an S3 bucket ARN ({why}); expected arn:PARTITION:s3:::BUCKET, e.g. arn:aws:s3:::bucket or arn:aws-cn:s3:::bucket"
+)]
 pub struct BucketArnError {
     /// The ARN as received.
     pub arn: String,
@@ -220,8 +222,21 @@ mod tests {
 
     #[test]
     fn every_partition_is_accepted() {
-        for p in ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"] {
-            assert_eq!(bucket_from_arn(&format!("arn:{p}:s3:::my-bucket")), Ok("my-bucket"), "{p}");
+        for p in [
+            "aws",
+            "aws-cn",
+            "aws-us-gov",
+            "aws-iso",
+            "aws-iso-b",
+            "aws-iso-e",
+            "aws-iso-f",
+            "aws-eusc",
+        ] {
+            assert_eq!(
+                bucket_from_arn(&format!("arn:{p}:s3:::my-bucket")),
+                Ok("my-bucket"),
+                "{p}"
+            );
         }
     }
 
@@ -231,14 +246,23 @@ mod tests {
             ("my-bucket", "not six colon-separated fields"),
             ("arn:aws:s3:::", "no bucket name"),
             ("arn:aws:s3:::b/key.jpg", "an object ARN, not a bucket ARN"),
-            ("arn:aws:s3:us-east-1:123456789012:b", "region and account must be empty"),
+            (
+                "arn:aws:s3:us-east-1:123456789012:b",
+                "region and account must be empty",
+            ),
             ("arn:aws:sqs:::b", "service is not s3"),
             ("arn:azure:s3:::b", "unknown partition"),
             ("arn:aws-:s3:::b", "unknown partition"),
             ("arn:aws--cn:s3:::b", "unknown partition"),
             ("arn:AWS:s3:::b", "unknown partition"),
-            ("arn:aws:s3:::b\nINFO forged", "the bucket name has characters no bucket name has"),
-            ("arn:aws:s3:::a:b", "the bucket name has characters no bucket name has"),
+            (
+                "arn:aws:s3:::b\nINFO forged",
+                "the bucket name has characters no bucket name has",
+            ),
+            (
+                "arn:aws:s3:::a:b",
+                "the bucket name has characters no bucket name has",
+            ),
         ] {
             let e = bucket_from_arn(arn).unwrap_err();
             assert_eq!(e.why, why, "{arn:?}");

@@ -137,7 +137,10 @@ pub enum EventError {
 /// (plus the one byte that shows it is too large).
 pub fn read_event_text(path: &Path) -> Result<String, EventError> {
     let (origin, bytes) = if path == Path::new("-") {
-        ("stdin".to_string(), read_to_limit(std::io::stdin().lock(), MAX_EVENT_BYTES))
+        (
+            "stdin".to_string(),
+            read_to_limit(std::io::stdin().lock(), MAX_EVENT_BYTES),
+        )
     } else {
         let origin = path.display().to_string();
         let bytes = std::fs::File::open(path)
