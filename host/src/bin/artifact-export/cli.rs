@@ -82,8 +82,12 @@ enum Command {
 /// What `invoke` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum InvokeOutput {
+    /// The report: one entry per record, totals.
     Report,
+    /// What Lambda would return: Batch Operations answer, SQS batchItemFailures, or the
+    /// invocation error.
     Response,
+    /// `{"report": …, "response": …}`.
     Both,
 }
 
@@ -131,15 +135,16 @@ async fn invoke(
     let exporter = Exporter::new(s3_client::from_env().await, settings);
     exporter.config().await.map_err(|e| BadInput(e.into()))?;
     let report = handle(&exporter, event).await;
-    let printed = match output {
-        InvokeOutput::Report => serde_json::to_value(&report).expect("a report always serializes"),
-        InvokeOutput::Response => report.lambda_answer(),
-        InvokeOutput::Both => serde_json::json!({
+    // The report serialized as itself (fields in its own order, as before `--output`).
+    let json = match output {
+        InvokeOutput::Report => serde_json::to_string_pretty(&report),
+        InvokeOutput::Response => serde_json::to_string_pretty(&report.lambda_answer()),
+        InvokeOutput::Both => serde_json::to_string_pretty(&serde_json::json!({
             "report": report,
             "response": report.lambda_answer(),
-        }),
-    };
-    let json = serde_json::to_string_pretty(&printed).expect("JSON values always serialize");
+        })),
+    }
+    .expect("a report always serializes");
     println!("{json}");
     let failed = report.records.iter().any(|r| r.outcome == Outcome::Failed);
     Ok(if failed {
