@@ -3,9 +3,9 @@
 //!
 //! Values in log lines come from outside: object keys, S3 error messages, plugin log lines.
 //! A key holding a newline or an ANSI escape sequence must not be able to start a line that
-//! looks like one of ours, or recolour and rewrite a terminal. JSON escapes control
-//! characters itself; the text format escapes them in every field value and message here
-//! ([`escape_controls`]).
+//! looks like one of ours, or recolour and rewrite a terminal. JSON escapes the C0 controls
+//! (newline, CR, ESC, …) itself, so a JSON line stays one line; the text format escapes
+//! every control character in every field value and message here ([`escape_controls`]).
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
