@@ -7,7 +7,7 @@ functions resolved by cloud-radar. Prints one JSON document on stdout:
 
     {"parameterErrors": [...], "ruleViolations": [...], "resources": {...}, "outputs": {...}}
 
-    python3 deploy/render.py deploy/template.yaml TriggerMode=SQS DestinationBucketNames=a,b ...
+    target/tools-venv/bin/python deploy/render.py deploy/template.yaml TriggerMode=SQS DestinationBucketNames=a,b ...
 
 Nothing is deployed, so references have no value: a Ref to a resource becomes
 "{{ref:LogicalId}}", an attribute "{{LogicalId.Attr}}". Pseudo parameters: partition aws (or
@@ -16,10 +16,11 @@ The function's local CodeUri is replaced by an S3 location first, as `sam packag
 accepts only S3 code locations). tests/integration/deploy.rs checks the IAM statements of the
 output, including the role and policies SAM generates.
 
-This file only glues the two libraries together; it evaluates nothing itself except the
-template's Rules (cloud-radar ignores that section; the conditions in it are evaluated by
-cloud-radar's own functions). Needs the venv of `make tools` (aws-sam-translator,
-cloud-radar).
+This file glues the two libraries together and fills three gaps of cloud-radar 0.17: the
+template's Rules (ignored there; their conditions are evaluated with cloud-radar's own
+functions), AllowedValues of Number parameters (checked for String ones only), and
+AWS::NoValue inside lists (CloudFormation drops the item). Needs the venv of `make tools`
+(aws-sam-translator, cloud-radar, pinned in the Makefile).
 """
 
 import contextlib
