@@ -8,8 +8,9 @@
 #   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
 #                  latency), plugin decisions, cold start through cargo-lambda's Runtime API emulator
 #   make lint    - rustfmt and clippy, warnings are errors
-#   make tools   - cfn-lint (and PyYAML) and cargo-lambda into target/tools-venv, for the deploy
-#                  tests and the Runtime API end-to-end test (tests/integration/lambda_e2e.rs)
+#   make tools   - cfn-lint, aws-sam-translator, cloud-radar and cargo-lambda into target/tools-venv,
+#                  for the deploy tests (deploy/render.py) and the Runtime API end-to-end test
+#                  (tests/integration/lambda_e2e.rs)
 #   make lambda  - the Lambda artifact (arm64 bootstrap) with cargo-lambda, installed if missing
 #   make deploy  - make lambda, then `sam deploy --guided` of deploy/template.yaml (not run in CI)
 
@@ -19,12 +20,15 @@ SHELL := /bin/bash
 .PHONY: setup wasm-target test test-servers stop-servers lint demo bench build tools lambda deploy
 
 # Python tools live in one venv under target/ (pip, from PyPI): cfn-lint for the template
-# tests, cargo-lambda (with zig) for the arm64 build and its Runtime API emulator (end-to-end test,
+# tests, aws-sam-translator (the SAM transform) and cloud-radar (parameters, conditions, intrinsic
+# functions) for deploy/render.py, which the IAM tests use, cargo-lambda (with zig) for the arm64 build and its Runtime API emulator (end-to-end test,
 # cold-start bench), aws-sam-cli for deploying.
 TOOLS_VENV := target/tools-venv
 TOOLS_BIN := $(abspath $(TOOLS_VENV))/bin
 CFN_LINT_VERSION := 1.58.0
 CARGO_LAMBDA_VERSION := 1.9.2
+SAM_TRANSLATOR_VERSION := 1.115.0
+CLOUD_RADAR_VERSION := 0.17.0
 
 build:
 	$(CARGO) build --release -p artifact-export
@@ -73,13 +77,20 @@ $(TOOLS_VENV)/bin/python:
 $(TOOLS_VENV)/bin/cfn-lint: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'
 
+# A marker file: the two libraries have no command of their own. Named after the versions, so
+# changing a pin installs again.
+RENDER_LIBS := $(TOOLS_VENV)/.render-libs-$(SAM_TRANSLATOR_VERSION)-$(CLOUD_RADAR_VERSION)
+$(RENDER_LIBS): | $(TOOLS_VENV)/bin/python
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'aws-sam-translator==$(SAM_TRANSLATOR_VERSION)' 'cloud-radar==$(CLOUD_RADAR_VERSION)'
+	touch $@
+
 $(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
 
 $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
 
-tools: $(TOOLS_VENV)/bin/cfn-lint $(TOOLS_VENV)/bin/cargo-lambda
+tools: $(TOOLS_VENV)/bin/cfn-lint $(RENDER_LIBS) $(TOOLS_VENV)/bin/cargo-lambda
 
 # target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton), and the
 # same zipped as target/lambda/artifact-export.zip (for `aws lambda update-function-code`;

@@ -1,279 +1,186 @@
 #!/usr/bin/env python3
-"""Renders deploy/template.yaml for one set of parameter values, as CloudFormation would
-see it before creating anything: parameters with defaults applied and checked, conditions
-evaluated, resources and outputs whose condition is false dropped, intrinsic functions
-(Ref, Fn::Sub, Fn::Join, Fn::Split, Fn::If, Fn::Select, Fn::FindInMap, Fn::GetAtt) resolved.
-Prints one JSON document on stdout.
+"""Renders deploy/template.yaml for one set of parameter values as CloudFormation would create
+it: the SAM transform applied by aws-sam-translator (the library behind `sam` and
+CloudFormation's own AWS::Serverless transform), then parameters checked and applied,
+conditions evaluated, resources and outputs whose condition is false dropped, and intrinsic
+functions resolved by cloud-radar. Prints one JSON document on stdout:
 
-    python3 deploy/render.py deploy/template.yaml TriggerMode=SQS DestinationBucketNames=a,b ...
+    {"parameterErrors": [...], "ruleViolations": [...], "resources": {...}, "outputs": {...}}
 
-Refs to resources become "{{ref:LogicalId}}", attributes "{{LogicalId.Attr}}" (nothing is
-deployed, so they have no value). Pseudo parameters: partition aws (or AWS::Partition=...),
-region us-east-1, account 123456789012, stack name artifact-export. The SAM transform is not
-applied: an AWS::Serverless::Function keeps its Policies, which become its role's inline
-policy (SAM adds the basic logging policy and sqs:SendMessage on the EventInvokeConfig
-destination). tests/integration/deploy.rs checks the IAM statements of the output.
+    target/tools-venv/bin/python deploy/render.py deploy/template.yaml TriggerMode=SQS DestinationBucketNames=a,b ...
 
-Needs PyYAML only (cfn-lint brings it into target/tools-venv).
+Nothing is deployed, so references have no value: a Ref to a resource becomes
+"{{ref:LogicalId}}", an attribute "{{LogicalId.Attr}}". Pseudo parameters: partition aws (or
+AWS::Partition=aws-cn / aws-us-gov ...), account 123456789012, stack name artifact-export.
+The function's local CodeUri is replaced by an S3 location first, as `sam package` does (SAM
+accepts only S3 code locations). tests/integration/deploy.rs checks the IAM statements of the
+output, including the role and policies SAM generates.
+
+This file glues the two libraries together and fills three gaps of cloud-radar 0.17: the
+template's Rules (ignored there; their conditions are evaluated with cloud-radar's own
+functions), AllowedValues of Number parameters (checked for String ones only), and
+AWS::NoValue inside lists (CloudFormation drops the item). Needs the venv of `make tools`
+(aws-sam-translator, cloud-radar, pinned in the Makefile).
 """
 
+import contextlib
+import copy
 import json
-import re
+import os
 import sys
 
-import yaml
+# Region per partition: SAM takes the partition of generated ARNs from the region.
+REGIONS = {
+    "aws": "us-east-1",
+    "aws-cn": "cn-north-1",
+    "aws-us-gov": "us-gov-west-1",
+    "aws-iso": "us-iso-east-1",
+    "aws-iso-b": "us-isob-east-1",
+}
 
-NO_VALUE = object()
+NO_VALUE = "{{AWS::NoValue}}"
 
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short forms: !Ref x -> {"Ref": x}, !GetAtt a.b ->
-    {"Fn::GetAtt": [a, b]}, !Foo v -> {"Fn::Foo": v}, !Condition c -> {"Condition": c}."""
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {"Fn::" + suffix: value}
+# The S3 location `sam package` would upload the code to.
+PACKAGED_CODE = "s3://artifact-export-packaged/artifact-export.zip"
 
 
-CfnLoader.add_multi_constructor("!", _tag)
+def sam_transform(template, partition):
+    # The translator looks the region up from the environment (boto3); set it before import.
+    os.environ["AWS_DEFAULT_REGION"] = REGIONS.get(partition, "us-east-1")
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    template = copy.deepcopy(template)
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+            props["CodeUri"] = PACKAGED_CODE
+    # No managed policy names to look up: the template names none (only SAM's own basic
+    # execution role, which the translator knows).
+    return Translator(None, Parser()).translate(template, {}, get_managed_policy_map=lambda: {})
 
 
-class RenderError(Exception):
-    pass
+def placeholders(template):
+    """Cloud-radar resolves a Ref to a resource as its logical id and a GetAtt as "Id.Attr"
+    unless the resource's Metadata names values; name unmistakable ones instead."""
+    attrs = {}
 
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Fn::GetAtt":
+                    parts = value.split(".", 1) if isinstance(value, str) else value
+                    if isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, str) for p in parts):
+                        attrs.setdefault(parts[0], set()).add(parts[1])
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
 
-class Renderer:
-    def __init__(self, template, values):
-        self.t = template
-        self.pseudo = {
-            "AWS::Partition": values.pop("AWS::Partition", "aws"),
-            "AWS::Region": values.pop("AWS::Region", "us-east-1"),
-            "AWS::AccountId": "123456789012",
-            "AWS::StackName": values.pop("AWS::StackName", "artifact-export"),
-            "AWS::StackId": "{{stack-id}}",
-            "AWS::URLSuffix": "amazonaws.com",
+    walk(template)
+    for logical_id, resource in template.get("Resources", {}).items():
+        metadata = resource.setdefault("Metadata", {})
+        metadata["Cloud-Radar"] = {
+            "ref": "{{ref:%s}}" % logical_id,
+            "attribute-values": {a: "{{%s.%s}}" % (logical_id, a) for a in sorted(attrs.get(logical_id, ()))},
         }
-        self.errors = []
-        self.params = self._parameters(values)
-        self.conditions = {}
 
-    def _parameters(self, values):
-        declared = self.t.get("Parameters", {})
-        for name in values:
-            if name not in declared:
-                self.errors.append(f"unknown parameter {name}")
-        out = {}
-        for name, spec in declared.items():
-            if name in values:
-                raw = values[name]
-            elif "Default" in spec:
-                raw = spec["Default"]
-            else:
-                self.errors.append(f"{name}: no value and no default")
-                continue
-            raw = str(raw) if not isinstance(raw, bool) else str(raw).lower()
-            kind = spec.get("Type", "String")
-            items = raw.split(",") if kind == "CommaDelimitedList" else [raw]
-            for item in items:
-                self._check(name, spec, item)
-            out[name] = items if kind == "CommaDelimitedList" else raw
-        return out
 
-    def _check(self, name, spec, value):
-        allowed = spec.get("AllowedValues")
-        if allowed is not None and value not in [str(a) for a in allowed]:
-            self.errors.append(f"{name}: {value!r} not in {allowed}")
-        pattern = spec.get("AllowedPattern")
-        if pattern is not None and not re.fullmatch(pattern, value):
-            self.errors.append(f"{name}: {value!r} does not match {pattern}")
-        if spec.get("Type") == "Number":
-            try:
-                number = float(value)
-            except ValueError:
-                self.errors.append(f"{name}: {value!r} is not a number")
-                return
-            if "MinValue" in spec and number < float(spec["MinValue"]):
-                self.errors.append(f"{name}: {value} < {spec['MinValue']}")
-            if "MaxValue" in spec and number > float(spec["MaxValue"]):
-                self.errors.append(f"{name}: {value} > {spec['MaxValue']}")
-        for key, test in (("MinLength", lambda n: len(value) < n), ("MaxLength", lambda n: len(value) > n)):
-            if key in spec and test(int(spec[key])):
-                self.errors.append(f"{name}: {value!r} violates {key} {spec[key]}")
+def rule_violations(radar, rules):
+    """Each Rules assertion whose RuleCondition holds and whose Assert does not."""
+    found = []
+    for name, rule in rules.items():
+        if "RuleCondition" in rule and radar.resolve_values(copy.deepcopy(rule["RuleCondition"])) is not True:
+            continue
+        for assertion in rule.get("Assertions", []):
+            if radar.resolve_values(copy.deepcopy(assertion["Assert"])) is not True:
+                found.append("%s: %s" % (name, " ".join(assertion.get("AssertDescription", "").split())))
+    return found
 
-    def _condition(self, name):
-        if name not in self.conditions:
-            if name not in self.t.get("Conditions", {}):
-                raise RenderError(f"unknown condition {name}")
-            self.conditions[name] = None  # cycle guard
-            self.conditions[name] = self._truth(self.t["Conditions"][name])
-        if self.conditions[name] is None:
-            raise RenderError(f"condition {name} refers to itself")
-        return self.conditions[name]
 
-    def _truth(self, node):
-        if isinstance(node, dict) and len(node) == 1:
-            (fn, arg), = node.items()
-            if fn == "Condition":
-                return self._condition(arg)
-            if fn == "Fn::Equals":
-                a, b = (self.value(x) for x in arg)
-                return str(a) == str(b)
-            if fn == "Fn::Not":
-                return not self._truth(arg[0])
-            if fn == "Fn::And":
-                return all(self._truth(x) for x in arg)
-            if fn == "Fn::Or":
-                return any(self._truth(x) for x in arg)
-        raise RenderError(f"not a condition: {node!r}")
+def drop_no_value(node):
+    if isinstance(node, dict):
+        return {k: drop_no_value(v) for k, v in node.items() if v != NO_VALUE}
+    if isinstance(node, list):
+        return [drop_no_value(v) for v in node if v != NO_VALUE]
+    return node
 
-    def ref(self, name):
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in self.params:
-            return self.params[name]
-        return "{{ref:%s}}" % name
 
-    def value(self, node):
-        if isinstance(node, list):
-            return [v for v in (self.value(x) for x in node) if v is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            (key, arg), = node.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Condition":
-                return self._condition(arg)
-            if key.startswith("Fn::"):
-                return self._function(key, arg)
-        out = {}
-        for key, child in node.items():
-            v = self.value(child)
-            if v is not NO_VALUE:
-                out[key] = v
-        return out
+def strip_placeholders(section):
+    for resource in section.values():
+        metadata = resource.get("Metadata")
+        if isinstance(metadata, dict):
+            metadata.pop("Cloud-Radar", None)
+            if not metadata:
+                del resource["Metadata"]
 
-    def _function(self, fn, arg):
-        if fn == "Fn::If":
-            name, yes, no = arg
-            return self.value(yes if self._condition(name) else no)
-        if fn == "Fn::Sub":
-            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.value(arg[1]))
-            return self._sub(text, extra)
-        if fn == "Fn::Join":
-            sep, items = arg
-            items = self.value(items)
-            return sep.join(str(i) for i in items)
-        if fn == "Fn::Split":
-            sep, text = arg
-            return str(self.value(text)).split(sep)
-        if fn == "Fn::Select":
-            index, items = arg
-            return self.value(items)[int(self.value(index))]
-        if fn == "Fn::FindInMap":
-            m, a, b = (self.value(x) for x in arg)
-            try:
-                return self.t["Mappings"][m][str(a)][str(b)]
-            except KeyError as e:
-                raise RenderError(f"Fn::FindInMap {m}/{a}/{b}: no {e}") from None
-        if fn == "Fn::GetAtt":
-            resource, attribute = arg
-            return "{{%s.%s}}" % (resource, attribute)
-        if fn in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or"):
-            return self._truth({fn: arg})
-        raise RenderError(f"{fn} is not supported by render.py")
 
-    def _sub(self, text, extra):
-        def one(match):
-            inner = match.group(1)
-            if inner.startswith("!"):
-                return "${" + inner[1:] + "}"
-            if inner in extra:
-                v = extra[inner]
-            elif "." in inner and not inner.startswith("AWS::"):
-                v = "{{%s}}" % inner
-            else:
-                v = self.ref(inner)
-            if isinstance(v, list) or v is NO_VALUE:
-                raise RenderError(f"Fn::Sub ${{{inner}}} is not a string")
-            return str(v)
+def refused(why):
+    return {"parameterErrors": [why], "ruleViolations": [], "resources": {}, "outputs": {}}
 
-        return re.sub(r"\$\{([^}]*)\}", one, text)
 
-    def _kept(self, section):
-        out = {}
-        for name, body in self.t.get(section, {}).items():
-            if "Condition" in body and not self._condition(body["Condition"]):
-                continue
-            out[name] = self.value(body)
-        return out
+def render(path, values):
+    from cfn_tools import load_yaml
+    from cloud_radar.cf.unit import Template
 
-    def _rule_violations(self):
-        out = []
-        for name, rule in self.t.get("Rules", {}).items():
-            if "RuleCondition" in rule and not self._truth(rule["RuleCondition"]):
-                continue
-            for assertion in rule.get("Assertions", []):
-                if not self._truth(assertion["Assert"]):
-                    out.append(f"{name}: {' '.join(assertion.get('AssertDescription', '').split())}")
-        return out
+    partition = values.pop("AWS::Partition", "aws")
+    with open(path) as f:
+        # cfn-flip's loader knows CloudFormation's short forms (!Ref, !Sub, ...); the JSON
+        # round trip turns its ordered mappings into plain ones.
+        template = json.loads(json.dumps(load_yaml(f.read())))
+    rules = template.get("Rules", {})
+    # CloudFormation hands every parameter value over as a string (a Number default of 300
+    # is "300", which is what Fn::FindInMap keys on).
+    for spec in template.get("Parameters", {}).values():
+        for field in ("Default", "AllowedValues"):
+            if field in spec:
+                spec[field] = [str(v) for v in spec[field]] if isinstance(spec[field], list) else str(spec[field])
+    transformed = sam_transform(template, partition)
+    placeholders(transformed)
 
-    def render(self):
-        if self.errors:
-            # CloudFormation stops here: nothing is evaluated with invalid parameters.
-            return {
-                "parameters": self.params,
-                "parameterErrors": self.errors,
-                "ruleViolations": [],
-                "conditions": {},
-                "resources": {},
-                "outputs": {},
-            }
-        for name in self.t.get("Conditions", {}):
-            self._condition(name)
-        return {
-            "parameters": self.params,
-            "parameterErrors": self.errors,
-            "ruleViolations": self._rule_violations(),
-            "conditions": self.conditions,
-            "resources": self._kept("Resources"),
-            "outputs": self._kept("Outputs"),
-        }
+    Template.Partition = partition
+    Template.AccountId = "123456789012"
+    Template.StackName = "artifact-export"
+    # cloud-radar resolves Ref AWS::NoValue to this marker and drops properties holding it;
+    # list items holding it are dropped below (CloudFormation drops both).
+    Template.NoValue = NO_VALUE
+    # cloud-radar checks AllowedValues of String parameters only; CloudFormation of every type.
+    for name, value in values.items():
+        spec = template.get("Parameters", {}).get(name, {})
+        if spec.get("Type") == "Number" and "AllowedValues" in spec and value not in spec["AllowedValues"]:
+            return refused("Value %s not in allowed values for parameter %s" % (value, name))
+    try:
+        # cloud-radar prints progress on stdout, which carries the JSON here.
+        with contextlib.redirect_stdout(sys.stderr):
+            radar = Template(transformed)
+            rendered = radar.render(values, region=REGIONS.get(partition, "us-east-1"))
+    except ValueError as e:
+        # Parameter constraints (AllowedPattern, AllowedValues, lengths, bounds) and missing
+        # values: CloudFormation refuses the stack before creating anything.
+        return refused(str(e))
+    resources = drop_no_value(rendered.get("Resources", {}))
+    outputs = drop_no_value(rendered.get("Outputs", {}))
+    strip_placeholders(resources)
+    return {
+        "parameterErrors": [],
+        "ruleViolations": rule_violations(radar, rules),
+        "resources": resources,
+        "outputs": outputs,
+    }
 
 
 def main(argv):
-    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+    if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(argv[1], encoding="utf-8") as f:
-        template = yaml.load(f, Loader=CfnLoader)  # noqa: S506 (SafeLoader subclass)
     values = {}
     for arg in argv[2:]:
         name, sep, value = arg.partition("=")
         if not sep:
-            print(f"render.py: expected Name=Value, got {arg!r}", file=sys.stderr)
+            print("render.py: %r: expected Name=Value" % arg, file=sys.stderr)
             return 2
         values[name] = value
-    try:
-        out = Renderer(template, values).render()
-    except RenderError as e:
-        print(f"render.py: {e}", file=sys.stderr)
-        return 1
-    json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    json.dump(render(argv[1], values), sys.stdout, indent=1, sort_keys=True)
     print()
     return 0
 

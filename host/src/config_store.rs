@@ -12,6 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use tokio::sync::Mutex;
 
+use crate::bounded::{MAX_CONFIG_BYTES, ReadError, collect_body, human, read_file_to_limit};
 use crate::config::{Config, ConfigError};
 use crate::env::ConfigLocation;
 use crate::s3::classify;
@@ -26,6 +27,14 @@ pub enum ConfigLoadError {
         location: String,
         /// The S3 error code or I/O error.
         reason: String,
+    },
+    /// The document is larger than [`MAX_CONFIG_BYTES`]; nothing beyond the limit was read.
+    #[error("config {location}: larger than the {} limit for a configuration; expected a smaller document", human(*limit))]
+    TooLarge {
+        /// Where it was read from.
+        location: String,
+        /// The limit in bytes.
+        limit: u64,
     },
     /// The document is not a valid configuration.
     #[error(transparent)]
@@ -115,12 +124,23 @@ impl ConfigStore {
             location: self.location.to_string(),
             reason,
         };
+        let bounded = |e: ReadError| match e {
+            ReadError::TooLarge { limit } => ConfigLoadError::TooLarge {
+                location: self.location.to_string(),
+                limit,
+            },
+            ReadError::Failed(reason) => unreadable(reason),
+        };
+        let utf8 = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into()));
         match &self.location {
             ConfigLocation::File(path) => {
-                let text = tokio::fs::read_to_string(path)
+                let bytes = read_file_to_limit(path, MAX_CONFIG_BYTES)
                     .await
-                    .map_err(|e| unreadable(e.to_string()))?;
-                Ok(Fetched::Changed { text, etag: None })
+                    .map_err(bounded)?;
+                Ok(Fetched::Changed {
+                    text: utf8(bytes)?,
+                    etag: None,
+                })
             }
             ConfigLocation::S3 { bucket, key } => {
                 let response = client
@@ -138,15 +158,13 @@ impl ConfigStore {
                     Err(e) => return Err(unreadable(classify(&e).to_string())),
                 };
                 let etag = output.e_tag().map(str::to_string);
-                let bytes = output
-                    .body
-                    .collect()
+                let bytes = collect_body(output.body, output.content_length, MAX_CONFIG_BYTES)
                     .await
-                    .map_err(|e| unreadable(e.to_string()))?
-                    .into_bytes();
-                let text =
-                    String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("not UTF-8 text".into()))?;
-                Ok(Fetched::Changed { text, etag })
+                    .map_err(bounded)?;
+                Ok(Fetched::Changed {
+                    text: utf8(bytes)?,
+                    etag,
+                })
             }
         }
     }

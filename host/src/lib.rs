@@ -9,6 +9,7 @@
 //! and invariants.
 
 pub mod backfill;
+pub mod bounded;
 pub mod config;
 pub mod config_store;
 pub mod destination;

@@ -269,6 +269,9 @@ pub struct Totals {
     pub bytes_copied: u64,
 }
 
+/// The `errorType` of an invocation failed because records failed.
+pub const RECORDS_FAILED: &str = "RecordsFailed";
+
 /// An SQS message to be retried (partial batch response).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -366,6 +369,21 @@ impl Report {
                 "results": self.task_results(job),
             }),
             None => serde_json::to_value(self).unwrap_or(Value::Null),
+        }
+    }
+
+    /// What Lambda answers the invoker, as the runtime loop (`lambda.rs`) returns it: the
+    /// [`lambda_response`](Self::lambda_response) when the invocation succeeds, else the
+    /// invocation error `{"errorType": "RecordsFailed", "errorMessage": …}` (Lambda retries
+    /// the event, then dead-letters it). `invoke --output response` prints this.
+    pub fn lambda_answer(&self) -> Value {
+        if self.must_fail_invocation() {
+            json!({
+                "errorType": RECORDS_FAILED,
+                "errorMessage": self.failure_summary(),
+            })
+        } else {
+            self.lambda_response()
         }
     }
 

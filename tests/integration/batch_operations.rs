@@ -137,3 +137,59 @@ async fn mixed_outcomes_get_their_result_codes(server: &'static Server) {
 }
 
 on_each_server!(mixed_outcomes_get_their_result_codes);
+
+/// Schema 1.0 names the bucket by ARN, whose partition is that of the job's region: every
+/// AWS partition is accepted, and an ARN that names no bucket fails its task alone, with a
+/// one-line reason naming the task.
+async fn bucket_arns_of_every_partition_are_accepted(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let partitions = ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-eusc"];
+    let mut tasks = Vec::new();
+    for p in partitions {
+        let key = format!("org1/{p}.jpg");
+        world.put(&key, p.as_bytes()).await;
+        tasks.push(
+            json!({"taskId": format!("t-{p}"), "s3Key": encode_key(&key), "s3VersionId": null,
+                          "s3BucketArn": format!("arn:{p}:s3:::{}", world.source)}),
+        );
+    }
+    let malformed = [
+        ("t-object", format!("arn:aws:s3:::{}/org1/aws.jpg", world.source)),
+        ("t-service", format!("arn:aws:sqs:::{}", world.source)),
+        (
+            "t-region",
+            format!("arn:aws:s3:us-east-1:123456789012:{}", world.source),
+        ),
+        ("t-partition", format!("arn:azure:s3:::{}", world.source)),
+        ("t-bare", world.source.clone()),
+        ("t-empty", "arn:aws-cn:s3:::".to_string()),
+        ("t-newline", format!("arn:aws:s3:::{}\nforged", world.source)),
+    ];
+    for (id, arn) in &malformed {
+        tasks.push(json!({"taskId": id, "s3Key": "org1/aws.jpg", "s3BucketArn": arn}));
+    }
+    let event = parse_event(&invocation("1.0", None, tasks)).unwrap();
+    let exporter = Exporter::new(server.client(), world.settings("jpg"));
+    let response = handle(&exporter, event).await.lambda_response();
+    for p in partitions {
+        let (code, text) = result_of(&response, &format!("t-{p}"));
+        assert_eq!(code, "Succeeded", "{p}: {text}");
+        assert_eq!(
+            world
+                .get(world.bucket_of("org1"), &format!("org1/{p}.jpg"))
+                .await
+                .as_deref(),
+            Some(p.as_bytes()),
+            "{p}"
+        );
+    }
+    for (id, arn) in &malformed {
+        let (code, text) = result_of(&response, id);
+        assert_eq!(code, "PermanentFailure", "{id}: {text}");
+        assert!(text.contains(&format!("(task {id}).s3BucketArn")), "{id}: {text}");
+        assert!(text.contains("is not an S3 bucket ARN"), "{id}: {text}");
+        assert!(!text.contains('\n'), "{id}: one line: {text:?} for {arn:?}");
+    }
+}
+
+on_each_server!(bucket_arns_of_every_partition_are_accepted);

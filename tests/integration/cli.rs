@@ -276,3 +276,169 @@ fn output_into_a_closed_pipe_ends_quietly() {
         out.status
     );
 }
+
+/// `invoke --output` shows what Lambda would answer: the Batch Operations response, the SQS
+/// partial batch response, or the invocation error; `both` puts it beside the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_prints_what_lambda_would_return() {
+    let server = garage();
+    let world = World::with_config(server, &["org1"], |orgs| {
+        serde_json::json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": "absent-bucket-zz-org2"}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    let ok = world.put("org1/ok.jpg", b"ok").await;
+    let bad = world.put("org2/bad.jpg", b"bad").await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |event: &Value, output: Option<&str>| {
+        let path = write_event(dir.path(), event);
+        let mut cmd = binary();
+        cmd.envs(world.function_env("jpg"));
+        cmd.args(["invoke", "--event"]).arg(&path);
+        if let Some(output) = output {
+            cmd.args(["--output", output]);
+        }
+        let out = cmd.output().unwrap();
+        let printed: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", stderr_of(&out)));
+        (out.status.code(), printed)
+    };
+
+    // S3 Batch Operations, schema 2.0: the answer S3 reads, every task by id.
+    let batch = serde_json::json!({
+    "invocationSchemaVersion": "2.0", "invocationId": "inv-cli",
+    "job": {"id": "job-1", "userArguments": {"treatMissingKeysAs": "TemporaryFailure"}},
+    "tasks": [
+        {"taskId": "t-ok", "s3Bucket": world.source, "s3Key": "org1/ok.jpg"},
+        {"taskId": "t-bad", "s3Bucket": world.source, "s3Key": "org2/bad.jpg"}
+    ]});
+    let (code, response) = run(&batch, Some("response"));
+    assert_eq!(code, Some(1), "a record failed: exit 1 as before");
+    let mut fields: Vec<&str> = response.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "invocationId",
+            "invocationSchemaVersion",
+            "results",
+            "treatMissingKeysAs"
+        ]
+    );
+    assert_eq!(response["invocationId"], "inv-cli");
+    assert_eq!(response["invocationSchemaVersion"], "2.0");
+    assert_eq!(response["treatMissingKeysAs"], "TemporaryFailure");
+    assert_eq!(response["results"][0]["taskId"], "t-ok");
+    assert_eq!(response["results"][0]["resultCode"], "Succeeded");
+    assert_eq!(response["results"][1]["taskId"], "t-bad");
+    assert_eq!(response["results"][1]["resultCode"], "PermanentFailure");
+    let (_, both) = run(&batch, Some("both"));
+    assert_eq!(both["response"], response);
+    assert_eq!(both["report"]["trigger"], "batchOperations");
+    assert_eq!(both["report"]["records"].as_array().unwrap().len(), 2);
+    // The default stays the report, as scripts read it (timings differ between runs).
+    let (_, report) = run(&batch, None);
+    let without_ms = |report: &Value| {
+        let mut report = report.clone();
+        for r in report["records"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("ms");
+        }
+        report
+    };
+    assert_eq!(without_ms(&report), without_ms(&both["report"]));
+
+    // SQS: the partial batch response names the failed message only.
+    let sqs =
+        crate::support::events::sqs_event(&[("msg-ok", s3_event(&[&ok])), ("msg-bad", s3_event(&[&bad]))]);
+    let (code, response) = run(&sqs, Some("response"));
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "msg-bad"}])
+    );
+
+    // A plain S3 notification with a failed record: Lambda answers with an error.
+    let (_, response) = run(&s3_event(&[&ok, &bad]), Some("response"));
+    assert_eq!(response["errorType"], "RecordsFailed");
+    assert!(
+        response["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("org2/bad.jpg (NoSuchBucket)"),
+        "{response}"
+    );
+    // Nothing failed: Lambda returns the report itself.
+    let (code, response) = run(&s3_event(&[&ok]), Some("response"));
+    assert_eq!(code, Some(0));
+    assert_eq!(response["totals"]["copied"], 1);
+}
+
+/// A key, an SQS message id (logged as the record's locator) and an S3 error can hold
+/// newlines and terminal escapes: in the text log they are written as escapes, so every
+/// stderr line is one of ours and nothing recolours a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_key_cannot_forge_a_log_line() {
+    let server = garage();
+    let world = World::with_config(server, &["org1"], |orgs| {
+        serde_json::json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": "absent-bucket-zz-org2"}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    let forged = " INFO record outcome=copied key=org1/fake.jpg";
+    let copied_key =
+        format!("org1/a.jpg\n2026-01-01T00:00:00.000000Z{forged}\r\u{1b}[2K\u{1b}[32mok\u{1b}[0m.jpg");
+    let failed_key = format!("org2/b\u{7f}\u{9b}31m\u{85}\n{forged}.jpg");
+    let a = world.put(&copied_key, b"a").await;
+    let b = world.put(&failed_key, b"b").await;
+    let message_id = format!("m1\n2026-01-01T00:00:00.000000Z{forged}\u{1b}]0;title\u{7}");
+    let dir = tempfile::tempdir().unwrap();
+    let event = write_event(
+        dir.path(),
+        &crate::support::events::sqs_event(&[(message_id.as_str(), s3_event(&[&a, &b]))]),
+    );
+    let out = binary()
+        .envs(world.function_env("jpg"))
+        .env("RUST_LOG", "info")
+        .args(["invoke", "--event"])
+        .arg(&event)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    for line in &lines {
+        assert!(
+            !line.chars().any(|c| c.is_control()),
+            "a control character reached the log: {line:?}"
+        );
+        // Every line starts as the formatter starts it: a timestamp, then a level.
+        let level = line.split_whitespace().nth(1).unwrap_or_default();
+        assert!(
+            line.starts_with("20") && ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level),
+            "a line that is not ours: {line:?}"
+        );
+        assert!(!line.contains(&format!("\n{forged}")));
+    }
+    // The keys are there, visibly escaped.
+    assert!(
+        stderr.contains("org1/a.jpg\\n2026-01-01T00:00:00.000000Z INFO"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\\u{1b}[32mok\\u{1b}[0m.jpg"), "{stderr}");
+    assert!(stderr.contains("org2/b\\u{7f}\\u{9b}31m\\u{85}\\n"), "{stderr}");
+    assert!(
+        stderr.contains("(SQS message m1\\n2026-01-01T00:00:00.000000Z INFO record outcome=copied key=org1/fake.jpg\\u{1b}]0;title\\u{7})"),
+        "{stderr}"
+    );
+    // And the report on stdout keeps the real keys.
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["records"][0]["key"], copied_key);
+    assert_eq!(report["records"][1]["key"], failed_key);
+}

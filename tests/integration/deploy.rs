@@ -1,12 +1,14 @@
 //! `deploy/template.yaml`: cfn-lint accepts it, and for every trigger mode the template as
-//! CloudFormation would create it (rendered by `deploy/render.py`: parameters, conditions and
-//! intrinsic functions resolved) grants the function exactly the S3 access it needs and
-//! nothing broader, wires the trigger, the dead-letter queues and the alarms, and gives the
-//! function an environment it accepts. No AWS account and no S3 server needed.
+//! CloudFormation would create it (rendered by `deploy/render.py`: the SAM transform by
+//! aws-sam-translator, then parameters, conditions and intrinsic functions by cloud-radar)
+//! grants the function exactly the S3 access its code needs and nothing broader (the role SAM
+//! generates, with the policies SAM adds), refuses parameters that would widen it, wires the
+//! trigger, the dead-letter queues and the alarms, and gives the function an environment it
+//! accepts. No AWS account and no S3 server needed.
 //!
-//! The tools come from `target/tools-venv` (`.ci/run` and `make tools` install cfn-lint there,
-//! which brings PyYAML); `cfn-lint` / `python3` on PATH are the fallback. A missing tool fails
-//! the test: it is never skipped.
+//! The tools come from `target/tools-venv` (`.ci/run` and `make tools` install cfn-lint,
+//! aws-sam-translator and cloud-radar there); `cfn-lint` on PATH is the fallback. A missing
+//! tool fails the test: it is never skipped.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -18,8 +20,8 @@ use artifact_export::metrics::{self, NAMESPACE};
 use artifact_export::report::Report;
 use serde_json::{Value, json};
 
-const INSTALL_HINT: &str = "install the tools with `make tools` (or run .ci/run), which puts cfn-lint \
-                            and PyYAML into target/tools-venv";
+const INSTALL_HINT: &str = "install the tools with `make tools` (or run .ci/run), which puts cfn-lint, \
+                            aws-sam-translator and cloud-radar into target/tools-venv";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -92,12 +94,13 @@ fn base_params() -> Vec<(String, String)> {
 
 /// Renders `template` with the base parameters overridden by `params`.
 fn render_file(template: &Path, params: &[(&str, &str)]) -> Value {
+    // The venv's python: render.py needs aws-sam-translator and cloud-radar, which only
+    // `make tools` installs.
     let python = repo().join("target/tools-venv/bin/python");
-    let python = if python.is_file() {
-        python
-    } else {
-        on_path("python3").unwrap_or_else(|| panic!("no python3: {INSTALL_HINT}"))
-    };
+    assert!(
+        python.is_file(),
+        "no target/tools-venv/bin/python: {INSTALL_HINT}"
+    );
     let mut all = base_params();
     for (k, v) in params {
         all.retain(|(name, _)| name != k);
@@ -112,7 +115,7 @@ fn render_file(template: &Path, params: &[(&str, &str)]) -> Value {
         .expect("python runs");
     assert!(
         out.status.success(),
-        "deploy/render.py failed ({INSTALL_HINT} if PyYAML is missing):\n{}",
+        "deploy/render.py failed ({INSTALL_HINT} if a library is missing):\n{}",
         text_of(&out)
     );
     serde_json::from_slice(&out.stdout).expect("render.py prints JSON")
@@ -159,10 +162,22 @@ struct Statement {
     negated: bool,
 }
 
-/// Every policy statement of the rendered template: the function's `Policies` (which SAM
-/// turns into its role), roles, policies, and queue, bucket and topic policies. A policy in
-/// the function's `Policies` that is not an inline document (a managed policy or a SAM policy
-/// template) is reported as a statement granting `*` so the checks reject it.
+/// The one managed policy the function's role may have: SAM attaches it to every function
+/// role (CloudWatch Logs only).
+const BASIC_EXECUTION_ROLE: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+
+/// [`BASIC_EXECUTION_ROLE`] in any partition (`arn:aws-cn:iam::aws:policy/…`).
+fn is_basic_execution_role(arn: &str) -> bool {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(_, rest)| rest == "iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+}
+
+/// Every policy statement of the rendered template (after the SAM transform, so the
+/// function's `Policies` are its role's, next to what SAM adds): roles, policies, and queue,
+/// bucket and topic policies. A managed policy other than [`BASIC_EXECUTION_ROLE`] is
+/// reported as a statement granting `*` so the checks reject it: its content is not here
+/// to check.
 fn statements(rendered: &Value) -> Vec<Statement> {
     let mut out = Vec::new();
     let mut document = |at: String, doc: &Value| {
@@ -186,22 +201,18 @@ fn statements(rendered: &Value) -> Vec<Statement> {
     for (id, r) in rendered["resources"].as_object().unwrap() {
         let props = &r["Properties"];
         match r["Type"].as_str().unwrap_or_default() {
-            "AWS::Serverless::Function" => {
-                for (i, p) in strings_or_values(&props["Policies"]).iter().enumerate() {
-                    let at = format!("{id}.Policies[{i}]");
-                    if p.get("Statement").is_some() {
-                        document(at, p);
-                    } else {
-                        document(
-                            at,
-                            &json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", "Sid": format!("not an inline policy: {p}")}}),
-                        );
-                    }
-                }
-            }
+            "AWS::Serverless::Function" => panic!("{id}: the SAM transform was not applied"),
             "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
                 for (i, p) in props["Policies"].as_array().into_iter().flatten().enumerate() {
                     document(format!("{id}.Policies[{i}]"), &p["PolicyDocument"]);
+                }
+                for (i, arn) in strings(&props["ManagedPolicyArns"]).iter().enumerate() {
+                    if !is_basic_execution_role(arn) {
+                        document(
+                            format!("{id}.ManagedPolicyArns[{i}]"),
+                            &json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", "Sid": format!("managed policy {arn}")}}),
+                        );
+                    }
                 }
             }
             "AWS::IAM::Policy"
@@ -213,14 +224,6 @@ fn statements(rendered: &Value) -> Vec<Statement> {
         }
     }
     out
-}
-
-fn strings_or_values(v: &Value) -> Vec<Value> {
-    match v {
-        Value::Array(items) => items.clone(),
-        Value::Null => Vec::new(),
-        one => vec![one.clone()],
-    }
 }
 
 fn is_s3_action(action: &str) -> bool {
@@ -248,9 +251,12 @@ fn violations(statements: &[Statement]) -> Vec<String> {
             found.push(format!("{}: S3 action without Resource", s.at));
         }
         for r in &s.resources {
+            // `arn:PARTITION:s3:::bucket[/key]`, any partition.
             let bucket = r
-                .strip_prefix("arn:aws:s3:::")
-                .map(|rest| rest.split('/').next().unwrap_or(""));
+                .strip_prefix("arn:")
+                .and_then(|rest| rest.split_once(":s3:::"))
+                .filter(|(partition, _)| partition.starts_with("aws") && !partition.contains(':'))
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(""));
             match bucket {
                 Some(b) if !b.is_empty() && !b.contains('*') && !b.contains('?') => {}
                 _ => found.push(format!("{}: S3 action on resource {r:?}", s.at)),
@@ -260,11 +266,14 @@ fn violations(statements: &[Statement]) -> Vec<String> {
     found
 }
 
-/// The (S3 action, resource) pairs the function's own policies allow.
+/// The function's role, as SAM names it.
+const ROLE: &str = "ExportFunctionRole";
+
+/// The (S3 action, resource) pairs the function's role allows.
 fn function_s3_grants(rendered: &Value) -> BTreeSet<(String, String)> {
     statements(rendered)
         .iter()
-        .filter(|s| s.allow && s.at.starts_with("ExportFunction."))
+        .filter(|s| s.allow && s.at.starts_with(&format!("{ROLE}.")))
         .flat_map(|s| {
             s.actions
                 .iter()
@@ -277,25 +286,21 @@ fn function_s3_grants(rendered: &Value) -> BTreeSet<(String, String)> {
 /// What the code needs, from the S3 calls it makes: CopyObject / UploadPartCopy / HeadObject
 /// (GetObject on the source, PutObject on the destination), GetObjectTagging and
 /// PutObjectTagging (tags carried over), CreateMultipartUpload / CompleteMultipartUpload
-/// (PutObject), AbortMultipartUpload, the config's GetObject, plugins' GetObject.
+/// (PutObject), AbortMultipartUpload, the config's GetObject, plugins' GetObject. Not
+/// GetObjectVersion (no copy names a source version) nor ListMultipartUploadParts (parts are
+/// never listed): [`the_role_grants_only_what_the_code_calls`] ties this to the source.
 fn expected_grants(plugins: Option<&str>) -> BTreeSet<(String, String)> {
     let source_objects = format!("arn:aws:s3:::{SOURCE}/*");
     let source_bucket = format!("arn:aws:s3:::{SOURCE}");
     let config = format!("arn:aws:s3:::{CONFIG_BUCKET}/{CONFIG_KEY}");
     let mut pairs: Vec<(String, String)> = vec![
         ("s3:GetObject".into(), source_objects.clone()),
-        ("s3:GetObjectVersion".into(), source_objects.clone()),
         ("s3:GetObjectTagging".into(), source_objects),
         ("s3:ListBucket".into(), source_bucket),
         ("s3:GetObject".into(), config),
     ];
     for d in DESTINATIONS {
-        for a in [
-            "s3:PutObject",
-            "s3:PutObjectTagging",
-            "s3:AbortMultipartUpload",
-            "s3:ListMultipartUploadParts",
-        ] {
+        for a in ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"] {
             pairs.push((a.into(), format!("arn:aws:s3:::{d}/*")));
         }
     }
@@ -365,8 +370,13 @@ fn every_trigger_mode_grants_exactly_the_s3_access_the_function_needs() {
             let rendered = render(&params);
             let all = statements(&rendered);
             assert!(
-                all.iter().any(|s| s.at.starts_with("ExportFunction.")),
+                all.iter().any(|s| s.at.starts_with(&format!("{ROLE}."))),
                 "{mode}: function policies found"
+            );
+            assert_eq!(
+                resource(&rendered, ROLE)["Properties"]["ManagedPolicyArns"],
+                json!([BASIC_EXECUTION_ROLE]),
+                "{mode}: SAM's logging policy and no other managed policy"
             );
             assert_eq!(
                 violations(&all),
@@ -384,22 +394,37 @@ fn every_trigger_mode_grants_exactly_the_s3_access_the_function_needs() {
 }
 
 #[test]
-fn the_function_may_consume_only_its_own_queue() {
+fn the_function_may_consume_only_its_own_queue_and_send_only_to_its_dead_letter_queue() {
     for mode in MODES {
         let rendered = render(&[("TriggerMode", mode), ("CreateSourceBucket", "true")]);
-        let sqs: Vec<Statement> = statements(&rendered)
+        let mut sqs: Vec<(Vec<String>, Vec<String>)> = statements(&rendered)
             .into_iter()
             .filter(|s| {
-                s.at.starts_with("ExportFunction.") && s.actions.iter().any(|a| a.starts_with("sqs:"))
+                s.at.starts_with(&format!("{ROLE}.")) && s.actions.iter().any(|a| a.starts_with("sqs:"))
             })
+            .map(|s| (s.actions, s.resources))
             .collect();
+        sqs.sort();
+        // SAM's own statement for the EventInvokeConfig's on-failure destination, every mode.
+        let mut expected = vec![(
+            vec!["sqs:SendMessage".to_string()],
+            vec!["{{InvokeDeadLetterQueue.Arn}}".to_string()],
+        )];
         if mode == "SQS" {
-            assert_eq!(sqs.len(), 1, "{sqs:?}");
-            assert_eq!(sqs[0].resources, ["{{SourceQueue.Arn}}"]);
-            assert!(!sqs[0].actions.iter().any(|a| a.contains('*')));
-        } else {
-            assert!(sqs.is_empty(), "{mode}: {sqs:?}");
+            expected.push((
+                [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ]
+                .map(String::from)
+                .to_vec(),
+                vec!["{{SourceQueue.Arn}}".to_string()],
+            ));
         }
+        expected.sort();
+        assert_eq!(sqs, expected, "{mode}");
     }
 }
 
@@ -408,8 +433,8 @@ fn the_checks_catch_wildcard_actions_and_star_resources() {
     let text = template_text();
     let dir = tempfile::tempdir().unwrap();
     // Each mutation must apply (so a template edit cannot quietly disarm the test) and must
-    // be caught by the rendered-IAM check.
-    let mutations: [(&str, &str, &str, &str); 4] = [
+    // be caught by the rendered-IAM checks: a violation, or a grant beyond the expected ones.
+    let mutations: [(&str, &str, &str, &str); 5] = [
         (
             "s3:* on the source",
             "                - s3:GetObjectTagging\n",
@@ -429,10 +454,17 @@ fn the_checks_catch_wildcard_actions_and_star_resources() {
             "S3 action on resource \"*\"",
         ),
         (
+            // SAM expands it into the role's inline policy: caught as grants beyond the needed.
             "a SAM policy template",
             "      Policies:\n",
             "      Policies:\n        - S3CrudPolicy: {BucketName: !Ref SourceBucketName}\n",
-            "not an inline policy",
+            "beyond what the code needs: (\"s3:DeleteObject\", \"arn:aws:s3:::shared-source/*\")",
+        ),
+        (
+            "a managed policy",
+            "      Policies:\n",
+            "      Policies:\n        - arn:aws:iam::aws:policy/AmazonS3FullAccess\n",
+            "managed policy arn:aws:iam::aws:policy/AmazonS3FullAccess",
         ),
     ];
     for (what, from, to, expected) in mutations {
@@ -444,7 +476,13 @@ fn the_checks_catch_wildcard_actions_and_star_resources() {
         let path = dir.path().join("template.yaml");
         std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
         let rendered = render_file(&path, &[]);
-        let found = violations(&statements(&rendered));
+        let mut found = violations(&statements(&rendered));
+        let expected_grants = expected_grants(None);
+        found.extend(
+            function_s3_grants(&rendered)
+                .difference(&expected_grants)
+                .map(|g| format!("beyond what the code needs: {g:?}")),
+        );
         assert!(
             found.iter().any(|v| v.contains(expected)),
             "{what}: expected {expected:?} among {found:#?}"
@@ -531,12 +569,16 @@ fn s3_mode_invokes_the_function_from_the_bucket_the_stack_creates() {
     ] {
         assert!(!has_resource(&rendered, absent), "{absent} only in its own mode");
     }
-    // Asynchronous invocations: two retries, then the invoke dead-letter queue.
-    let invoke = &resource(&rendered, "ExportFunction")["Properties"]["EventInvokeConfig"];
+    // Asynchronous invocations: two retries, then the invoke dead-letter queue (SAM turns
+    // the function's EventInvokeConfig into a resource of its own).
+    let invoke = &resource(&rendered, "ExportFunctionEventInvokeConfig")["Properties"];
+    assert_eq!(invoke["FunctionName"], "{{ref:ExportFunction}}");
     assert_eq!(invoke["MaximumRetryAttempts"], 2);
+    // (CloudFormation's EventInvokeConfig names the destination only; SAM's `Type: SQS`
+    // became the role's sqs:SendMessage on it.)
     assert_eq!(
         invoke["DestinationConfig"]["OnFailure"],
-        json!({"Type": "SQS", "Destination": "{{InvokeDeadLetterQueue.Arn}}"})
+        json!({"Destination": "{{InvokeDeadLetterQueue.Arn}}"})
     );
 
     // CloudFormation cannot attach a notification to a bucket it does not create.
@@ -757,7 +799,13 @@ fn the_function_accepts_the_environment_the_template_gives_it() {
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(function["Architectures"], json!(["arm64"]));
     assert_eq!(function["Handler"], "bootstrap");
-    assert_eq!(function["CodeUri"], "../target/lambda/artifact-export/");
+    // The code `make lambda` builds; render.py stands in for `sam package`'s upload.
+    assert!(template_text().contains("      CodeUri: ../target/lambda/artifact-export/\n"));
+    assert_eq!(
+        function["Code"],
+        json!({"S3Bucket": "artifact-export-packaged", "S3Key": "artifact-export.zip"})
+    );
+    assert_eq!(function["Role"], format!("{{{{{ROLE}.Arn}}}}"));
     let vars = function["Environment"]["Variables"].as_object().unwrap().clone();
     let settings = Settings::from_lookup(|name| vars.get(name).and_then(Value::as_str).map(str::to_string))
         .expect("the template's environment is valid");
@@ -777,5 +825,186 @@ fn the_function_accepts_the_environment_the_template_gives_it() {
         "COPY_CONCURRENCY",
     ] {
         assert!(vars.contains_key(name), "{name}");
+    }
+}
+
+#[test]
+fn bucket_and_key_parameters_refuse_what_would_widen_the_role() {
+    // Each of these would put a wildcard into a resource ARN of the role (`arn:aws:s3:::*/*`,
+    // every object of the config bucket, …); CloudFormation must refuse the parameter.
+    let refused: [(&str, &str); 9] = [
+        ("SourceBucketName", "*"),
+        ("DestinationBucketNames", "*"),
+        ("DestinationBucketNames", "org1-export,*"),
+        ("DestinationBucketNames", "org1-export,org?-export"),
+        ("ConfigBucketName", "*"),
+        ("ConfigKey", "*"),
+        ("ConfigKey", "artifact-export/${aws:username}"),
+        ("PluginBucketName", "*"),
+        ("PluginKeyPrefix", "plugins/*"),
+    ];
+    for (name, value) in refused {
+        let mut params = vec![(name, value)];
+        if name == "PluginKeyPrefix" {
+            params.push(("PluginBucketName", "plugin-store"));
+        }
+        let rendered = render_file(&template_path(), &params);
+        let errors = rendered["parameterErrors"].to_string();
+        assert!(
+            errors.contains(name),
+            "{name}={value:?} must be refused; got {errors}"
+        );
+    }
+    // Names and keys as they really are still pass.
+    render(&[
+        ("DestinationBucketNames", "a.b-c,org1-export,x12"),
+        ("ConfigKey", "dir/sub dir/config (v2).json"),
+        ("PluginBucketName", "plugin-store"),
+        ("PluginKeyPrefix", ""),
+    ]);
+}
+
+#[test]
+fn without_its_allowed_pattern_a_star_destination_would_grant_every_bucket() {
+    // The pattern is what stands between a `*` and `arn:aws:s3:::*/*`: without it, the
+    // rendered role has exactly the violation the IAM check reports.
+    let text = template_text();
+    let pattern = "    # Each entry must be a bucket name: a `*` would widen the role to arn:aws:s3:::*/*.\n    AllowedPattern: \"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$\"\n";
+    assert_eq!(
+        text.matches(pattern).count(),
+        1,
+        "DestinationBucketNames has its pattern"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("template.yaml");
+    std::fs::write(&path, text.replacen(pattern, "", 1)).unwrap();
+    let rendered = render_file(&path, &[("DestinationBucketNames", "*")]);
+    assert_eq!(rendered["parameterErrors"], json!([]));
+    let found = violations(&statements(&rendered));
+    assert!(
+        found
+            .iter()
+            .any(|v| v.contains("S3 action on resource \"arn:aws:s3:::*/*\"")),
+        "{found:#?}"
+    );
+}
+
+/// SDK operations → the IAM actions S3 checks for them (the service authorization reference
+/// for Amazon S3). CopyObject reads the source's tags and writes them (the default tagging
+/// directive copies them); a multipart copy reads them and sends them with
+/// CreateMultipartUpload.
+const S3_CALLS: [(&str, &[&str]); 14] = [
+    (
+        "copy_object",
+        &[
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+        ],
+    ),
+    ("upload_part_copy", &["s3:GetObject", "s3:PutObject"]),
+    ("head_object", &["s3:GetObject"]),
+    ("get_object", &["s3:GetObject"]),
+    ("get_object_tagging", &["s3:GetObjectTagging"]),
+    (
+        "create_multipart_upload",
+        &["s3:PutObject", "s3:PutObjectTagging"],
+    ),
+    ("complete_multipart_upload", &["s3:PutObject"]),
+    ("abort_multipart_upload", &["s3:AbortMultipartUpload"]),
+    ("list_parts", &["s3:ListMultipartUploadParts"]),
+    ("list_multipart_uploads", &["s3:ListBucketMultipartUploads"]),
+    ("list_objects_v2", &["s3:ListBucket"]),
+    ("put_object", &["s3:PutObject"]),
+    ("put_object_tagging", &["s3:PutObjectTagging"]),
+    ("delete_object", &["s3:DeleteObject"]),
+];
+
+/// Library sources that never run in the Lambda function: `backfill` (the CLI, with the
+/// operator's credentials) and local mode (`destination::folder`, no S3 destination).
+const NOT_IN_LAMBDA: [&str; 2] = ["backfill", "folder.rs"];
+
+fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if NOT_IN_LAMBDA.contains(&name.as_str()) || name == "bin" {
+            continue;
+        }
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_role_grants_only_what_the_code_calls() {
+    // The S3 calls the function's code makes, found in its source, and the actions they need.
+    let mut files = Vec::new();
+    rust_sources(&repo().join("host/src"), &mut files);
+    let mut needed = BTreeSet::from(["s3:ListBucket".to_string()]); // 404 instead of 403
+    let mut calls = BTreeSet::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (call, actions) in S3_CALLS {
+            if text.contains(&format!(".{call}()")) {
+                calls.insert(call);
+                needed.extend(actions.iter().map(|a| a.to_string()));
+            }
+        }
+    }
+    for call in [
+        "copy_object",
+        "upload_part_copy",
+        "abort_multipart_upload",
+        "get_object",
+    ] {
+        assert!(calls.contains(call), "{call} found in host/src ({calls:?})");
+    }
+    let rendered = render(&[
+        ("PluginBucketName", "plugin-store"),
+        ("TriggerMode", "SQS"),
+        ("CreateSourceBucket", "false"),
+    ]);
+    let granted: BTreeSet<String> = function_s3_grants(&rendered)
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(
+        granted, needed,
+        "granted (left) vs needed by the calls {calls:?} (right)"
+    );
+    for unused in ["s3:GetObjectVersion", "s3:ListMultipartUploadParts"] {
+        assert!(!granted.contains(unused), "{unused}");
+        assert!(!template_text().contains(&format!("- {unused}\n")), "{unused}");
+    }
+}
+
+#[test]
+fn the_role_names_the_stacks_own_partition() {
+    for partition in ["aws", "aws-cn", "aws-us-gov"] {
+        let rendered = render(&[
+            ("AWS::Partition", partition),
+            ("PluginBucketName", "plugin-store"),
+        ]);
+        let grants = function_s3_grants(&rendered);
+        let expected: BTreeSet<(String, String)> = expected_grants(Some("plugin-store/*"))
+            .into_iter()
+            .map(|(a, r)| (a, r.replacen("arn:aws:", &format!("arn:{partition}:"), 1)))
+            .collect();
+        assert_eq!(grants, expected, "{partition}");
+        assert_eq!(
+            violations(&statements(&rendered)),
+            Vec::<String>::new(),
+            "{partition}"
+        );
+        assert_eq!(
+            resource(&rendered, ROLE)["Properties"]["ManagedPolicyArns"],
+            json!([BASIC_EXECUTION_ROLE.replacen("arn:aws:", &format!("arn:{partition}:"), 1)]),
+            "{partition}"
+        );
     }
 }

@@ -217,7 +217,7 @@ fn batch_operations_schema_1_and_2() {
     assert_eq!(object(&v2.records[0].body).key, "org2/report final.pdf");
     assert_eq!(object(&v2.records[0].body).version_id, None);
     assert!(
-        matches!(&v2.records[1].body, RecordBody::Invalid { reason } if reason.starts_with("tasks[1].s3Key: key")),
+        matches!(&v2.records[1].body, RecordBody::Invalid { reason } if reason.starts_with("tasks[1] (task dGFza2lkZ29lc2hlcmUL).s3Key: key")),
         "{:?}",
         v2.records[1].body
     );

@@ -9,6 +9,8 @@ mod support;
 mod backfill;
 /// S3 Batch Operations invocations (backfills): per-task result codes and response shape.
 mod batch_operations;
+/// Size limits of the config, plugins and events: at the limit accepted, above it refused.
+mod bounded_inputs;
 /// The `artifact-export` binary: `invoke` and `validate`, exit codes and output.
 mod cli;
 /// Loading, caching and refreshing the configuration from S3.
@@ -32,5 +34,7 @@ mod multipart;
 mod ordering;
 /// Per-org WebAssembly plugins: rewrite, filter, hostile guests, loading and pinning.
 mod plugins;
+/// Property-based tests (proptest) of the input parsers: events, configs, keys, ARNs.
+mod properties;
 /// SQS-triggered invocations and their partial batch response.
 mod sqs;

@@ -136,6 +136,39 @@ impl Config {
         }
     }
 
+    /// The configuration as a JSON document that [`Config::parse`] reads back into an equal
+    /// `Config` when given the same `origin`: every field written out (defaults included),
+    /// local plugin paths relative to the origin's folder when they are inside it (the parser
+    /// resolves them against it), S3 sources as `s3://bucket/key`. For tools that edit or
+    /// normalise a config, and the round-trip property test.
+    pub fn to_json(&self, origin: &str) -> Value {
+        let dir = ConfigDir::of(origin);
+        let customers: Vec<Value> = self
+            .customers
+            .iter()
+            .map(|c| {
+                let mut fields = serde_json::Map::new();
+                fields.insert("org".into(), Value::from(c.org.as_str()));
+                fields.insert(
+                    "destinationBucket".into(),
+                    Value::from(c.destination_bucket.as_str()),
+                );
+                fields.insert("prefix".into(), Value::from(c.prefix.as_str()));
+                if let Some(suffixes) = &c.suffixes {
+                    fields.insert("suffixes".into(), Value::from(suffixes.as_slice().to_vec()));
+                }
+                if let Some(spec) = &c.plugin {
+                    fields.insert("plugin".into(), plugin::to_json(spec, &dir));
+                }
+                if !c.allowed_buckets.is_empty() {
+                    fields.insert("allowedBuckets".into(), Value::from(c.allowed_buckets.clone()));
+                }
+                Value::Object(fields)
+            })
+            .collect();
+        serde_json::json!({"customers": customers, "retry": self.retry})
+    }
+
     /// True when `bucket` is some org's destination (events from it must not be exported again).
     pub fn is_destination_bucket(&self, bucket: &str) -> bool {
         self.customers.iter().any(|c| c.destination_bucket == bucket)

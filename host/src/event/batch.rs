@@ -29,6 +29,78 @@ pub struct BatchJob {
     pub treat_missing_keys_as: ResultCode,
 }
 
+/// Why an `s3BucketArn` names no bucket.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{arn:?} is not an S3 bucket ARN ({why}); expected arn:PARTITION:s3:::BUCKET, e.g. arn:aws:s3:::bucket or arn:aws-cn:s3:::bucket"
+)]
+pub struct BucketArnError {
+    /// The ARN as received.
+    pub arn: String,
+    /// Which part is wrong.
+    pub why: &'static str,
+}
+
+/// The bucket of an S3 bucket ARN, `arn:PARTITION:s3:::BUCKET`, in any AWS partition: `aws`,
+/// `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-eusc`, … (`aws` or `aws-` followed by
+/// lowercase letters, digits and dashes, so partitions AWS adds later are accepted too).
+/// Region and account are empty in bucket ARNs; an object ARN (`bucket/key`) is refused.
+pub fn bucket_from_arn(arn: &str) -> Result<&str, BucketArnError> {
+    let fail = |why| BucketArnError {
+        arn: arn.to_string(),
+        why,
+    };
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(bucket)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(fail("not six colon-separated fields"));
+    };
+    if !is_partition(partition) {
+        return Err(fail("unknown partition"));
+    }
+    if service != "s3" {
+        return Err(fail("service is not s3"));
+    }
+    if !region.is_empty() || !account.is_empty() {
+        return Err(fail("region and account must be empty"));
+    }
+    if bucket.is_empty() {
+        return Err(fail("no bucket name"));
+    }
+    if bucket.contains('/') {
+        return Err(fail("an object ARN, not a bucket ARN"));
+    }
+    if bucket
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == ':')
+    {
+        return Err(fail("the bucket name has characters no bucket name has"));
+    }
+    Ok(bucket)
+}
+
+/// `aws`, or `aws-` and dash-separated groups of lowercase letters and digits.
+fn is_partition(partition: &str) -> bool {
+    match partition.strip_prefix("aws") {
+        Some("") => true,
+        Some(rest) => rest.strip_prefix('-').is_some_and(|rest| {
+            rest.split('-').all(|group| {
+                !group.is_empty()
+                    && group
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+        }),
+        None => false,
+    }
+}
+
 /// Parses a Batch Operations invocation; `top` has `invocationSchemaVersion`.
 pub(super) fn parse_batch(top: &Map<String, Value>) -> Result<ParsedEvent, EventError> {
     let bad = |what: String| EventError::UnknownShape(format!("S3 Batch Operations invocation: {what}"));
@@ -82,9 +154,10 @@ pub(super) fn parse_batch(top: &Map<String, Value>) -> Result<ParsedEvent, Event
                 ))
             })?
             .to_string();
+        let locator = format!("{locator} (task {task_id})");
         let body = task_body(&locator, task);
         records.push(EventRecord {
-            locator: format!("{locator} (task {task_id})"),
+            locator,
             message_id: None,
             task_id: Some(task_id),
             body,
@@ -107,14 +180,9 @@ fn task_body(locator: &str, task: &Value) -> RecordBody {
     };
     let bucket = match (task.get("s3Bucket"), task.get("s3BucketArn")) {
         (Some(Value::String(b)), _) if !b.is_empty() => b.clone(),
-        (_, Some(Value::String(arn))) => match arn.strip_prefix("arn:aws:s3:::").filter(|b| !b.is_empty()) {
-            Some(b) => b.to_string(),
-            None => {
-                return invalid(
-                    "s3BucketArn",
-                    &format!("{arn:?} is not a bucket ARN (arn:aws:s3:::bucket)"),
-                );
-            }
+        (_, Some(Value::String(arn))) => match bucket_from_arn(arn) {
+            Ok(b) => b.to_string(),
+            Err(e) => return invalid("s3BucketArn", &e.to_string()),
         },
         _ => {
             return invalid(
@@ -146,4 +214,59 @@ fn task_body(locator: &str, task: &Value) -> RecordBody {
         event_time: None,
         event_name: "BatchOperations:Copy".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_partition_is_accepted() {
+        for p in [
+            "aws",
+            "aws-cn",
+            "aws-us-gov",
+            "aws-iso",
+            "aws-iso-b",
+            "aws-iso-e",
+            "aws-iso-f",
+            "aws-eusc",
+        ] {
+            assert_eq!(
+                bucket_from_arn(&format!("arn:{p}:s3:::my-bucket")),
+                Ok("my-bucket"),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_names_no_bucket_says_why() {
+        for (arn, why) in [
+            ("my-bucket", "not six colon-separated fields"),
+            ("arn:aws:s3:::", "no bucket name"),
+            ("arn:aws:s3:::b/key.jpg", "an object ARN, not a bucket ARN"),
+            (
+                "arn:aws:s3:us-east-1:123456789012:b",
+                "region and account must be empty",
+            ),
+            ("arn:aws:sqs:::b", "service is not s3"),
+            ("arn:azure:s3:::b", "unknown partition"),
+            ("arn:aws-:s3:::b", "unknown partition"),
+            ("arn:aws--cn:s3:::b", "unknown partition"),
+            ("arn:AWS:s3:::b", "unknown partition"),
+            (
+                "arn:aws:s3:::b\nINFO forged",
+                "the bucket name has characters no bucket name has",
+            ),
+            (
+                "arn:aws:s3:::a:b",
+                "the bucket name has characters no bucket name has",
+            ),
+        ] {
+            let e = bucket_from_arn(arn).unwrap_err();
+            assert_eq!(e.why, why, "{arn:?}");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+        }
+    }
 }

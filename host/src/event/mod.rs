@@ -6,13 +6,18 @@
 //! becomes [`RecordBody::Invalid`] with a reason naming where it is, so it is reported as
 //! failed instead of vanishing; only an event whose overall shape is unknown is an error.
 
+use std::path::Path;
+
 use serde_json::{Map, Value};
 
+pub use crate::bounded::MAX_EVENT_BYTES;
+use crate::bounded::{ReadError, human, read_to_limit};
 use crate::s3::keys::decode_notification_key;
+use crate::logging::escape_controls;
 
 mod batch;
 
-pub use batch::{BatchJob, ResultCode};
+pub use batch::{BatchJob, BucketArnError, ResultCode, bucket_from_arn};
 
 /// One object announced as created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,10 +115,57 @@ pub enum EventError {
     /// JSON, but no known event shape.
     #[error("event has an unknown shape: {0}")]
     UnknownShape(String),
+    /// More than [`MAX_EVENT_BYTES`]; nothing beyond the limit was read.
+    #[error("event {origin}: larger than the {} limit (Lambda's own cap on an invocation's payload); expected a smaller event", human(*limit))]
+    TooLarge {
+        /// The file, `stdin`, or `text` for text handed over.
+        origin: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The file or stdin could not be read.
+    #[error("event {origin}: could not be read: {reason}")]
+    Unreadable {
+        /// The file or `stdin`.
+        origin: String,
+        /// The I/O error, or "not UTF-8 text".
+        reason: String,
+    },
 }
 
-/// Parses event JSON text.
+/// Reads event text from a file, or from stdin for `-`, never more than [`MAX_EVENT_BYTES`]
+/// (plus the one byte that shows it is too large).
+pub fn read_event_text(path: &Path) -> Result<String, EventError> {
+    let (origin, bytes) = if path == Path::new("-") {
+        (
+            "stdin".to_string(),
+            read_to_limit(std::io::stdin().lock(), MAX_EVENT_BYTES),
+        )
+    } else {
+        let origin = path.display().to_string();
+        let bytes = std::fs::File::open(path)
+            .map_err(|e| ReadError::Failed(e.to_string()))
+            .and_then(|file| read_to_limit(file, MAX_EVENT_BYTES));
+        (origin, bytes)
+    };
+    match bytes {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| EventError::Unreadable {
+            origin,
+            reason: "not UTF-8 text".into(),
+        }),
+        Err(ReadError::TooLarge { limit }) => Err(EventError::TooLarge { origin, limit }),
+        Err(ReadError::Failed(reason)) => Err(EventError::Unreadable { origin, reason }),
+    }
+}
+
+/// Parses event JSON text of at most [`MAX_EVENT_BYTES`].
 pub fn parse_event_text(text: &str) -> Result<ParsedEvent, EventError> {
+    if text.len() as u64 > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge {
+            origin: "text".into(),
+            limit: MAX_EVENT_BYTES,
+        });
+    }
     let value: Value = serde_json::from_str(text).map_err(|e| EventError::NotJson {
         line: e.line(),
         column: e.column(),
@@ -172,7 +224,8 @@ pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
             batch: None,
         });
     }
-    let mut fields: Vec<&str> = top.keys().map(String::as_str).take(8).collect();
+    // Field names are outside text: escaped, so the error stays one line.
+    let mut fields: Vec<String> = top.keys().take(8).map(|k| escape_controls(k.as_str())).collect();
     fields.sort_unstable();
     Err(EventError::UnknownShape(format!(
         "expected an S3 notification (Records[] from aws:s3), SQS, SNS, EventBridge (source aws.s3) or s3:TestEvent; got an object with fields [{}]",

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Precompiled};
 
+use crate::bounded::{MAX_PLUGIN_BYTES, ReadError, collect_body, human, read_file_to_limit};
 use crate::config::{PluginSource, PluginSpec};
 use crate::s3::classify;
 
@@ -19,6 +20,14 @@ pub enum LoadError {
         plugin: String,
         /// The I/O or S3 error.
         reason: String,
+    },
+    /// The file or object is larger than [`MAX_PLUGIN_BYTES`]; nothing beyond was read.
+    #[error("plugin {plugin}: larger than the {} limit for a plugin; expected a smaller .wasm or .cwasm", human(*limit))]
+    TooLarge {
+        /// Where it was read from.
+        plugin: String,
+        /// The limit in bytes.
+        limit: u64,
     },
     /// The bytes are not the pinned ones.
     #[error("plugin {plugin}: sha256 mismatch: config pins {expected}, file has {actual}")]
@@ -69,10 +78,17 @@ pub async fn read_plugin_bytes(
         plugin: source.clone(),
         reason,
     };
+    let bounded = |e: ReadError| match e {
+        ReadError::TooLarge { limit } => LoadError::TooLarge {
+            plugin: source.clone(),
+            limit,
+        },
+        ReadError::Failed(reason) => unreadable(reason),
+    };
     let bytes = match &spec.source {
-        PluginSource::File(path) => tokio::fs::read(path)
+        PluginSource::File(path) => read_file_to_limit(path, MAX_PLUGIN_BYTES)
             .await
-            .map_err(|e| unreadable(e.to_string()))?,
+            .map_err(bounded)?,
         PluginSource::S3 { bucket, key } => {
             let client = client
                 .ok_or_else(|| unreadable("S3 sources need an S3 client; use a local file here".into()))?;
@@ -83,12 +99,9 @@ pub async fn read_plugin_bytes(
                 .send()
                 .await
                 .map_err(|e| unreadable(classify(&e).to_string()))?;
-            out.body
-                .collect()
+            collect_body(out.body, out.content_length, MAX_PLUGIN_BYTES)
                 .await
-                .map_err(|e| unreadable(e.to_string()))?
-                .into_bytes()
-                .to_vec()
+                .map_err(bounded)?
         }
     };
     let digest: [u8; 32] = Sha256::digest(&bytes).into();

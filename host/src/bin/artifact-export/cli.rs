@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::backfill::{self, BackfillArgs};
 use crate::exit::{self, BadInput};
-use crate::invoke::invoke;
+use crate::invoke::{InvokeOutput, invoke};
 use crate::plan::plan;
 use crate::plugin::{self, PluginCommand};
 use crate::validate::validate;
@@ -32,12 +32,17 @@ enum Command {
     /// Prints the report as JSON on stdout (logs go to stderr). Exit 0 when no record
     /// failed, 1 when any did, 2 on bad input.
     Invoke {
-        /// Event JSON file; `-` reads stdin.
+        /// Event JSON file (at most 6 MiB, Lambda's payload cap); `-` reads stdin.
         #[arg(long)]
         event: PathBuf,
         /// Read the configuration from this file instead of CONFIGURATION_BUCKET/KEY.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// What to print: the per-record `report`; the `response` Lambda would return (the
+        /// Batch Operations answer, the SQS `batchItemFailures`, or the invocation error
+        /// `{errorType, errorMessage}`); or `both` as `{"report": …, "response": …}`.
+        #[arg(long, value_enum, default_value_t = InvokeOutput::Report)]
+        output: InvokeOutput,
     },
     /// Load and validate a configuration, and print which org exports to which bucket.
     /// Every org's plugin is loaded and instantiated.
@@ -79,7 +84,11 @@ pub async fn run() -> ExitCode {
     logging::init(LogFormat::Text);
     let get: Lookup = &env::process_env;
     let result = match cli.command {
-        Command::Invoke { event, config } => invoke(&event, config, get).await,
+        Command::Invoke {
+            event,
+            config,
+            output,
+        } => invoke(&event, config, output, get).await,
         Command::Validate { config } => validate(config, get).await,
         Command::Plugin { command } => plugin::plugin(command).await.map_err(BadInput),
         Command::Backfill(args) => backfill::backfill(*args, get).await,

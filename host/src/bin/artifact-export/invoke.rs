@@ -6,28 +6,50 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use artifact_export::env::{Lookup, Settings};
-use artifact_export::event::parse_event_text;
+use artifact_export::event::{parse_event_text, read_event_text};
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
 use artifact_export::s3;
 
 use crate::exit::{BadInput, failed_if};
-use crate::input::read_text;
+
+/// What `invoke` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InvokeOutput {
+    /// The report: one entry per record, totals.
+    Report,
+    /// What Lambda would return: Batch Operations answer, SQS batchItemFailures, or the
+    /// invocation error.
+    Response,
+    /// `{"report": …, "response": …}`.
+    Both,
+}
 
 /// Exit 0 when no record failed, 1 when any did, 2 on bad input.
 pub async fn invoke(
     event_path: &Path,
     config_file: Option<PathBuf>,
+    output: InvokeOutput,
     get: Lookup<'_>,
 ) -> Result<ExitCode, BadInput> {
-    let text = read_text(event_path, "event")?;
+    // Bounded (Lambda's 6 MiB payload cap), from a file or stdin.
+    let text = read_event_text(event_path)?;
     let event = parse_event_text(&text).with_context(|| format!("event {}", event_path.display()))?;
     let settings = Settings::from_lookup_with_config(get, config_file)?;
     let exporter = Exporter::new(s3::client::from_env().await, settings);
     exporter.config().await?;
     let report = handle(&exporter, event).await;
-    let json = serde_json::to_string_pretty(&report).expect("a report always serializes");
+    // The report serialized as itself (fields in its own order, as before `--output`).
+    let json = match output {
+        InvokeOutput::Report => serde_json::to_string_pretty(&report),
+        InvokeOutput::Response => serde_json::to_string_pretty(&report.lambda_answer()),
+        InvokeOutput::Both => serde_json::to_string_pretty(&serde_json::json!({
+            "report": report,
+            "response": report.lambda_answer(),
+        })),
+    }
+    .expect("a report always serializes");
     println!("{json}");
     Ok(failed_if(
         report.records.iter().any(|r| r.outcome == Outcome::Failed),

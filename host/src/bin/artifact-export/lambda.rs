@@ -17,7 +17,7 @@ use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle_until;
 use artifact_export::logging::{self, LogFormat};
 use artifact_export::metrics;
-use artifact_export::report::Report;
+use artifact_export::report::{RECORDS_FAILED, Report};
 use artifact_export::s3;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -50,8 +50,6 @@ pub async fn run() -> ExitCode {
 
 /// `errorType` of an event the function cannot read at all.
 const UNREADABLE_EVENT: &str = "UnreadableEvent";
-/// `errorType` of an invocation in which a record could not be exported.
-const RECORDS_FAILED: &str = "RecordsFailed";
 
 /// The invocation's deadline (`Lambda-Runtime-Deadline-Ms`, milliseconds since the epoch)
 /// as an `Instant`; `None` when the runtime gave none.
