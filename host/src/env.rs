@@ -15,6 +15,11 @@ use crate::suffix::SuffixSet;
 /// Reads one variable by name; `None` when unset. [`process_env`] reads the real one.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Whether the process is a Lambda function (`AWS_LAMBDA_RUNTIME_API` is set).
+pub fn runs_in_lambda(get: Lookup) -> bool {
+    get("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
 /// The real process environment, as a [`Lookup`].
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -327,6 +332,26 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars.push(("COPY_CONCURRENCY", "4"));
         assert_eq!(settings(&vars).unwrap().copy_concurrency, 4);
+    }
+
+    #[test]
+    fn timeouts_and_the_deadline_margin_come_from_the_environment() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("S3_REQUEST_TIMEOUT_MS", "1500"),
+            ("COPY_REQUEST_TIMEOUT_MS", "120000"),
+            ("DEADLINE_MARGIN_MS", "0"),
+        ]);
+        let s = settings(&vars).unwrap();
+        assert_eq!(s.timeouts.request, Duration::from_millis(1500));
+        assert_eq!(s.timeouts.copy, Duration::from_secs(120));
+        assert_eq!(s.deadline_margin, Duration::ZERO);
+        let mut vars = BASE.to_vec();
+        vars.push(("COPY_REQUEST_TIMEOUT_MS", "0"));
+        assert_eq!(
+            settings(&vars).unwrap_err().to_string(),
+            "environment variable COPY_REQUEST_TIMEOUT_MS=\"0\" is invalid; expected a whole number from 100 to 900000"
+        );
     }
 
     #[test]

@@ -55,17 +55,17 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
                     return RecordReport::refused(&record, "OneFileManyRecords", why.to_string(), false)
                         .logged();
                 }
-                let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
                 if stop.reason().is_some() {
-                    return cut_short.logged();
+                    return RecordReport::cut_short(&record, StopReason::Deadline).logged();
                 }
-                let process = process_record(exporter, config, record, stop);
-                match cut_at {
-                    None => process.await,
-                    Some(at) => tokio::select! {
-                        report = process => report,
-                        _ = sleep_until(at.into()) => cut_short.logged(),
-                    },
+                let Some(at) = cut_at else {
+                    return process_record(exporter, config, record, stop).await;
+                };
+                // Built before the record is handed over, in case it must be reported cut off.
+                let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
+                tokio::select! {
+                    report = process_record(exporter, config, record, stop) => report,
+                    _ = sleep_until(at.into()) => cut_short.logged(),
                 }
             }
         })

@@ -454,10 +454,57 @@ async fn part_wise_copies_count_as_in_place(server: &'static Server) {
     assert_eq!(again.count("copied"), 0);
 }
 
+/// Ctrl-C while a multipart copy is in flight aborts its upload: no incomplete upload is
+/// left to cost storage, and the object is reported failed (`Interrupted`) for the rerun.
+async fn an_interrupt_aborts_multipart_uploads_in_flight(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    world.put("org1/big.jpg", &vec![3u8; 6 * 1024 * 1024]).await;
+    let dest = world.bucket_of("org1").to_string();
+    // Every part copy is held far longer than the test waits.
+    let proxy = FaultProxy::start(&server.endpoint, vec![Rule::slow_copies(Duration::from_secs(60))]).await;
+    let mut cmd = backfill_cmd(&world, &proxy.endpoint);
+    cmd.env("MULTIPART_COPY_THRESHOLD", (5 * 1024 * 1024).to_string())
+        .env("MULTIPART_PART_SIZE", (5 * 1024 * 1024).to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.seen().iter().any(|s| s.copy && s.path.contains("uploadId")) {
+        assert!(
+            Instant::now() < deadline,
+            "no part copy started: {:?}",
+            proxy.seen()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let interrupted = wait_for(child).await;
+    assert_eq!(interrupted.code, Some(130), "{}", interrupted.stderr);
+    assert!(
+        interrupted
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("failed: ") && l.contains("big.jpg") && l.contains("Interrupted")),
+        "{}",
+        interrupted.stderr
+    );
+    let uploads = world
+        .client
+        .list_multipart_uploads()
+        .bucket(&dest)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
+    assert!(listing(&world.client, &dest).await.is_empty());
+}
+
 on_each_server!(
     a_rerun_copies_nothing_and_a_change_copies_one,
     dry_run_and_manifest_copy_nothing,
     an_interrupted_backfill_resumes_where_it_stopped,
+    an_interrupt_aborts_multipart_uploads_in_flight,
     a_failing_org_fails_only_its_objects,
     part_wise_copies_count_as_in_place,
 );

@@ -13,7 +13,6 @@ pub mod progress;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -222,24 +221,31 @@ pub async fn run(
         tx,
     ));
 
-    let stopped = AtomicBool::new(false);
-    let stop = async {
-        stop.await;
-        stopped.store(true, Ordering::Relaxed);
-        copy_stop.stop(StopReason::Interrupted);
-    };
+    // The interrupt is watched on its own, not only through the intake: once everything is
+    // listed the intake has ended, and an interrupt must still reach the copies in flight.
+    let mut interrupt = std::pin::pin!(stop);
     let listed = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) });
     let mut results = std::pin::pin!(
         listed
-            .take_until(stop)
+            .take_until(copy_stop.stopped())
             .map(|listed| backfill_object(&plan, listed))
             .buffer_unordered(options.concurrency)
     );
-    while let Some(result) = results.next().await {
-        progress.finished(result.listed.object.size.unwrap_or(0), &result.outcome);
-        on_result(&result);
+    loop {
+        tokio::select! {
+            result = results.next() => match result {
+                Some(result) => {
+                    progress.finished(result.listed.object.size.unwrap_or(0), &result.outcome);
+                    on_result(&result);
+                }
+                None => break,
+            },
+            () = &mut interrupt, if copy_stop.reason().is_none() => {
+                copy_stop.stop(StopReason::Interrupted);
+            }
+        }
     }
-    let interrupted = stopped.load(Ordering::Relaxed);
+    let interrupted = copy_stop.reason().is_some();
     let listing_error = if interrupted {
         lister.abort();
         None

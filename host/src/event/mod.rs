@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 
 pub use crate::bounded::MAX_EVENT_BYTES;
 use crate::bounded::{ReadError, human, read_to_limit};
-use crate::s3::keys::decode_notification_key;
 use crate::logging::escape_controls;
+use crate::s3::keys::decode_notification_key;
 
 mod batch;
 

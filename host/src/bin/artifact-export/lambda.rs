@@ -52,14 +52,24 @@ pub async fn run() -> ExitCode {
 const UNREADABLE_EVENT: &str = "UnreadableEvent";
 
 /// The invocation's deadline (`Lambda-Runtime-Deadline-Ms`, milliseconds since the epoch)
-/// as an `Instant`; `None` when the runtime gave none.
+/// as an `Instant`; `None` when the runtime gave none, or a value that cannot be one.
 fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
-    if deadline_ms == 0 {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis();
+    deadline_after(deadline_ms, now_ms, Instant::now())
+}
+
+/// The deadline `deadline_ms` as seen at `now_ms` / `now`. A value more than a minute in the
+/// past is no deadline at all (Lambda would have ended the invocation long ago): emulators
+/// send constants such as cargo-lambda's `600000`, and reading that as 1970 would fail every
+/// record at once.
+fn deadline_after(deadline_ms: u64, now_ms: u128, now: Instant) -> Option<Instant> {
+    const IMPLAUSIBLY_LATE_MS: u128 = 60_000;
+    let deadline_ms = u128::from(deadline_ms);
+    if deadline_ms + IMPLAUSIBLY_LATE_MS < now_ms {
         return None;
     }
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis();
-    let left = u128::from(deadline_ms).saturating_sub(now_ms);
-    Some(Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)))
+    let left = deadline_ms.saturating_sub(now_ms);
+    Some(now + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)))
 }
 
 async fn invocation(
@@ -96,5 +106,23 @@ fn print_metrics(report: &Report) {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     for line in metrics::emf_lines(report, now_ms) {
         println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_epoch_milliseconds_and_constants_are_none() {
+        let now = Instant::now();
+        let now_ms: u128 = 1_795_663_416_163;
+        let in_3s = deadline_after(1_795_663_419_163, now_ms, now).unwrap();
+        assert_eq!(in_3s - now, Duration::from_secs(3));
+        // Just passed (a slow start): a deadline now, so records stop at once.
+        assert_eq!(deadline_after(1_795_663_415_163, now_ms, now), Some(now));
+        // cargo-lambda's emulator sends the constant 600000, and 0 means none.
+        assert_eq!(deadline_after(600_000, now_ms, now), None);
+        assert_eq!(deadline_after(0, now_ms, now), None);
     }
 }

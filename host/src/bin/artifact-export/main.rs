@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let in_lambda = artifact_export::env::runs_in_lambda(&artifact_export::env::process_env);
     if in_lambda && std::env::args_os().len() == 1 {
         lambda::run().await
     } else {
