@@ -62,7 +62,7 @@ lint:
 # The demo builds with the test profile (dev), so `make demo` then `make test` compile
 # wasmtime and the AWS SDK once, and only the example plugins (not the hostile fixtures).
 demo: setup
-	$(CARGO) build -p artifact-export --bin artifact-export -p demo
+	$(CARGO) build -p artifact-export -p demo --bins
 	target/debug/demo
 
 # cargo bench builds the binary the benchmark runs (CARGO_BIN_EXE_artifact-export) itself.
