@@ -442,3 +442,35 @@ async fn a_hostile_key_cannot_forge_a_log_line() {
     assert_eq!(report["records"][0]["key"], copied_key);
     assert_eq!(report["records"][1]["key"], failed_key);
 }
+
+/// `invoke` against a server that accepts the copy and never answers: it still finishes,
+/// with the record failed as `Timeout` (after `retry` more attempts), instead of waiting
+/// until someone kills it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_against_a_silent_server_finishes_with_a_timeout() {
+    use crate::support::proxy::{Fault, FaultProxy, Rule};
+    let server = garage();
+    let world = World::new(server, &["org1"]).await;
+    let a = world.put("org1/silent.jpg", b"s").await;
+    let proxy = FaultProxy::start(&server.endpoint, vec![Rule::copies(Fault::Hang, 10)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = write_event(dir.path(), &s3_event(&[&a]));
+    let mut cmd = binary();
+    cmd.envs(world.function_env("jpg"))
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("COPY_REQUEST_TIMEOUT_MS", "300")
+        .env("RETRY_BASE_DELAY_MS", "1");
+    // Blocking wait on a worker thread: the proxy keeps running on the other one.
+    let out = cmd.args(["invoke", "--event"]).arg(&event).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let record = &report["records"][0];
+    assert_eq!(record["outcome"], "failed", "{report:#}");
+    assert_eq!(record["errorCode"], "Timeout", "{report:#}");
+    assert!(
+        record["reason"].as_str().unwrap().contains("timed out"),
+        "{report:#}"
+    );
+    // World::new configures retry 1: two attempts reached the server, none answered.
+    assert_eq!(proxy.copies_to("silent.jpg").len(), 2);
+}

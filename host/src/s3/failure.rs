@@ -75,9 +75,14 @@ where
             let status = context.raw().status().as_u16();
             classify_service(status, code, message)
         }
+        // The attempt timeout, or the connector's own read timeout (whichever fires first).
         SdkError::TimeoutError(_) => S3Failure::Retryable {
             code: "Timeout".into(),
             message: "request timed out".into(),
+        },
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => S3Failure::Retryable {
+            code: "Timeout".into(),
+            message: format!("request timed out: {}", source_chain(err)),
         },
         SdkError::DispatchFailure(failure) if !failure.is_user() => S3Failure::Retryable {
             code: "ConnectionError".into(),
