@@ -32,12 +32,22 @@ pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
 /// running is cut off and reported the same way. So the answer always leaves in time, with
 /// every record in it.
 pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Option<Instant>) -> Report {
-    let config = exporter.config().await;
-    let config = config.as_ref();
     let stop = Stop::new();
     let margin = exporter.settings().deadline_margin;
     let stop_at = deadline.map(|d| d.checked_sub(margin).unwrap_or_else(Instant::now));
     let cut_at = deadline.map(|d| d.checked_sub(margin / 3).unwrap_or_else(Instant::now));
+    // Reading the config (a cold start) counts against the deadline like the records do.
+    let config = match cut_at {
+        None => exporter.config().await,
+        Some(at) => tokio::select! {
+            config = exporter.config() => config,
+            _ = sleep_until(at.into()) => Err(ConfigLoadError::Unreadable {
+                location: exporter.settings().config_location.to_string(),
+                reason: "the invocation's deadline came first".into(),
+            }),
+        },
+    };
+    let config = config.as_ref();
     let timer = stop_at.map(|at| {
         let stop = stop.clone();
         tokio::spawn(async move {

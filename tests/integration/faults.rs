@@ -217,7 +217,46 @@ async fn the_deadline_fails_what_cannot_finish_and_aborts_uploads(server: &'stat
     );
 }
 
+/// A cold start whose config read outlasts the deadline still answers in time, with every
+/// record failed (and so retried) rather than nothing reported.
+async fn a_config_read_that_outlasts_the_deadline_fails_every_record(server: &'static Server) {
+    let world = world_with_retry(server, 0).await;
+    let a = world.put("org1/a.jpg", b"a").await;
+    let b = world.put("org1/b.jpg", b"b").await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Hang,
+            path_contains: Some(world.config_key.clone()),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    let mut settings = world.settings("jpg");
+    settings.deadline_margin = Duration::from_millis(600);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let report = handle_until(
+        &exporter,
+        parse_event(&s3_event(&[&a, &b])).unwrap(),
+        Some(deadline),
+    )
+    .await;
+    assert!(
+        Instant::now() < deadline,
+        "the answer must leave before the deadline"
+    );
+    assert_eq!(report.totals.failed, 2, "{report:#?}");
+    for r in &report.records {
+        // Cut short before it could start (the config never came): failed, retryable.
+        assert_eq!(r.error_code.as_deref(), Some("Deadline"), "{r:?}");
+        assert!(r.retryable, "{r:?}");
+    }
+}
+
 on_each_server!(
+    a_config_read_that_outlasts_the_deadline_fails_every_record,
     throttling_and_server_errors_are_retried,
     dropped_connections_are_retried,
     exhausted_retries_fail_only_that_record,
