@@ -26,7 +26,7 @@
 //! **Bounded output.** EMF takes at most [`MAX_METRICS`] metrics per directive, at most
 //! [`MAX_DIMENSIONS`] dimensions per dimension set, at most [`MAX_VALUES`] values per metric,
 //! and a line is one CloudWatch Logs event (at most 256 KB). The output is *split, never
-//! capped*: each line carries at most 13 metrics and 2 dimensions whatever the number of
+//! capped*: each line carries at most 14 metrics and 2 dimensions whatever the number of
 //! orgs, because every org and every (org, code) pair gets lines of its own; value arrays go
 //! 100 at a time, further values into continuation lines (same dimensions, the time metrics
 //! only), so no value is dropped and no count is published twice. The longest line holds
@@ -665,6 +665,8 @@ mod tests {
             directive(line); // one directive; ≤ 100 metrics; ≤ 30 dimensions; ≤ 100 values each
             assert!(text.len() < 256 * 1024, "one CloudWatch Logs event");
         }
+        let widest = lines.iter().map(|l| metric_names(l).len()).max().unwrap();
+        assert_eq!(widest, 14, "as the module documentation says");
         // Every value arrives exactly once: 600 latencies, lags and decision times overall.
         let overall: Vec<&Value> = lines.iter().filter(|l| dims(l) == json!([[]])).collect();
         assert_eq!(overall.len(), 6, "600 values: 6 lines of 100");

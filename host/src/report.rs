@@ -199,9 +199,10 @@ impl RecordReport {
         let outcome = self.outcome.name();
         if self.outcome == Outcome::Failed {
             let code = self.reason_code.unwrap_or(ReasonCode::Other).as_str();
-            tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, reason_code = code, attempts = self.attempts, ms = self.ms, record = %self.record, "record");
+            tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, "reasonCode" = code, attempts = self.attempts, ms = self.ms, record = %self.record, "record");
         } else {
-            // `lag_ms` only when there is one: an absent field, not a 0 or a -1.
+            // `lagMs` only when there is one (an absent field, not a 0 or a -1), spelled as in the
+            // report so one Logs Insights query reads both.
             tracing::info!(
                 outcome,
                 bucket = fields.0,
@@ -211,7 +212,7 @@ impl RecordReport {
                 reason = fields.4,
                 attempts = self.attempts,
                 ms = self.ms,
-                lag_ms = self.lag_ms,
+                "lagMs" = self.lag_ms,
                 "record"
             );
         }
@@ -694,5 +695,53 @@ mod tests {
         let mut record = RecordReport::failed("Records[0]".into(), None, None);
         record.merge_targets(vec![TargetReport::from(delivery("NoSuchBucket"))]);
         assert_eq!(record.reason_code, Some(ReasonCode::NoSuchBucket));
+    }
+
+    /// The JSON log lines (as Lambda writes them) of `records`' `log()`.
+    fn json_log_lines(records: &[RecordReport]) -> Vec<Value> {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
+            type Writer = Captured;
+            fn make_writer(&'w self) -> Self::Writer {
+                self.clone()
+            }
+        }
+        let out = Captured::default();
+        let subscriber = crate::logging::subscriber(
+            crate::logging::LogFormat::Json,
+            tracing_subscriber::EnvFilter::new("info"),
+            out.clone(),
+            false,
+        );
+        tracing::subscriber::with_default(subscriber, || records.iter().for_each(RecordReport::log));
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_log_line_carries_lag_and_reason_code_as_the_report_spells_them() {
+        let mut lagged = failed(None, Outcome::Copied);
+        lagged.lag_ms = Some(1234);
+        let unlagged = failed(None, Outcome::Copied);
+        let mut broken = failed(Some(ReasonCode::KmsDenied), Outcome::Failed);
+        broken.reason = Some("KMS.DisabledException".into());
+        let lines = json_log_lines(&[lagged, unlagged, broken]);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["lagMs"], 1234);
+        assert!(lines[1].get("lagMs").is_none(), "{}", lines[1]);
+        assert_eq!(lines[2]["reasonCode"], "KmsDenied");
+        assert_eq!(lines[2]["outcome"], "failed");
+        assert!(lines[0].get("reasonCode").is_none());
     }
 }
