@@ -6,7 +6,7 @@
 //! [`Destination`](crate::destination::Destination) copies to each target, then the report.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use tokio::time::sleep_until;
@@ -14,10 +14,11 @@ use tokio::time::sleep_until;
 use crate::config::Config;
 use crate::config_store::ConfigLoadError;
 use crate::destination::{Stop, StopReason};
-use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject};
+use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
-use crate::plan::{Decision, plan_object};
-use crate::report::{Outcome, RecordReport, Report, TargetReport};
+use crate::plan::{Decision, plan_object_with_run};
+use crate::reason::ReasonCode;
+use crate::report::{Outcome, RecordReport, Report, TargetReport, lag_ms};
 
 /// Handles one invocation: routes and copies every record, and reports on each.
 pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
@@ -56,6 +57,8 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
         })
     });
     let one_file = one_file_clash(exporter, &event);
+    // Batch Operations tasks name objects that exist, not uploads: no event time to lag from.
+    let upload_events = event.trigger != Trigger::BatchOperations;
     let records: Vec<RecordReport> = futures::stream::iter(event.records)
         .map(|record| {
             let stop = stop.clone();
@@ -69,12 +72,12 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
                     return RecordReport::cut_short(&record, StopReason::Deadline).logged();
                 }
                 let Some(at) = cut_at else {
-                    return process_record(exporter, config, record, stop).await;
+                    return process_record(exporter, config, record, stop, upload_events).await;
                 };
                 // Built before the record is handed over, in case it must be reported cut off.
                 let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
                 tokio::select! {
-                    report = process_record(exporter, config, record, stop) => report,
+                    report = process_record(exporter, config, record, stop, upload_events) => report,
                     _ = sleep_until(at.into()) => cut_short.logged(),
                 }
             }
@@ -111,11 +114,12 @@ async fn process_record(
     config: Result<&Arc<Config>, &ConfigLoadError>,
     record: EventRecord,
     stop: Stop,
+    upload_events: bool,
 ) -> RecordReport {
     let started = Instant::now();
     let mut report = RecordReport::failed(record.locator, record.message_id, record.task_id);
     match record.body {
-        RecordBody::Invalid { reason } => report.reason = Some(reason),
+        RecordBody::Invalid { reason } => report.fail(ReasonCode::InvalidRecord, reason),
         RecordBody::Ignored { bucket, key, reason } => {
             report.source_bucket = bucket;
             report.key = key;
@@ -127,7 +131,10 @@ async fn process_record(
             report.key = Some(object.key.clone());
             match config {
                 Ok(config) => export_object(exporter, config, &object, stop, &mut report).await,
-                Err(error) => report.reason = Some(error.to_string()),
+                Err(error) => report.fail(ReasonCode::ConfigUnavailable, error.to_string()),
+            }
+            if upload_events && report.outcome == Outcome::Copied {
+                report.lag_ms = object.event_time.as_deref().and_then(|at| lag_ms(at, now_ms()));
             }
         }
     }
@@ -144,8 +151,9 @@ async fn export_object(
 ) {
     let plugins = exporter.plugins_for(config).await;
     let settings = exporter.settings();
-    let (customer, decision) = plan_object(config, &settings.suffixes, &plugins, object).await;
+    let (customer, decision, run) = plan_object_with_run(config, &settings.suffixes, &plugins, object).await;
     report.org = customer.map(|c| c.org.clone());
+    report.plugin = run;
     let targets = match decision {
         Decision::Copy(targets) => targets,
         Decision::Skip(reason) => {
@@ -153,8 +161,8 @@ async fn export_object(
             report.reason = Some(reason);
             return;
         }
-        Decision::Fail(reason) => {
-            report.reason = Some(reason);
+        Decision::Fail(failed) => {
+            report.fail(failed.code, failed.reason);
             return;
         }
     };
@@ -167,4 +175,11 @@ async fn export_object(
     )
     .await;
     report.merge_targets(deliveries.into_iter().map(TargetReport::from).collect());
+}
+
+/// The wall clock in milliseconds since the Unix epoch, as event times are written.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

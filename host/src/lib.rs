@@ -21,6 +21,7 @@ pub mod logging;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
+pub mod reason;
 pub mod report;
 pub mod route;
 pub mod s3;

@@ -2,27 +2,47 @@
 //! an invocation's [`Report`]. The Lambda runtime loop prints them on stdout; CloudWatch Logs
 //! turns each line into metric data points, so publishing costs no request and no latency.
 //!
-//! Namespace [`NAMESPACE`]. Per invocation:
+//! Namespace [`NAMESPACE`]. Per invocation, in this order:
 //!
-//! - one **all-orgs** line without dimensions, counting *every* record, including those no
+//! - the **all-orgs** line without dimensions, counting *every* record, including those no
 //!   org owns (skipped because no prefix matched, or failed before an org was known);
-//! - one line per org that had a record, with the dimension `Org`.
+//! - one line per failure reason code with the dimension `ReasonCode` (`Failed` only), for
+//!   every code that occurred;
+//! - per org that had a record (sorted by name): its line with the dimension `Org`, then one
+//!   line per reason code of its failures with the dimensions `Org`, `ReasonCode`.
 //!
-//! Records without an org are counted only in the all-orgs line, not under a placeholder org:
-//! every placeholder (`-`, `none`, …) is also a valid org name. So per-org sums can be lower
-//! than the all-orgs value; the difference is the unowned records.
+//! Records without an org are counted only in the all-orgs and `ReasonCode` lines, not under
+//! a placeholder org: every placeholder (`-`, `none`, …) is also a valid org name. So per-org
+//! sums can be lower than the all-orgs value; the difference is the unowned records.
 //!
-//! Metrics: `Copied`, `Skipped`, `Superseded`, `Failed` (Count), `BytesCopied` (Bytes) and
-//! `CopyLatency` (Milliseconds, the `ms` of each copied record as an array of values, so
-//! percentiles are exact). EMF takes at most [`MAX_VALUES`] values per metric in one line:
-//! further latencies go into continuation lines (same dimensions, `CopyLatency` only), so no
-//! value is dropped and the counts are never published twice.
+//! Metrics: `Copied`, `Skipped`, `Superseded`, `Failed` (Count), `BytesCopied` (Bytes),
+//! `CopyLatency` (Milliseconds, the `ms` of each copied record) and `ExportLag`
+//! (Milliseconds, the `lagMs` of each copied record that has one: event time to completion).
+//! Where a plugin decided (per org, and summed in the all-orgs line): `PluginDecisions`,
+//! `PluginTraps`, `PluginTimeouts`, `PluginErrAnswers`, `PluginInvalidAnswers`,
+//! `PluginFallbacks` (Count) and `PluginDecisionTime` (Milliseconds). Times are arrays of
+//! values, one per record, so percentiles are exact.
+//!
+//! **Bounded output.** EMF takes at most [`MAX_METRICS`] metrics per directive, at most
+//! [`MAX_DIMENSIONS`] dimensions per dimension set, at most [`MAX_VALUES`] values per metric,
+//! and a line is one CloudWatch Logs event (at most 256 KB). The output is *split, never
+//! capped*: each line carries at most 14 metrics and 2 dimensions whatever the number of
+//! orgs, because every org and every (org, code) pair gets lines of its own; value arrays go
+//! 100 at a time, further values into continuation lines (same dimensions, the time metrics
+//! only), so no value is dropped and no count is published twice. The longest line holds
+//! three arrays of 100 integers, a few KB. An event touching 300 orgs thus prints a few
+//! hundred small lines; the number of lines grows with the orgs and reason codes that
+//! occurred (the codes are a closed set, [`ReasonCode`]), never with a per-line limit
+//! broken. The dimension values are org names, which the config limits to 64 ASCII
+//! characters (CloudWatch takes 1024), and reason codes.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::report::{Outcome, Report};
+use crate::plan::{PluginErrorKind, PluginRun};
+use crate::reason::ReasonCode;
+use crate::report::{Outcome, RecordReport, Report};
 
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "ArtifactExport";
@@ -30,8 +50,44 @@ pub const NAMESPACE: &str = "ArtifactExport";
 /// The dimension that names the org.
 pub const ORG_DIMENSION: &str = "Org";
 
+/// The dimension that names a failure's [`ReasonCode`].
+pub const REASON_CODE_DIMENSION: &str = "ReasonCode";
+
 /// The most values EMF accepts for one metric in one line.
 pub const MAX_VALUES: usize = 100;
+
+/// The most metrics EMF accepts in one directive.
+pub const MAX_METRICS: usize = 100;
+
+/// The most dimensions EMF (and CloudWatch) accepts in one dimension set.
+pub const MAX_DIMENSIONS: usize = 30;
+
+/// Plugin health of one line: all orgs, or one org.
+#[derive(Debug, Default)]
+struct PluginTally {
+    decisions: u64,
+    traps: u64,
+    timeouts: u64,
+    err_answers: u64,
+    invalid_answers: u64,
+    fallbacks: u64,
+    decision_ms: Vec<u64>,
+}
+
+impl PluginTally {
+    fn add(&mut self, run: &PluginRun) {
+        self.decisions += 1;
+        self.decision_ms.push(run.decision_ms);
+        match run.error {
+            Some(PluginErrorKind::Trapped) => self.traps += 1,
+            Some(PluginErrorKind::TimedOut) => self.timeouts += 1,
+            Some(PluginErrorKind::ErrAnswer) => self.err_answers += 1,
+            Some(PluginErrorKind::InvalidAnswer) => self.invalid_answers += 1,
+            None => {}
+        }
+        self.fallbacks += u64::from(run.fallback);
+    }
+}
 
 /// The counts of one line: all orgs, or one org.
 #[derive(Debug, Default)]
@@ -42,97 +98,151 @@ struct Tally {
     failed: u64,
     bytes_copied: u64,
     latencies_ms: Vec<u64>,
+    lags_ms: Vec<u64>,
+    failed_by_code: BTreeMap<ReasonCode, u64>,
+    plugin: PluginTally,
 }
 
 impl Tally {
-    fn add(&mut self, outcome: Outcome, bytes: Option<u64>, ms: u64) {
-        match outcome {
+    fn add(&mut self, r: &RecordReport) {
+        match r.outcome {
             Outcome::Copied => {
                 self.copied += 1;
-                self.bytes_copied += bytes.unwrap_or(0);
-                self.latencies_ms.push(ms);
+                self.bytes_copied += r.bytes.unwrap_or(0);
+                self.latencies_ms.push(r.ms);
+                self.lags_ms.extend(r.lag_ms);
             }
             Outcome::Skipped => self.skipped += 1,
             Outcome::Superseded => self.superseded += 1,
-            Outcome::Failed => self.failed += 1,
+            Outcome::Failed => {
+                self.failed += 1;
+                *self
+                    .failed_by_code
+                    .entry(r.reason_code.unwrap_or(ReasonCode::Other))
+                    .or_default() += 1;
+            }
+        }
+        if let Some(run) = &r.plugin {
+            self.plugin.add(run);
         }
     }
 }
 
-/// The EMF lines of one invocation, all-orgs line first, then one per org (sorted by name),
-/// each followed by its latency continuation lines if any. Every string is one JSON object
-/// without newlines, to be written as its own log line. `timestamp_ms`: milliseconds since
-/// the Unix epoch.
+/// The EMF lines of one invocation, in the order the module documentation gives. Every
+/// string is one JSON object without newlines, to be written as its own log line.
+/// `timestamp_ms`: milliseconds since the Unix epoch.
 pub fn emf_lines(report: &Report, timestamp_ms: u64) -> Vec<String> {
     let mut all = Tally::default();
     let mut per_org: BTreeMap<&str, Tally> = BTreeMap::new();
     for r in &report.records {
-        all.add(r.outcome, r.bytes, r.ms);
+        all.add(r);
         if let Some(org) = r.org.as_deref() {
-            per_org.entry(org).or_default().add(r.outcome, r.bytes, r.ms);
+            per_org.entry(org).or_default().add(r);
         }
     }
-    let mut lines = tally_lines(&all, None, timestamp_ms);
+    let mut lines = tally_lines(&all, &[], timestamp_ms);
+    lines.extend(by_code_lines(&all, &[], timestamp_ms));
     for (org, tally) in &per_org {
-        lines.extend(tally_lines(tally, Some(org), timestamp_ms));
+        let org = [(ORG_DIMENSION, *org)];
+        lines.extend(tally_lines(tally, &org, timestamp_ms));
+        lines.extend(by_code_lines(tally, &org, timestamp_ms));
     }
     lines
 }
 
-/// The line with the counts (and the first latencies), then latency-only continuation lines.
-fn tally_lines(tally: &Tally, org: Option<&str>, timestamp_ms: u64) -> Vec<String> {
-    let mut chunks = tally.latencies_ms.chunks(MAX_VALUES);
-    let counts: [(&str, &str, u64); 5] = [
+/// One `Failed` line per reason code, with the dimensions `dims` plus `ReasonCode`.
+fn by_code_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u64) -> Vec<String> {
+    tally
+        .failed_by_code
+        .iter()
+        .map(|(code, n)| {
+            let mut dims = dims.to_vec();
+            dims.push((REASON_CODE_DIMENSION, code.as_str()));
+            let mut members = Map::new();
+            members.insert("Failed".into(), (*n).into());
+            line(members, vec![definition("Failed", "Count")], &dims, timestamp_ms)
+        })
+        .collect()
+}
+
+/// The line with the counts (and the first values of each time metric), then continuation
+/// lines with the time metrics' further values.
+fn tally_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u64) -> Vec<String> {
+    let mut counts: Vec<(&str, &str, u64)> = vec![
         ("Copied", "Count", tally.copied),
         ("Skipped", "Count", tally.skipped),
         ("Superseded", "Count", tally.superseded),
         ("Failed", "Count", tally.failed),
         ("BytesCopied", "Bytes", tally.bytes_copied),
     ];
-    let mut first = Map::new();
-    let mut definitions = Vec::new();
-    for (name, unit, value) in counts {
-        first.insert(name.into(), value.into());
-        definitions.push(json!({"Name": name, "Unit": unit}));
+    let p = &tally.plugin;
+    if p.decisions > 0 {
+        counts.extend([
+            ("PluginDecisions", "Count", p.decisions),
+            ("PluginTraps", "Count", p.traps),
+            ("PluginTimeouts", "Count", p.timeouts),
+            ("PluginErrAnswers", "Count", p.err_answers),
+            ("PluginInvalidAnswers", "Count", p.invalid_answers),
+            ("PluginFallbacks", "Count", p.fallbacks),
+        ]);
     }
-    if let Some(chunk) = chunks.next() {
-        first.insert("CopyLatency".into(), json!(chunk));
-        definitions.push(latency_definition());
-    }
-    let mut lines = vec![line(first, definitions, org, timestamp_ms)];
-    for chunk in chunks {
+    let times: [(&str, &[u64]); 3] = [
+        ("CopyLatency", &tally.latencies_ms),
+        ("ExportLag", &tally.lags_ms),
+        ("PluginDecisionTime", &p.decision_ms),
+    ];
+    let mut lines = Vec::new();
+    let chunks = times
+        .iter()
+        .map(|(_, v)| v.len().div_ceil(MAX_VALUES))
+        .max()
+        .unwrap_or(0);
+    for i in 0..chunks.max(1) {
         let mut members = Map::new();
-        members.insert("CopyLatency".into(), json!(chunk));
-        lines.push(line(members, vec![latency_definition()], org, timestamp_ms));
+        let mut definitions = Vec::new();
+        if i == 0 {
+            for (name, unit, value) in &counts {
+                members.insert((*name).into(), (*value).into());
+                definitions.push(definition(name, unit));
+            }
+        }
+        for (name, values) in times {
+            if let Some(chunk) = values.chunks(MAX_VALUES).nth(i) {
+                members.insert(name.into(), json!(chunk));
+                definitions.push(definition(name, "Milliseconds"));
+            }
+        }
+        lines.push(line(members, definitions, dims, timestamp_ms));
     }
     lines
 }
 
-fn latency_definition() -> Value {
-    json!({"Name": "CopyLatency", "Unit": "Milliseconds"})
+fn definition(name: &str, unit: &str) -> Value {
+    json!({"Name": name, "Unit": unit})
 }
 
 fn line(
     mut members: Map<String, Value>,
     metrics: Vec<Value>,
-    org: Option<&str>,
+    dims: &[(&str, &str)],
     timestamp_ms: u64,
 ) -> String {
-    let dimensions = match org {
-        Some(org) => {
-            members.insert(ORG_DIMENSION.into(), org.into());
-            json!([[ORG_DIMENSION]])
-        }
-        // An empty dimension set: the metrics are published without dimensions.
-        None => json!([[]]),
-    };
+    // Guaranteed by construction (a fixed list of metrics, at most two dimensions); checked
+    // in debug builds so a new metric cannot quietly break EMF's limits.
+    debug_assert!(metrics.len() <= MAX_METRICS && dims.len() <= MAX_DIMENSIONS);
+    let mut set = Vec::with_capacity(dims.len());
+    for (name, value) in dims {
+        members.insert((*name).into(), (*value).into());
+        set.push(*name);
+    }
+    // No dimensions: an empty dimension set, so the metrics are published without any.
     members.insert(
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": dimensions,
+                "Dimensions": [set],
                 "Metrics": metrics,
             }],
         }),
@@ -159,9 +269,12 @@ mod tests {
             destination_key: None,
             reason: None,
             error_code: None,
+            reason_code: None,
             bytes,
             attempts: 1,
             ms,
+            lag_ms: None,
+            plugin: None,
             targets: Vec::new(),
             message_id: None,
             task_id: None,
@@ -187,7 +300,10 @@ mod tests {
         assert_eq!(directives.len(), 1);
         let d = &directives[0];
         assert_eq!(d["Namespace"], NAMESPACE);
-        for set in d["Dimensions"].as_array().unwrap() {
+        let sets = d["Dimensions"].as_array().unwrap();
+        assert_eq!(sets.len(), 1, "one dimension set per line");
+        for set in sets {
+            assert!(set.as_array().unwrap().len() <= MAX_DIMENSIONS);
             for key in set.as_array().unwrap() {
                 assert!(
                     line[key.as_str().unwrap()].is_string(),
@@ -195,6 +311,7 @@ mod tests {
                 );
             }
         }
+        assert!(d["Metrics"].as_array().unwrap().len() <= MAX_METRICS);
         for m in d["Metrics"].as_array().unwrap() {
             let value = &line[m["Name"].as_str().unwrap()];
             let ok = value.is_u64()
@@ -235,7 +352,17 @@ mod tests {
             ],
         );
         let lines = parse(&emf_lines(&report, T));
-        assert_eq!(lines.len(), 3);
+        // all orgs, Failed by ReasonCode (Other: no path gave these a code), org1, org2,
+        // org2's Failed by ReasonCode.
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[1]["ReasonCode"], "Other");
+        assert_eq!(lines[1]["Failed"], 2);
+        assert_eq!(lines[4]["ReasonCode"], "Other");
+        assert_eq!(
+            (&lines[4]["Org"], &lines[4]["Failed"]),
+            (&json!("org2"), &json!(1))
+        );
+        let lines = [lines[0].clone(), lines[2].clone(), lines[3].clone()];
 
         let all = &lines[0];
         assert_eq!(directive(all)["Dimensions"], json!([[]]));
@@ -356,5 +483,224 @@ mod tests {
         );
         let lines = parse(&emf_lines(&report, T));
         assert_eq!(lines[1]["Org"], "a\"b");
+    }
+
+    fn dims(line: &Value) -> Value {
+        directive(line)["Dimensions"].clone()
+    }
+
+    #[test]
+    fn export_lag_counts_only_copies_that_have_one() {
+        let mut with_lag = record(Some("org1"), Outcome::Copied, Some(1), 12);
+        with_lag.lag_ms = Some(900);
+        let mut other_org = record(Some("org2"), Outcome::Copied, Some(1), 5);
+        other_org.lag_ms = Some(40);
+        // A Batch Operations task or a record without eventTime: copied, no lag.
+        let no_lag = record(Some("org1"), Outcome::Copied, Some(1), 7);
+        let lines = parse(&emf_lines(
+            &Report::new(Trigger::S3, vec![with_lag, no_lag, other_org]),
+            T,
+        ));
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["ExportLag"], json!([900, 40]));
+        assert!(metric_names(&lines[0]).contains(&"ExportLag/Milliseconds".to_string()));
+        assert_eq!(
+            (&lines[1]["Org"], &lines[1]["ExportLag"]),
+            (&json!("org1"), &json!([900]))
+        );
+        assert_eq!(lines[1]["CopyLatency"], json!([12, 7]), "latency for every copy");
+        assert_eq!(lines[2]["ExportLag"], json!([40]));
+
+        let lines = parse(&emf_lines(
+            &Report::new(
+                Trigger::BatchOperations,
+                vec![record(Some("org1"), Outcome::Copied, Some(1), 7)],
+            ),
+            T,
+        ));
+        for line in &lines {
+            assert!(line.get("ExportLag").is_none());
+            assert!(!metric_names(line).iter().any(|m| m.starts_with("ExportLag")));
+        }
+    }
+
+    fn failed(org: Option<&str>, code: ReasonCode) -> RecordReport {
+        let mut r = record(org, Outcome::Failed, None, 1);
+        r.reason_code = Some(code);
+        r
+    }
+
+    #[test]
+    fn failures_are_counted_by_reason_code_overall_and_per_org() {
+        let report = Report::new(
+            Trigger::S3,
+            vec![
+                failed(Some("org1"), ReasonCode::AccessDenied),
+                failed(Some("org1"), ReasonCode::AccessDenied),
+                failed(Some("org1"), ReasonCode::PluginTimeout),
+                failed(Some("org2"), ReasonCode::AccessDenied),
+                failed(None, ReasonCode::InvalidRecord),
+            ],
+        );
+        let lines = parse(&emf_lines(&report, T));
+        let by: Vec<(Value, Value, Value, Value)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    dims(l),
+                    l.get("Org").cloned().unwrap_or(Value::Null),
+                    l.get("ReasonCode").cloned().unwrap_or(Value::Null),
+                    l["Failed"].clone(),
+                )
+            })
+            .collect();
+        let code = json!([["ReasonCode"]]);
+        let org_code = json!([["Org", "ReasonCode"]]);
+        assert_eq!(
+            by,
+            [
+                (json!([[]]), Value::Null, Value::Null, json!(5)),
+                (code.clone(), Value::Null, json!("AccessDenied"), json!(3)),
+                (code.clone(), Value::Null, json!("PluginTimeout"), json!(1)),
+                (code, Value::Null, json!("InvalidRecord"), json!(1)),
+                (json!([["Org"]]), json!("org1"), Value::Null, json!(3)),
+                (org_code.clone(), json!("org1"), json!("AccessDenied"), json!(2)),
+                (org_code.clone(), json!("org1"), json!("PluginTimeout"), json!(1)),
+                (json!([["Org"]]), json!("org2"), Value::Null, json!(1)),
+                (org_code, json!("org2"), json!("AccessDenied"), json!(1)),
+            ]
+        );
+        for line in &lines[1..4] {
+            assert_eq!(metric_names(line), ["Failed/Count"], "only Failed by code");
+        }
+    }
+
+    #[test]
+    fn plugin_health_per_org_and_overall() {
+        let run = |decision_ms, error, fallback| PluginRun {
+            decision_ms,
+            error,
+            fallback,
+        };
+        let with = |mut r: RecordReport, run: PluginRun| {
+            r.plugin = Some(run);
+            r
+        };
+        let report = Report::new(
+            Trigger::S3,
+            vec![
+                with(
+                    record(Some("org1"), Outcome::Copied, Some(1), 3),
+                    run(2, None, false),
+                ),
+                with(
+                    record(Some("org1"), Outcome::Skipped, None, 3),
+                    run(20, Some(PluginErrorKind::TimedOut), true),
+                ),
+                with(
+                    failed(Some("org1"), ReasonCode::PluginError),
+                    run(4, Some(PluginErrorKind::Trapped), false),
+                ),
+                with(
+                    failed(Some("org1"), ReasonCode::PluginInvalidAnswer),
+                    run(1, Some(PluginErrorKind::InvalidAnswer), false),
+                ),
+                with(
+                    record(Some("org1"), Outcome::Copied, Some(1), 3),
+                    run(1, Some(PluginErrorKind::ErrAnswer), true),
+                ),
+                // org2 has no plugin: no plugin metrics in its line.
+                record(Some("org2"), Outcome::Copied, Some(1), 3),
+            ],
+        );
+        let lines = parse(&emf_lines(&report, T));
+        let org1 = lines
+            .iter()
+            .find(|l| l["Org"] == "org1" && l.get("ReasonCode").is_none())
+            .unwrap();
+        let org2 = lines.iter().find(|l| l["Org"] == "org2").unwrap();
+        for line in [&lines[0], org1] {
+            assert_eq!(line["PluginDecisions"], 5);
+            assert_eq!(line["PluginTraps"], 1);
+            assert_eq!(line["PluginTimeouts"], 1);
+            assert_eq!(line["PluginErrAnswers"], 1);
+            assert_eq!(line["PluginInvalidAnswers"], 1);
+            assert_eq!(line["PluginFallbacks"], 2);
+            assert_eq!(line["PluginDecisionTime"], json!([2, 20, 4, 1, 1]));
+            assert!(metric_names(line).contains(&"PluginDecisionTime/Milliseconds".to_string()));
+            assert!(metric_names(line).contains(&"PluginFallbacks/Count".to_string()));
+        }
+        assert!(!metric_names(org2).iter().any(|m| m.starts_with("Plugin")));
+        assert!(org2.get("PluginDecisions").is_none());
+    }
+
+    #[test]
+    fn three_hundred_orgs_in_one_event_stay_within_emf_limits() {
+        const ORGS: usize = 300;
+        let codes = [
+            ReasonCode::AccessDenied,
+            ReasonCode::SlowDown,
+            ReasonCode::PluginError,
+        ];
+        let mut records = Vec::new();
+        for o in 0..ORGS {
+            let org = format!("org-{o:03}");
+            // Enough of everything to need continuation lines in the all-orgs group.
+            for i in 0..2u64 {
+                let mut r = record(Some(&org), Outcome::Copied, Some(10), o as u64 * 10 + i);
+                r.lag_ms = Some(1000 + i);
+                r.plugin = Some(PluginRun {
+                    decision_ms: i,
+                    error: None,
+                    fallback: false,
+                });
+                records.push(r);
+            }
+            records.push(failed(Some(&org), codes[o % codes.len()]));
+        }
+        let report = Report::new(Trigger::Sqs, records);
+        let raw = emf_lines(&report, T);
+        let lines = parse(&raw);
+        for (text, line) in raw.iter().zip(&lines) {
+            directive(line); // one directive; ≤ 100 metrics; ≤ 30 dimensions; ≤ 100 values each
+            assert!(text.len() < 256 * 1024, "one CloudWatch Logs event");
+        }
+        let widest = lines.iter().map(|l| metric_names(l).len()).max().unwrap();
+        assert_eq!(widest, 14, "as the module documentation says");
+        // Every value arrives exactly once: 600 latencies, lags and decision times overall.
+        let overall: Vec<&Value> = lines.iter().filter(|l| dims(l) == json!([[]])).collect();
+        assert_eq!(overall.len(), 6, "600 values: 6 lines of 100");
+        for name in ["CopyLatency", "ExportLag", "PluginDecisionTime"] {
+            let n: usize = overall
+                .iter()
+                .filter_map(|l| l[name].as_array())
+                .map(Vec::len)
+                .sum();
+            assert_eq!(n, 2 * ORGS, "{name}");
+        }
+        assert_eq!(overall[0]["Copied"], 2 * ORGS);
+        assert_eq!(overall[0]["Failed"], ORGS);
+        assert!(overall[1..].iter().all(|l| l.get("Copied").is_none()));
+        // One line per org, and one per org's failure code; the code lines overall.
+        let per_org = lines.iter().filter(|l| dims(l) == json!([["Org"]])).count();
+        let per_org_code = lines
+            .iter()
+            .filter(|l| dims(l) == json!([["Org", "ReasonCode"]]))
+            .count();
+        let per_code: Vec<&Value> = lines
+            .iter()
+            .filter(|l| dims(l) == json!([["ReasonCode"]]))
+            .collect();
+        assert_eq!((per_org, per_org_code, per_code.len()), (ORGS, ORGS, codes.len()));
+        assert_eq!(
+            per_code
+                .iter()
+                .map(|l| l["Failed"].as_u64().unwrap())
+                .sum::<u64>(),
+            ORGS as u64
+        );
+        assert_eq!(lines.len(), 6 + codes.len() + 2 * ORGS);
+        let orgs: std::collections::BTreeSet<&str> = lines.iter().filter_map(|l| l["Org"].as_str()).collect();
+        assert_eq!(orgs.len(), ORGS);
     }
 }

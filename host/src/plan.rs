@@ -5,9 +5,12 @@
 //! Pure but for the plugin call: [`apply_answer`] turns a plugin's answer into a
 //! [`Decision`] without any I/O, so every path is unit-tested with a canned answer.
 
+use std::time::Instant;
+
 use crate::config::{Config, Customer, OnError};
 use crate::event::SourceObject;
 use crate::policy::{DecisionError, OrgPlugins, Verdict, check_targets};
+use crate::reason::ReasonCode;
 use crate::route::{Route, Target, route};
 use crate::suffix::SuffixSet;
 
@@ -18,8 +21,55 @@ pub enum Decision {
     Copy(Vec<Target>),
     /// Nothing to copy, with the reason.
     Skip(String),
-    /// The record fails, with the reason.
-    Fail(String),
+    /// The record fails, with the kind of failure and the reason.
+    Fail(Failed),
+}
+
+/// Why the plan fails a record: a stable [`ReasonCode`] for metrics and the text for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The kind of failure.
+    pub code: ReasonCode,
+    /// What happened, naming the org and plugin.
+    pub reason: String,
+}
+
+/// The decision that fails a record with `code` and `reason`.
+fn fail(code: ReasonCode, reason: String) -> Decision {
+    Decision::Fail(Failed { code, reason })
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// How an org's plugin fared on one object, for the plugin-health metrics. Present only
+/// when a plugin was asked (not when it is missing or failed to load: that is the record's
+/// `PluginNotLoaded` failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginRun {
+    /// Wall time of the decision as the record waited for it (queueing on the blocking pool
+    /// included), in milliseconds.
+    pub decision_ms: u64,
+    /// What went wrong with the decision, if anything.
+    pub error: Option<PluginErrorKind>,
+    /// The org's `onError` (`skip` or `default`) decided instead of the plugin.
+    pub fallback: bool,
+}
+
+/// The ways a plugin decision goes wrong, as counted per org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginErrorKind {
+    /// A trap: panic, `unreachable`, memory limit, a failed instantiation.
+    Trapped,
+    /// The decision's deadline passed.
+    TimedOut,
+    /// The plugin answered `err(message)`.
+    ErrAnswer,
+    /// The plugin answered targets the org may not use (refused whatever `onError` says).
+    InvalidAnswer,
 }
 
 /// Routes `object` and applies its org's policy: the plain decision, or the plugin's
@@ -30,18 +80,30 @@ pub async fn plan_object<'c>(
     plugins: &OrgPlugins,
     object: &SourceObject,
 ) -> (Option<&'c Customer>, Decision) {
+    let (customer, decision, _) = plan_object_with_run(config, suffixes, plugins, object).await;
+    (customer, decision)
+}
+
+/// [`plan_object`], also handing back how the org's plugin fared ([`PluginRun`]) when one
+/// was asked; the decision is the same.
+pub async fn plan_object_with_run<'c>(
+    config: &'c Config,
+    suffixes: &SuffixSet,
+    plugins: &OrgPlugins,
+    object: &SourceObject,
+) -> (Option<&'c Customer>, Decision, Option<PluginRun>) {
     match route(config, suffixes, object) {
         Route::Skip {
             customer: None,
             reason,
-        } => (None, Decision::Skip(reason)),
+        } => (None, Decision::Skip(reason), None),
         Route::Skip {
             customer: Some(customer),
             reason,
-        } => (
-            Some(customer),
-            decide(customer, plugins, object, Vec::new(), reason).await,
-        ),
+        } => {
+            let (decision, run) = decide(customer, plugins, object, Vec::new(), reason).await;
+            (Some(customer), decision, run)
+        }
         Route::Copy {
             customer,
             destination_key,
@@ -50,10 +112,8 @@ pub async fn plan_object<'c>(
                 bucket: customer.destination_bucket.clone(),
                 key: destination_key,
             };
-            (
-                Some(customer),
-                decide(customer, plugins, object, vec![target], String::new()).await,
-            )
+            let (decision, run) = decide(customer, plugins, object, vec![target], String::new()).await;
+            (Some(customer), decision, run)
         }
     }
 }
@@ -73,16 +133,25 @@ async fn decide(
     object: &SourceObject,
     proposed: Vec<Target>,
     skip_reason: String,
-) -> Decision {
+) -> (Decision, Option<PluginRun>) {
     let Some(spec) = &customer.plugin else {
-        return plain(proposed, skip_reason);
+        return (plain(proposed, skip_reason), None);
     };
     let org = &customer.org;
     let plugin = match plugins.get(org) {
         Some(Ok(plugin)) => plugin,
-        Some(Err(error)) => return Decision::Fail(format!("org {org}: {error}")),
-        None => return Decision::Fail(format!("org {org}: plugin {} is not loaded", spec.source)),
+        Some(Err(error)) => {
+            return (
+                fail(ReasonCode::PluginNotLoaded, format!("org {org}: {error}")),
+                None,
+            );
+        }
+        None => {
+            let reason = format!("org {org}: plugin {} is not loaded", spec.source);
+            return (fail(ReasonCode::PluginNotLoaded, reason), None);
+        }
     };
+    let started = Instant::now();
     let answer = plugin
         .clone()
         .decide_blocking(
@@ -92,7 +161,28 @@ async fn decide(
             spec.settings.clone(),
         )
         .await;
-    apply_answer(customer, plugin.name(), proposed, skip_reason, answer)
+    let decision_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let error = match &answer {
+        Err(DecisionError::Timeout(_)) => Some(PluginErrorKind::TimedOut),
+        Err(DecisionError::Trap(_) | DecisionError::OutOfMemory(_)) => Some(PluginErrorKind::Trapped),
+        Err(DecisionError::Refused(_)) => Some(PluginErrorKind::ErrAnswer),
+        Ok(_) => None,
+    };
+    let decision = apply_answer(customer, plugin.name(), proposed, skip_reason, answer);
+    // An answer that decided to fail was rejected targets; a failed decision that did not
+    // fail the record was `onError` (skip or default) stepping in.
+    let (error, fallback) = match (error, &decision) {
+        (None, Decision::Fail(_)) => (Some(PluginErrorKind::InvalidAnswer), false),
+        (Some(kind), Decision::Fail(_)) => (Some(kind), false),
+        (Some(kind), _) => (Some(kind), true),
+        (None, _) => (None, false),
+    };
+    let run = PluginRun {
+        decision_ms,
+        error,
+        fallback,
+    };
+    (decision, Some(run))
 }
 
 /// The decision that follows from a plugin's `answer`: its targets once checked against
@@ -110,17 +200,24 @@ pub fn apply_answer(
         Ok(Verdict::Copy(targets)) => match check_targets(customer, &targets) {
             Ok(()) if targets.is_empty() => Decision::Skip(format!("plugin {plugin_name} chose no targets")),
             Ok(()) => Decision::Copy(without_repeats(targets)),
-            Err(why) => Decision::Fail(format!("org {org}: plugin {plugin_name} answer rejected: {why}")),
+            Err(why) => fail(
+                ReasonCode::PluginInvalidAnswer,
+                format!("org {org}: plugin {plugin_name} answer rejected: {why}"),
+            ),
         },
         Ok(Verdict::Skip(reason)) => Decision::Skip(format!("plugin {plugin_name}: {reason}")),
         Err(error) => {
+            let code = match error {
+                DecisionError::Timeout(_) => ReasonCode::PluginTimeout,
+                _ => ReasonCode::PluginError,
+            };
             let reason = format!("org {org}: plugin {plugin_name} {error}");
             let on_error = customer
                 .plugin
                 .as_ref()
                 .map_or(OnError::Fail, |spec| spec.on_error);
             match on_error {
-                OnError::Fail => Decision::Fail(reason),
+                OnError::Fail => fail(code, reason),
                 OnError::Skip => Decision::Skip(format!("{reason} (onError: skip)")),
                 OnError::Default => {
                     tracing::warn!(%org, %reason, "plugin failed; plain suffix matching decides (onError: default)");
@@ -239,11 +336,14 @@ mod tests {
         for on_error in ["fail", "skip", "default"] {
             for (targets, why) in &cases {
                 match answer(on_error, proposed(), Ok(Verdict::Copy(targets.clone()))) {
-                    Decision::Fail(reason) => assert!(
-                        reason.starts_with("org org1: plugin p.wasm answer rejected: ")
-                            && reason.contains(why),
-                        "{on_error}: {reason}"
-                    ),
+                    Decision::Fail(Failed { code, reason }) => {
+                        assert_eq!(code, ReasonCode::PluginInvalidAnswer);
+                        assert!(
+                            reason.starts_with("org org1: plugin p.wasm answer rejected: ")
+                                && reason.contains(why),
+                            "{on_error}: {reason}"
+                        )
+                    }
                     other => panic!("{on_error}, {why}: expected a failure, got {other:?}"),
                 }
             }
@@ -263,9 +363,16 @@ mod tests {
     fn on_error_fail_fails_the_record() {
         for error in failures() {
             let text = error.to_string();
+            let code = match error {
+                DecisionError::Timeout(_) => ReasonCode::PluginTimeout,
+                _ => ReasonCode::PluginError,
+            };
             assert_eq!(
                 answer("fail", proposed(), Err(error)),
-                Decision::Fail(format!("org org1: plugin p.wasm {text}"))
+                Decision::Fail(Failed {
+                    code,
+                    reason: format!("org org1: plugin p.wasm {text}")
+                })
             );
         }
     }
@@ -318,7 +425,10 @@ mod tests {
         assert_eq!(org.map(|c| c.org.as_str()), Some("org1"));
         assert_eq!(
             decision,
-            Decision::Fail("org org1: plugin /plugins/p.wasm is not loaded".into())
+            Decision::Fail(Failed {
+                code: ReasonCode::PluginNotLoaded,
+                reason: "org org1: plugin /plugins/p.wasm is not loaded".into()
+            })
         );
         let failure = LoadError::Invalid {
             plugin: "/plugins/p.wasm".into(),
@@ -327,7 +437,13 @@ mod tests {
         let text = failure.to_string();
         plugins = HashMap::from([("org1".to_string(), Err(failure))]);
         let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org1/a.jpg")).await;
-        assert_eq!(decision, Decision::Fail(format!("org org1: {text}")));
+        assert_eq!(
+            decision,
+            Decision::Fail(Failed {
+                code: ReasonCode::PluginNotLoaded,
+                reason: format!("org org1: {text}")
+            })
+        );
         // The other org has no plugin: plain suffix matching, unaffected.
         let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org2/b.jpg")).await;
         assert_eq!(

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use crate::destination::{CopyError, Delivery, StopReason};
 use crate::event::{BatchJob, EventRecord, RecordBody, ResultCode, Trigger};
+use crate::plan::PluginRun;
+use crate::reason::ReasonCode;
 
 /// What happened to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,12 +46,25 @@ pub struct RecordReport {
     pub reason: Option<String>,
     /// The S3 error code of a failure.
     pub error_code: Option<String>,
+    /// The kind of failure, from a fixed set: present exactly on failed records (set by
+    /// [`Report::new`] to `Other` for a failed record no path gave a code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<ReasonCode>,
     /// Bytes copied.
     pub bytes: Option<u64>,
     /// Attempts of the most-retried S3 request.
     pub attempts: u32,
     /// Wall time spent on the record.
     pub ms: u64,
+    /// Export lag: milliseconds from the event's `eventTime` (the upload) to the copy's
+    /// completion. Only for copied records whose event has an upload time: Batch Operations
+    /// tasks and backfills have none (their object's age is not a lag), nor does an event
+    /// with a missing or unreadable `eventTime`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
+    /// How the org's plugin fared on this record, for the plugin-health metrics.
+    #[serde(skip)]
+    pub plugin: Option<PluginRun>,
     /// Every copy, when a plugin fanned the object out to more than one target.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetReport>,
@@ -91,6 +106,9 @@ pub struct TargetReport {
     pub reason: Option<String>,
     /// The S3 error code of a failure.
     pub error_code: Option<String>,
+    /// The kind of failure, on failed copies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<ReasonCode>,
     /// Bytes copied.
     pub bytes: Option<u64>,
     /// Attempts of the most-retried S3 request.
@@ -114,9 +132,12 @@ impl RecordReport {
             destination_key: None,
             reason: None,
             error_code: None,
+            reason_code: None,
             bytes: None,
             attempts: 0,
             ms: 0,
+            lag_ms: None,
+            plugin: None,
             targets: Vec::new(),
             message_id,
             task_id,
@@ -148,8 +169,16 @@ impl RecordReport {
         }
         report.reason = Some(reason);
         report.error_code = Some(code.to_string());
+        report.reason_code = Some(ReasonCode::from_failure_code(code));
         report.retryable = retryable;
         report
+    }
+
+    /// Marks the record failed for `reason`, of kind `code`.
+    pub fn fail(&mut self, code: ReasonCode, reason: String) {
+        self.outcome = Outcome::Failed;
+        self.reason_code = Some(code);
+        self.reason = Some(reason);
     }
 
     /// The record after its log line was written.
@@ -169,8 +198,11 @@ impl RecordReport {
         );
         let outcome = self.outcome.name();
         if self.outcome == Outcome::Failed {
-            tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, attempts = self.attempts, ms = self.ms, record = %self.record, "record");
+            let code = self.reason_code.unwrap_or(ReasonCode::Other).as_str();
+            tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, "reasonCode" = code, attempts = self.attempts, ms = self.ms, record = %self.record, "record");
         } else {
+            // `lagMs` only when there is one (an absent field, not a 0 or a -1), spelled as in the
+            // report so one Logs Insights query reads both.
             tracing::info!(
                 outcome,
                 bucket = fields.0,
@@ -180,6 +212,7 @@ impl RecordReport {
                 reason = fields.4,
                 attempts = self.attempts,
                 ms = self.ms,
+                "lagMs" = self.lag_ms,
                 "record"
             );
         }
@@ -202,6 +235,7 @@ impl RecordReport {
         self.outcome = worst.outcome;
         self.reason = worst.reason.clone();
         self.error_code = worst.error_code.clone();
+        self.reason_code = worst.reason_code;
         self.retryable = worst.retryable;
         self.attempts = targets.iter().map(|t| t.attempts).max().unwrap_or(0);
         let copied: Vec<u64> = targets
@@ -224,6 +258,7 @@ impl From<Delivery> for TargetReport {
             outcome: Outcome::Failed,
             reason: None,
             error_code: None,
+            reason_code: None,
             bytes: None,
             attempts: delivery.attempts,
             retryable: false,
@@ -240,6 +275,7 @@ impl From<Delivery> for TargetReport {
             Err(CopyError::Failed(failure)) => {
                 report.retryable = failure.retryable;
                 report.error_code = Some(failure.code.clone());
+                report.reason_code = Some(ReasonCode::from_failure_code(&failure.code));
                 report.reason = Some(if failure.retryable {
                     format!("{failure} (gave up after {} attempts)", delivery.attempts)
                 } else {
@@ -311,12 +347,19 @@ pub struct TaskResult {
 }
 
 impl Report {
-    /// Builds totals and, for SQS, the partial batch response.
-    pub fn new(trigger: Trigger, records: Vec<RecordReport>) -> Self {
+    /// Builds totals and, for SQS, the partial batch response. Every failed record leaves
+    /// with a reason code (`Other` if no path gave one) and no other record has one.
+    pub fn new(trigger: Trigger, mut records: Vec<RecordReport>) -> Self {
         let mut totals = Totals {
             records: records.len(),
             ..Totals::default()
         };
+        for r in &mut records {
+            r.reason_code = match r.outcome {
+                Outcome::Failed => Some(r.reason_code.unwrap_or(ReasonCode::Other)),
+                _ => None,
+            };
+        }
         for r in &records {
             match r.outcome {
                 Outcome::Copied => {
@@ -456,5 +499,249 @@ impl Report {
             self.records.len(),
             failed.join(", ")
         )
+    }
+}
+
+/// Export lag in milliseconds: from `event_time` (RFC 3339, as S3 notifications and
+/// EventBridge write it) to `completed_ms` (milliseconds since the Unix epoch). `None` when
+/// the time cannot be read: a malformed `eventTime` costs the record its lag, never its
+/// copy. A completion before the event (clock skew between S3 and the function) is 0.
+pub fn lag_ms(event_time: &str, completed_ms: u64) -> Option<u64> {
+    let event_ms = rfc3339_ms(event_time)?;
+    let completed = i128::from(completed_ms);
+    u64::try_from((completed - i128::from(event_ms)).max(0)).ok()
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 timestamp:
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (`T`/`Z` in either case, a space for `T`;
+/// fraction digits past milliseconds are truncated; a leap second counts as the next second's
+/// start). A parser of this one format instead of a date crate: the function reads no other.
+pub fn rfc3339_ms(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(range)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        part.iter()
+            .try_fold(0i64, |n, d| n.checked_mul(10)?.checked_add(i64::from(d - b'0')))
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0;
+    if b[at] == b'.' {
+        let start = at + 1;
+        at = start;
+        while at < b.len() && b[at].is_ascii_digit() {
+            at += 1;
+        }
+        if at == start {
+            return None;
+        }
+        let fraction = &text[start..at.min(start + 3)];
+        millis = fraction.parse::<i64>().ok()? * 10i64.pow(3 - fraction.len() as u32);
+    }
+    let offset_minutes = match b.get(at..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(at + 1..at + 3)?, digits(at + 4..at + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let minutes = h * 60 + m;
+            if *sign == b'+' { minutes } else { -minutes }
+        }
+        _ => return None,
+    };
+    // Days since 1970-01-01 of the civil date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_as_s3_and_eventbridge_write_it() {
+        // 2026-11-25T12:00:00Z is 1_795_608_000 s after the epoch.
+        const NOON: i64 = 1_795_608_000_000;
+        assert_eq!(rfc3339_ms("2026-11-25T12:00:00.000Z"), Some(NOON));
+        assert_eq!(rfc3339_ms("2026-11-25T12:00:00Z"), Some(NOON));
+        assert_eq!(rfc3339_ms("2026-11-25t12:00:00.250z"), Some(NOON + 250));
+        assert_eq!(rfc3339_ms("2026-11-25 12:00:00.5Z"), Some(NOON + 500));
+        assert_eq!(rfc3339_ms("2026-11-25T12:00:00.123456789Z"), Some(NOON + 123));
+        assert_eq!(rfc3339_ms("2026-11-25T14:00:00+02:00"), Some(NOON));
+        assert_eq!(rfc3339_ms("2026-11-25T06:30:00.000-05:30"), Some(NOON));
+        assert_eq!(rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_ms("2000-02-29T00:00:00Z"), Some(951_782_400_000));
+        assert_eq!(rfc3339_ms("1969-12-31T23:59:59Z"), Some(-1000));
+    }
+
+    #[test]
+    fn malformed_times_are_none() {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-25",
+            "2026-11-25T12:00:00",
+            "2026-11-25T12:00:00.Z",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T12:60:00Z",
+            "2026-11-25T12:00:00+2:00",
+            "2026-11-25T12:00:00+24:00",
+            "2026-11-25T12:00:00Zjunk",
+            "2026-11-25X12:00:00Z",
+            "+026-11-25T12:00:00Z",
+            "2026-11-25T12:00:00.1é",
+            "2026-１1-25T12:00:00Z",
+        ] {
+            assert_eq!(rfc3339_ms(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lag_is_completion_minus_event_time_and_never_negative() {
+        let noon = 1_795_608_000_000u64;
+        assert_eq!(lag_ms("2026-11-25T12:00:00.000Z", noon + 1234), Some(1234));
+        assert_eq!(lag_ms("2026-11-25T12:00:01.000Z", noon), Some(0), "clock skew");
+        assert_eq!(lag_ms("not a time", noon), None);
+    }
+
+    fn failed(code: Option<ReasonCode>, outcome: Outcome) -> RecordReport {
+        let mut r = RecordReport::failed("Records[0]".into(), None, None);
+        r.outcome = outcome;
+        r.reason_code = code;
+        r
+    }
+
+    #[test]
+    fn every_failed_record_has_a_reason_code_and_no_other_record_does() {
+        let report = Report::new(
+            Trigger::S3,
+            vec![
+                failed(None, Outcome::Failed),
+                failed(Some(ReasonCode::SlowDown), Outcome::Failed),
+                failed(Some(ReasonCode::SlowDown), Outcome::Copied),
+            ],
+        );
+        let codes: Vec<_> = report.records.iter().map(|r| r.reason_code).collect();
+        assert_eq!(codes, [Some(ReasonCode::Other), Some(ReasonCode::SlowDown), None]);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["records"][0]["reasonCode"], "Other");
+        assert_eq!(json["records"][1]["reasonCode"], "SlowDown");
+        assert!(json["records"][2].get("reasonCode").is_none());
+        assert!(json["records"][2].get("lagMs").is_none());
+    }
+
+    #[test]
+    fn a_copy_failure_keeps_its_s3_code_and_gets_its_reason_code() {
+        let delivery = |code: &str| Delivery {
+            target: crate::route::Target {
+                bucket: "b".into(),
+                key: "k".into(),
+            },
+            result: Err(CopyError::Failed(crate::destination::Failure {
+                code: code.into(),
+                message: String::new(),
+                retryable: false,
+            })),
+            attempts: 1,
+        };
+        let target = TargetReport::from(delivery("KMS.DisabledException"));
+        assert_eq!(target.error_code.as_deref(), Some("KMS.DisabledException"));
+        assert_eq!(target.reason_code, Some(ReasonCode::KmsDenied));
+        let mut record = RecordReport::failed("Records[0]".into(), None, None);
+        record.merge_targets(vec![TargetReport::from(delivery("NoSuchBucket"))]);
+        assert_eq!(record.reason_code, Some(ReasonCode::NoSuchBucket));
+    }
+
+    /// The JSON log lines (as Lambda writes them) of `records`' `log()`.
+    fn json_log_lines(records: &[RecordReport]) -> Vec<Value> {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
+            type Writer = Captured;
+            fn make_writer(&'w self) -> Self::Writer {
+                self.clone()
+            }
+        }
+        let out = Captured::default();
+        let subscriber = crate::logging::subscriber(
+            crate::logging::LogFormat::Json,
+            tracing_subscriber::EnvFilter::new("info"),
+            out.clone(),
+            false,
+        );
+        tracing::subscriber::with_default(subscriber, || records.iter().for_each(RecordReport::log));
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_log_line_carries_lag_and_reason_code_as_the_report_spells_them() {
+        let mut lagged = failed(None, Outcome::Copied);
+        lagged.lag_ms = Some(1234);
+        let unlagged = failed(None, Outcome::Copied);
+        let mut broken = failed(Some(ReasonCode::KmsDenied), Outcome::Failed);
+        broken.reason = Some("KMS.DisabledException".into());
+        let lines = json_log_lines(&[lagged, unlagged, broken]);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["lagMs"], 1234);
+        assert!(lines[1].get("lagMs").is_none(), "{}", lines[1]);
+        assert_eq!(lines[2]["reasonCode"], "KmsDenied");
+        assert_eq!(lines[2]["outcome"], "failed");
+        assert!(lines[0].get("reasonCode").is_none());
     }
 }

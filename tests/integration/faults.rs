@@ -1,6 +1,7 @@
 use artifact_export::event::parse_event;
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::{handle, handle_until};
+use artifact_export::reason::ReasonCode;
 use artifact_export::report::{Outcome, Report};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,7 @@ async fn exhausted_retries_fail_only_that_record(server: &'static Server) {
     assert_eq!(outcomes, [Outcome::Copied, Outcome::Failed, Outcome::Copied]);
     let failed = &report.records[1];
     assert_eq!(failed.error_code.as_deref(), Some("SlowDown"));
+    assert_eq!(failed.reason_code, Some(ReasonCode::SlowDown));
     assert_eq!(failed.attempts, 3);
     assert!(
         failed
@@ -139,6 +141,7 @@ async fn copies_that_never_finish_time_out(server: &'static Server) {
     );
     for (r, key) in report.records[..2].iter().zip(["hang.jpg", "stall.jpg"]) {
         assert_eq!(r.error_code.as_deref(), Some("Timeout"), "{r:?}");
+        assert_eq!(r.reason_code, Some(ReasonCode::Timeout), "{r:?}");
         assert!(r.reason.as_deref().unwrap().contains("timed out"), "{r:?}");
         assert!(r.retryable, "{r:?}");
         assert_eq!(r.attempts, 2, "{r:?}");
@@ -195,6 +198,7 @@ async fn the_deadline_fails_what_cannot_finish_and_aborts_uploads(server: &'stat
     for r in &report.records {
         assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
         assert_eq!(r.error_code.as_deref(), Some("Deadline"), "{r:?}");
+        assert_eq!(r.reason_code, Some(ReasonCode::Deadline), "{r:?}");
         assert!(r.retryable, "{r:?}");
     }
     assert!(report.must_fail_invocation());

@@ -30,6 +30,8 @@ mod lambda_e2e;
 mod local_mode;
 /// Multipart copies above a lowered threshold.
 mod multipart;
+/// What operators see per record: export lag (`lagMs`) and failure reason codes.
+mod observability;
 /// Late, duplicated and out-of-order events: nothing goes back to an older version.
 mod ordering;
 /// Per-org WebAssembly plugins: rewrite, filter, hostile guests, loading and pinning.

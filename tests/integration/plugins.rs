@@ -1,5 +1,7 @@
 use artifact_export::event::parse_event;
 use artifact_export::handler::handle;
+use artifact_export::plan::PluginErrorKind;
+use artifact_export::reason::ReasonCode;
 use artifact_export::report::{Outcome, Report};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -198,6 +200,43 @@ async fn hostile_plugins_affect_only_their_own_records() {
             );
         }
     }
+    // Each failure kind has its reason code, and the plugin-health counts see it.
+    let kinds = [
+        ("hloop", ReasonCode::PluginTimeout, PluginErrorKind::TimedOut),
+        ("hmem", ReasonCode::PluginError, PluginErrorKind::Trapped),
+        ("hpanic", ReasonCode::PluginError, PluginErrorKind::Trapped),
+        ("herr", ReasonCode::PluginError, PluginErrorKind::ErrAnswer),
+        (
+            "hother",
+            ReasonCode::PluginInvalidAnswer,
+            PluginErrorKind::InvalidAnswer,
+        ),
+        (
+            "hmany",
+            ReasonCode::PluginInvalidAnswer,
+            PluginErrorKind::InvalidAnswer,
+        ),
+        (
+            "hempty",
+            ReasonCode::PluginInvalidAnswer,
+            PluginErrorKind::InvalidAnswer,
+        ),
+    ];
+    for (org, code, kind) in kinds {
+        let r = record(&report, &format!("{org}/x.jpg"));
+        assert_eq!(r.reason_code, Some(code), "{org}: {r:?}");
+        let run = r.plugin.unwrap_or_else(|| panic!("{org}: the plugin ran: {r:?}"));
+        assert_eq!((run.error, run.fallback), (Some(kind), false), "{org}");
+    }
+    for org in ["hnoisy", "hsnoop"] {
+        let run = record(&report, &format!("{org}/x.jpg")).plugin.unwrap();
+        assert_eq!((run.error, run.fallback), (None, false), "{org}");
+    }
+    assert_eq!(
+        record(&report, "org1/plain.jpg").plugin,
+        None,
+        "no plugin, no run"
+    );
     assert!(
         world
             .keys("someone-elses-bucket")
@@ -261,6 +300,23 @@ async fn on_error_skip_and_default() {
             .contains("onError: skip")
     );
     assert_eq!(world.keys(world.bucket_of("odefault")).await, ["odefault/a.jpg"]);
+    // skip and default are fallbacks (PluginFallbacks); fail is not, and has its code.
+    let runs: Vec<_> = report
+        .records
+        .iter()
+        .map(|r| r.plugin.map(|run| (run.error, run.fallback)))
+        .collect();
+    let err = Some(PluginErrorKind::ErrAnswer);
+    assert_eq!(
+        runs,
+        [
+            Some((err, true)),
+            Some((err, true)),
+            Some((err, true)),
+            Some((err, false))
+        ]
+    );
+    assert_eq!(report.records[3].reason_code, Some(ReasonCode::PluginError));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -338,7 +338,7 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
                 .map_or("no org".to_string(), |o| format!("org {o}"))
         )),
         (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
-        (_, Decision::Fail(reason)) => ObjectOutcome::Failed(reason),
+        (_, Decision::Fail(failed)) => ObjectOutcome::Failed(failed.reason),
         (_, Decision::Copy(targets)) => export_to(plan, &listed, targets).await,
     };
     ObjectResult { listed, org, outcome }
