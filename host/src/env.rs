@@ -58,6 +58,9 @@ pub struct Settings {
     pub retry_base_delay: Duration,
     /// `ENV=local`: folders instead of destination buckets (and maybe the source bucket).
     pub local: Option<LocalMode>,
+    /// `SOURCE_BUCKET` (optional; the template sets it): the shared source bucket, so a
+    /// configuration that would export into it is refused.
+    pub source_bucket: Option<String>,
 }
 
 /// A missing or malformed environment variable.
@@ -175,6 +178,7 @@ impl Settings {
             part_concurrency: number("PART_CONCURRENCY", 8, 1, 64)? as usize,
             retry_base_delay: Duration::from_millis(number("RETRY_BASE_DELAY_MS", 200, 0, 60_000)?),
             local,
+            source_bucket: present("SOURCE_BUCKET").map(|b| b.trim().to_string()),
         })
     }
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use futures::StreamExt;
-use tokio::sync::Mutex;
 
 use crate::config::{Config, Customer, OnError};
 use crate::config_store::{ConfigLoadError, ConfigStore};
@@ -18,7 +17,7 @@ use crate::copy::{CopyJob, CopyOptions, CopyOutcome, copy_object};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject};
 use crate::local_copy::copy_to_folder;
-use crate::policy::{OrgPlugins, Runtime, Verdict, check_targets};
+use crate::policy::{Blame, OrgPlugins, PluginCache, Runtime, Verdict, check_targets};
 use crate::report::{Outcome, RecordReport, Report, TargetReport};
 use crate::route::{Route, Target, route};
 
@@ -31,19 +30,20 @@ pub struct Exporter {
     settings: Settings,
     config: ConfigStore,
     runtime: OnceLock<Result<Runtime, String>>,
-    plugins: Mutex<Option<(Arc<Config>, Arc<OrgPlugins>)>>,
+    plugins: PluginCache,
 }
 
 impl Exporter {
     /// An exporter over `client` with `settings`; the configuration is loaded on first use.
     pub fn new(client: Client, settings: Settings) -> Self {
-        let config = ConfigStore::new(settings.config_location.clone(), settings.config_refresh);
+        let config = ConfigStore::new(settings.config_location.clone(), settings.config_refresh)
+            .with_source_bucket(settings.source_bucket.clone());
         Self {
             client,
             settings,
             config,
             runtime: OnceLock::new(),
-            plugins: Mutex::new(None),
+            plugins: PluginCache::new(),
         }
     }
 
@@ -55,39 +55,13 @@ impl Exporter {
             .map_err(Clone::clone)
     }
 
-    /// The plugins of `config`'s orgs, loaded once per configuration version.
+    /// The plugins of `config`'s orgs, loaded once per configuration version (transient
+    /// load failures are tried again by a later invocation: see `PluginCache`).
     pub async fn plugins_for(&self, config: &Arc<Config>) -> Arc<OrgPlugins> {
-        if config.customers.iter().all(|c| c.plugin.is_none()) {
-            return Arc::default();
-        }
-        let mut cached = self.plugins.lock().await;
-        if let Some((loaded_for, plugins)) = cached.as_ref()
-            && Arc::ptr_eq(loaded_for, config)
-        {
-            return plugins.clone();
-        }
-        let plugins = match self.runtime() {
-            Ok(runtime) => runtime.load_all(&self.client, config).await,
-            Err(error) => config
-                .customers
-                .iter()
-                .filter(|c| c.plugin.is_some())
-                .map(|c| {
-                    let failure = crate::policy::LoadError::Invalid {
-                        plugin: c
-                            .plugin
-                            .as_ref()
-                            .map(|p| p.source.to_string())
-                            .unwrap_or_default(),
-                        reason: error.clone(),
-                    };
-                    (c.org.clone(), Err(failure))
-                })
-                .collect(),
-        };
-        let plugins = Arc::new(plugins);
-        *cached = Some((config.clone(), plugins.clone()));
-        plugins
+        let retry = copy_options(&self.settings, config).retry;
+        self.plugins
+            .get(self.runtime(), &self.client, config, &retry)
+            .await
     }
 
     /// The S3 client.
@@ -188,6 +162,11 @@ async fn export_object(
             report.reason = Some(reason);
             return;
         }
+        Decided::Retry(reason) => {
+            report.reason = Some(reason);
+            report.retryable = true;
+            return;
+        }
     };
     let options = copy_options(settings, config);
     let results: Vec<TargetReport> = futures::future::join_all(
@@ -222,6 +201,9 @@ pub enum Decided {
     Skip(String),
     /// The record fails, with the reason.
     Fail(String),
+    /// The record fails for a host-side reason a later attempt may not meet (a plugin GET
+    /// that kept failing, the instance pool, the engine): retryable, never `onError`.
+    Retry(String),
 }
 
 /// Routes `object` and applies its org's policy: the plain decision, or the plugin's
@@ -280,6 +262,7 @@ async fn decide_targets(
     let org = &customer.org;
     let plugin = match plugins.get(org) {
         Some(Ok(plugin)) => plugin,
+        Some(Err(error)) if error.is_transient() => return Decided::Retry(format!("org {org}: {error}")),
         Some(Err(error)) => return Decided::Fail(format!("org {org}: {error}")),
         None => return Decided::Fail(format!("org {org}: plugin {} is not loaded", spec.source)),
     };
@@ -306,6 +289,11 @@ async fn decide_targets(
         Ok(Verdict::Skip(reason)) => Decided::Skip(format!("plugin {}: {reason}", plugin.name())),
         Err(error) => {
             let reason = format!("org {org}: plugin {} {error}", plugin.name());
+            match error.blame() {
+                Blame::Host => return Decided::Retry(reason),
+                Blame::Contract => return Decided::Fail(reason),
+                Blame::Plugin => {}
+            }
             match spec.on_error {
                 OnError::Fail => Decided::Fail(reason),
                 OnError::Skip => Decided::Skip(format!("{reason} (onError: skip)")),

@@ -52,6 +52,7 @@ fn local_settings(
             source_dir: source.map(Path::to_path_buf),
             destination_key: destination_key.map(str::to_string),
         }),
+        source_bucket: None,
     }
 }
 

@@ -22,6 +22,11 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "empty_key",
             "snoop",
             "noisy",
+            "sleep",
+            "poll_forever",
+            "read_stdin",
+            "huge_answer",
+            "spin",
         ],
     ),
 ];

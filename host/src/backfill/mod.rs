@@ -326,7 +326,7 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
                 .map_or("no org".to_string(), |o| format!("org {o}"))
         )),
         (_, Decided::Skip(reason)) => ObjectOutcome::Skipped(reason),
-        (_, Decided::Fail(reason)) => ObjectOutcome::Failed(reason),
+        (_, Decided::Fail(reason) | Decided::Retry(reason)) => ObjectOutcome::Failed(reason),
         (_, Decided::Copy(targets)) => export_to(plan, &listed, targets).await,
     };
     ObjectResult { listed, org, outcome }

@@ -12,8 +12,12 @@ use serde_json::{Map, Value};
 use crate::suffix::SuffixSet;
 
 mod plugin;
+mod tenancy;
 
-pub use plugin::{DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, OnError, PluginSource, PluginSpec};
+pub use plugin::{
+    DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, MAX_MAX_INSTRUCTIONS, OnError,
+    PluginSource, PluginSpec,
+};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -81,6 +85,16 @@ impl fmt::Display for ConfigError {
 impl Config {
     /// Parses and validates configuration JSON; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::parse_for_source(text, origin, None)
+    }
+
+    /// [`Config::parse`], also refusing a destination that is the source bucket (when it is
+    /// known: `SOURCE_BUCKET`, or `validate --source-bucket`).
+    pub fn parse_for_source(
+        text: &str,
+        origin: &str,
+        source_bucket: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let fail = |problems: Vec<String>| ConfigError {
             origin: origin.to_string(),
             problems,
@@ -123,6 +137,7 @@ impl Config {
             }
         };
         check_uniqueness(&customers, &mut problems);
+        tenancy::check(&customers, &config_dir, source_bucket, &mut problems);
         if problems.is_empty() {
             Ok(Config { customers, retry })
         } else {
@@ -130,9 +145,10 @@ impl Config {
         }
     }
 
-    /// True when `bucket` is some org's destination (events from it must not be exported again).
+    /// True when `bucket` is some org's destination or one of its `allowedBuckets` (events
+    /// from it must not be exported again: copy-loop protection).
     pub fn is_destination_bucket(&self, bucket: &str) -> bool {
-        self.customers.iter().any(|c| c.destination_bucket == bucket)
+        self.customers.iter().any(|c| c.may_target(bucket))
     }
 }
 

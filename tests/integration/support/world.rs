@@ -111,6 +111,7 @@ impl World {
             part_concurrency: 4,
             retry_base_delay: Duration::from_millis(5),
             local: None,
+            source_bucket: Some(self.source.clone()),
         }
     }
 

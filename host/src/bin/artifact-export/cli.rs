@@ -47,6 +47,9 @@ enum Command {
         /// Configuration file; without it, CONFIGURATION_BUCKET/CONFIGURATION_KEY are read.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The source bucket: a destination or allowedBuckets entry equal to it is refused.
+        #[arg(long, env = "SOURCE_BUCKET")]
+        source_bucket: Option<String>,
     },
     /// Tools for plugin authors: precompile, test a decision or a table of cases.
     Plugin {
@@ -83,7 +86,10 @@ pub async fn run() -> ExitCode {
     logging::init(LogFormat::Text);
     let result = match cli.command {
         Command::Invoke { event, config } => invoke(&event, config).await,
-        Command::Validate { config } => validate(config).await,
+        Command::Validate {
+            config,
+            source_bucket,
+        } => validate(config, source_bucket).await,
         Command::Plugin { command } => plugin_cmd::plugin(command).await.map_err(BadInput),
         Command::Backfill(args) => backfill_cmd::backfill(*args).await,
         Command::Plan {
@@ -121,13 +127,14 @@ async fn invoke(event_path: &Path, config_file: Option<PathBuf>) -> Result<ExitC
     })
 }
 
-async fn validate(config_file: Option<PathBuf>) -> Result<ExitCode, BadInput> {
+async fn validate(config_file: Option<PathBuf>, source_bucket: Option<String>) -> Result<ExitCode, BadInput> {
     let config = match config_file {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("config {}: could not be read", path.display()))
                 .map_err(BadInput)?;
-            Config::parse(&text, &path.display().to_string()).map_err(|e| BadInput(e.into()))?
+            Config::parse_for_source(&text, &path.display().to_string(), source_bucket.as_deref())
+                .map_err(|e| BadInput(e.into()))?
         }
         None => {
             let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -140,7 +147,8 @@ async fn validate(config_file: Option<PathBuf>) -> Result<ExitCode, BadInput> {
                 bucket: get("CONFIGURATION_BUCKET").ok_or_else(|| missing("CONFIGURATION_BUCKET"))?,
                 key: get("CONFIGURATION_KEY").ok_or_else(|| missing("CONFIGURATION_KEY"))?,
             };
-            let store = artifact_export::config_store::ConfigStore::new(location, std::time::Duration::ZERO);
+            let store = artifact_export::config_store::ConfigStore::new(location, std::time::Duration::ZERO)
+                .with_source_bucket(source_bucket);
             let client = s3_client::from_env().await;
             (*store.current(&client).await.map_err(|e| BadInput(e.into()))?).clone()
         }
