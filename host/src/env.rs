@@ -61,6 +61,9 @@ pub struct Settings {
     /// `SOURCE_BUCKET` (optional; the template sets it): the shared source bucket, so a
     /// configuration that would export into it is refused.
     pub source_bucket: Option<String>,
+    /// `PLUGIN_INSTANCES` (default 128): plugin decisions that run at once (the instance
+    /// pool's size); more wait for a free instance.
+    pub plugin_instances: u32,
 }
 
 /// A missing or malformed environment variable.
@@ -179,6 +182,7 @@ impl Settings {
             retry_base_delay: Duration::from_millis(number("RETRY_BASE_DELAY_MS", 200, 0, 60_000)?),
             local,
             source_bucket: present("SOURCE_BUCKET").map(|b| b.trim().to_string()),
+            plugin_instances: number("PLUGIN_INSTANCES", 128, 1, 1024)? as u32,
         })
     }
 }

@@ -17,7 +17,7 @@ use crate::copy::{CopyJob, CopyOptions, CopyOutcome, copy_object};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject};
 use crate::local_copy::copy_to_folder;
-use crate::policy::{Blame, OrgPlugins, PluginCache, Runtime, Verdict, check_targets};
+use crate::policy::{Blame, Fuel, OrgPlugins, PluginCache, Runtime, Verdict, check_targets};
 use crate::report::{Outcome, RecordReport, Report, TargetReport};
 use crate::route::{Route, Target, route};
 
@@ -50,7 +50,10 @@ impl Exporter {
     /// The plugin runtime, created on first use (an org without a plugin never pays for it).
     pub fn runtime(&self) -> Result<&Runtime, String> {
         self.runtime
-            .get_or_init(|| Runtime::new().map_err(|e| format!("plugin engine could not start: {e:#}")))
+            .get_or_init(|| {
+                Runtime::with_options(Fuel::Metered, self.settings.plugin_instances)
+                    .map_err(|e| format!("plugin engine could not start: {e:#}"))
+            })
             .as_ref()
             .map_err(Clone::clone)
     }

@@ -53,6 +53,7 @@ fn local_settings(
             destination_key: destination_key.map(str::to_string),
         }),
         source_bucket: None,
+        plugin_instances: 128,
     }
 }
 

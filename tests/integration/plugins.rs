@@ -610,10 +610,11 @@ async fn the_instruction_budget_decides(server: &'static Server) {
     assert_eq!(record(&report, "roomy/b.jpg").outcome, Outcome::Copied);
 }
 
-/// 300 records in flight at once through one plugin, more than the instance pool holds
-/// (128): decisions wait for a free instance instead of failing, so with `onError: skip`
-/// nothing is silently dropped: all 300 are copied. Each decision spins for a while so the
-/// decisions really overlap.
+/// 300 records in flight at once through one plugin, far more than the instance pool holds
+/// (`PLUGIN_INSTANCES` 4 here; 128 by default, but two cores cannot keep 128 CPU-bound
+/// decisions in flight, so the pool is shrunk to make the overlap certain): decisions wait
+/// for a free instance instead of failing, so with `onError: skip` nothing is silently
+/// dropped: all 300 are copied. Each decision spins for a while so decisions overlap.
 async fn more_decisions_than_instances_all_copy(server: &'static Server) {
     let plugin = json!({"source": plugin_artifacts::SPIN, "onError": "skip", "timeoutMs": 10_000,
         "maxInstructions": 10_000_000_000u64, "settings": {"spin": 5_000_000}});
@@ -624,6 +625,7 @@ async fn more_decisions_than_instances_all_copy(server: &'static Server) {
     }
     let mut settings = world.settings("jpg");
     settings.copy_concurrency = 300;
+    settings.plugin_instances = 4;
     let event = parse_event(&s3_event(&uploaded.iter().collect::<Vec<_>>())).unwrap();
     let report = handle(&world.exporter(settings), event).await;
     let not_copied: Vec<_> = report

@@ -22,10 +22,10 @@ const TABLE_KEEP_RESIDENT: usize = 4096;
 /// decision dirties a handful, and a slot keeps at most this much resident.
 const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
 
-/// Component instances the pool holds: the most decisions that can run at once in one
-/// process. Decisions beyond it wait for a free slot ([`super::Runtime`] hands out one permit
-/// per slot), so a high `COPY_CONCURRENCY` or backfill `--concurrency` queues decisions
-/// instead of failing them.
+/// Default number of component instances the pool holds (`PLUGIN_INSTANCES`): the most
+/// decisions that can run at once in one process. Decisions beyond it wait for a free slot
+/// ([`super::Runtime`] hands out one permit per slot), so a high `COPY_CONCURRENCY` or
+/// backfill `--concurrency` queues decisions instead of failing them.
 pub const POOL_INSTANCES: u32 = 128;
 
 /// Whether `Config::consume_fuel` is on: the deterministic CPU budget (`maxInstructions`).
@@ -41,11 +41,13 @@ pub enum Fuel {
 
 /// The engine configuration shared by the host and `plugin compile`.
 pub fn engine_config() -> Config {
-    engine_config_with(Fuel::Metered)
+    engine_config_with(Fuel::Metered, POOL_INSTANCES)
 }
 
-/// [`engine_config`] with fuel metering chosen explicitly.
-pub fn engine_config_with(fuel: Fuel) -> Config {
+/// [`engine_config`] with fuel metering and the pool's instance count chosen explicitly.
+/// The count only sizes the pool; it does not change compiled code, so a `.cwasm` loads
+/// whatever the count.
+pub fn engine_config_with(fuel: Fuel, instances: u32) -> Config {
     let mut config = Config::new();
     // Components are the only kind of plugin.
     config.wasm_component_model(true);
@@ -65,12 +67,12 @@ pub fn engine_config_with(fuel: Fuel) -> Config {
     // One instance per decision: take instances, memories and tables from pre-reserved
     // pools instead of mapping fresh ones each time. POOL_INSTANCES components at once,
     // each with up to its per-component maximum of everything, so the pool can never run
-    // out while fewer than POOL_INSTANCES decisions run (the Runtime's permits ensure that).
+    // out while at most `instances` decisions run (the Runtime's permits ensure that).
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(POOL_INSTANCES)
-        .total_core_instances(POOL_INSTANCES * MAX_CORE_INSTANCES)
-        .total_memories(POOL_INSTANCES * MAX_MEMORIES)
-        .total_tables(POOL_INSTANCES * MAX_TABLES)
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * MAX_CORE_INSTANCES)
+        .total_memories(instances * MAX_MEMORIES)
+        .total_tables(instances * MAX_TABLES)
         .max_core_instances_per_component(MAX_CORE_INSTANCES)
         .max_memories_per_component(MAX_MEMORIES)
         .max_tables_per_component(MAX_TABLES)
@@ -104,9 +106,9 @@ pub fn new_engine() -> wasmtime::Result<Engine> {
     Engine::new(&engine_config())
 }
 
-/// Builds an engine with fuel metering chosen explicitly (see [`Fuel`]).
-pub fn new_engine_with(fuel: Fuel) -> wasmtime::Result<Engine> {
-    Engine::new(&engine_config_with(fuel))
+/// Builds an engine with fuel metering and pool size chosen explicitly (see [`Fuel`]).
+pub fn new_engine_with(fuel: Fuel, instances: u32) -> wasmtime::Result<Engine> {
+    Engine::new(&engine_config_with(fuel, instances))
 }
 
 /// Starts the thread that advances `engine`'s epoch every [`EPOCH_TICK`]. It holds only a

@@ -53,20 +53,27 @@ pub type OrgPlugins = HashMap<String, Result<Arc<Plugin>, LoadError>>;
 impl Runtime {
     /// Creates the engine (with its epoch ticker) and the linker.
     pub fn new() -> wasmtime::Result<Self> {
-        Self::with_fuel(Fuel::Metered)
+        Self::with_options(Fuel::Metered, engine::POOL_INSTANCES)
     }
 
     /// [`Runtime::new`] with fuel metering chosen explicitly; production always meters
     /// (this exists so the bench can put a figure on what metering costs).
     pub fn with_fuel(fuel: Fuel) -> wasmtime::Result<Self> {
-        let engine = engine::new_engine_with(fuel)?;
+        Self::with_options(fuel, engine::POOL_INSTANCES)
+    }
+
+    /// A runtime whose instance pool holds `instances` decisions at once (at least 1);
+    /// further decisions wait for a slot.
+    pub fn with_options(fuel: Fuel, instances: u32) -> wasmtime::Result<Self> {
+        let instances = instances.max(1);
+        let engine = engine::new_engine_with(fuel, instances)?;
         engine::start_epoch_ticker(&engine);
         let linker = plugin::plugin_linker(&engine)?;
         Ok(Self {
             engine,
             linker,
             compiled: Mutex::new(HashMap::new()),
-            slots: Arc::new(Semaphore::new(engine::POOL_INSTANCES as usize)),
+            slots: Arc::new(Semaphore::new(instances as usize)),
         })
     }
 

@@ -112,6 +112,7 @@ impl World {
             retry_base_delay: Duration::from_millis(5),
             local: None,
             source_bucket: Some(self.source.clone()),
+            plugin_instances: 128,
         }
     }
 
