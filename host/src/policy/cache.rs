@@ -69,7 +69,7 @@ impl PluginCache {
             Err(error) => {
                 for customer in config.customers.iter() {
                     if let Some(spec) = &customer.plugin {
-                        let failure = LoadError::Invalid {
+                        let failure = LoadError::Host {
                             plugin: spec.source.to_string(),
                             reason: error.clone(),
                         };

@@ -60,6 +60,15 @@ pub enum LoadError {
         /// What was found and what the config declared.
         reason: String,
     },
+    /// The host's plugin engine could not start: not the plugin's doing; the record is
+    /// retryable and the load is tried again.
+    #[error("plugin {plugin}: the host could not load it: {reason} (a host failure; retryable)")]
+    Host {
+        /// Where it would be read from.
+        plugin: String,
+        /// What failed.
+        reason: String,
+    },
     /// The component does not implement the `copy-policy` world.
     #[error("plugin {plugin}: does not fit the copy-policy@0.1.0 world: {reason}")]
     WrongWorld {
@@ -72,9 +81,13 @@ pub enum LoadError {
 
 impl LoadError {
     /// True when a later attempt may succeed without a config change (see
-    /// [`LoadError::Unreadable`]): the record is retryable and the load is tried again.
+    /// [`LoadError::Unreadable`], [`LoadError::Host`]): the record is retryable and the
+    /// load is tried again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LoadError::Unreadable { transient: true, .. })
+        matches!(
+            self,
+            LoadError::Unreadable { transient: true, .. } | LoadError::Host { .. }
+        )
     }
 }
 

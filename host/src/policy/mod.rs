@@ -119,7 +119,7 @@ impl Runtime {
                     loader::component_from_bytes(&engine, &bytes, &name, precompiled)
                 })
                 .await
-                .map_err(|e| LoadError::Invalid {
+                .map_err(|e| LoadError::Host {
                     plugin: source.clone(),
                     reason: e.to_string(),
                 })??;
