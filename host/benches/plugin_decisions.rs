@@ -265,8 +265,9 @@ fn interleaved(
             .into_iter()
             .collect();
         // Alternate which goes first, so neither always runs on the other's warm caches.
+        let unmetered_first = on.len() % 2 == 1;
         let mut pair = [(metered, &mut on), (unmetered, &mut off)];
-        if on.len() % 2 == 1 {
+        if unmetered_first {
             pair.reverse();
         }
         for (plugin, times) in pair {

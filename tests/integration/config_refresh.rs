@@ -127,8 +127,9 @@ async fn a_refresh_that_crosses_tenants_keeps_the_last_good_config(server: &'sta
     assert_eq!(report.records[0].outcome, Outcome::Copied);
     let (org1_bucket, org2_bucket) = (world.bucket_of("org1"), world.bucket_of("org2"));
     for crossing in [
+        // Were this one in force, org1 would export only .pdf and skip the object.
         json!({"customers": [
-            {"org": "org1", "destinationBucket": org1_bucket},
+            {"org": "org1", "destinationBucket": org1_bucket, "suffixes": ["pdf"]},
             {"org": "org2", "destinationBucket": org2_bucket, "allowedBuckets": [org1_bucket]}]}),
         json!({"customers": [
             {"org": "org1", "destinationBucket": world.source},

@@ -25,7 +25,7 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 /// Default per-call memory cap.
 pub const DEFAULT_MAX_MEMORY_MIB: u64 = 16;
 /// Default per-call instruction budget (wasmtime fuel, about one unit per wasm
-/// instruction, instantiation included). The example plugins use 13,000 to 39,000 per
+/// instruction, instantiation included). The example plugins use 6,000 to 39,000 per
 /// decision (`plugin test --cases` prints it), so this leaves them 500 times the room, and
 /// still stops a runaway plugin within milliseconds (20 M fuel is ~3 ms of a busy loop).
 pub const DEFAULT_MAX_INSTRUCTIONS: u64 = 20_000_000;
