@@ -157,6 +157,7 @@ async fn plugin_world(server: &'static Server) -> World {
             let org = customer["org"].as_str().expect("org").to_string();
             customer["plugin"] = json!({
                 "source": format!("plugins/{org}.cwasm"),
+                "precompiled": true,
                 "sha256": sha,
                 "settings": settings,
                 "onError": on_error,

@@ -1,7 +1,8 @@
 //! `make bench` (part 2): what a plugin costs.
 //!
 //! - Per-decision latency (fresh instance + call) of the precompiled `glob-filter` example,
-//!   beside native suffix matching of the same keys.
+//!   beside native suffix matching of the same keys; with the instruction budget (fuel
+//!   metering, as in production) and without it, to put a figure on what metering costs.
 //! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
 //!   what precompiling saves on every cold start.
 //!
@@ -9,9 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use artifact_export::config::{OnError, PluginSource, PluginSpec};
+use artifact_export::config::{DEFAULT_MAX_INSTRUCTIONS, OnError, PluginSource, PluginSpec};
 use artifact_export::event::SourceObject;
-use artifact_export::policy::Runtime;
+use artifact_export::policy::{Fuel, Plugin, Runtime};
 use artifact_export::route::Target;
 use artifact_export::suffix::SuffixSet;
 
@@ -24,6 +25,8 @@ fn spec(path: &std::path::Path) -> PluginSpec {
         settings: r#"{"include":["**/*.jpg","**/*.pdf"],"exclude":["**/tmp/**"],"minSize":1}"#.into(),
         timeout: Duration::from_millis(20),
         max_memory_bytes: 16 << 20,
+        max_instructions: DEFAULT_MAX_INSTRUCTIONS,
+        precompiled: path.extension().is_some_and(|e| e == "cwasm"),
         on_error: OnError::Fail,
     }
 }
@@ -126,6 +129,26 @@ async fn main() {
     wasm_times.sort();
     // The smallest possible plugin (returns `proposed`), for the cost of instance + call alone.
     let passthrough = fresh.load(None, &spec(&cwasm_paths[2])).await.unwrap();
+    // The same decisions on an engine without fuel metering (its own .cwasm: the compiled
+    // code differs), interleaved with metered ones so both see the same machine state.
+    let unmetered_runtime = Runtime::with_fuel(Fuel::Unmetered).unwrap();
+    let unmetered_cwasm = dir.path().join("glob-unmetered.cwasm");
+    std::fs::write(
+        &unmetered_cwasm,
+        unmetered_runtime
+            .engine()
+            .precompile_component(&std::fs::read(plugin_artifacts::GLOB_FILTER).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let unmetered = unmetered_runtime
+        .load(None, &spec(&unmetered_cwasm))
+        .await
+        .unwrap();
+    for object in objects.iter().take(200) {
+        unmetered.decide("org2", object, &[], &settings).unwrap();
+    }
+    let (metered_times, unmetered_times) = interleaved(&plugin, &unmetered, &objects, &suffixes, &settings);
     let mut bare_times = Vec::with_capacity(DECISIONS);
     for object in &objects {
         let proposed = [Target {
@@ -165,6 +188,11 @@ async fn main() {
     handoff_times.sort();
     native_times.sort();
     let p50 = percentile(&wasm_times, 0.5);
+    let used = plugin
+        .decide_measured("org2", &objects[0], &[], &settings)
+        .1
+        .instructions
+        .unwrap_or_default();
     println!(
         "plugin_decisions: glob-filter precompiled, {DECISIONS} decisions, each a fresh instance + call"
     );
@@ -173,6 +201,16 @@ async fn main() {
         p50.as_secs_f64() * 1e6,
         percentile(&wasm_times, 0.99).as_secs_f64() * 1e6,
         verdict(p50 <= Duration::from_micros(20))
+    );
+    println!(
+        "fuel on    p50 {:>7.1} µs   p99 {:>7.1} µs   fuel off p50 {:>7.1} µs   p99 {:>7.1} µs   (interleaved; metering costs {:+.0}% at p50; a decision uses ~{used} instructions)",
+        percentile(&metered_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&metered_times, 0.99).as_secs_f64() * 1e6,
+        percentile(&unmetered_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&unmetered_times, 0.99).as_secs_f64() * 1e6,
+        (percentile(&metered_times, 0.5).as_secs_f64() / percentile(&unmetered_times, 0.5).as_secs_f64()
+            - 1.0)
+            * 100.0,
     );
     println!(
         "passthrough p50 {:>6.1} µs   p99 {:>7.1} µs   (the smallest plugin: instance + call, no work)",
@@ -204,4 +242,41 @@ async fn main() {
         "engine     created in {:>6.1} ms (once per cold start: engine, instance pool, linker, epoch ticker)",
         engine_start.as_secs_f64() * 1e3
     );
+}
+
+/// Metered and unmetered decisions of the same keys, alternating, each list sorted.
+fn interleaved(
+    metered: &Plugin,
+    unmetered: &Plugin,
+    objects: &[SourceObject],
+    suffixes: &SuffixSet,
+    settings: &str,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let mut on = Vec::with_capacity(objects.len());
+    let mut off = Vec::with_capacity(objects.len());
+    for object in objects {
+        let proposed: Vec<Target> = suffixes
+            .matching(&object.key)
+            .is_some()
+            .then(|| Target {
+                bucket: "org2-export".into(),
+                key: object.key.clone(),
+            })
+            .into_iter()
+            .collect();
+        // Alternate which goes first, so neither always runs on the other's warm caches.
+        let unmetered_first = on.len() % 2 == 1;
+        let mut pair = [(metered, &mut on), (unmetered, &mut off)];
+        if unmetered_first {
+            pair.reverse();
+        }
+        for (plugin, times) in pair {
+            let started = Instant::now();
+            plugin.decide("org2", object, &proposed, settings).unwrap();
+            times.push(started.elapsed());
+        }
+    }
+    on.sort();
+    off.sort();
+    (on, off)
 }

@@ -51,6 +51,7 @@ struct Loaded {
 pub struct ConfigStore {
     location: ConfigLocation,
     refresh: Duration,
+    source_bucket: Option<String>,
     loaded: Mutex<Option<Loaded>>,
 }
 
@@ -65,8 +66,16 @@ impl ConfigStore {
         Self {
             location,
             refresh,
+            source_bucket: None,
             loaded: Mutex::new(None),
         }
+    }
+
+    /// Also refuses configurations that export into `source_bucket` (see
+    /// `Config::parse_for_source`); a refresh that would is kept out like any invalid one.
+    pub fn with_source_bucket(mut self, source_bucket: Option<String>) -> Self {
+        self.source_bucket = source_bucket;
+        self
     }
 
     /// Where the configuration is read from.
@@ -87,7 +96,11 @@ impl ConfigStore {
         let parsed = fetched.and_then(|fetched| match fetched {
             Fetched::Unchanged => Ok(None),
             Fetched::Changed { text, etag } => {
-                let config = Config::parse(&text, &self.location.to_string())?;
+                let config = Config::parse_for_source(
+                    &text,
+                    &self.location.to_string(),
+                    self.source_bucket.as_deref(),
+                )?;
                 Ok(Some((config, etag)))
             }
         });

@@ -75,6 +75,12 @@ pub struct Settings {
     /// `DEADLINE_MARGIN_MS` (default 5 s): in Lambda, how long before the invocation's
     /// deadline records stop starting and multipart uploads in flight are aborted.
     pub deadline_margin: Duration,
+    /// `SOURCE_BUCKET` (optional; the template sets it): the shared source bucket, so a
+    /// configuration that would export into it is refused.
+    pub source_bucket: Option<String>,
+    /// `PLUGIN_INSTANCES` (default 128): plugin decisions that run at once (the instance
+    /// pool's size); more wait for a free instance.
+    pub plugin_instances: u32,
 }
 
 /// A missing or malformed environment variable.
@@ -194,6 +200,8 @@ impl Settings {
                 copy: Duration::from_millis(number("COPY_REQUEST_TIMEOUT_MS", 600_000, 100, 900_000)?),
             },
             deadline_margin: Duration::from_millis(number("DEADLINE_MARGIN_MS", 5_000, 0, 60_000)?),
+            source_bucket: present("SOURCE_BUCKET").map(|b| b.trim().to_string()),
+            plugin_instances: number("PLUGIN_INSTANCES", 128, 1, 1024)? as u32,
         })
     }
 }

@@ -4,14 +4,13 @@
 use std::sync::{Arc, OnceLock};
 
 use aws_sdk_s3::Client;
-use tokio::sync::Mutex;
 
 use crate::config::Config;
 use crate::config_store::{ConfigLoadError, ConfigStore};
 use crate::destination::{Destination, FolderDestination, S3Destination};
 use crate::env::Settings;
-use crate::policy::{LoadError, OrgPlugins, Runtime};
-use crate::s3;
+use crate::policy::{Fuel, OrgPlugins, PluginCache, Runtime};
+use crate::s3::{self, RetryPolicy};
 
 /// What the handler needs, built once per cold start and shared by every invocation.
 pub struct Exporter {
@@ -20,7 +19,7 @@ pub struct Exporter {
     destination: Destination,
     config: ConfigStore,
     runtime: OnceLock<Result<Runtime, String>>,
-    plugins: Mutex<Option<(Arc<Config>, Arc<OrgPlugins>)>>,
+    plugins: PluginCache,
 }
 
 impl Exporter {
@@ -29,7 +28,8 @@ impl Exporter {
     pub fn new(client: Client, settings: Settings) -> Self {
         // Every request of the function is bounded by the settings' timeouts.
         let client = s3::client::with_timeouts(&client, settings.timeouts);
-        let config = ConfigStore::new(settings.config_location.clone(), settings.config_refresh);
+        let config = ConfigStore::new(settings.config_location.clone(), settings.config_refresh)
+            .with_source_bucket(settings.source_bucket.clone());
         let destination = match &settings.local {
             Some(mode) => Destination::Folder(FolderDestination::new(mode.clone(), client.clone())),
             None => Destination::S3(S3Destination::new(client.clone())),
@@ -40,46 +40,28 @@ impl Exporter {
             destination,
             config,
             runtime: OnceLock::new(),
-            plugins: Mutex::new(None),
+            plugins: PluginCache::new(),
         }
     }
 
     /// The plugin runtime, created on first use (an org without a plugin never pays for it).
     pub fn runtime(&self) -> Result<&Runtime, String> {
         self.runtime
-            .get_or_init(|| Runtime::new().map_err(|e| format!("plugin engine could not start: {e:#}")))
+            .get_or_init(|| {
+                Runtime::with_options(Fuel::Metered, self.settings.plugin_instances)
+                    .map_err(|e| format!("plugin engine could not start: {e:#}"))
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    /// The plugins of `config`'s orgs, loaded once per configuration version.
+    /// The plugins of `config`'s orgs, loaded once per configuration version (transient
+    /// load failures are tried again by a later invocation: see `PluginCache`).
     pub async fn plugins_for(&self, config: &Arc<Config>) -> Arc<OrgPlugins> {
-        if config.customers.iter().all(|c| c.plugin.is_none()) {
-            return Arc::default();
-        }
-        let mut cached = self.plugins.lock().await;
-        if let Some((loaded_for, plugins)) = cached.as_ref()
-            && Arc::ptr_eq(loaded_for, config)
-        {
-            return plugins.clone();
-        }
-        let plugins = match self.runtime() {
-            Ok(runtime) => runtime.load_all(&self.client, config).await,
-            Err(error) => config
-                .customers
-                .iter()
-                .filter_map(|c| {
-                    let failure = LoadError::Invalid {
-                        plugin: c.plugin.as_ref()?.source.to_string(),
-                        reason: error.clone(),
-                    };
-                    Some((c.org.clone(), Err(failure)))
-                })
-                .collect(),
-        };
-        let plugins = Arc::new(plugins);
-        *cached = Some((config.clone(), plugins.clone()));
-        plugins
+        let retry = RetryPolicy::new(config.retry, self.settings.retry_base_delay);
+        self.plugins
+            .get(self.runtime(), &self.client, config, &retry)
+            .await
     }
 
     /// The S3 client (config, plugins, source reads).

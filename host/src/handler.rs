@@ -162,6 +162,7 @@ async fn export_object(
             return;
         }
         Decision::Fail(failed) => {
+            report.retryable = failed.retryable;
             report.fail(failed.code, failed.reason);
             return;
         }

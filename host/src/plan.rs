@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::config::{Config, Customer, OnError};
 use crate::event::SourceObject;
-use crate::policy::{DecisionError, OrgPlugins, Verdict, check_targets};
+use crate::policy::{Blame, DecisionError, OrgPlugins, Verdict, check_targets};
 use crate::reason::ReasonCode;
 use crate::route::{Route, Target, route};
 use crate::suffix::SuffixSet;
@@ -32,11 +32,28 @@ pub struct Failed {
     pub code: ReasonCode,
     /// What happened, naming the org and plugin.
     pub reason: String,
+    /// The host, not the org's plugin, is at fault (a plugin GET that kept failing, the
+    /// engine, the instance pool): a later attempt may well succeed, and `onError` is not
+    /// asked.
+    pub retryable: bool,
 }
 
 /// The decision that fails a record with `code` and `reason`.
 fn fail(code: ReasonCode, reason: String) -> Decision {
-    Decision::Fail(Failed { code, reason })
+    Decision::Fail(Failed {
+        code,
+        reason,
+        retryable: false,
+    })
+}
+
+/// The decision that fails a record for a host-side reason: retryable.
+fn fail_retryable(code: ReasonCode, reason: String) -> Decision {
+    Decision::Fail(Failed {
+        code,
+        reason,
+        retryable: true,
+    })
 }
 
 impl std::fmt::Display for Failed {
@@ -140,6 +157,13 @@ async fn decide(
     let org = &customer.org;
     let plugin = match plugins.get(org) {
         Some(Ok(plugin)) => plugin,
+        // A GET that kept failing, or the engine: tried again by a later invocation.
+        Some(Err(error)) if error.is_transient() => {
+            return (
+                fail_retryable(ReasonCode::PluginNotLoaded, format!("org {org}: {error}")),
+                None,
+            );
+        }
         Some(Err(error)) => {
             return (
                 fail(ReasonCode::PluginNotLoaded, format!("org {org}: {error}")),
@@ -164,9 +188,13 @@ async fn decide(
     let decision_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let error = match &answer {
         Err(DecisionError::Timeout(_)) => Some(PluginErrorKind::TimedOut),
-        Err(DecisionError::Trap(_) | DecisionError::OutOfMemory(_)) => Some(PluginErrorKind::Trapped),
+        Err(DecisionError::Trap(_) | DecisionError::OutOfMemory(_) | DecisionError::OutOfFuel(_)) => {
+            Some(PluginErrorKind::Trapped)
+        }
         Err(DecisionError::Refused(_)) => Some(PluginErrorKind::ErrAnswer),
-        Ok(_) => None,
+        Err(DecisionError::AnswerTooLarge) => Some(PluginErrorKind::InvalidAnswer),
+        // Not the plugin's doing: the host's failure is the record's, not the plugin's health.
+        Err(DecisionError::Host(_)) | Ok(_) => None,
     };
     let decision = apply_answer(customer, plugin.name(), proposed, skip_reason, answer);
     // An answer that decided to fail was rejected targets; a failed decision that did not
@@ -209,9 +237,15 @@ pub fn apply_answer(
         Err(error) => {
             let code = match error {
                 DecisionError::Timeout(_) => ReasonCode::PluginTimeout,
+                DecisionError::AnswerTooLarge => ReasonCode::PluginInvalidAnswer,
                 _ => ReasonCode::PluginError,
             };
             let reason = format!("org {org}: plugin {plugin_name} {error}");
+            match error.blame() {
+                Blame::Host => return fail_retryable(code, reason),
+                Blame::Contract => return fail(code, reason),
+                Blame::Plugin => {}
+            }
             let on_error = customer
                 .plugin
                 .as_ref()
@@ -336,7 +370,7 @@ mod tests {
         for on_error in ["fail", "skip", "default"] {
             for (targets, why) in &cases {
                 match answer(on_error, proposed(), Ok(Verdict::Copy(targets.clone()))) {
-                    Decision::Fail(Failed { code, reason }) => {
+                    Decision::Fail(Failed { code, reason, .. }) => {
                         assert_eq!(code, ReasonCode::PluginInvalidAnswer);
                         assert!(
                             reason.starts_with("org org1: plugin p.wasm answer rejected: ")
@@ -371,7 +405,8 @@ mod tests {
                 answer("fail", proposed(), Err(error)),
                 Decision::Fail(Failed {
                     code,
-                    reason: format!("org org1: plugin p.wasm {text}")
+                    reason: format!("org org1: plugin p.wasm {text}"),
+                    retryable: false,
                 })
             );
         }
@@ -427,7 +462,8 @@ mod tests {
             decision,
             Decision::Fail(Failed {
                 code: ReasonCode::PluginNotLoaded,
-                reason: "org org1: plugin /plugins/p.wasm is not loaded".into()
+                reason: "org org1: plugin /plugins/p.wasm is not loaded".into(),
+                retryable: false,
             })
         );
         let failure = LoadError::Invalid {
@@ -441,7 +477,8 @@ mod tests {
             decision,
             Decision::Fail(Failed {
                 code: ReasonCode::PluginNotLoaded,
-                reason: format!("org org1: {text}")
+                reason: format!("org org1: {text}"),
+                retryable: false,
             })
         );
         // The other org has no plugin: plain suffix matching, unaffected.

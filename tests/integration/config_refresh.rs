@@ -114,7 +114,43 @@ async fn a_missing_config_object_is_named(server: &'static Server) {
     assert_eq!(report.records[0].outcome, Outcome::Failed);
 }
 
+/// A refresh to a config that crosses tenancy lines is refused like any invalid edit: org2
+/// listing org1's destination in its `allowedBuckets`, or org1 exporting into the source
+/// bucket (the world passes `SOURCE_BUCKET`). The last good config stays in force.
+async fn a_refresh_that_crosses_tenants_keeps_the_last_good_config(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2"]).await;
+    world.write_config(&config_for(&world.orgs)).await;
+    let mut settings = world.settings("jpg");
+    settings.config_refresh = Duration::ZERO;
+    let exporter = world.exporter(settings);
+    let a = world.put("org2/a.jpg", b"a").await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&a])).unwrap()).await;
+    assert_eq!(report.records[0].outcome, Outcome::Copied);
+    let (org1_bucket, org2_bucket) = (world.bucket_of("org1"), world.bucket_of("org2"));
+    for crossing in [
+        // Were this one in force, org1 would export only .pdf and skip the object.
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": org1_bucket, "suffixes": ["pdf"]},
+            {"org": "org2", "destinationBucket": org2_bucket, "allowedBuckets": [org1_bucket]}]}),
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": world.source},
+            {"org": "org2", "destinationBucket": org2_bucket}]}),
+    ] {
+        world.write_config(&crossing.to_string()).await;
+        let b = world.put("org1/b.jpg", b"b").await;
+        let report = handle(&exporter, parse_event(&s3_event(&[&b])).unwrap()).await;
+        let r = &report.records[0];
+        assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+        assert_eq!(
+            r.destination_bucket.as_deref(),
+            Some(org1_bucket),
+            "the last good config decided"
+        );
+    }
+}
+
 on_each_server!(
+    a_refresh_that_crosses_tenants_keeps_the_last_good_config,
     the_config_is_read_once_until_it_is_due,
     changes_are_picked_up_and_bad_edits_keep_the_last_good_config,
     an_invalid_config_at_cold_start_fails_every_object_record,

@@ -913,11 +913,16 @@ fn the_function_accepts_the_environment_the_template_gives_it() {
     );
     assert_eq!(settings.copy_concurrency, 24);
     assert_eq!(settings.config_refresh.as_secs(), 30);
+    assert!(
+        settings.source_bucket.is_some(),
+        "the tenancy check learns the source bucket"
+    );
     for name in [
         "SUFFIX_TO_COPY",
         "CONFIGURATION_BUCKET",
         "CONFIGURATION_KEY",
         "COPY_CONCURRENCY",
+        "SOURCE_BUCKET",
     ] {
         assert!(vars.contains_key(name), "{name}");
     }

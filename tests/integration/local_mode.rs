@@ -55,6 +55,8 @@ fn local_settings(
         }),
         timeouts: artifact_export::s3::client::Timeouts::default(),
         deadline_margin: Duration::from_secs(5),
+        source_bucket: None,
+        plugin_instances: 128,
     }
 }
 

@@ -1,4 +1,5 @@
 use artifact_export::event::parse_event;
+use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;
 use artifact_export::plan::PluginErrorKind;
 use artifact_export::reason::ReasonCode;
@@ -8,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::support::events::s3_event;
 use crate::support::paths::{binary, repo};
+use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::{Server, garage};
 use crate::support::world::World;
 
@@ -119,7 +121,7 @@ async fn hostile_plugins_affect_only_their_own_records() {
             "hloop",
             plugin_artifacts::LOOP_FOREVER,
             Outcome::Failed,
-            "timed out after 20 ms",
+            "used up its budget of 20000000 instructions",
         ),
         (
             "hmem",
@@ -144,7 +146,7 @@ async fn hostile_plugins_affect_only_their_own_records() {
             "hmany",
             plugin_artifacts::MANY_TARGETS,
             Outcome::Failed,
-            "returned 1000 targets; at most 32",
+            "answered more than 64 KiB",
         ),
         (
             "hempty",
@@ -160,11 +162,10 @@ async fn hostile_plugins_affect_only_their_own_records() {
     let plugins: Vec<(&str, Value)> = cases
         .iter()
         .map(|(org, path, ..)| {
-            // Only the endless loop meets the deadline under test; every other plugin gets a
-            // generous one (a debug build of the host on a busy machine), so the cap or check
-            // under test, not the clock, decides.
-            let timeout = if *org == "hloop" { 20 } else { 5000 };
-            (*org, json!({"source": path, "timeoutMs": timeout}))
+            // A generous deadline for every plugin (a debug build of the host on a busy
+            // machine): the cap or check under test, not the clock, decides; for the
+            // endless loop that is the instruction budget.
+            (*org, json!({"source": path, "timeoutMs": 10_000}))
         })
         .collect();
     let world = World::with_config(server, &orgs, |orgs| config_with(orgs, &plugins)).await;
@@ -268,18 +269,31 @@ async fn on_error_skip_and_default() {
             "ofail",
             json!({"source": plugin_artifacts::ERR_ANSWER, "timeoutMs": 5000}),
         ),
+        // An invalid answer is a contract violation: the record fails whatever onError says.
+        (
+            "oforeign",
+            json!({"source": plugin_artifacts::OTHER_BUCKET, "onError": "skip", "timeoutMs": 5000}),
+        ),
+        (
+            "oforeignd",
+            json!({"source": plugin_artifacts::OTHER_BUCKET, "onError": "default", "timeoutMs": 5000}),
+        ),
     ];
-    let world = World::with_config(server, &["oskip", "odefault", "ofail"], |orgs| {
-        config_with(orgs, &plugins)
-    })
+    let world = World::with_config(
+        server,
+        &["oskip", "odefault", "ofail", "oforeign", "oforeignd"],
+        |orgs| config_with(orgs, &plugins),
+    )
     .await;
     let s = world.put("oskip/a.jpg", b"s").await;
     let d = world.put("odefault/a.jpg", b"d").await;
     let d_txt = world.put("odefault/a.txt", b"t").await;
     let f = world.put("ofail/a.jpg", b"f").await;
+    let fs = world.put("oforeign/a.jpg", b"x").await;
+    let fd = world.put("oforeignd/a.jpg", b"x").await;
     let report = handle(
         &world.exporter(world.settings("jpg")),
-        parse_event(&s3_event(&[&s, &d, &d_txt, &f])).unwrap(),
+        parse_event(&s3_event(&[&s, &d, &d_txt, &f, &fs, &fd])).unwrap(),
     )
     .await;
     let outcomes: Vec<_> = report.records.iter().map(|r| r.outcome).collect();
@@ -289,9 +303,15 @@ async fn on_error_skip_and_default() {
             Outcome::Skipped,
             Outcome::Copied,
             Outcome::Skipped,
+            Outcome::Failed,
+            Outcome::Failed,
             Outcome::Failed
         ]
     );
+    for r in &report.records[4..] {
+        assert!(r.reason.as_deref().unwrap().contains("answer rejected"), "{r:?}");
+        assert!(!r.retryable, "a contract violation is not retried: {r:?}");
+    }
     assert!(
         report.records[0]
             .reason
@@ -387,7 +407,7 @@ async fn a_cwasm_from_another_engine_is_refused_clearly() {
     let engine = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
     let wasm = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
     std::fs::write(&foreign, engine.precompile_component(&wasm).unwrap()).unwrap();
-    let plugin = json!({"source": foreign.to_str().unwrap()});
+    let plugin = json!({"source": foreign.to_str().unwrap(), "precompiled": true});
     let world = World::with_config(server, &["org1", "org2"], |orgs| {
         config_with(orgs, &[("org2", plugin)])
     })
@@ -429,6 +449,23 @@ fn the_example_plugins_pass_their_own_cases() {
         assert_eq!(code, Some(0), "{cases}: {stdout}{stderr}");
         assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
         assert!(!stdout.contains("FAIL"), "{stdout}");
+        // Every case shows its budget: instructions, memory and time against the limits.
+        let cases_run = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+        let used: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("used: "))
+            .collect();
+        assert_eq!(used.len(), cases_run, "{stdout}");
+        for line in used {
+            assert!(
+                line.contains("instructions ")
+                    && line.contains(" of 20000000 (")
+                    && line.contains("MiB")
+                    && line.contains(" of 16.0 MiB (")
+                    && line.contains(" of 1000 ms ("),
+                "{line}"
+            );
+        }
     }
 }
 
@@ -509,7 +546,7 @@ fn compile_then_plan_and_validate_with_relative_plugins() {
         json!({"customers": [
             {"org": "org1", "destinationBucket": "org1-export"},
             {"org": "org2", "destinationBucket": "org2-export", "plugin": {
-                "source": "plugins/rewriter.cwasm", "sha256": sha256_hex(cwasm.to_str().unwrap()),
+                "source": "plugins/rewriter.cwasm", "precompiled": true, "sha256": sha256_hex(cwasm.to_str().unwrap()),
                 "settings": {"replacePrefix": {"from": "org2/", "to": "out/"}}}}
         ]})
         .to_string(),
@@ -555,5 +592,367 @@ fn compile_then_plan_and_validate_with_relative_plugins() {
     assert!(
         stdout.contains("plugin of org2: BROKEN: plugin ") && stdout.contains("sha256 mismatch"),
         "{stdout}"
+    );
+}
+
+/// Every way a plugin can wait returns at once: a 120 s sleep, a poll (and a block) on a
+/// clock subscription 584 years out, a blocking read of stdin. Each plugin then answers
+/// `copy(proposed)`, so its object is copied; a busy loop ends at its instruction budget.
+/// Without the non-blocking WASI they would hold their decisions for 120 s or forever
+/// (the wall-clock deadline cannot fire inside a host call).
+async fn plugins_that_wait_are_not_waited_for(server: &'static Server) {
+    let cases = [
+        ("wsleep", plugin_artifacts::SLEEP),
+        ("wpoll", plugin_artifacts::POLL_FOREVER),
+        ("wstdin", plugin_artifacts::READ_STDIN),
+        ("wloop", plugin_artifacts::LOOP_FOREVER),
+    ];
+    let plugins: Vec<(&str, Value)> = cases
+        .iter()
+        .map(|(org, path)| (*org, json!({"source": path, "timeoutMs": 10_000})))
+        .collect();
+    let orgs: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let world = World::with_config(server, &orgs, |orgs| config_with(orgs, &plugins)).await;
+    let mut uploaded = Vec::new();
+    for (org, _) in cases {
+        uploaded.push(world.put(&format!("{org}/x.jpg"), org.as_bytes()).await);
+    }
+    let event = parse_event(&s3_event(&uploaded.iter().collect::<Vec<_>>())).unwrap();
+    let report = handle(&world.exporter(world.settings("jpg")), event).await;
+    for org in ["wsleep", "wpoll"] {
+        let r = record(&report, &format!("{org}/x.jpg"));
+        assert_eq!(r.outcome, Outcome::Copied, "{org}: {r:?}");
+        assert_eq!(world.keys(world.bucket_of(org)).await, [format!("{org}/x.jpg")]);
+    }
+    // The stdin reader names what it read in its key: nothing, at once.
+    let r = record(&report, "wstdin/x.jpg");
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    assert_eq!(world.keys(world.bucket_of("wstdin")).await, ["stdin=0"]);
+    let r = record(&report, "wloop/x.jpg");
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    let reason = r.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("used up its budget of 20000000 instructions (maxInstructions)"),
+        "the instruction budget, not the 10 s clock, stops the loop: {reason}"
+    );
+}
+
+/// `maxInstructions` decides, the same way everywhere: the same plugin and input fail
+/// under a budget below what they need and pass above it, whatever the clock says.
+async fn the_instruction_budget_decides(server: &'static Server) {
+    // 1,000,000 iterations take several million instructions.
+    let spin = |budget: u64| {
+        json!({"source": plugin_artifacts::SPIN, "timeoutMs": 10_000, "maxInstructions": budget,
+               "settings": {"spin": 1_000_000}})
+    };
+    let plugins = [("tight", spin(1_000_000)), ("roomy", spin(1_000_000_000))];
+    let world = World::with_config(server, &["tight", "roomy"], |orgs| config_with(orgs, &plugins)).await;
+    let a = world.put("tight/a.jpg", b"a").await;
+    let b = world.put("roomy/b.jpg", b"b").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&a, &b])).unwrap(),
+    )
+    .await;
+    let tight = record(&report, "tight/a.jpg");
+    assert_eq!(tight.outcome, Outcome::Failed, "{tight:?}");
+    assert!(
+        tight
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("used up its budget of 1000000 instructions"),
+        "{tight:?}"
+    );
+    assert_eq!(record(&report, "roomy/b.jpg").outcome, Outcome::Copied);
+}
+
+/// 300 records in flight at once through one plugin, far more than the instance pool holds
+/// (`PLUGIN_INSTANCES` 4 here; 128 by default, but two cores cannot keep 128 CPU-bound
+/// decisions in flight, so the pool is shrunk to make the overlap certain): decisions wait
+/// for a free instance instead of failing, so with `onError: skip` nothing is silently
+/// dropped: all 300 are copied. Each decision spins for a while so decisions overlap.
+async fn more_decisions_than_instances_all_copy(server: &'static Server) {
+    let plugin = json!({"source": plugin_artifacts::SPIN, "onError": "skip", "timeoutMs": 10_000,
+        "maxInstructions": 10_000_000_000u64, "settings": {"spin": 5_000_000}});
+    let world = World::with_config(server, &["busy"], |orgs| config_with(orgs, &[("busy", plugin)])).await;
+    let mut uploaded = Vec::new();
+    for i in 0..300 {
+        uploaded.push(world.put(&format!("busy/{i:03}.jpg"), b"x").await);
+    }
+    let mut settings = world.settings("jpg");
+    settings.copy_concurrency = 300;
+    settings.plugin_instances = 4;
+    let event = parse_event(&s3_event(&uploaded.iter().collect::<Vec<_>>())).unwrap();
+    let report = handle(&world.exporter(settings), event).await;
+    let not_copied: Vec<_> = report
+        .records
+        .iter()
+        .filter(|r| r.outcome != Outcome::Copied)
+        .collect();
+    assert!(
+        not_copied.is_empty(),
+        "{} not copied, e.g. {:?}",
+        not_copied.len(),
+        not_copied.first()
+    );
+    assert_eq!(world.keys(world.bucket_of("busy")).await.len(), 300);
+}
+
+/// A plugin in S3 whose first GET answers 503: with `retry: 0` that invocation's record
+/// fails as retryable (naming the read), and the next invocation of the same process loads
+/// the plugin again and copies; with `retry: 1` the GET is retried at once and the first
+/// invocation copies.
+async fn a_plugin_get_that_fails_once_is_tried_again(server: &'static Server) {
+    for retry in [0, 1] {
+        let world = World::new(server, &["org1"]).await;
+        let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+        world
+            .client
+            .put_object()
+            .bucket(&world.config_bucket)
+            .key("export/plugins/passthrough.wasm")
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap();
+        let config = json!({"retry": retry, "customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
+            "plugin": {"source": "plugins/passthrough.wasm", "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH), "timeoutMs": 5000}}]});
+        world.write_config(&config.to_string()).await;
+        let proxy = FaultProxy::start(
+            &server.endpoint,
+            vec![Rule {
+                fault: Fault::SlowDown,
+                path_contains: Some("plugins/passthrough.wasm".into()),
+                copies_only: false,
+                times: Some(1),
+            }],
+        )
+        .await;
+        let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), world.settings("jpg"));
+        let a = world.put("org1/a.jpg", b"a").await;
+        let first = handle(&exporter, parse_event(&s3_event(&[&a])).unwrap()).await;
+        let r = &first.records[0];
+        if retry == 0 {
+            assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+            assert!(r.retryable, "a transient load failure is retryable: {r:?}");
+            let reason = r.reason.as_deref().unwrap();
+            assert!(
+                reason.contains("could not be read") && reason.contains("SlowDown"),
+                "{reason}"
+            );
+            // The next invocation comes after the reload backoff (5 ms here: the world's
+            // RETRY_BASE_DELAY); waiting past it is not a timing assertion.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let b = world.put("org1/b.jpg", b"b").await;
+            let second = handle(&exporter, parse_event(&s3_event(&[&b])).unwrap()).await;
+            assert_eq!(
+                second.records[0].outcome,
+                Outcome::Copied,
+                "{:?}",
+                second.records[0]
+            );
+        } else {
+            assert_eq!(r.outcome, Outcome::Copied, "retry {retry}: {r:?}");
+        }
+        let gets = proxy
+            .seen()
+            .iter()
+            .filter(|s| s.method == "GET" && s.path.contains("plugins/passthrough.wasm"))
+            .count();
+        assert_eq!(gets, 2, "one faulted GET, one that loaded");
+    }
+}
+
+/// A `.cwasm` is native code: it loads only where the config says `precompiled: true`; as
+/// an ordinary source it is refused with one clear line, and a `.wasm` declared
+/// precompiled is refused too.
+async fn a_cwasm_loads_only_when_declared_precompiled(server: &'static Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("passthrough.cwasm");
+    let (code, _, stderr) = run(binary()
+        .args(["plugin", "compile", plugin_artifacts::PASSTHROUGH, "-o"])
+        .arg(&cwasm));
+    assert_eq!(code, Some(0), "{stderr}");
+    let cwasm = cwasm.to_str().unwrap();
+    let plugins = [
+        (
+            "declared",
+            json!({"source": cwasm, "precompiled": true, "timeoutMs": 5000}),
+        ),
+        ("undeclared", json!({"source": cwasm, "timeoutMs": 5000})),
+        (
+            "wasmdeclared",
+            json!({"source": plugin_artifacts::PASSTHROUGH, "precompiled": true, "timeoutMs": 5000}),
+        ),
+    ];
+    let world = World::with_config(server, &["declared", "undeclared", "wasmdeclared"], |orgs| {
+        config_with(orgs, &plugins)
+    })
+    .await;
+    let a = world.put("declared/a.jpg", b"a").await;
+    let b = world.put("undeclared/b.jpg", b"b").await;
+    let c = world.put("wasmdeclared/c.jpg", b"c").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&a, &b, &c])).unwrap(),
+    )
+    .await;
+    assert_eq!(record(&report, "declared/a.jpg").outcome, Outcome::Copied);
+    let r = record(&report, "undeclared/b.jpg");
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    let reason = r.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("is a precompiled .cwasm (native code), refused as an ordinary source")
+            && reason.contains("\"precompiled\": true")
+            && !reason.contains('\n'),
+        "{reason}"
+    );
+    let r = record(&report, "wasmdeclared/c.jpg");
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("is declared \"precompiled\": true but is not a .cwasm"),
+        "{r:?}"
+    );
+}
+
+/// A skip reason over 1 KiB (but within the answer cap) is cut to 1 KiB in the report.
+async fn long_reasons_are_cut_to_1_kib(server: &'static Server) {
+    let plugin =
+        json!({"source": plugin_artifacts::HUGE_ANSWER, "timeoutMs": 5000, "settings": {"mode": "medium"}});
+    let world = World::with_config(server, &["org1"], |orgs| config_with(orgs, &[("org1", plugin)])).await;
+    let a = world.put("org1/a.jpg", b"a").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&s3_event(&[&a])).unwrap(),
+    )
+    .await;
+    let r = &report.records[0];
+    assert_eq!(r.outcome, Outcome::Skipped, "{r:?}");
+    let reason = r.reason.as_deref().unwrap();
+    let (_, plugin_part) = reason.split_once(": ").unwrap();
+    assert!(plugin_part.len() <= 1024, "{} bytes", plugin_part.len());
+    assert!(plugin_part.ends_with("(8192 bytes, cut)"), "{plugin_part}");
+}
+
+on_each_server!(
+    plugins_that_wait_are_not_waited_for,
+    the_instruction_budget_decides,
+    more_decisions_than_instances_all_copy,
+    a_plugin_get_that_fails_once_is_tried_again,
+    a_cwasm_loads_only_when_declared_precompiled,
+    long_reasons_are_cut_to_1_kib,
+);
+
+/// Runs `plugin test` with the huge-answer fixture in `mode`; returns exit code, stdout and
+/// the process's peak RSS in bytes (from `wait4`, so only this child's).
+// The child is reaped by `wait4` (which `Child::wait` cannot replace: it has no rusage).
+#[allow(clippy::zombie_processes)]
+fn huge_answer_run(mode: &str) -> (Option<i32>, String, u64) {
+    use std::io::Read;
+    let mut child = binary()
+        .args([
+            "plugin",
+            "test",
+            plugin_artifacts::HUGE_ANSWER,
+            "--org",
+            "o",
+            "--key",
+            "o/a.jpg",
+        ])
+        .args([
+            "--max-memory-mib",
+            "1024",
+            "--timeout-ms",
+            "10000",
+            "--max-instructions",
+            "10000000000",
+        ])
+        .arg("--settings")
+        .arg(json!({"mode": mode}).to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, whose pid we hold, writing into locals.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, stdout, usage.ru_maxrss as u64 * 1024)
+}
+
+/// 2,000,000 targets, a 100 MiB skip reason and a 100 MiB error: each is refused before the
+/// host lifts it. The host's peak RSS with the huge answer stays within a few MiB of the
+/// same guest answering small (the guest's own memory is the same; its canonical-ABI copy
+/// of the list, ~32 MiB, is the guest's): lifting the answer would add 100 MiB or more.
+#[test]
+fn huge_answers_are_refused_before_they_grow_the_host() {
+    for (mode, slack_mib) in [("targets", 48u64), ("string", 16), ("error", 16)] {
+        let (code, stdout, big) = huge_answer_run(mode);
+        assert_eq!(code, Some(1), "{mode}: {stdout}");
+        assert!(
+            stdout.starts_with("error: answered more than 64 KiB"),
+            "{mode}: {}",
+            &stdout[..stdout.len().min(300)]
+        );
+        assert!(
+            stdout.len() < 2048,
+            "{mode}: the answer is bounded: {} bytes",
+            stdout.len()
+        );
+        let (code, stdout, small) = huge_answer_run(&format!("{mode} small"));
+        assert_eq!(code, Some(0), "{mode} small: {stdout}");
+        eprintln!(
+            "huge answer {mode}: host peak RSS {} MiB, same guest answering small {} MiB",
+            big >> 20,
+            small >> 20
+        );
+        assert!(
+            big < small + (slack_mib << 20),
+            "{mode}: peak RSS {} MiB vs {} MiB answering small",
+            big >> 20,
+            small >> 20
+        );
+    }
+}
+
+/// `validate` refuses a config whose buckets cross tenancy lines, naming both orgs or the
+/// bucket: another org's destination in allowedBuckets, the source bucket, the config's own
+/// bucket is checked by unit tests (a local file has none).
+#[test]
+fn validate_refuses_buckets_of_other_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": "org1-export", "allowedBuckets": ["org2-export"]},
+            {"org": "org2", "destinationBucket": "org2-export"},
+            {"org": "org3", "destinationBucket": "shared-source"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(binary()
+        .args(["validate", "--source-bucket", "shared-source", "--config"])
+        .arg(&config));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "customers[0] (org1): allowedBuckets[0] \"org2-export\" is the destinationBucket of org org2"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("customers[2] (org3): destinationBucket \"shared-source\" is the source bucket"),
+        "{stderr}"
     );
 }

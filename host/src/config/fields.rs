@@ -128,6 +128,18 @@ impl<'a, 'p> FieldReader<'a, 'p> {
         }
     }
 
+    /// `true` or `false`, `default` when absent (or wrong, after the problem).
+    pub(crate) fn boolean(&mut self, name: &str, default: bool) -> bool {
+        match self.fields.get(name) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.problem(name, format!(": expected true or false, got {}", kind(other)));
+                default
+            }
+        }
+    }
+
     /// One of `choices` by its spelling, `default` when absent (or wrong, after the problem).
     pub(crate) fn choice<T: Copy>(&mut self, name: &str, default: T, choices: &[(&str, T)]) -> T {
         let spellings: Vec<String> = choices.iter().map(|(s, _)| format!("{s:?}")).collect();

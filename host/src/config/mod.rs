@@ -13,10 +13,14 @@ use crate::suffix::SuffixSet;
 
 mod fields;
 mod plugin;
+mod tenancy;
 
 use fields::FieldReader;
 
-pub use plugin::{DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, OnError, PluginSource, PluginSpec};
+pub use plugin::{
+    DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, MAX_MAX_INSTRUCTIONS, OnError,
+    PluginSource, PluginSpec,
+};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -84,6 +88,16 @@ impl fmt::Display for ConfigError {
 impl Config {
     /// Parses and validates configuration JSON; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::parse_for_source(text, origin, None)
+    }
+
+    /// [`Config::parse`], also refusing a destination that is the source bucket (when it is
+    /// known: `SOURCE_BUCKET`, or `validate --source-bucket`).
+    pub fn parse_for_source(
+        text: &str,
+        origin: &str,
+        source_bucket: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let fail = |problems: Vec<String>| ConfigError {
             origin: origin.to_string(),
             problems,
@@ -129,6 +143,7 @@ impl Config {
             }
         };
         check_uniqueness(&customers, &mut problems);
+        tenancy::check(&customers, &config_dir, source_bucket, &mut problems);
         if problems.is_empty() {
             Ok(Config { customers, retry })
         } else {
@@ -169,9 +184,10 @@ impl Config {
         serde_json::json!({"customers": customers, "retry": self.retry})
     }
 
-    /// True when `bucket` is some org's destination (events from it must not be exported again).
+    /// True when `bucket` is some org's destination or one of its `allowedBuckets` (events
+    /// from it must not be exported again: copy-loop protection).
     pub fn is_destination_bucket(&self, bucket: &str) -> bool {
-        self.customers.iter().any(|c| c.destination_bucket == bucket)
+        self.customers.iter().any(|c| c.may_target(bucket))
     }
 }
 

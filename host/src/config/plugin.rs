@@ -14,18 +14,29 @@ const PLUGIN_FIELDS: &[&str] = &[
     "settings",
     "timeoutMs",
     "maxMemoryMiB",
+    "maxInstructions",
+    "precompiled",
     "onError",
 ];
 
-/// Default per-call deadline.
-pub const DEFAULT_TIMEOUT_MS: u64 = 20;
+/// Default per-call wall-clock deadline: a backstop, not the budget (that is
+/// `maxInstructions`). High enough that a loaded machine or a small Lambda does not trip
+/// it for a plugin within its instruction budget.
+pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 /// Default per-call memory cap.
 pub const DEFAULT_MAX_MEMORY_MIB: u64 = 16;
+/// Default per-call instruction budget (wasmtime fuel, about one unit per wasm
+/// instruction, instantiation included). The example plugins use 6,000 to 39,000 per
+/// decision (`plugin test --cases` prints it), so this leaves them 500 times the room, and
+/// still stops a runaway plugin within milliseconds (20 M fuel is ~3 ms of a busy loop).
+pub const DEFAULT_MAX_INSTRUCTIONS: u64 = 20_000_000;
+/// Largest `maxInstructions` a config may set (several seconds of CPU).
+pub const MAX_MAX_INSTRUCTIONS: u64 = 10_000_000_000;
 
 /// Where a plugin's component comes from, resolved against the config's location.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PluginSource {
-    /// A local file (`.wasm` component, or `.cwasm` precompiled by `plugin compile`).
+    /// A local file (a `.wasm` component, or with `precompiled: true` a `.cwasm`).
     File(PathBuf),
     /// An object in S3.
     S3 {
@@ -70,6 +81,11 @@ pub struct PluginSpec {
     pub timeout: Duration,
     /// Memory cap of one decision's instance, in bytes.
     pub max_memory_bytes: u64,
+    /// Instruction budget of one decision (wasmtime fuel).
+    pub max_instructions: u64,
+    /// `precompiled: true`: the source is a `.cwasm` the operator compiled with
+    /// `plugin compile` (native code, trusted); otherwise it must be a `.wasm` component.
+    pub precompiled: bool,
     /// What a failed decision means for the record.
     pub on_error: OnError,
 }
@@ -131,6 +147,12 @@ pub(super) fn parse_plugin(
     };
     let timeout_ms = fields.whole_number("timeoutMs", DEFAULT_TIMEOUT_MS, 1..=10_000);
     let memory_mib = fields.whole_number("maxMemoryMiB", DEFAULT_MAX_MEMORY_MIB, 1..=1024);
+    let max_instructions = fields.whole_number(
+        "maxInstructions",
+        DEFAULT_MAX_INSTRUCTIONS,
+        1..=MAX_MAX_INSTRUCTIONS,
+    );
+    let precompiled = fields.boolean("precompiled", false);
     let on_error = fields.choice(
         "onError",
         OnError::Fail,
@@ -149,6 +171,8 @@ pub(super) fn parse_plugin(
         settings,
         timeout: Duration::from_millis(timeout_ms),
         max_memory_bytes: memory_mib * 1024 * 1024,
+        max_instructions,
+        precompiled,
         on_error,
     })
 }
@@ -209,6 +233,8 @@ pub(super) fn to_json(spec: &PluginSpec, dir: &ConfigDir) -> Value {
         "maxMemoryMiB".into(),
         Value::from(spec.max_memory_bytes / (1024 * 1024)),
     );
+    fields.insert("maxInstructions".into(), Value::from(spec.max_instructions));
+    fields.insert("precompiled".into(), Value::from(spec.precompiled));
     let on_error = match spec.on_error {
         OnError::Fail => "fail",
         OnError::Skip => "skip",
@@ -262,8 +288,10 @@ mod tests {
             p.source,
             PluginSource::File("/etc/export/plugins/org2.wasm".into())
         );
-        assert_eq!(p.timeout, Duration::from_millis(20));
+        assert_eq!(p.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
         assert_eq!(p.max_memory_bytes, 16 << 20);
+        assert_eq!(p.max_instructions, DEFAULT_MAX_INSTRUCTIONS);
+        assert!(!p.precompiled);
         assert_eq!(p.on_error, OnError::Fail);
         assert_eq!(p.settings, "{}");
         assert!(c.may_target("org2-archive") && c.may_target("org2-export") && !c.may_target("org1-export"));
@@ -273,7 +301,7 @@ mod tests {
     fn relative_to_a_config_in_s3_and_sha_required() {
         let sha = "ab".repeat(32);
         let c = customer(
-            &format!(r#"{{"source":"plugins/org2.cwasm","sha256":"{sha}","settings":{{"a":1}},"onError":"default"}}"#),
+            &format!(r#"{{"source":"plugins/org2.cwasm","precompiled":true,"sha256":"{sha}","settings":{{"a":1}},"onError":"default","maxInstructions":5000}}"#),
             "s3://cfg-bucket/export/config.json",
         )
         .unwrap();
@@ -288,6 +316,8 @@ mod tests {
         assert_eq!(p.sha256, Some([0xab; 32]));
         assert_eq!(p.settings, r#"{"a":1}"#);
         assert_eq!(p.on_error, OnError::Default);
+        assert!(p.precompiled);
+        assert_eq!(p.max_instructions, 5000);
         let err = customer(r#"{"source":"s3://plugins-bucket/org2.wasm"}"#, "c.json").unwrap_err();
         assert_eq!(
             err,
@@ -300,7 +330,7 @@ mod tests {
     #[test]
     fn bad_fields_are_named() {
         let err = customer(
-            r#"{"source":"x.wasm","sha256":"xyz","timeoutMs":0,"maxMemoryMiB":"16","onError":"retry","setings":{}}"#,
+            r#"{"source":"x.wasm","sha256":"xyz","timeoutMs":0,"maxMemoryMiB":"16","maxInstructions":0,"precompiled":"yes","onError":"retry","setings":{}}"#,
             "c.json",
         )
         .unwrap_err();
@@ -311,6 +341,8 @@ mod tests {
                 "customers[0] (org2): plugin.sha256 \"xyz\" is not valid; expected 64 hex digits",
                 "customers[0] (org2): plugin.timeoutMs: 0 is not allowed; expected a whole number 1 to 10000",
                 "customers[0] (org2): plugin.maxMemoryMiB: expected a whole number 1 to 1024, got a string",
+                "customers[0] (org2): plugin.maxInstructions: 0 is not allowed; expected a whole number 1 to 10000000000",
+                "customers[0] (org2): plugin.precompiled: expected true or false, got a string",
                 "customers[0] (org2): plugin.onError \"retry\" is not valid; expected \"fail\", \"skip\" or \"default\"",
             ]
         );

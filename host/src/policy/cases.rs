@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Plugin, Verdict};
+use super::{Plugin, Usage, Verdict};
 use crate::event::SourceObject;
 use crate::route::Target;
 
@@ -90,6 +90,11 @@ pub fn case_object(key: &str, size: Option<u64>, event_time: Option<&str>) -> So
 
 /// Runs one case; `Err` describes the mismatch.
 pub fn run_case(plugin: &Plugin, case: &Case) -> Result<(), String> {
+    run_case_measured(plugin, case).0
+}
+
+/// [`run_case`], also reporting what the decision used.
+pub fn run_case_measured(plugin: &Plugin, case: &Case) -> (Result<(), String>, Usage) {
     let object = case_object(&case.key, case.size, case.event_time.as_deref());
     let proposed: Vec<Target> = case
         .proposed
@@ -99,7 +104,7 @@ pub fn run_case(plugin: &Plugin, case: &Case) -> Result<(), String> {
             key: t.key.clone(),
         })
         .collect();
-    let answer = plugin.decide(
+    let (answer, usage) = plugin.decide_measured(
         &case.org,
         &object,
         &proposed,
@@ -119,15 +124,39 @@ pub fn run_case(plugin: &Plugin, case: &Case) -> Result<(), String> {
         _ => false,
     };
     if matches {
-        Ok(())
-    } else {
-        let expected = match &case.expect {
-            Expect::Copy(targets) => format!("copy {}", serde_json::to_string(targets).unwrap_or_default()),
-            Expect::Skip(text) => format!("skip containing {text:?}"),
-            Expect::Error(text) => format!("error containing {text:?}"),
-        };
-        Err(format!("expected {expected}, got {got}"))
+        return (Ok(()), usage);
     }
+    let expected = match &case.expect {
+        Expect::Copy(targets) => format!("copy {}", serde_json::to_string(targets).unwrap_or_default()),
+        Expect::Skip(text) => format!("skip containing {text:?}"),
+        Expect::Error(text) => format!("error containing {text:?}"),
+    };
+    (Err(format!("expected {expected}, got {got}")), usage)
+}
+
+/// One line of what a decision used against the limits in force, for `plugin test`:
+/// `instructions 123456 of 20000000 (0.6%), memory 1.1 of 16.0 MiB (6.9%), time 0.4 of 1000 ms (0.0%)`.
+pub fn describe_usage(usage: &Usage, limits: &super::Limits) -> String {
+    let percent = |used: f64, limit: f64| if limit > 0.0 { used / limit * 100.0 } else { 0.0 };
+    let instructions = match usage.instructions {
+        Some(used) => format!(
+            "instructions {used} of {} ({:.1}%)",
+            limits.max_instructions,
+            percent(used as f64, limits.max_instructions as f64)
+        ),
+        None => "instructions not metered".to_string(),
+    };
+    let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "{instructions}, memory {:.1} of {:.1} MiB ({:.1}%), time {:.1} of {:.0} ms ({:.1}%)",
+        mib(usage.peak_memory_bytes),
+        mib(limits.max_memory_bytes),
+        percent(usage.peak_memory_bytes as f64, limits.max_memory_bytes as f64),
+        ms(usage.elapsed),
+        ms(limits.timeout),
+        percent(ms(usage.elapsed), ms(limits.timeout)),
+    )
 }
 
 /// A one-line description of a decision, as the CLI prints it.
@@ -165,6 +194,24 @@ mod tests {
         assert_eq!(settings_text(cases[0].settings.as_ref()), r#"{"x":1}"#);
         assert_eq!(settings_text(cases[1].settings.as_ref()), "not json");
         assert_eq!(settings_text(None), "{}");
+    }
+
+    #[test]
+    fn usage_is_shown_against_the_limits() {
+        let limits = super::super::Limits {
+            timeout: std::time::Duration::from_millis(1000),
+            max_memory_bytes: 16 << 20,
+            max_instructions: 1_000_000,
+        };
+        let usage = Usage {
+            instructions: Some(250_000),
+            peak_memory_bytes: 4 << 20,
+            elapsed: std::time::Duration::from_millis(5),
+        };
+        assert_eq!(
+            describe_usage(&usage, &limits),
+            "instructions 250000 of 1000000 (25.0%), memory 4.0 of 16.0 MiB (25.0%), time 5.0 of 1000 ms (0.5%)"
+        );
     }
 
     #[test]

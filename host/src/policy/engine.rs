@@ -22,14 +22,41 @@ const TABLE_KEEP_RESIDENT: usize = 4096;
 /// decision dirties a handful, and a slot keeps at most this much resident.
 const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
 
+/// Default number of component instances the pool holds (`PLUGIN_INSTANCES`): the most
+/// decisions that can run at once in one process. Decisions beyond it wait for a free slot
+/// ([`super::Runtime`] hands out one permit per slot), so a high `COPY_CONCURRENCY` or
+/// backfill `--concurrency` queues decisions instead of failing them.
+pub const POOL_INSTANCES: u32 = 128;
+
+/// Whether `Config::consume_fuel` is on: the deterministic CPU budget (`maxInstructions`).
+/// Only the plugin bench turns it off, to put a figure on what it costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fuel {
+    /// Every decision runs on an instruction budget (production, `plugin compile`).
+    Metered,
+    /// No instruction budget: only the wall-clock deadline (bench comparison only; a
+    /// `.cwasm` compiled for one does not load into the other).
+    Unmetered,
+}
+
 /// The engine configuration shared by the host and `plugin compile`.
 pub fn engine_config() -> Config {
+    engine_config_with(Fuel::Metered, POOL_INSTANCES)
+}
+
+/// [`engine_config`] with fuel metering and the pool's instance count chosen explicitly.
+/// The count only sizes the pool; it does not change compiled code, so a `.cwasm` loads
+/// whatever the count.
+pub fn engine_config_with(fuel: Fuel, instances: u32) -> Config {
     let mut config = Config::new();
     // Components are the only kind of plugin.
     config.wasm_component_model(true);
     // Deadlines: every call gets an epoch deadline; a ticker thread advances the epoch.
-    // Cheaper than fuel, and independent of what the guest executes.
     config.epoch_interruption(true);
+    // The CPU budget that decides: fuel counts (roughly) wasm instructions, so the same
+    // plugin and input pass or fail the same way on a laptop, a loaded CI machine and a
+    // 0.3-vCPU Lambda. The epoch deadline above stays as the wall-clock backstop.
+    config.consume_fuel(fuel == Fuel::Metered);
     // Decisions are short; optimise the compiled code for speed, not compile time.
     config.cranelift_opt_level(OptLevel::Speed);
     // Fresh instances map linear memory copy-on-write from the compiled image instead of
@@ -38,16 +65,17 @@ pub fn engine_config() -> Config {
     // A small guest stack: a runaway recursion traps quickly instead of eating memory.
     config.max_wasm_stack(512 * 1024);
     // One instance per decision: take instances, memories and tables from pre-reserved
-    // pools instead of mapping fresh ones each time. Sized for COPY_CONCURRENCY decisions at
-    // once with room to spare; a Rust wasip2 component has a handful of core instances.
+    // pools instead of mapping fresh ones each time. POOL_INSTANCES components at once,
+    // each with up to its per-component maximum of everything, so the pool can never run
+    // out while at most `instances` decisions run (the Runtime's permits ensure that).
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(128)
-        .total_core_instances(1024)
-        .total_memories(256)
-        .total_tables(1024)
-        .max_core_instances_per_component(32)
-        .max_memories_per_component(4)
-        .max_tables_per_component(32)
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * MAX_CORE_INSTANCES)
+        .total_memories(instances * MAX_MEMORIES)
+        .total_tables(instances * MAX_TABLES)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES)
+        .max_memories_per_component(MAX_MEMORIES)
+        .max_tables_per_component(MAX_TABLES)
         // The largest maxMemoryMiB a config may set; StoreLimits enforce each org's own cap.
         .max_memory_size(1024 << 20)
         .table_keep_resident(TABLE_KEEP_RESIDENT);
@@ -67,9 +95,20 @@ pub fn engine_config() -> Config {
     config
 }
 
+/// Per-component maxima of the pool (a Rust wasip2 component has a handful of core
+/// instances and tables and one memory).
+const MAX_CORE_INSTANCES: u32 = 16;
+const MAX_MEMORIES: u32 = 2;
+const MAX_TABLES: u32 = 16;
+
 /// Builds the process's engine.
 pub fn new_engine() -> wasmtime::Result<Engine> {
     Engine::new(&engine_config())
+}
+
+/// Builds an engine with fuel metering and pool size chosen explicitly (see [`Fuel`]).
+pub fn new_engine_with(fuel: Fuel, instances: u32) -> wasmtime::Result<Engine> {
+    Engine::new(&engine_config_with(fuel, instances))
 }
 
 /// Starts the thread that advances `engine`'s epoch every [`EPOCH_TICK`]. It holds only a

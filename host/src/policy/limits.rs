@@ -7,6 +7,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub struct MemoryCap {
     limits: StoreLimits,
     refused: bool,
+    peak: usize,
 }
 
 impl MemoryCap {
@@ -15,12 +16,19 @@ impl MemoryCap {
         Self {
             limits: store_limits(max_memory_bytes),
             refused: false,
+            peak: 0,
         }
     }
 
     /// True once a memory growth was refused.
     pub fn was_hit(&self) -> bool {
         self.refused
+    }
+
+    /// The largest size (bytes) a linear memory was allowed to reach, its initial size
+    /// included (wasmtime asks the limiter for that too).
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 }
 
@@ -32,7 +40,11 @@ impl ResourceLimiter for MemoryCap {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let result = self.limits.memory_growing(current, desired, maximum);
-        self.refused |= !matches!(result, Ok(true));
+        let granted = matches!(result, Ok(true));
+        self.refused |= !granted;
+        if granted {
+            self.peak = self.peak.max(desired);
+        }
         result
     }
 
@@ -99,6 +111,7 @@ mod tests {
         assert!(!cap.was_hit());
         assert!(cap.memory_growing(1 << 20, 2 << 20, None).is_err());
         assert!(cap.was_hit());
+        assert_eq!(cap.peak(), 1 << 20, "a refused growth is not the peak");
     }
 
     #[test]

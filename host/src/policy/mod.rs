@@ -6,6 +6,7 @@
 
 mod answer;
 mod bindings;
+mod cache;
 pub mod cases;
 pub mod engine;
 mod limits;
@@ -17,14 +18,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::Client;
+use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 pub use answer::{MAX_KEY_BYTES, MAX_TARGETS, check_targets};
+pub use cache::{MAX_RELOAD_DELAY, PluginCache};
+pub use engine::Fuel;
 pub use loader::LoadError;
-pub use plugin::{DecisionError, Plugin, PluginState, Verdict};
+pub use plugin::{
+    Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,
+    WATCHDOG_MARGIN,
+};
+pub use sandbox::RANDOM_SEQUENCE;
 
 use crate::config::{Config, PluginSpec};
+use crate::s3::RetryPolicy;
 use bindings::CopyPolicyPre;
 
 /// The plugin runtime of the process.
@@ -32,6 +41,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
+    /// One permit per instance-pool slot, shared by all plugins: decisions beyond the pool
+    /// wait for a slot instead of failing.
+    slots: Arc<Semaphore>,
 }
 
 /// The plugins of one configuration, by org. An org whose plugin failed to load has its
@@ -41,13 +53,27 @@ pub type OrgPlugins = HashMap<String, Result<Arc<Plugin>, LoadError>>;
 impl Runtime {
     /// Creates the engine (with its epoch ticker) and the linker.
     pub fn new() -> wasmtime::Result<Self> {
-        let engine = engine::new_engine()?;
+        Self::with_options(Fuel::Metered, engine::POOL_INSTANCES)
+    }
+
+    /// [`Runtime::new`] with fuel metering chosen explicitly; production always meters
+    /// (this exists so the bench can put a figure on what metering costs).
+    pub fn with_fuel(fuel: Fuel) -> wasmtime::Result<Self> {
+        Self::with_options(fuel, engine::POOL_INSTANCES)
+    }
+
+    /// A runtime whose instance pool holds `instances` decisions at once (at least 1);
+    /// further decisions wait for a slot.
+    pub fn with_options(fuel: Fuel, instances: u32) -> wasmtime::Result<Self> {
+        let instances = instances.max(1);
+        let engine = engine::new_engine_with(fuel, instances)?;
         engine::start_epoch_ticker(&engine);
         let linker = plugin::plugin_linker(&engine)?;
         Ok(Self {
             engine,
             linker,
             compiled: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(instances as usize)),
         })
     }
 
@@ -56,10 +82,26 @@ impl Runtime {
         &self.engine
     }
 
-    /// Loads one plugin: bytes, digest check, compile-or-deserialize (cached), link.
+    /// Loads one plugin: bytes, digest check, compile-or-deserialize (cached), link. An S3
+    /// GET is tried once; see [`Runtime::load_with_retry`].
     pub async fn load(&self, client: Option<&Client>, spec: &PluginSpec) -> Result<Plugin, LoadError> {
+        let once = RetryPolicy {
+            extra_attempts: 0,
+            base_delay: std::time::Duration::ZERO,
+            max_delay: std::time::Duration::ZERO,
+        };
+        self.load_with_retry(client, spec, &once).await
+    }
+
+    /// [`Runtime::load`] with the S3 GET retried per `retry`.
+    pub async fn load_with_retry(
+        &self,
+        client: Option<&Client>,
+        spec: &PluginSpec,
+        retry: &RetryPolicy,
+    ) -> Result<Plugin, LoadError> {
         let source = spec.source.to_string();
-        let (bytes, digest) = loader::read_plugin_bytes(client, spec).await?;
+        let (bytes, digest) = loader::read_plugin_bytes(client, spec, retry).await?;
         let cached = self
             .compiled
             .lock()
@@ -71,14 +113,16 @@ impl Runtime {
             None => {
                 let engine = self.engine.clone();
                 let name = source.clone();
+                let precompiled = spec.precompiled;
                 // Compiling is CPU-heavy: keep it off the async workers.
-                let component =
-                    tokio::task::spawn_blocking(move || loader::component_from_bytes(&engine, &bytes, &name))
-                        .await
-                        .map_err(|e| LoadError::Invalid {
-                            plugin: source.clone(),
-                            reason: e.to_string(),
-                        })??;
+                let component = tokio::task::spawn_blocking(move || {
+                    loader::component_from_bytes(&engine, &bytes, &name, precompiled)
+                })
+                .await
+                .map_err(|e| LoadError::Host {
+                    plugin: source.clone(),
+                    reason: e.to_string(),
+                })??;
                 self.compiled
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -92,16 +136,32 @@ impl Runtime {
         };
         let pre = self.linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = CopyPolicyPre::new(pre).map_err(wrong_world)?;
-        Ok(Plugin::new(&source, pre, spec.timeout, spec.max_memory_bytes))
+        let limits = Limits {
+            timeout: spec.timeout,
+            max_memory_bytes: spec.max_memory_bytes,
+            max_instructions: spec.max_instructions,
+        };
+        Ok(Plugin::new(&source, pre, limits, self.slots.clone()))
     }
 
     /// Loads the plugin of every org of `config` that has one.
-    pub async fn load_all(&self, client: &Client, config: &Config) -> OrgPlugins {
+    pub async fn load_all(&self, client: &Client, config: &Config, retry: &RetryPolicy) -> OrgPlugins {
+        self.load_some(client, config, |_| true, retry).await
+    }
+
+    /// Loads the plugins of the orgs of `config` for which `wanted(org)` holds.
+    pub async fn load_some(
+        &self,
+        client: &Client,
+        config: &Config,
+        wanted: impl Fn(&str) -> bool,
+        retry: &RetryPolicy,
+    ) -> OrgPlugins {
         // Concurrently: on a cold start the plugins' S3 reads overlap instead of queuing.
         let loads = config.customers.iter().filter_map(|customer| {
-            let spec = customer.plugin.as_ref()?;
+            let spec = customer.plugin.as_ref().filter(|_| wanted(&customer.org))?;
             Some(async move {
-                let loaded = self.load(Some(client), spec).await.map(Arc::new);
+                let loaded = self.load_with_retry(Some(client), spec, retry).await.map(Arc::new);
                 if let Err(error) = &loaded {
                     tracing::error!(org = %customer.org, %error, "plugin failed to load; this org's records will fail");
                 }

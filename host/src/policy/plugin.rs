@@ -1,17 +1,19 @@
-//! One loaded plugin, and one decision: a fresh instance from the `InstancePre`, a
-//! deadline and a memory cap, the call, and the answer translated back.
+//! One loaded plugin, and one decision: a fresh instance from the `InstancePre`, an
+//! instruction budget, a wall-clock deadline, a memory cap, a cap on the bytes the answer
+//! may carry, the call, and the answer translated back.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, CopyPolicy, CopyPolicyPre, Decision, Level};
 use super::engine::deadline_ticks;
 use super::limits::MemoryCap;
-use super::sandbox::{CappedOutput, empty_wasi};
+use super::sandbox::{CappedOutput, WouldBlock, add_wasi, empty_wasi};
 use crate::event::SourceObject;
 use crate::route::Target;
 
@@ -19,6 +21,20 @@ use crate::route::Target;
 pub const MAX_LOG_LINES: u32 = 100;
 /// Bytes kept of one log line.
 pub const MAX_LOG_LINE: usize = 1024;
+/// Bytes kept of a skip reason, an `err` message or a trap's description: what reaches the
+/// log, the report and the Lambda response. Longer text is cut (on a character boundary).
+pub const MAX_REASON_BYTES: usize = 1024;
+/// Most bytes the host allocates to take one value from a plugin: the answer of `decide`,
+/// or the arguments of one host call (a log line, a write to stdout). wasmtime counts them
+/// before it allocates anything ("hostcall fuel": a string costs its length, a list its
+/// length times the host's element size), so a larger answer fails without growing the
+/// host. The largest valid answer (32 targets with 63-byte buckets and 1,024-byte keys) is
+/// about 36 KiB.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// How long past its deadline the host waits for a decision's thread before it gives the
+/// record up (the watchdog). A decision that runs only guest code and non-blocking host
+/// calls stops at its deadline; this is the last line should anything ever block.
+pub const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
 
 /// What a plugin decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,18 +48,74 @@ pub enum Verdict {
 /// Why a decision has no verdict.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecisionError {
-    /// The deadline passed.
+    /// The wall-clock deadline (`timeoutMs`) passed.
     #[error("timed out after {} ms", .0.as_millis())]
     Timeout(Duration),
+    /// The instruction budget (`maxInstructions`) was used up.
+    #[error("used up its budget of {0} instructions (maxInstructions)")]
+    OutOfFuel(u64),
     /// Linear memory growth hit the cap.
     #[error("exceeded its memory limit of {} MiB", .0 >> 20)]
     OutOfMemory(u64),
-    /// Any other trap (a panic, `unreachable`, a bad instantiation).
+    /// The answer (or one host call's arguments) was over [`MAX_ANSWER_BYTES`]: a contract
+    /// violation, like an invalid answer.
+    #[error("answered more than {} KiB (the most one answer or host call may carry)", MAX_ANSWER_BYTES >> 10)]
+    AnswerTooLarge,
+    /// Any other trap (a panic, `unreachable`, a bad instantiation, a wait).
     #[error("trapped: {0}")]
     Trap(String),
     /// The plugin answered `err(message)`.
     #[error("returned an error: {0}")]
     Refused(String),
+    /// The host could not run the decision (instance pool, engine, decision thread): not
+    /// the plugin's doing, so it never goes through `onError`; the record is retryable.
+    #[error("could not be run by the host: {0} (a host failure, not the plugin's; retryable)")]
+    Host(String),
+}
+
+/// Who a failed decision is down to, which decides what happens to the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The plugin failed (trap, limit, `err`): the org's `onError` applies.
+    Plugin,
+    /// The plugin broke the contract (an answer over the size cap): the record fails,
+    /// whatever `onError` says.
+    Contract,
+    /// The host failed: the record fails as retryable, whatever `onError` says.
+    Host,
+}
+
+impl DecisionError {
+    /// Who the failure is down to.
+    pub fn blame(&self) -> Blame {
+        match self {
+            DecisionError::Host(_) => Blame::Host,
+            DecisionError::AnswerTooLarge => Blame::Contract,
+            _ => Blame::Plugin,
+        }
+    }
+}
+
+/// What one decision used, against the limits in force (`plugin test` prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Instructions (fuel) used, instantiation included; `None` without fuel metering.
+    pub instructions: Option<u64>,
+    /// The largest size any linear memory of the instance reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Wall-clock time of instantiation and call.
+    pub elapsed: Duration,
+}
+
+/// The limits one decision runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock deadline (`timeoutMs`).
+    pub timeout: Duration,
+    /// Linear memory cap (`maxMemoryMiB`), in bytes.
+    pub max_memory_bytes: u64,
+    /// Instruction budget (`maxInstructions`).
+    pub max_instructions: u64,
 }
 
 /// The store data of one decision's instance.
@@ -90,7 +162,8 @@ impl bindings::artifact_export::policy::host::Host for PluginState {
     }
 }
 
-fn truncate(text: &str, max: usize) -> &str {
+/// `text` cut to at most `max` bytes on a character boundary.
+pub fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
@@ -101,10 +174,20 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Adds WASI (sync) and the `host` interface to a linker for plugins.
+/// `text` cut to at most [`MAX_REASON_BYTES`] in all, marking the cut.
+fn reason_text(text: &str) -> String {
+    if text.len() <= MAX_REASON_BYTES {
+        return text.to_string();
+    }
+    let marker = format!("… ({} bytes, cut)", text.len());
+    format!("{}{marker}", truncate(text, MAX_REASON_BYTES - marker.len()))
+}
+
+/// Adds WASI (only what a plugin may import, nothing that waits) and the `host` interface
+/// to a linker for plugins.
 pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    add_wasi(&mut linker)?;
     CopyPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }
@@ -113,29 +196,31 @@ pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
 pub struct Plugin {
     name: Arc<str>,
     pre: CopyPolicyPre<PluginState>,
-    timeout: Duration,
-    max_memory_bytes: u64,
+    limits: Limits,
+    /// One permit per instance-pool slot, shared by every plugin of the runtime: a decision
+    /// holds one while its instance exists, so the pool is never exhausted.
+    slots: Arc<Semaphore>,
 }
 
 impl Plugin {
-    /// Wraps a linked component.
-    pub fn new(
-        name: &str,
-        pre: CopyPolicyPre<PluginState>,
-        timeout: Duration,
-        max_memory_bytes: u64,
-    ) -> Self {
+    /// Wraps a linked component; `slots` are the runtime's instance-pool permits.
+    pub fn new(name: &str, pre: CopyPolicyPre<PluginState>, limits: Limits, slots: Arc<Semaphore>) -> Self {
         Self {
             name: name.into(),
             pre,
-            timeout,
-            max_memory_bytes,
+            limits,
+            slots,
         }
     }
 
     /// The plugin's name (its source), for reports and logs.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The limits each decision runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Instantiates the plugin once without calling it: proves it links and starts within
@@ -151,7 +236,7 @@ impl Plugin {
         let state = PluginState {
             wasi: empty_wasi(stdout, stderr),
             table: ResourceTable::new(),
-            limits: MemoryCap::new(self.max_memory_bytes),
+            limits: MemoryCap::new(self.limits.max_memory_bytes),
             log: LogSink {
                 org: org.into(),
                 plugin: self.name.clone(),
@@ -160,13 +245,19 @@ impl Plugin {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(deadline_ticks(self.timeout));
+        // Fails only on an engine without fuel metering (the bench's comparison engine).
+        let _ = store.set_fuel(self.limits.max_instructions);
+        store.set_epoch_deadline(deadline_ticks(self.limits.timeout));
         store.epoch_deadline_trap();
+        // Bounds what the host allocates to lift the answer (and each host call's
+        // arguments) before it allocates: see MAX_ANSWER_BYTES.
+        store.set_hostcall_fuel(MAX_ANSWER_BYTES);
         store
     }
 
-    /// [`Plugin::decide`] on a blocking thread: WASI's synchronous host calls (stdio,
-    /// filesystem) must not run on an async worker.
+    /// [`Plugin::decide`] on a blocking thread (WASI's synchronous host calls must not run
+    /// on an async worker), once an instance-pool slot is free, under a watchdog: the
+    /// record gets an answer no later than the deadline plus [`WATCHDOG_MARGIN`].
     pub async fn decide_blocking(
         self: Arc<Self>,
         org: String,
@@ -174,9 +265,32 @@ impl Plugin {
         proposed: Vec<Target>,
         settings: String,
     ) -> Result<Verdict, DecisionError> {
-        tokio::task::spawn_blocking(move || self.decide(&org, &object, &proposed, &settings))
+        // Waiting for a slot is queueing, not the plugin's time: the deadline starts when
+        // the instance is created.
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
             .await
-            .unwrap_or_else(|e| Err(DecisionError::Trap(format!("decision thread failed: {e}"))))
+            .map_err(|e| DecisionError::Host(format!("instance pool: {e}")))?;
+        let deadline = self.limits.timeout + WATCHDOG_MARGIN;
+        let name = self.name.clone();
+        let decision = tokio::task::spawn_blocking(move || {
+            // The slot is released when the instance is gone, not when the watchdog gives up.
+            let _permit = permit;
+            self.decide(&org, &object, &proposed, &settings)
+        });
+        match tokio::time::timeout(deadline, decision).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => Err(DecisionError::Host(format!("decision thread failed: {e}"))),
+            Err(_) => {
+                tracing::error!(
+                    plugin = &*name,
+                    "plugin decision still running past its deadline; the watchdog gave the record up"
+                );
+                Err(DecisionError::Timeout(deadline - WATCHDOG_MARGIN))
+            }
+        }
     }
 
     /// Asks the plugin about one object (blocking; from async code use
@@ -189,6 +303,18 @@ impl Plugin {
         proposed: &[Target],
         settings: &str,
     ) -> Result<Verdict, DecisionError> {
+        self.decide_measured(org, object, proposed, settings).0
+    }
+
+    /// [`Plugin::decide`], also reporting what the decision used.
+    pub fn decide_measured(
+        &self,
+        org: &str,
+        object: &SourceObject,
+        proposed: &[Target],
+        settings: &str,
+    ) -> (Result<Verdict, DecisionError>, Usage) {
+        let started = Instant::now();
         let stdout = CappedOutput::default();
         let stderr = CappedOutput::default();
         let mut store = self.new_store(org, &stdout, &stderr);
@@ -213,6 +339,14 @@ impl Plugin {
             .pre
             .instantiate(&mut store)
             .and_then(|instance| instance.call_decide(&mut store, org, &object, &proposed, settings));
+        let usage = Usage {
+            instructions: store
+                .get_fuel()
+                .ok()
+                .map(|left| self.limits.max_instructions.saturating_sub(left)),
+            peak_memory_bytes: store.data().limits.peak() as u64,
+            elapsed: started.elapsed(),
+        };
         let memory_hit = store.data().limits.was_hit();
         let result = result.map_err(|e| self.classify_trap(e, memory_hit, &stderr));
         self.flush_output(org, &stdout, "stdout");
@@ -226,7 +360,7 @@ impl Plugin {
                 "plugin log lines over the cap were dropped"
             );
         }
-        match result {
+        let answer = match result {
             Ok(Ok(Decision::Copy(targets))) => Ok(Verdict::Copy(
                 targets
                     .into_iter()
@@ -236,12 +370,11 @@ impl Plugin {
                     })
                     .collect(),
             )),
-            Ok(Ok(Decision::Skip(reason))) => Ok(Verdict::Skip(reason)),
-            Ok(Err(message)) => Err(DecisionError::Refused(
-                truncate(&message, MAX_LOG_LINE).to_string(),
-            )),
+            Ok(Ok(Decision::Skip(reason))) => Ok(Verdict::Skip(reason_text(&reason))),
+            Ok(Err(message)) => Err(DecisionError::Refused(reason_text(&message))),
             Err(error) => Err(error),
-        }
+        };
+        (answer, usage)
     }
 
     fn classify_trap(
@@ -250,19 +383,31 @@ impl Plugin {
         memory_hit: bool,
         stderr: &CappedOutput,
     ) -> DecisionError {
-        if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
-            return DecisionError::Timeout(self.timeout);
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => return DecisionError::Timeout(self.limits.timeout),
+            Some(Trap::OutOfFuel) => return DecisionError::OutOfFuel(self.limits.max_instructions),
+            _ => {}
+        }
+        if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+            return DecisionError::Host(reason_text(&format!("{error:#}")));
         }
         if memory_hit {
-            return DecisionError::OutOfMemory(self.max_memory_bytes);
+            return DecisionError::OutOfMemory(self.limits.max_memory_bytes);
         }
         let cause = error.root_cause().to_string();
+        // wasmtime's error type for exhausted hostcall fuel is private; its message is not.
+        if cause.contains("fuel allocated for hostcalls has been exhausted") {
+            return DecisionError::AnswerTooLarge;
+        }
+        if error.downcast_ref::<WouldBlock>().is_some() {
+            return DecisionError::Trap(WouldBlock.to_string());
+        }
         // A Rust guest prints its panic message to stderr before trapping: name it.
         let said = stderr.peek_line("panicked at");
-        DecisionError::Trap(match said {
+        DecisionError::Trap(reason_text(&match said {
             Some(line) => format!("{cause} ({})", truncate(&line, 300)),
             None => cause,
-        })
+        }))
     }
 
     fn flush_output(&self, org: &str, stream: &CappedOutput, name: &str) {

@@ -115,6 +115,8 @@ impl World {
             local: None,
             timeouts: Timeouts::default(),
             deadline_margin: Duration::from_secs(5),
+            source_bucket: Some(self.source.clone()),
+            plugin_instances: 128,
         }
     }
 

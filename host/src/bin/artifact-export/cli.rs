@@ -50,6 +50,9 @@ enum Command {
         /// Configuration file; without it, CONFIGURATION_BUCKET/CONFIGURATION_KEY are read.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The source bucket: a destination or allowedBuckets entry equal to it is refused.
+        #[arg(long, env = "SOURCE_BUCKET")]
+        source_bucket: Option<String>,
     },
     /// Tools for plugin authors: precompile, test a decision or a table of cases.
     Plugin {
@@ -89,7 +92,10 @@ pub async fn run() -> ExitCode {
             config,
             output,
         } => invoke(&event, config, output, get).await,
-        Command::Validate { config } => validate(config, get).await,
+        Command::Validate {
+            config,
+            source_bucket,
+        } => validate(config, source_bucket, get).await,
         Command::Plugin { command } => plugin::plugin(command).await.map_err(BadInput),
         Command::Backfill(args) => backfill::backfill(*args, get).await,
         Command::Plan {

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use artifact_export::config::{Config, OnError, PluginSource, PluginSpec};
-use artifact_export::config::{DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
-use artifact_export::policy::cases::{case_object, describe, parse_cases, run_case};
+use artifact_export::config::{DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
+use artifact_export::policy::cases::{case_object, describe, describe_usage, parse_cases, run_case_measured};
 use artifact_export::policy::engine::new_engine;
 use artifact_export::policy::loader::precompile;
 use artifact_export::policy::{OrgPlugins, Plugin, Runtime};
 use artifact_export::route::Target;
 use artifact_export::s3;
+use artifact_export::s3::RetryPolicy;
 use artifact_export::suffix::SuffixSet;
 use clap::Subcommand;
 
@@ -30,8 +31,20 @@ pub enum PluginCommand {
     },
     /// Ask a plugin for one decision, or run a table of cases.
     Test {
-        /// The plugin (`.wasm` or `.cwasm`).
+        /// The plugin: a `.wasm` component (or a `.cwasm` with --precompiled).
         plugin: PathBuf,
+        /// The plugin is a `.cwasm` from `plugin compile` (trusted native code).
+        #[arg(long)]
+        precompiled: bool,
+        /// Instruction budget per decision (the config's maxInstructions).
+        #[arg(long, default_value_t = DEFAULT_MAX_INSTRUCTIONS)]
+        max_instructions: u64,
+        /// Memory cap per decision in MiB (the config's maxMemoryMiB).
+        #[arg(long, default_value_t = DEFAULT_MAX_MEMORY_MIB)]
+        max_memory_mib: u64,
+        /// Wall-clock deadline per decision in ms (the config's timeoutMs).
+        #[arg(long, default_value_t = DEFAULT_TIMEOUT_MS)]
+        timeout_ms: u64,
         /// Org name passed to the plugin.
         #[arg(long, required_unless_present = "cases")]
         org: Option<String>,
@@ -80,6 +93,10 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
         }
         PluginCommand::Test {
             plugin,
+            precompiled,
+            max_instructions,
+            max_memory_mib,
+            timeout_ms,
             org,
             key,
             size,
@@ -97,7 +114,13 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
                 },
                 None => "{}".to_string(),
             };
-            let loaded = Arc::new(load_local(&plugin, &settings).await?);
+            let limits = LocalLimits {
+                precompiled,
+                max_instructions,
+                max_memory_mib,
+                timeout_ms,
+            };
+            let loaded = Arc::new(load_local(&plugin, &settings, &limits).await?);
             match cases {
                 Some(cases) => {
                     let loaded = loaded.clone();
@@ -121,8 +144,14 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
                         .into_iter()
                         .collect();
                     let object = case_object(&key, size, event_time.as_deref());
-                    let answer = loaded.decide_blocking(org, object, proposed, settings).await;
+                    let plugin = loaded.clone();
+                    let (answer, usage) = tokio::task::spawn_blocking(move || {
+                        plugin.decide_measured(&org, &object, &proposed, &settings)
+                    })
+                    .await?;
                     println!("{}", describe(&answer));
+                    // The budget goes to stderr: stdout stays the one-line answer.
+                    eprintln!("used: {}", describe_usage(&usage, &loaded.limits()));
                     Ok(if answer.is_ok() {
                         ExitCode::SUCCESS
                     } else {
@@ -134,15 +163,25 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
     }
 }
 
-async fn load_local(path: &Path, settings: &str) -> Result<Plugin> {
+/// The limits and kind of a plugin tested from the command line.
+struct LocalLimits {
+    precompiled: bool,
+    max_instructions: u64,
+    max_memory_mib: u64,
+    timeout_ms: u64,
+}
+
+async fn load_local(path: &Path, settings: &str, limits: &LocalLimits) -> Result<Plugin> {
     serde_json::from_str::<serde_json::Value>(settings).map_err(|e| anyhow!("--settings: not JSON: {e}"))?;
     let runtime = Runtime::new().map_err(|e| anyhow!("plugin engine: {e:#}"))?;
     let spec = PluginSpec {
         source: PluginSource::File(path.to_path_buf()),
         sha256: None,
         settings: settings.to_string(),
-        timeout: std::time::Duration::from_millis(DEFAULT_TIMEOUT_MS),
-        max_memory_bytes: DEFAULT_MAX_MEMORY_MIB << 20,
+        timeout: std::time::Duration::from_millis(limits.timeout_ms),
+        max_memory_bytes: limits.max_memory_mib << 20,
+        max_instructions: limits.max_instructions,
+        precompiled: limits.precompiled,
         on_error: OnError::Fail,
     };
     Ok(runtime.load(None, &spec).await?)
@@ -154,13 +193,16 @@ fn run_cases(plugin: &Plugin, path: &Path) -> Result<ExitCode> {
     let cases = parse_cases(&text, &path.display().to_string()).map_err(|e| anyhow!(e))?;
     let mut failed = 0;
     for case in &cases {
-        match run_case(plugin, case) {
+        let (result, usage) = run_case_measured(plugin, case);
+        match result {
             Ok(()) => println!("ok    {}", case.name),
             Err(mismatch) => {
                 failed += 1;
                 println!("FAIL  {}: {mismatch}", case.name);
             }
         }
+        // What an author needs before deploying: the headroom under each limit.
+        println!("      used: {}", describe_usage(&usage, &plugin.limits()));
     }
     println!("{} passed, {} failed", cases.len() - failed, failed);
     Ok(if failed == 0 {
@@ -177,5 +219,7 @@ pub async fn load_plugins(config: &Config) -> Result<OrgPlugins> {
     }
     let runtime = Runtime::new().map_err(|e| anyhow!("plugin engine: {e:#}"))?;
     let client = s3::client::from_env().await;
-    Ok(runtime.load_all(&client, config).await)
+    // The Lambda's default backoff (`RETRY_BASE_DELAY_MS`), with the config's retry count.
+    let retry = RetryPolicy::new(config.retry, std::time::Duration::from_millis(200));
+    Ok(runtime.load_all(&client, config, &retry).await)
 }

@@ -14,16 +14,22 @@ use crate::exit::{BAD_INPUT, BadInput};
 use crate::plugin::load_plugins;
 
 /// Exit 0 when the configuration and its plugins work, 2 otherwise.
-pub async fn validate(config_file: Option<PathBuf>, get: Lookup<'_>) -> Result<ExitCode, BadInput> {
+/// With `source_bucket`, a destination that is the shared source bucket is refused too.
+pub async fn validate(
+    config_file: Option<PathBuf>,
+    source_bucket: Option<String>,
+    get: Lookup<'_>,
+) -> Result<ExitCode, BadInput> {
     let config = match config_file {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("config {}: could not be read", path.display()))?;
-            Config::parse(&text, &path.display().to_string())?
+            Config::parse_for_source(&text, &path.display().to_string(), source_bucket.as_deref())?
         }
         None => {
             let location = env::config_in_s3(get).map_err(|e| anyhow!("{e}, or pass --config FILE"))?;
-            let store = ConfigStore::new(location, std::time::Duration::ZERO);
+            let store =
+                ConfigStore::new(location, std::time::Duration::ZERO).with_source_bucket(source_bucket);
             let client = s3::client::from_env().await;
             (*store.current(&client).await?).clone()
         }
