@@ -68,6 +68,10 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
                     return RecordReport::refused(&record, "OneFileManyRecords", why.to_string(), false)
                         .logged();
                 }
+                // The clock decides, not only the timer task (which a busy runtime may run late).
+                if stop_at.is_some_and(|at| Instant::now() >= at) {
+                    stop.stop(StopReason::Deadline);
+                }
                 if stop.reason().is_some() {
                     return RecordReport::cut_short(&record, StopReason::Deadline).logged();
                 }

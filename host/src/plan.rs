@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use crate::config::{Config, Customer, OnError};
+use crate::config::{Config, OnError, Org};
 use crate::event::SourceObject;
 use crate::policy::{Blame, DecisionError, OrgPlugins, Verdict, check_targets};
 use crate::reason::ReasonCode;
@@ -96,7 +96,7 @@ pub async fn plan_object<'c>(
     suffixes: &SuffixSet,
     plugins: &OrgPlugins,
     object: &SourceObject,
-) -> (Option<&'c Customer>, Decision) {
+) -> (Option<&'c Org>, Decision) {
     let (customer, decision, _) = plan_object_with_run(config, suffixes, plugins, object).await;
     (customer, decision)
 }
@@ -108,7 +108,7 @@ pub async fn plan_object_with_run<'c>(
     suffixes: &SuffixSet,
     plugins: &OrgPlugins,
     object: &SourceObject,
-) -> (Option<&'c Customer>, Decision, Option<PluginRun>) {
+) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
     match route(config, suffixes, object) {
         Route::Skip {
             customer: None,
@@ -145,7 +145,7 @@ fn plain(proposed: Vec<Target>, skip_reason: String) -> Decision {
 }
 
 async fn decide(
-    customer: &Customer,
+    customer: &Org,
     plugins: &OrgPlugins,
     object: &SourceObject,
     proposed: Vec<Target>,
@@ -187,10 +187,9 @@ async fn decide(
         .await;
     let decision_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let error = match &answer {
-        Err(DecisionError::Timeout(_)) => Some(PluginErrorKind::TimedOut),
-        Err(DecisionError::Trap(_) | DecisionError::OutOfMemory(_) | DecisionError::OutOfFuel(_)) => {
-            Some(PluginErrorKind::Trapped)
-        }
+        // The instruction budget is the time limit that decides (the same on every machine).
+        Err(DecisionError::Timeout(_) | DecisionError::OutOfFuel(_)) => Some(PluginErrorKind::TimedOut),
+        Err(DecisionError::Trap(_) | DecisionError::OutOfMemory(_)) => Some(PluginErrorKind::Trapped),
         Err(DecisionError::Refused(_)) => Some(PluginErrorKind::ErrAnswer),
         Err(DecisionError::AnswerTooLarge) => Some(PluginErrorKind::InvalidAnswer),
         // Not the plugin's doing: the host's failure is the record's, not the plugin's health.
@@ -217,7 +216,7 @@ async fn decide(
 /// the org's buckets (a violation fails the record whatever `onError` says), its skip, or,
 /// when it failed, the org's `onError`: fail, skip, or plain suffix matching over `proposed`.
 pub fn apply_answer(
-    customer: &Customer,
+    customer: &Org,
     plugin_name: &str,
     proposed: Vec<Target>,
     skip_reason: String,
@@ -236,7 +235,7 @@ pub fn apply_answer(
         Ok(Verdict::Skip(reason)) => Decision::Skip(format!("plugin {plugin_name}: {reason}")),
         Err(error) => {
             let code = match error {
-                DecisionError::Timeout(_) => ReasonCode::PluginTimeout,
+                DecisionError::Timeout(_) | DecisionError::OutOfFuel(_) => ReasonCode::PluginTimeout,
                 DecisionError::AnswerTooLarge => ReasonCode::PluginInvalidAnswer,
                 _ => ReasonCode::PluginError,
             };
@@ -284,7 +283,7 @@ mod tests {
 
     const PLUGIN: &str = "p.wasm";
 
-    fn org(on_error: &str) -> Customer {
+    fn org(on_error: &str) -> Org {
         let text = format!(
             r#"{{"customers":[{{"org":"org1","destinationBucket":"org1-export","allowedBuckets":["org1-archive"],
                 "plugin":{{"source":"/plugins/p.wasm","onError":"{on_error}"}}}}]}}"#

@@ -37,7 +37,8 @@ pub enum ReasonCode {
     Interrupted,
     /// The org's plugin trapped (panic, `unreachable`, out of memory) or answered `err`.
     PluginError,
-    /// The org's plugin did not decide within its time limit.
+    /// The org's plugin used up its instruction budget or did not decide within its time
+    /// limit.
     PluginTimeout,
     /// The org's plugin answered with targets the org may not write to (or too many, or
     /// invalid keys); refused whatever `onError` says.

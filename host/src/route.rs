@@ -2,7 +2,7 @@
 //!
 //! Pure functions over the config; no I/O. The destination key is always the source key.
 
-use crate::config::{Config, Customer};
+use crate::config::{Config, Org};
 use crate::event::SourceObject;
 use crate::suffix::SuffixSet;
 
@@ -21,21 +21,21 @@ pub enum Route<'c> {
     /// Copy into the org's destination bucket under the same key.
     Copy {
         /// The owning org.
-        customer: &'c Customer,
+        customer: &'c Org,
         /// Destination key (equal to the source key).
         destination_key: String,
     },
     /// Nothing to do; not an error.
     Skip {
         /// The owning org, when one matched.
-        customer: Option<&'c Customer>,
+        customer: Option<&'c Org>,
         /// Why the object is not exported.
         reason: String,
     },
 }
 
 /// The customer whose prefix is the longest one matching `key`.
-pub fn owner<'c>(config: &'c Config, key: &str) -> Option<&'c Customer> {
+pub fn owner<'c>(config: &'c Config, key: &str) -> Option<&'c Org> {
     config
         .customers
         .iter()

@@ -118,7 +118,8 @@ async fn failed_records_carry_a_reason_code(server: &'static Server) {
         json!({"customers": [
             {"org": "org1", "destinationBucket": orgs[0].1},
             {"org": "org2", "destinationBucket": "no-such-bucket-org2-reasons"},
-            {"org": "org3", "destinationBucket": orgs[0].1, "prefix": "org3/",
+            // Its own bucket: a config that points two orgs at one bucket is refused.
+            {"org": "org3", "destinationBucket": "no-such-bucket-org3-reasons", "prefix": "org3/",
              "plugin": {"source": "/nonexistent/plugins/org3.wasm"}},
         ], "retry": 0})
         .to_string()

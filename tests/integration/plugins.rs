@@ -333,10 +333,16 @@ async fn on_error_skip_and_default() {
             Some((err, true)),
             Some((err, true)),
             Some((err, true)),
-            Some((err, false))
+            Some((err, false)),
+            // Answers naming a foreign bucket: invalid, whatever onError says; no fallback.
+            Some((Some(PluginErrorKind::InvalidAnswer), false)),
+            Some((Some(PluginErrorKind::InvalidAnswer), false)),
         ]
     );
     assert_eq!(report.records[3].reason_code, Some(ReasonCode::PluginError));
+    for r in &report.records[4..] {
+        assert_eq!(r.reason_code, Some(ReasonCode::PluginInvalidAnswer), "{r:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,14 +41,15 @@ const CUSTOMER_FIELDS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Every org, in file order.
-    pub customers: Vec<Customer>,
+    pub customers: Vec<Org>,
     /// Extra attempts after the first for retryable S3 errors.
     pub retry: u32,
 }
 
-/// One organization's export settings.
+/// One organization's export settings: one entry of the config's `customers` list (the
+/// JSON keeps that name; the code says org, as the field, the reports and the metrics do).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Customer {
+pub struct Org {
     /// The org's name, unique in the file.
     pub org: String,
     /// The bucket this org's objects are copied into.
@@ -63,7 +64,7 @@ pub struct Customer {
     pub allowed_buckets: Vec<String>,
 }
 
-impl Customer {
+impl Org {
     /// True when a plugin of this org may copy into `bucket`.
     pub fn may_target(&self, bucket: &str) -> bool {
         bucket == self.destination_bucket || self.allowed_buckets.iter().any(|b| b == bucket)
@@ -196,7 +197,7 @@ fn parse_customer(
     item: &Value,
     config_dir: &ConfigDir,
     problems: &mut Vec<String>,
-) -> Option<Customer> {
+) -> Option<Org> {
     let Value::Object(object) = item else {
         problems.push(format!(
             "customers[{index}]: expected an object with \"org\" and \"destinationBucket\", got {}",
@@ -275,7 +276,7 @@ fn parse_customer(
     if !fields.clean() {
         return None;
     }
-    Some(Customer {
+    Some(Org {
         org: org?,
         destination_bucket: destination_bucket?,
         prefix: prefix?,
@@ -296,7 +297,7 @@ fn bucket_name(fields: &mut FieldReader, name: &str, bucket: &str) -> Option<Str
     }
 }
 
-fn check_uniqueness(customers: &[Customer], problems: &mut Vec<String>) {
+fn check_uniqueness(customers: &[Org], problems: &mut Vec<String>) {
     let mut orgs: HashMap<&str, usize> = HashMap::new();
     let mut prefixes: HashMap<&str, &str> = HashMap::new();
     for (i, c) in customers.iter().enumerate() {

@@ -271,7 +271,7 @@ mod tests {
     use super::super::Config;
     use super::*;
 
-    fn customer(plugin: &str, origin: &str) -> Result<super::super::Customer, Vec<String>> {
+    fn customer(plugin: &str, origin: &str) -> Result<super::super::Org, Vec<String>> {
         let text = format!(
             r#"{{"customers":[{{"org":"org2","destinationBucket":"org2-export","allowedBuckets":["org2-archive"],"plugin":{plugin}}}]}}"#
         );

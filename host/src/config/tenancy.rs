@@ -9,11 +9,11 @@
 //! - the bucket the config is read from, or a bucket a plugin of this config is read from
 //!   (a plugin could overwrite the config or another org's plugin).
 
-use super::{ConfigDir, Customer, PluginSource};
+use super::{ConfigDir, Org, PluginSource};
 
 /// Adds one problem per violation, naming both orgs or the bucket.
 pub(super) fn check(
-    customers: &[Customer],
+    customers: &[Org],
     config_dir: &ConfigDir,
     source_bucket: Option<&str>,
     problems: &mut Vec<String>,

@@ -1,7 +1,7 @@
 //! Checking a plugin's answer before anything is copied: a plugin can never send an org's
 //! data anywhere but the org's own buckets, nor produce keys S3 would reject.
 
-use crate::config::Customer;
+use crate::config::Org;
 use crate::route::Target;
 
 /// Most targets one decision may return.
@@ -10,7 +10,7 @@ pub const MAX_TARGETS: usize = 32;
 pub const MAX_KEY_BYTES: usize = 1024;
 
 /// Validates `targets` for `customer`; the error names the first violation.
-pub fn check_targets(customer: &Customer, targets: &[Target]) -> Result<(), String> {
+pub fn check_targets(customer: &Org, targets: &[Target]) -> Result<(), String> {
     if targets.len() > MAX_TARGETS {
         return Err(format!(
             "returned {} targets; at most {MAX_TARGETS} are allowed",
@@ -39,7 +39,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn customer() -> Customer {
+    fn customer() -> Org {
         Config::parse(
             r#"{"customers":[{"org":"o","destinationBucket":"o-out","allowedBuckets":["o-archive"]}]}"#,
             "t",
