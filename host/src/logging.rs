@@ -103,15 +103,23 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
+/// For tests of what is logged: a log destination that keeps what was written.
 #[cfg(test)]
-mod tests {
+pub(crate) mod captured {
     use std::sync::{Arc, Mutex};
 
-    use super::*;
+    use tracing_subscriber::fmt::MakeWriter;
 
-    /// A writer that keeps what was written.
+    /// A writer that keeps what was written (clones share it).
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        /// Everything written so far, as text.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
 
     impl std::io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -129,6 +137,12 @@ mod tests {
             self.clone()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::captured::Captured;
+    use super::*;
 
     const HOSTILE: &str = "org1/a.jpg\n2026-01-01T00:00:00Z  INFO record outcome=copied\r\u{1b}[2K\u{1b}[31mred\u{7f}\u{9b}1m\u{2028}end";
 

@@ -699,24 +699,7 @@ mod tests {
 
     /// The JSON log lines (as Lambda writes them) of `records`' `log()`.
     fn json_log_lines(records: &[RecordReport]) -> Vec<Value> {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Captured(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
-            type Writer = Captured;
-            fn make_writer(&'w self) -> Self::Writer {
-                self.clone()
-            }
-        }
+        use crate::logging::captured::Captured;
         let out = Captured::default();
         let subscriber = crate::logging::subscriber(
             crate::logging::LogFormat::Json,
@@ -725,7 +708,7 @@ mod tests {
             false,
         );
         tracing::subscriber::with_default(subscriber, || records.iter().for_each(RecordReport::log));
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
