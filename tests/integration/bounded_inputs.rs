@@ -204,3 +204,40 @@ fn an_oversized_event_on_stdin_is_refused_too() {
         "{stderr}"
     );
 }
+
+/// `validate --config FILE` and `plan --config FILE` read a local config under the same
+/// 1 MiB limit as one in S3.
+#[test]
+fn an_oversized_config_file_is_refused_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("big.json");
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "org1/a.jpg\n").unwrap();
+    // Valid JSON, padded with whitespace past the limit.
+    let mut text = r#"{"customers":[{"org":"org1","destinationBucket":"org1-export"}]}"#.to_string();
+    text.push_str(&" ".repeat(1024 * 1024));
+    std::fs::write(&config, text).unwrap();
+    for args in [
+        vec!["validate", "--config"],
+        vec![
+            "plan",
+            "--suffixes",
+            "jpg",
+            "--keys",
+            keys.to_str().unwrap(),
+            "--config",
+        ],
+    ] {
+        let out = binary().args(&args).arg(&config).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "config {}: could not be read: larger than the 1 MiB limit",
+                config.display()
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}

@@ -12,7 +12,7 @@ use artifact_export::plan::{Decision, plan_object};
 use artifact_export::policy::cases::case_object;
 use artifact_export::suffix::SuffixSet;
 
-use crate::input::read_text;
+use crate::input::{read_config_file, read_text};
 use crate::plugin::load_plugins;
 
 /// `plan --config FILE --keys FILE|-`: the decision for each key, plugins included.
@@ -22,8 +22,7 @@ pub async fn plan(
     suffixes: Option<String>,
     get: Lookup<'_>,
 ) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(config_path)
-        .with_context(|| format!("config {}: could not be read", config_path.display()))?;
+    let text = read_config_file(config_path).await?;
     let config = Arc::new(Config::parse(&text, &config_path.display().to_string())?);
     let suffixes = match suffixes {
         Some(list) => SuffixSet::parse_list(&list).with_context(|| format!("--suffixes {list:?}"))?,

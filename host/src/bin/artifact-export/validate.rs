@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use artifact_export::config::Config;
 use artifact_export::config_store::ConfigStore;
 use artifact_export::env::{self, Lookup};
 use artifact_export::s3;
 
 use crate::exit::{BAD_INPUT, BadInput};
+use crate::input::read_config_file;
 use crate::plugin::load_plugins;
 
 /// Exit 0 when the configuration and its plugins work, 2 otherwise.
@@ -22,8 +23,7 @@ pub async fn validate(
 ) -> Result<ExitCode, BadInput> {
     let config = match config_file {
         Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("config {}: could not be read", path.display()))?;
+            let text = read_config_file(&path).await?;
             Config::parse_for_source(&text, &path.display().to_string(), source_bucket.as_deref())?
         }
         None => {
