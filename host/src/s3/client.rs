@@ -21,7 +21,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Timeouts {
     /// Ordinary requests (HEAD, the config or a plugin, a listing page, multipart
     /// bookkeeping): S3 answers them in milliseconds, so a few seconds mean a stuck server.
-    /// Also the wait for a response's first byte.
+    /// The first byte included.
     pub request: Duration,
     /// Requests that do the copying (`CopyObject`, `UploadPartCopy`,
     /// `CompleteMultipartUpload`): S3 may take minutes for gigabytes and keeps the response
@@ -39,10 +39,15 @@ impl Default for Timeouts {
     }
 }
 
-fn timeout_config(attempt: Duration) -> TimeoutConfig {
+/// `attempt` for each attempt; the connector's own settings (connect, read) are the same
+/// for every request, `read` being the copy timeout. The SDK keeps one HTTP connector per
+/// distinct connector settings, and making one costs a TLS set-up at first use: different
+/// read timeouts per request would make a cold start pay it twice. The attempt timeout
+/// bounds an ordinary request's first byte anyway.
+fn timeout_config(attempt: Duration, read: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(attempt)
+        .read_timeout(read)
         .operation_attempt_timeout(attempt)
         .build()
 }
@@ -53,14 +58,14 @@ pub fn with_timeouts(client: &aws_sdk_s3::Client, timeouts: Timeouts) -> aws_sdk
     let config = client
         .config()
         .to_builder()
-        .timeout_config(timeout_config(timeouts.request))
+        .timeout_config(timeout_config(timeouts.request, timeouts.copy))
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
 
 /// The per-request override of a copy request: `timeouts.copy` instead of the ordinary one.
 pub fn copy_request(timeouts: Timeouts) -> aws_sdk_s3::config::Builder {
-    aws_sdk_s3::config::Builder::new().timeout_config(timeout_config(timeouts.copy))
+    aws_sdk_s3::config::Builder::new().timeout_config(timeout_config(timeouts.copy, timeouts.copy))
 }
 
 /// Applies this service's client settings: no SDK retries, bounded connect and request
@@ -69,7 +74,10 @@ pub fn copy_request(timeouts: Timeouts) -> aws_sdk_s3::config::Builder {
 pub fn tune(builder: aws_sdk_s3::config::Builder, endpoint: Option<&str>) -> aws_sdk_s3::config::Builder {
     let mut builder = builder
         .retry_config(RetryConfig::disabled())
-        .timeout_config(timeout_config(Timeouts::default().request));
+        .timeout_config(timeout_config(
+            Timeouts::default().request,
+            Timeouts::default().copy,
+        ));
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint).force_path_style(true);
     }
