@@ -60,7 +60,7 @@ impl Exporter {
     pub async fn plugins_for(&self, config: &Arc<Config>) -> Arc<OrgPlugins> {
         let retry = RetryPolicy::new(config.retry, self.settings.retry_base_delay);
         self.plugins
-            .get(self.runtime(), &self.client, config, &retry)
+            .get(|| self.runtime(), &self.client, config, &retry)
             .await
     }
 
@@ -82,5 +82,41 @@ impl Exporter {
     /// The configuration in force (loaded or refreshed when due).
     pub async fn config(&self) -> Result<Arc<Config>, ConfigLoadError> {
         self.config.current(&self.client).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings::from_lookup(|name| match name {
+            "CONFIGURATION_BUCKET" => Some("config".into()),
+            "CONFIGURATION_KEY" => Some("config.json".into()),
+            "SUFFIX_TO_COPY" => Some("jpg".into()),
+            _ => None,
+        })
+        .expect("settings")
+    }
+
+    /// A cold start whose configuration has no plugin never builds the plugin engine
+    /// (wasmtime's engine and its instance pool cost a cold start tens of milliseconds).
+    #[tokio::test]
+    async fn no_plugin_engine_without_plugins() {
+        let client = s3::client::for_endpoint("http://127.0.0.1:9", "us-east-1", "k", "s");
+        let exporter = Exporter::new(client, settings());
+        let config = Arc::new(
+            Config::parse(
+                r#"{"customers":[{"org":"org1","destinationBucket":"org1-export"}]}"#,
+                "test",
+            )
+            .expect("config"),
+        );
+        let plugins = exporter.plugins_for(&config).await;
+        assert!(plugins.is_empty());
+        assert!(
+            exporter.runtime.get().is_none(),
+            "the engine was built for a config without plugins"
+        );
     }
 }

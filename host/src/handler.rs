@@ -59,39 +59,45 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
     let one_file = one_file_clash(exporter, &event);
     // Batch Operations tasks name objects that exist, not uploads: no event time to lag from.
     let upload_events = event.trigger != Trigger::BatchOperations;
-    let records: Vec<RecordReport> = futures::stream::iter(event.records)
-        .map(|record| {
-            let stop = stop.clone();
-            let one_file = one_file.as_deref();
-            async move {
-                if let (Some(why), RecordBody::Object(_)) = (one_file, &record.body) {
-                    return RecordReport::refused(&record, "OneFileManyRecords", why.to_string(), false)
-                        .logged();
-                }
-                // The clock decides, not only the timer task (which a busy runtime may run late).
-                if stop_at.is_some_and(|at| Instant::now() >= at) {
-                    stop.stop(StopReason::Deadline);
-                }
-                if stop.reason().is_some() {
-                    return RecordReport::cut_short(&record, StopReason::Deadline).logged();
-                }
-                let Some(at) = cut_at else {
-                    return process_record(exporter, config, record, stop, upload_events).await;
+    // Records finish in any order (one slow copy never holds back the window behind it);
+    // at most `copy_concurrency` run at once, and the report keeps the event's order.
+    let mut records: Vec<(usize, RecordReport)> =
+        futures::stream::iter(event.records.into_iter().enumerate())
+            .map(|(index, record)| {
+                let stop = stop.clone();
+                let one_file = one_file.as_deref();
+                let report = async move {
+                    if let (Some(why), RecordBody::Object(_)) = (one_file, &record.body) {
+                        return RecordReport::refused(&record, "OneFileManyRecords", why.to_string(), false)
+                            .logged();
+                    }
+                    // The clock decides, not only the timer task (which a busy runtime may run late).
+                    if stop_at.is_some_and(|at| Instant::now() >= at) {
+                        stop.stop(StopReason::Deadline);
+                    }
+                    if stop.reason().is_some() {
+                        return RecordReport::cut_short(&record, StopReason::Deadline).logged();
+                    }
+                    let Some(at) = cut_at else {
+                        return process_record(exporter, config, record, stop, upload_events).await;
+                    };
+                    // Built before the record is handed over, in case it must be reported cut off.
+                    let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
+                    tokio::select! {
+                        report = process_record(exporter, config, record, stop, upload_events) => report,
+                        _ = sleep_until(at.into()) => cut_short.logged(),
+                    }
                 };
-                // Built before the record is handed over, in case it must be reported cut off.
-                let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
-                tokio::select! {
-                    report = process_record(exporter, config, record, stop, upload_events) => report,
-                    _ = sleep_until(at.into()) => cut_short.logged(),
-                }
-            }
-        })
-        .buffered(exporter.settings().copy_concurrency)
-        .collect()
-        .await;
+                async move { (index, report.await) }
+            })
+            .buffer_unordered(exporter.settings().copy_concurrency)
+            .collect()
+            .await;
     if let Some(timer) = timer {
         timer.abort();
     }
+    records.sort_unstable_by_key(|(index, _)| *index);
+    let records = records.into_iter().map(|(_, report)| report).collect();
     Report::new(event.trigger, records).with_batch(event.batch)
 }
 

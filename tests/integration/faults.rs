@@ -299,3 +299,57 @@ async fn records_are_copied_concurrently_up_to_the_bound(server: &'static Server
 }
 
 on_each_server!(records_are_copied_concurrently_up_to_the_bound);
+
+/// One slow record does not hold back the records behind it: with room for 2 copies at a
+/// time, the first record's copy is held at the proxy until every other record's copy has
+/// reached the server (with in-order completion the third record would wait for the first,
+/// and this test would time out). The report stays in event order.
+async fn a_slow_record_does_not_hold_back_the_others(server: &'static Server) {
+    let world = world_with_retry(server, 0).await;
+    let mut objects = vec![world.put("org1/slow.jpg", b"s").await];
+    for i in 0..6 {
+        objects.push(world.put(&format!("org1/fast{i}.jpg"), b"f").await);
+    }
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Held,
+            path_contains: Some("slow.jpg".into()),
+            copies_only: true,
+            times: Some(1),
+        }],
+    )
+    .await;
+    let mut settings = world.settings("jpg");
+    settings.copy_concurrency = 2;
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let event = parse_event(&s3_event(&objects.iter().collect::<Vec<_>>())).unwrap();
+    let run = async {
+        let report = handle(&exporter, event).await;
+        assert_eq!(
+            proxy.copies_to("slow.jpg").len(),
+            1,
+            "the slow copy was made once"
+        );
+        report
+    };
+    let watch = async {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while proxy.copies_to("fast").len() < 6 {
+            assert!(
+                Instant::now() < give_up,
+                "the other records waited for the held one: {} of 6 copied while it was held",
+                proxy.copies_to("fast").len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        proxy.release();
+    };
+    let (report, ()) = tokio::join!(run, watch);
+    assert_eq!(report.totals.copied, 7);
+    let keys: Vec<_> = report.records.iter().map(|r| r.key.clone().unwrap()).collect();
+    let expected: Vec<_> = objects.iter().map(|o| o.key.clone()).collect();
+    assert_eq!(keys, expected, "the report keeps the event's order");
+}
+
+on_each_server!(a_slow_record_does_not_hold_back_the_others);

@@ -804,7 +804,8 @@ async fn a_cwasm_loads_only_when_declared_precompiled(server: &'static Server) {
         parse_event(&s3_event(&[&a, &b, &c])).unwrap(),
     )
     .await;
-    assert_eq!(record(&report, "declared/a.jpg").outcome, Outcome::Copied);
+    let r = record(&report, "declared/a.jpg");
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
     let r = record(&report, "undeclared/b.jpg");
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
     let reason = r.reason.as_deref().unwrap();

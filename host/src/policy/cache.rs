@@ -41,10 +41,11 @@ impl PluginCache {
     /// load failed transiently (after `retry`'s attempts) is loaded again by the first
     /// call after a backoff (`retry.base_delay` doubled per failed round, at most
     /// [`MAX_RELOAD_DELAY`]); other orgs keep their loaded plugin. `runtime` is the
-    /// process's plugin runtime, or why it could not start.
-    pub async fn get(
+    /// process's plugin runtime (called only when an org has a plugin: the engine is not
+    /// built for a configuration without plugins), or why it could not start.
+    pub async fn get<'r>(
         &self,
-        runtime: Result<&Runtime, String>,
+        runtime: impl FnOnce() -> Result<&'r Runtime, String>,
         client: &Client,
         config: &Arc<Config>,
         retry: &RetryPolicy,
@@ -60,7 +61,7 @@ impl PluginCache {
             },
             _ => (OrgPlugins::new(), 0),
         };
-        match runtime {
+        match runtime() {
             Ok(runtime) => {
                 let wanted = |org: &str| !matches!(plugins.get(org), Some(Ok(_)));
                 let reloaded = runtime.load_some(client, config, wanted, retry).await;

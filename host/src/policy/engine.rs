@@ -39,15 +39,40 @@ pub enum Fuel {
     Unmetered,
 }
 
-/// The engine configuration shared by the host and `plugin compile`.
-pub fn engine_config() -> Config {
-    engine_config_with(Fuel::Metered, POOL_INSTANCES)
+/// What may differ between engines of this host. Only `fuel` changes compiled code: a
+/// `.cwasm` loads whatever the instance count or the way memory is reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    pub fuel: Fuel,
+    /// Component instances the pool holds (`PLUGIN_INSTANCES`).
+    pub instances: u32,
+    /// Reset dropped instances' memory with `PAGEMAP_SCAN` where the kernel has it (6.7+).
+    /// Off only in the bench, to measure the kernels that lack it (Lambda's, today).
+    pub pagemap_scan: bool,
 }
 
-/// [`engine_config`] with fuel metering and the pool's instance count chosen explicitly.
-/// The count only sizes the pool; it does not change compiled code, so a `.cwasm` loads
-/// whatever the count.
-pub fn engine_config_with(fuel: Fuel, instances: u32) -> Config {
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            fuel: Fuel::Metered,
+            instances: POOL_INSTANCES,
+            pagemap_scan: true,
+        }
+    }
+}
+
+/// The engine configuration shared by the host and `plugin compile`.
+pub fn engine_config() -> Config {
+    engine_config_with(EngineOptions::default())
+}
+
+/// [`engine_config`] with the [`EngineOptions`] chosen explicitly.
+pub fn engine_config_with(options: EngineOptions) -> Config {
+    let EngineOptions {
+        fuel,
+        instances,
+        pagemap_scan,
+    } = options;
     let mut config = Config::new();
     // Components are the only kind of plugin.
     config.wasm_component_model(true);
@@ -86,7 +111,7 @@ pub fn engine_config_with(fuel: Fuel, instances: u32) -> Config {
     // it keep_resident would `memset` the first MiB on every drop (slower than `madvise`),
     // so it is only set when the scan is available. Either way the next instance sees the
     // pristine image: nothing survives from one decision to the next.
-    if PoolingAllocationConfig::is_pagemap_scan_available() {
+    if pagemap_scan && PoolingAllocationConfig::is_pagemap_scan_available() {
         pool.pagemap_scan(Enabled::Yes)
             .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT);
     }
@@ -106,9 +131,9 @@ pub fn new_engine() -> wasmtime::Result<Engine> {
     Engine::new(&engine_config())
 }
 
-/// Builds an engine with fuel metering and pool size chosen explicitly (see [`Fuel`]).
-pub fn new_engine_with(fuel: Fuel, instances: u32) -> wasmtime::Result<Engine> {
-    Engine::new(&engine_config_with(fuel, instances))
+/// Builds an engine with the [`EngineOptions`] chosen explicitly.
+pub fn new_engine_with(options: EngineOptions) -> wasmtime::Result<Engine> {
+    Engine::new(&engine_config_with(options))
 }
 
 /// Starts the thread that advances `engine`'s epoch every [`EPOCH_TICK`]. It holds only a

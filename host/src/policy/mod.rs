@@ -8,6 +8,7 @@ mod answer;
 mod bindings;
 mod cache;
 pub mod cases;
+pub mod deciders;
 pub mod engine;
 mod limits;
 pub mod loader;
@@ -24,11 +25,11 @@ use wasmtime::component::{Component, Linker};
 
 pub use answer::{MAX_KEY_BYTES, MAX_TARGETS, check_targets};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
-pub use engine::Fuel;
+pub use engine::{EngineOptions, Fuel};
 pub use loader::LoadError;
 pub use plugin::{
-    Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,
-    WATCHDOG_MARGIN,
+    Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, QUEUE_WAIT, Usage,
+    Verdict, WATCHDOG_MARGIN,
 };
 pub use sandbox::RANDOM_SEQUENCE;
 
@@ -65,8 +66,17 @@ impl Runtime {
     /// A runtime whose instance pool holds `instances` decisions at once (at least 1);
     /// further decisions wait for a slot.
     pub fn with_options(fuel: Fuel, instances: u32) -> wasmtime::Result<Self> {
-        let instances = instances.max(1);
-        let engine = engine::new_engine_with(fuel, instances)?;
+        Self::with_engine(EngineOptions {
+            fuel,
+            instances,
+            ..EngineOptions::default()
+        })
+    }
+
+    /// A runtime on an engine built with `options`.
+    pub fn with_engine(options: EngineOptions) -> wasmtime::Result<Self> {
+        let instances = options.instances.max(1);
+        let engine = engine::new_engine_with(EngineOptions { instances, ..options })?;
         engine::start_epoch_ticker(&engine);
         let linker = plugin::plugin_linker(&engine)?;
         Ok(Self {

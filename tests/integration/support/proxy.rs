@@ -39,6 +39,9 @@ pub enum Fault {
     /// Answer 200 with the start of a body, then send nothing more (the connection stays
     /// open): a server that stops mid-response.
     Stall,
+    /// Forward once the test calls [`FaultProxy::release`]: a request that is slow for as
+    /// long as the test needs, without a timing guess.
+    Held,
 }
 
 /// Which requests a fault applies to, and how many times.
@@ -90,6 +93,7 @@ struct State {
     max_copies_in_flight: AtomicUsize,
     rules: Mutex<Vec<Rule>>,
     seen: Mutex<Vec<Seen>>,
+    released: tokio::sync::watch::Sender<bool>,
     client: Client<HttpConnector, Incoming>,
 }
 
@@ -117,6 +121,7 @@ impl FaultProxy {
             max_copies_in_flight: AtomicUsize::new(0),
             rules: Mutex::new(rules),
             seen: Mutex::new(Vec::new()),
+            released: tokio::sync::watch::Sender::new(false),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
         let accept_state = state.clone();
@@ -144,6 +149,11 @@ impl FaultProxy {
     /// Every request seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().unwrap().clone()
+    }
+
+    /// Lets every [`Fault::Held`] request go on (now and from now on).
+    pub fn release(&self) {
+        self.state.released.send_replace(true);
     }
 
     /// The most copy requests that were in flight at the same time.
@@ -247,6 +257,10 @@ async fn forward(
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::Stall) => return Ok(stalled()),
+        Some(Fault::Held) => {
+            let mut released = state.released.subscribe();
+            let _ = released.wait_for(|released| *released).await;
+        }
         None => {}
     }
     *req.uri_mut() = format!("{}{path}", state.upstream).parse().unwrap();
