@@ -36,6 +36,8 @@ pub async fn invoke(
     // Bounded (Lambda's 6 MiB payload cap), from a file or stdin.
     let text = read_event_text(event_path)?;
     let event = parse_event_text(&text).with_context(|| format!("event {}", event_path.display()))?;
+    // The records hold what they need: the text is not kept while they are copied.
+    drop(text);
     let settings = Settings::from_lookup_with_config(get, config_file)?;
     let exporter = Exporter::new(s3::client::from_env().await, settings);
     exporter.config().await?;

@@ -81,6 +81,9 @@ async fn invocation(
         tracing::error!(%error, "rejected event");
         diagnostic(UNREADABLE_EVENT, error.to_string())
     })?;
+    // The records hold what they need: the JSON tree (several times the event's size) is
+    // not kept while they are copied.
+    drop(payload);
     let report = handle_until(exporter, event, deadline).await;
     tracing::info!(totals = ?report.totals, "invocation done");
     print_metrics(&report);
