@@ -20,6 +20,9 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, IdentityCache, ProvideCredentials, SharedCredentialsProvider,
 };
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::config::AssumedRole;
@@ -164,8 +167,7 @@ impl RoleClients {
                 return Ok(client);
             }
             Ok(Err(error)) => {
-                let text = DisplayErrorContext(&error).to_string();
-                let retryable = is_transient(&text);
+                let (text, retryable) = describe(&error);
                 failure(text, retryable)
             }
             Err(_) => failure(
@@ -210,6 +212,13 @@ impl Slot {
     }
 }
 
+/// The text of the first `<tag>…</tag>` in `xml`.
+fn xml_element(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..end].to_string()).filter(|t| !t.is_empty())
+}
+
 /// `text` on one line, at most [`MAX_REASON`] bytes.
 fn one_line(text: &str) -> String {
     let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -224,12 +233,42 @@ fn one_line(text: &str) -> String {
     line
 }
 
-/// Whether an STS error reads like a connection problem or a timeout rather than a refusal.
-fn is_transient(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    ["dispatch failure", "timeout", "timed out", "io error", "connection", "throttl", "service unavailable"]
-        .iter()
-        .any(|needle| lower.contains(needle))
+/// What STS answered, as `STS answered <status> <code>: <message>` (or why it could not be
+/// reached), and whether another attempt could succeed (no answer, throttling, 5xx).
+fn describe(error: &(dyn std::error::Error + 'static)) -> (String, bool) {
+    let sdk = std::iter::successors(Some(error), |e| e.source())
+        .find_map(|e| e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>());
+    match sdk {
+        Some(SdkError::ServiceError(context)) => {
+            let status = context.raw().status().as_u16();
+            // A server that is not STS may answer in S3's error format, which the STS parser
+            // does not read: take the code and message from the body then.
+            let body = context.raw().body().bytes().map(String::from_utf8_lossy);
+            let from_body = |tag: &str| body.as_deref().and_then(|b| xml_element(b, tag));
+            let code = context
+                .err()
+                .code()
+                .map(str::to_string)
+                .or_else(|| from_body("Code"))
+                .unwrap_or_else(|| "(no error code)".into());
+            let message = context
+                .err()
+                .message()
+                .map(str::to_string)
+                .or_else(|| from_body("Message"))
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            let retryable = status == 429 || status >= 500 || code.to_ascii_lowercase().contains("throttl");
+            (format!("STS answered HTTP {status} {code}{message}"), retryable)
+        }
+        Some(SdkError::TimeoutError(_)) => ("STS did not answer in time".into(), true),
+        Some(failure @ SdkError::DispatchFailure(_)) => (
+            format!("could not reach STS: {}", DisplayErrorContext(failure)),
+            true,
+        ),
+        Some(other) => (DisplayErrorContext(other).to_string(), true),
+        None => (DisplayErrorContext(error).to_string(), false),
+    }
 }
 
 #[cfg(test)]
@@ -246,18 +285,19 @@ mod tests {
     }
 
     #[test]
+    fn error_elements_are_read_from_s3_style_bodies() {
+        let body = "<?xml version=\"1.0\"?><Error><Code>InvalidRequest</Code><Message>no</Message></Error>";
+        assert_eq!(xml_element(body, "Code").as_deref(), Some("InvalidRequest"));
+        assert_eq!(xml_element(body, "Message").as_deref(), Some("no"));
+        assert_eq!(xml_element(body, "RequestId"), None);
+        assert_eq!(xml_element("<Code></Code>", "Code"), None);
+    }
+
+    #[test]
     fn session_names_fit_sts() {
         let slot = Slot::new(&"o".repeat(64));
         assert_eq!(slot.session_name.len(), 64);
         assert!(slot.session_name.starts_with("artifact-export-o"));
         assert_eq!(Slot::new("org1").session_name, "artifact-export-org1");
-    }
-
-    #[test]
-    fn refusals_are_not_transient() {
-        assert!(!is_transient(
-            "service error: AccessDenied: User is not authorized to perform sts:AssumeRole"
-        ));
-        assert!(is_transient("dispatch failure: io error: Connection refused"));
     }
 }
