@@ -185,7 +185,12 @@ pub async fn check_orgs(
 }
 
 /// Checks one org: role, bucket, owner, KMS key, plugin, and the write probe if asked.
-pub async fn check_org(exporter: &Exporter, org: &Org, plugins: &OrgPlugins, options: CheckOptions) -> OrgCheck {
+pub async fn check_org(
+    exporter: &Exporter,
+    org: &Org,
+    plugins: &OrgPlugins,
+    options: CheckOptions,
+) -> OrgCheck {
     OrgCheck {
         org: org.org.clone(),
         result: check_steps(exporter, org, plugins, options).await,
@@ -202,7 +207,10 @@ async fn check_steps(
         Ok(Some(as_role)) => as_role.client().clone(),
         Ok(None) => exporter.client().clone(),
         Err(failed) => {
-            return Err(CheckFailure::new(CheckReason::AssumeRoleNotPermitted, failed.to_string()));
+            return Err(CheckFailure::new(
+                CheckReason::AssumeRoleNotPermitted,
+                failed.to_string(),
+            ));
         }
     };
     let bucket = &org.destination_bucket;
@@ -223,7 +231,9 @@ async fn check_steps(
                 ));
             }
         },
-        (Some(_), Some(Err(e))) => return Err(CheckFailure::new(CheckReason::PluginNotLoadable, e.to_string())),
+        (Some(_), Some(Err(e))) => {
+            return Err(CheckFailure::new(CheckReason::PluginNotLoadable, e.to_string()));
+        }
         (Some(spec), None) => {
             return Err(CheckFailure::new(
                 CheckReason::PluginNotLoadable,
@@ -276,7 +286,10 @@ pub async fn bucket_reachable(
         ),
         (Some(403), None) => CheckFailure::new(
             CheckReason::AccessDenied,
-            format!("HeadBucket on {bucket:?} was refused (403{}): the bucket policy or the role does not allow s3:ListBucket", code_suffix(&code)),
+            format!(
+                "HeadBucket on {bucket:?} was refused (403{}): the bucket policy or the role does not allow s3:ListBucket",
+                code_suffix(&code)
+            ),
         ),
         _ => CheckFailure::new(
             CheckReason::S3Error,
@@ -288,7 +301,11 @@ pub async fn bucket_reachable(
 /// With `kms_key_id`, writes a zero-byte probe encrypted with that key (SSE-KMS) and deletes
 /// it: the only way to learn whether S3 may use the key for this bucket on the writer's
 /// behalf. Without one, nothing to check.
-pub async fn kms_key_usable(client: &Client, bucket: &str, kms_key_id: Option<&str>) -> Result<(), CheckFailure> {
+pub async fn kms_key_usable(
+    client: &Client,
+    bucket: &str,
+    kms_key_id: Option<&str>,
+) -> Result<(), CheckFailure> {
     match kms_key_id {
         None => Ok(()),
         Some(key) => write_probe(client, bucket, Some(key)).await.map(drop),
@@ -297,7 +314,11 @@ pub async fn kms_key_usable(client: &Client, bucket: &str, kms_key_id: Option<&s
 
 /// Puts a zero-byte key under [`PROBE_PREFIX`] (SSE-KMS with `kms_key_id` when given) and
 /// deletes it; returns the key.
-pub async fn write_probe(client: &Client, bucket: &str, kms_key_id: Option<&str>) -> Result<String, CheckFailure> {
+pub async fn write_probe(
+    client: &Client,
+    bucket: &str,
+    kms_key_id: Option<&str>,
+) -> Result<String, CheckFailure> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -381,6 +402,9 @@ mod tests {
                 "bucket \"x\" does not exist",
             )),
         };
-        assert_eq!(failed.line(), "FAIL org2  DstBucketNotFound: bucket \"x\" does not exist");
+        assert_eq!(
+            failed.line(),
+            "FAIL org2  DstBucketNotFound: bucket \"x\" does not exist"
+        );
     }
 }

@@ -279,9 +279,16 @@ mod tests {
             all.extend_from_slice(vars);
             settings(&all).unwrap().sts_endpoint
         };
-        assert_eq!(with(&[("AWS_ENDPOINT_URL", "http://s3:1")]).as_deref(), Some("http://s3:1"));
         assert_eq!(
-            with(&[("AWS_ENDPOINT_URL", "http://s3:1"), ("AWS_ENDPOINT_URL_STS", "http://sts:2")]).as_deref(),
+            with(&[("AWS_ENDPOINT_URL", "http://s3:1")]).as_deref(),
+            Some("http://s3:1")
+        );
+        assert_eq!(
+            with(&[
+                ("AWS_ENDPOINT_URL", "http://s3:1"),
+                ("AWS_ENDPOINT_URL_STS", "http://sts:2")
+            ])
+            .as_deref(),
             Some("http://sts:2")
         );
     }

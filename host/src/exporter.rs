@@ -39,7 +39,12 @@ impl Exporter {
             None => Destination::S3(S3Destination::new(client.clone())),
         };
         // An AssumeRole is an ordinary request: bounded like one.
-        let roles = RoleClients::new(&client, None, settings.sts_endpoint.as_deref(), settings.timeouts.request);
+        let roles = RoleClients::new(
+            &client,
+            None,
+            settings.sts_endpoint.as_deref(),
+            settings.timeouts.request,
+        );
         Self {
             roles,
             client,

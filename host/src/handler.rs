@@ -192,7 +192,9 @@ async fn export_object(
         }
     }))
     .await;
-    let role = customer.and_then(|c| c.role.as_ref()).filter(|_| role_destination.is_some());
+    let role = customer
+        .and_then(|c| c.role.as_ref())
+        .filter(|_| role_destination.is_some());
     report.merge_targets(
         deliveries
             .into_iter()

@@ -79,17 +79,29 @@ async fn check_gives_each_org_one_line_with_its_first_failure(server: &'static S
         format!("FAIL nobucket  DstBucketNotFound: bucket {missing:?} does not exist")
     );
     let plugin = line_of(&lines, "badplugin");
-    assert!(plugin.starts_with("FAIL badplugin  PluginNotLoadable: "), "{plugin}");
+    assert!(
+        plugin.starts_with("FAIL badplugin  PluginNotLoadable: "),
+        "{plugin}"
+    );
     assert!(plugin.contains("sha256"), "{plugin}");
     let tenant = line_of(&lines, "tenant");
     if server.caps.checks_credentials {
         // The role's credentials (moto's) mean nothing to this server: HeadBucket is refused.
-        assert!(tenant.starts_with("FAIL tenant  AccessDenied: HeadBucket on "), "{tenant}");
+        assert!(
+            tenant.starts_with("FAIL tenant  AccessDenied: HeadBucket on "),
+            "{tenant}"
+        );
     } else {
-        eprintln!("SKIP on {}: AccessDenied: the server accepts any credentials", server.name);
+        eprintln!(
+            "SKIP on {}: AccessDenied: the server accepts any credentials",
+            server.name
+        );
         assert_eq!(
             tenant,
-            format!("ok  tenant  (role {ROLE}, bucket {}, plugin none)", world.bucket_of("tenant"))
+            format!(
+                "ok  tenant  (role {ROLE}, bucket {}, plugin none)",
+                world.bucket_of("tenant")
+            )
         );
     }
 
@@ -106,7 +118,12 @@ async fn check_gives_each_org_one_line_with_its_first_failure(server: &'static S
     );
 
     // The write probe puts and deletes its key; all passing is exit 0.
-    let out = run_check(server, &moto().endpoint, &config, &["--org", "good", "--write-probe"]);
+    let out = run_check(
+        server,
+        &moto().endpoint,
+        &config,
+        &["--org", "good", "--write-probe"],
+    );
     let lines = stdout_lines(&out);
     assert_eq!(out.status.code(), Some(0), "{lines:#?}\n{}", stderr_of(&out));
     assert!(
@@ -128,7 +145,11 @@ async fn check_gives_each_org_one_line_with_its_first_failure(server: &'static S
             "DstBucketOwnerMismatch",
             "does not check ExpectedBucketOwner",
         ),
-        (server.caps.checks_kms_keys, "KmsDenied", "does not check SSE-KMS keys"),
+        (
+            server.caps.checks_kms_keys,
+            "KmsDenied",
+            "does not check SSE-KMS keys",
+        ),
     ] {
         if !cap {
             eprintln!("SKIP on {}: {reason}: the server {why}", server.name);
@@ -170,7 +191,10 @@ async fn owner_and_kms_checks_ask_the_server(server: &'static Server) {
     if server.caps.checks_kms_keys {
         assert_eq!(kms.unwrap_err().reason, CheckReason::KmsDenied);
     } else {
-        eprintln!("SKIP on {}: KmsDenied: the server accepts any SSE-KMS key", server.name);
+        eprintln!(
+            "SKIP on {}: KmsDenied: the server accepts any SSE-KMS key",
+            server.name
+        );
         assert_eq!(kms, Ok(()));
         // The probe written with the key was deleted again.
         assert_eq!(world.keys(bucket).await, Vec::<String>::new());

@@ -1089,7 +1089,11 @@ fn sts_grants(rendered: &Value) -> Vec<(Vec<String>, Vec<String>)> {
     statements(rendered)
         .into_iter()
         .filter(|s| s.at.starts_with(&format!("{ROLE}.")))
-        .filter(|s| s.actions.iter().any(|a| a.to_ascii_lowercase().starts_with("sts:") || a == "*"))
+        .filter(|s| {
+            s.actions
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("sts:") || a == "*")
+        })
         .map(|s| {
             assert!(s.allow && !s.negated, "{}", s.at);
             (s.actions, s.resources)
@@ -1099,13 +1103,18 @@ fn sts_grants(rendered: &Value) -> Vec<(Vec<String>, Vec<String>)> {
 
 #[test]
 fn tenant_roles_are_assumable_exactly_as_listed_and_none_by_default() {
-    assert_eq!(sts_grants(&render(&[])), Vec::new(), "no TenantRoleArns: no sts statement");
+    assert_eq!(
+        sts_grants(&render(&[])),
+        Vec::new(),
+        "no TenantRoleArns: no sts statement"
+    );
     assert_eq!(
         sts_grants(&render(&[("TenantRoleArns", "")])),
         Vec::new(),
         "empty TenantRoleArns: no sts statement"
     );
-    let roles = "arn:aws:iam::111122223333:role/artifact-writer,arn:aws:iam::444455556666:role/exports/writer";
+    let roles =
+        "arn:aws:iam::111122223333:role/artifact-writer,arn:aws:iam::444455556666:role/exports/writer";
     let grants = sts_grants(&render(&[("TenantRoleArns", roles)]));
     assert_eq!(
         grants,
@@ -1115,7 +1124,12 @@ fn tenant_roles_are_assumable_exactly_as_listed_and_none_by_default() {
         )]
     );
     // A wildcard would let the function assume every role that trusts it.
-    for bad in ["*", "arn:aws:iam::111122223333:role/*", "arn:aws:iam::*:role/w", "arn:aws:iam::111122223333:user/u"] {
+    for bad in [
+        "*",
+        "arn:aws:iam::111122223333:role/*",
+        "arn:aws:iam::*:role/w",
+        "arn:aws:iam::111122223333:user/u",
+    ] {
         let rendered = render_file(&template_path(), &[("TenantRoleArns", bad)]);
         assert!(
             rendered["parameterErrors"].to_string().contains("TenantRoleArns"),

@@ -388,10 +388,12 @@ async fn export_to(
     )
     .await
     .into_iter()
-    .map(|delivery| match org.and_then(|o| o.role.as_ref()).filter(|_| as_role.is_some()) {
-        Some(role) => delivery.naming_role(&role.role_arn),
-        None => delivery,
-    })
+    .map(
+        |delivery| match org.and_then(|o| o.role.as_ref()).filter(|_| as_role.is_some()) {
+            Some(role) => delivery.naming_role(&role.role_arn),
+            None => delivery,
+        },
+    )
     .map(TargetReport::from)
     .collect();
     let described = |t: &TargetReport| {

@@ -137,9 +137,10 @@ mod tests {
                 external_id: None,
             }))
         );
-        let role = org(r#","roleArn":"arn:aws-us-gov:iam::123456789012:role/w","externalId":"tenant-7:x/y@z""#)
-            .unwrap()
-            .unwrap();
+        let role =
+            org(r#","roleArn":"arn:aws-us-gov:iam::123456789012:role/w","externalId":"tenant-7:x/y@z""#)
+                .unwrap()
+                .unwrap();
         assert_eq!(role.external_id.as_deref(), Some("tenant-7:x/y@z"));
         assert_eq!(role.account(), "123456789012");
     }
@@ -167,7 +168,9 @@ mod tests {
         }
         assert_eq!(
             org(r#","roleArn":7"#),
-            Err(vec!["customers[0] (org2): roleArn: expected an IAM role ARN, got a number".into()])
+            Err(vec![
+                "customers[0] (org2): roleArn: expected an IAM role ARN, got a number".into()
+            ])
         );
     }
 
@@ -179,11 +182,19 @@ mod tests {
             let problems = org(&format!(r#"{arn},"externalId":{id:?}"#)).unwrap_err();
             assert_eq!(problems.len(), 1, "{problems:?}");
             assert!(
-                problems[0].starts_with(&format!("customers[0] (org2): externalId {id:?} is not valid; expected 2 to 1224")),
+                problems[0].starts_with(&format!(
+                    "customers[0] (org2): externalId {id:?} is not valid; expected 2 to 1224"
+                )),
                 "{problems:?}"
             );
         }
-        assert!(org(&format!(r#"{arn},"externalId":"{}""#, "x".repeat(MAX_EXTERNAL_ID))).is_ok());
+        assert!(
+            org(&format!(
+                r#"{arn},"externalId":"{}""#,
+                "x".repeat(MAX_EXTERNAL_ID)
+            ))
+            .is_ok()
+        );
         assert_eq!(
             org(r#","externalId":"abc""#),
             Err(vec![
@@ -193,7 +204,9 @@ mod tests {
         );
         assert_eq!(
             org(&format!(r#"{arn},"externalId":false"#)),
-            Err(vec!["customers[0] (org2): externalId: expected a string, got a boolean".into()])
+            Err(vec![
+                "customers[0] (org2): externalId: expected a string, got a boolean".into()
+            ])
         );
     }
 
