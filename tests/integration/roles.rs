@@ -207,3 +207,71 @@ on_each_server!(
     role_credentials_the_server_does_not_know_fail_only_that_org,
     an_sts_that_does_not_answer_fails_only_its_orgs_within_the_bound,
 );
+
+async fn backfill_checks_and_copies_as_the_role(server: &'static Server) {
+    require!(
+        server,
+        sts,
+        "no STS; a role's failure on this server is in role_credentials_the_server_does_not_know_fail_only_that_org"
+    );
+    let world = role_world(server).await;
+    for key in ["org1/a.jpg", "org2/b.jpg", "org3/c.jpg"] {
+        world.put(key, key.as_bytes()).await;
+    }
+    let s3 = FaultProxy::start(&server.endpoint, vec![]).await;
+    let run = || {
+        let mut cmd = crate::support::paths::binary();
+        cmd.envs(world.function_env("jpg"))
+            .env("AWS_ENDPOINT_URL", &s3.endpoint)
+            .env("AWS_ENDPOINT_URL_STS", &server.endpoint)
+            .args(["backfill", "--bucket", &world.source]);
+        cmd.output().unwrap()
+    };
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for org in ["org1", "org2", "org3"] {
+        assert_eq!(world.keys(world.bucket_of(org)).await.len(), 1, "{org}");
+    }
+    // Run again: the in-place HEADs find everything there, as the role for org1 and org3.
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = server.access_key.clone();
+    let in_org = |org: &str| {
+        let prefix = format!("/{}/", world.bucket_of(org));
+        move |s: &crate::support::proxy::Seen| s.path.starts_with(&prefix)
+    };
+    // One assumed key per run (each run is a process of its own), shared by org1 and org3.
+    let role_keys = keys_of(&s3, in_org("org1"));
+    assert_eq!(role_keys.len(), 2, "{role_keys:?}");
+    assert!(!role_keys.contains(&base), "{role_keys:?}");
+    assert_eq!(keys_of(&s3, in_org("org3")), role_keys);
+    assert_eq!(keys_of(&s3, in_org("org2")), std::slice::from_ref(&base));
+    let heads = |org: &str| {
+        s3.seen()
+            .iter()
+            .filter(|s| s.method == "HEAD" && in_org(org)(s))
+            .count()
+    };
+    assert_eq!(
+        (heads("org1"), heads("org3")),
+        (2, 2),
+        "an in-place check per run"
+    );
+    assert_eq!(
+        s3.copies_to(world.bucket_of("org1")).len(),
+        1,
+        "copied once, then in place"
+    );
+}
+
+on_each_server!(backfill_checks_and_copies_as_the_role);
