@@ -81,6 +81,9 @@ pub struct Settings {
     /// `PLUGIN_INSTANCES` (default 128): plugin decisions that run at once (the instance
     /// pool's size); more wait for a free instance.
     pub plugin_instances: u32,
+    /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (a local server; unset in AWS): where
+    /// orgs' `roleArn`s are assumed. `None`: the region's STS endpoint.
+    pub sts_endpoint: Option<String>,
 }
 
 /// A missing or malformed environment variable.
@@ -202,6 +205,7 @@ impl Settings {
             deadline_margin: Duration::from_millis(number("DEADLINE_MARGIN_MS", 5_000, 0, 60_000)?),
             source_bucket: present("SOURCE_BUCKET").map(|b| b.trim().to_string()),
             plugin_instances: number("PLUGIN_INSTANCES", 128, 1, 1024)? as u32,
+            sts_endpoint: present("AWS_ENDPOINT_URL_STS").or_else(|| present("AWS_ENDPOINT_URL")),
         })
     }
 }
@@ -265,6 +269,28 @@ mod tests {
         assert_eq!(s.timeouts.request, Duration::from_secs(10));
         assert_eq!(s.timeouts.copy, Duration::from_secs(600));
         assert_eq!(s.deadline_margin, Duration::from_secs(5));
+        assert_eq!(s.sts_endpoint, None);
+    }
+
+    #[test]
+    fn sts_endpoint_prefers_its_own_variable() {
+        let with = |vars: &[(&str, &str)]| {
+            let mut all = BASE.to_vec();
+            all.extend_from_slice(vars);
+            settings(&all).unwrap().sts_endpoint
+        };
+        assert_eq!(
+            with(&[("AWS_ENDPOINT_URL", "http://s3:1")]).as_deref(),
+            Some("http://s3:1")
+        );
+        assert_eq!(
+            with(&[
+                ("AWS_ENDPOINT_URL", "http://s3:1"),
+                ("AWS_ENDPOINT_URL_STS", "http://sts:2")
+            ])
+            .as_deref(),
+            Some("http://sts:2")
+        );
     }
 
     #[test]

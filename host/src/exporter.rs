@@ -1,15 +1,18 @@
 //! [`Exporter`]: what every invocation shares, built once per cold start: the S3 client,
-//! the settings, the destination, the configuration in force and the plugins loaded for it.
+//! the settings, the destination, the configuration in force, the plugins loaded for it and
+//! the clients of the orgs' cross-account roles.
 
 use std::sync::{Arc, OnceLock};
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::SharedCredentialsProvider;
 
-use crate::config::Config;
+use crate::config::{Config, Org};
 use crate::config_store::{ConfigLoadError, ConfigStore};
 use crate::destination::{Destination, FolderDestination, S3Destination};
 use crate::env::Settings;
 use crate::policy::{Fuel, OrgPlugins, PluginCache, Runtime};
+use crate::s3::roles::{AssumeRoleFailed, RoleClients};
 use crate::s3::{self, RetryPolicy};
 
 /// What the handler needs, built once per cold start and shared by every invocation.
@@ -20,6 +23,7 @@ pub struct Exporter {
     config: ConfigStore,
     runtime: OnceLock<Result<Runtime, String>>,
     plugins: PluginCache,
+    roles: RoleClients,
 }
 
 impl Exporter {
@@ -34,7 +38,15 @@ impl Exporter {
             Some(mode) => Destination::Folder(FolderDestination::new(mode.clone(), client.clone())),
             None => Destination::S3(S3Destination::new(client.clone())),
         };
+        // An AssumeRole is an ordinary request: bounded like one.
+        let roles = RoleClients::new(
+            &client,
+            None,
+            settings.sts_endpoint.as_deref(),
+            settings.timeouts.request,
+        );
         Self {
+            roles,
             client,
             settings,
             destination,
@@ -42,6 +54,29 @@ impl Exporter {
             runtime: OnceLock::new(),
             plugins: PluginCache::new(),
         }
+    }
+
+    /// An exporter over the process environment's client ([`s3::client::from_env`]), whose
+    /// credentials also assume the orgs' roles: what the Lambda and the CLI run.
+    pub async fn from_env(settings: Settings) -> Self {
+        let (client, credentials) = s3::client::from_env_with_credentials().await;
+        let exporter = Exporter::new(client, settings);
+        match credentials {
+            Some(credentials) => exporter.with_role_credentials(credentials),
+            None => exporter,
+        }
+    }
+
+    /// Orgs' `roleArn`s are assumed with `credentials`: those `client` signs with (see
+    /// `s3::client::from_env_with_credentials`). Without them, every role fails.
+    pub fn with_role_credentials(mut self, credentials: SharedCredentialsProvider) -> Self {
+        self.roles = RoleClients::new(
+            &self.client,
+            Some(credentials),
+            self.settings.sts_endpoint.as_deref(),
+            self.settings.timeouts.request,
+        );
+        self
     }
 
     /// The plugin runtime, created on first use (an org without a plugin never pays for it).
@@ -72,6 +107,22 @@ impl Exporter {
     /// Where copies go.
     pub fn destination(&self) -> &Destination {
         &self.destination
+    }
+
+    /// Where `org`'s copies go when it has a `roleArn` and the destination is S3: the same
+    /// buckets, written (and their keys HEADed) with the role's credentials. `Ok(None)`: the
+    /// org uses [`Exporter::destination`]. Local mode ignores roles (folders have none).
+    pub async fn role_destination(&self, org: &Org) -> Result<Option<S3Destination>, AssumeRoleFailed> {
+        let (Some(role), Some(s3)) = (&org.role, self.destination.as_s3()) else {
+            return Ok(None);
+        };
+        let client = self.roles.client(role, &org.org).await?;
+        Ok(Some(s3.as_role(client)))
+    }
+
+    /// The clients of the orgs' roles (`check` assumes them too).
+    pub fn roles(&self) -> &RoleClients {
+        &self.roles
     }
 
     /// The settings in force.

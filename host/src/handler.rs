@@ -177,15 +177,40 @@ async fn export_object(
             return;
         }
     };
+    let role_destination = match customer {
+        Some(org) => match exporter.role_destination(org).await {
+            Ok(destination) => destination,
+            Err(failed) => {
+                // Only this org's records: other orgs' records never wait for this role.
+                report.retryable = failed.retryable;
+                report.fail(ReasonCode::AssumeRoleNotPermitted, failed.to_string());
+                return;
+            }
+        },
+        None => None,
+    };
     let options = settings.copy_options(config.retry, stop);
     let destination = exporter.destination();
-    let deliveries = futures::future::join_all(
-        targets
-            .iter()
-            .map(|target| destination.copy(object, target, &options)),
-    )
+    let deliveries = futures::future::join_all(targets.iter().map(|target| async {
+        match &role_destination {
+            Some(as_role) => as_role.copy(object, target, &options).await,
+            None => destination.copy(object, target, &options).await,
+        }
+    }))
     .await;
-    report.merge_targets(deliveries.into_iter().map(TargetReport::from).collect());
+    let role = customer
+        .and_then(|c| c.role.as_ref())
+        .filter(|_| role_destination.is_some());
+    report.merge_targets(
+        deliveries
+            .into_iter()
+            .map(|delivery| match role {
+                Some(role) => delivery.naming_role(&role.role_arn),
+                None => delivery,
+            })
+            .map(TargetReport::from)
+            .collect(),
+    );
 }
 
 /// The wall clock in milliseconds since the Unix epoch, as event times are written.

@@ -10,6 +10,7 @@
 
 pub mod backfill;
 pub mod bounded;
+pub mod check;
 pub mod config;
 pub mod config_store;
 pub mod destination;

@@ -56,6 +56,10 @@ pub enum ReasonCode {
     InvalidKey,
     /// Local mode's `DESTINATION_KEY` and an event with several objects.
     OneFileManyRecords,
+    /// The org's `roleArn` could not be assumed (`sts:AssumeRole` refused, unknown role,
+    /// wrong `externalId`, STS unreachable or too slow); the reason names the role. Fix the
+    /// role's trust policy or the function's `sts:AssumeRole` grant (`TenantRoleArns`).
+    AssumeRoleNotPermitted,
     /// A failure no other code describes (a record no path of the handler reported on).
     Other,
 }
@@ -72,7 +76,7 @@ const THROTTLING: [&str; 6] = [
 
 impl ReasonCode {
     /// Every code, in declaration order (for docs and tests).
-    pub const ALL: [ReasonCode; 20] = [
+    pub const ALL: [ReasonCode; 21] = [
         ReasonCode::AccessDenied,
         ReasonCode::NoSuchBucket,
         ReasonCode::KmsDenied,
@@ -92,6 +96,7 @@ impl ReasonCode {
         ReasonCode::LocalIo,
         ReasonCode::InvalidKey,
         ReasonCode::OneFileManyRecords,
+        ReasonCode::AssumeRoleNotPermitted,
         ReasonCode::Other,
     ];
 
@@ -117,6 +122,7 @@ impl ReasonCode {
             ReasonCode::LocalIo => "LocalIo",
             ReasonCode::InvalidKey => "InvalidKey",
             ReasonCode::OneFileManyRecords => "OneFileManyRecords",
+            ReasonCode::AssumeRoleNotPermitted => "AssumeRoleNotPermitted",
             ReasonCode::Other => "Other",
         }
     }
@@ -148,6 +154,7 @@ impl ReasonCode {
             "LocalIo" => ReasonCode::LocalIo,
             "InvalidKey" => ReasonCode::InvalidKey,
             "OneFileManyRecords" => ReasonCode::OneFileManyRecords,
+            "AssumeRoleNotPermitted" => ReasonCode::AssumeRoleNotPermitted,
             "InternalError" | "ServiceUnavailable" => ReasonCode::ServerError,
             _ if THROTTLING.contains(&code) => ReasonCode::SlowDown,
             _ if code.strip_prefix("HTTP5").is_some_and(|rest| rest.len() == 2) => ReasonCode::ServerError,
@@ -197,6 +204,7 @@ mod tests {
             ("Interrupted", ReasonCode::Interrupted),
             ("LocalIo", ReasonCode::LocalIo),
             ("InvalidKey", ReasonCode::InvalidKey),
+            ("AssumeRoleNotPermitted", ReasonCode::AssumeRoleNotPermitted),
             ("InvalidObjectState", ReasonCode::S3Error),
             ("HTTP400", ReasonCode::S3Error),
             ("HTTP5000", ReasonCode::S3Error),

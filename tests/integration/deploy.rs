@@ -1021,9 +1021,10 @@ const S3_CALLS: [(&str, &[&str]); 14] = [
     ("delete_object", &["s3:DeleteObject"]),
 ];
 
-/// Library sources that never run in the Lambda function: `backfill` (the CLI, with the
-/// operator's credentials) and local mode (`destination::folder`, no S3 destination).
-const NOT_IN_LAMBDA: [&str; 2] = ["backfill", "folder.rs"];
+/// Library sources that never run in the Lambda function: `backfill` and `check` (the CLI,
+/// with the operator's credentials) and local mode (`destination::folder`, no S3
+/// destination).
+const NOT_IN_LAMBDA: [&str; 3] = ["backfill", "check.rs", "folder.rs"];
 
 fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -1080,6 +1081,61 @@ fn the_role_grants_only_what_the_code_calls() {
     for unused in ["s3:GetObjectVersion", "s3:ListMultipartUploadParts"] {
         assert!(!granted.contains(unused), "{unused}");
         assert!(!template_text().contains(&format!("- {unused}\n")), "{unused}");
+    }
+}
+
+/// The `sts:*` statements of the function's role: (actions, resources) each.
+fn sts_grants(rendered: &Value) -> Vec<(Vec<String>, Vec<String>)> {
+    statements(rendered)
+        .into_iter()
+        .filter(|s| s.at.starts_with(&format!("{ROLE}.")))
+        .filter(|s| {
+            s.actions
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("sts:") || a == "*")
+        })
+        .map(|s| {
+            assert!(s.allow && !s.negated, "{}", s.at);
+            (s.actions, s.resources)
+        })
+        .collect()
+}
+
+#[test]
+fn tenant_roles_are_assumable_exactly_as_listed_and_none_by_default() {
+    assert_eq!(
+        sts_grants(&render(&[])),
+        Vec::new(),
+        "no TenantRoleArns: no sts statement"
+    );
+    assert_eq!(
+        sts_grants(&render(&[("TenantRoleArns", "")])),
+        Vec::new(),
+        "empty TenantRoleArns: no sts statement"
+    );
+    let roles =
+        "arn:aws:iam::111122223333:role/artifact-writer,arn:aws:iam::444455556666:role/exports/writer";
+    let grants = sts_grants(&render(&[("TenantRoleArns", roles)]));
+    assert_eq!(
+        grants,
+        [(
+            vec!["sts:AssumeRole".to_string()],
+            roles.split(',').map(str::to_string).collect::<Vec<_>>()
+        )]
+    );
+    // A wildcard would let the function assume every role that trusts it.
+    for bad in [
+        "*",
+        "arn:aws:iam::111122223333:role/*",
+        "arn:aws:iam::*:role/w",
+        "arn:aws:iam::111122223333:user/u",
+    ] {
+        let rendered = render_file(&template_path(), &[("TenantRoleArns", bad)]);
+        assert!(
+            rendered["parameterErrors"].to_string().contains("TenantRoleArns"),
+            "TenantRoleArns={bad:?} must be refused; got {}",
+            rendered["parameterErrors"]
+        );
     }
 }
 

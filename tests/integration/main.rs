@@ -11,6 +11,8 @@ mod backfill;
 mod batch_operations;
 /// Size limits of the config, plugins and events: at the limit accepted, above it refused.
 mod bounded_inputs;
+/// `artifact-export check`: one line per org, its first failure's reason, exit codes.
+mod check;
 /// The `artifact-export` binary: `invoke` and `validate`, exit codes and output.
 mod cli;
 /// Loading, caching and refreshing the configuration from S3.
@@ -38,5 +40,8 @@ mod ordering;
 mod plugins;
 /// Property-based tests (proptest) of the input parsers: events, configs, keys, ARNs.
 mod properties;
+/// Cross-account roles: which credentials made the copy, a role that cannot be assumed or
+/// is unknown to the server fails only its org, within a bound.
+mod roles;
 /// SQS-triggered invocations and their partial batch response.
 mod sqs;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
+use crate::config::{Config, Org};
 use crate::config_store::ConfigLoadError;
 use crate::destination::{CopyOptions, S3Destination, Stop, StopReason};
 use crate::exporter::Exporter;
@@ -339,16 +339,30 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
         )),
         (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
         (_, Decision::Fail(failed)) => ObjectOutcome::Failed(failed.reason),
-        (_, Decision::Copy(targets)) => export_to(plan, &listed, targets).await,
+        (_, Decision::Copy(targets)) => export_to(plan, customer, &listed, targets).await,
     };
     ObjectResult { listed, org, outcome }
 }
 
-async fn export_to(plan: &Plan<'_>, listed: &Listed, targets: Vec<Target>) -> ObjectOutcome {
+async fn export_to(
+    plan: &Plan<'_>,
+    org: Option<&Org>,
+    listed: &Listed,
+    targets: Vec<Target>,
+) -> ObjectOutcome {
+    // An org with a roleArn is checked and written as its role, like an event's records.
+    let as_role = match org {
+        Some(org) => match plan.exporter.role_destination(org).await {
+            Ok(as_role) => as_role,
+            Err(failed) => return ObjectOutcome::Failed(failed.to_string()),
+        },
+        None => None,
+    };
+    let destination = as_role.as_ref().unwrap_or(plan.destination);
     let mut missing = Vec::with_capacity(targets.len());
     for target in targets {
         if !plan.options.force {
-            match plan.destination.existing(&target, &plan.copy.retry).await {
+            match destination.existing(&target, &plan.copy.retry).await {
                 Ok(Some(existing)) if is_in_place(listed, &existing) => continue,
                 Ok(_) => {}
                 Err(failure) => {
@@ -370,10 +384,16 @@ async fn export_to(plan: &Plan<'_>, listed: &Listed, targets: Vec<Target>) -> Ob
     let reports: Vec<TargetReport> = futures::future::join_all(
         missing
             .iter()
-            .map(|target| plan.destination.copy(&listed.object, target, &plan.copy)),
+            .map(|target| destination.copy(&listed.object, target, &plan.copy)),
     )
     .await
     .into_iter()
+    .map(
+        |delivery| match org.and_then(|o| o.role.as_ref()).filter(|_| as_role.is_some()) {
+            Some(role) => delivery.naming_role(&role.role_arn),
+            None => delivery,
+        },
+    )
     .map(TargetReport::from)
     .collect();
     let described = |t: &TargetReport| {

@@ -13,6 +13,7 @@ use crate::suffix::SuffixSet;
 
 mod fields;
 mod plugin;
+mod role;
 mod tenancy;
 
 use fields::FieldReader;
@@ -21,6 +22,7 @@ pub use plugin::{
     DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, MAX_MAX_INSTRUCTIONS, OnError,
     PluginSource, PluginSpec,
 };
+pub use role::{AssumedRole, valid_role_arn};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -35,6 +37,8 @@ const CUSTOMER_FIELDS: &[&str] = &[
     "suffixes",
     "plugin",
     "allowedBuckets",
+    "roleArn",
+    "externalId",
 ];
 
 /// A validated configuration.
@@ -62,6 +66,9 @@ pub struct Org {
     pub plugin: Option<PluginSpec>,
     /// Buckets the plugin may target besides `destination_bucket`.
     pub allowed_buckets: Vec<String>,
+    /// `roleArn` / `externalId`: the org's copies are made as this role (`sts:AssumeRole`);
+    /// `None`: as the function's own role.
+    pub role: Option<AssumedRole>,
 }
 
 impl Org {
@@ -179,6 +186,9 @@ impl Config {
                 if !c.allowed_buckets.is_empty() {
                     fields.insert("allowedBuckets".into(), Value::from(c.allowed_buckets.clone()));
                 }
+                if let Some(role) = &c.role {
+                    role::to_json(role, &mut fields);
+                }
                 Value::Object(fields)
             })
             .collect();
@@ -273,6 +283,7 @@ fn parse_customer(
         .value("plugin")
         .and_then(|value| plugin::parse_plugin(&who, value, config_dir, fields.problems()));
     let allowed_buckets = plugin::parse_allowed_buckets(&mut fields);
+    let role = role::parse_role(&mut fields);
     if !fields.clean() {
         return None;
     }
@@ -283,6 +294,7 @@ fn parse_customer(
         suffixes,
         plugin,
         allowed_buckets,
+        role,
     })
 }
 

@@ -113,6 +113,21 @@ pub struct Delivery {
     pub attempts: u32,
 }
 
+impl Delivery {
+    /// A failure of a copy made as an org's role says so: `… (as role arn:…)`, so a refusal
+    /// points at the role's permissions rather than the function's.
+    pub fn naming_role(mut self, role_arn: &str) -> Delivery {
+        if let Err(CopyError::Failed(failure)) = &mut self.result {
+            failure.message = if failure.message.is_empty() {
+                format!("as role {role_arn}")
+            } else {
+                format!("{} (as role {role_arn})", failure.message)
+            };
+        }
+        self
+    }
+}
+
 /// An S3 bucket or, in local mode, a folder: where every target of a configuration goes.
 pub enum Destination {
     /// Destination buckets, written by server-side copies.

@@ -40,19 +40,23 @@ impl Attempts {
 
 /// Heads the source (if-match), then copies it whole when it turns out to fit under the
 /// threshold, or part by part. Returns the result and the attempts of the most-retried request.
+/// `client` writes (and its credentials read the source through the copy requests);
+/// `source` reads the source's HEAD and tags.
 pub(super) async fn copy(
     client: &Client,
+    source: &Client,
     job: &CopyJob<'_>,
     options: &CopyOptions,
     threshold: u64,
 ) -> (Result<Copied, S3Failure>, u32) {
     let mut attempts = Attempts::default();
-    let result = copy_steps(client, job, options, threshold, &mut attempts).await;
+    let result = copy_steps(client, source, job, options, threshold, &mut attempts).await;
     (result, attempts.0)
 }
 
 async fn copy_steps(
     client: &Client,
+    source: &Client,
     job: &CopyJob<'_>,
     options: &CopyOptions,
     threshold: u64,
@@ -61,7 +65,7 @@ async fn copy_steps(
     let policy = &options.retry;
     let head = attempts.note(
         with_retries(policy, || async {
-            client
+            source
                 .head_object()
                 .bucket(job.source_bucket)
                 .key(job.source_key)
@@ -89,7 +93,7 @@ async fn copy_steps(
         // Told to stop before the upload exists: nothing to abort, nothing started.
         return Err(stopped(reason));
     }
-    let tagging = attempts.note(with_retries(policy, || read_tagging(client, &job)).await)?;
+    let tagging = attempts.note(with_retries(policy, || read_tagging(source, &job)).await)?;
     let upload = attempts.note(
         with_retries(policy, || async {
             client

@@ -17,9 +17,12 @@ use crate::s3::keys::copy_source;
 use crate::s3::limits::COPY_OBJECT_LIMIT;
 use crate::s3::{RetryPolicy, S3Failure, classify, if_match, with_retries};
 
-/// The destination buckets, reached through one client.
+/// The destination buckets: written through one client (the function's, or an org's role),
+/// the source read (HEAD, tags) through the function's own.
+#[derive(Clone)]
 pub struct S3Destination {
     client: Client,
+    source: Client,
 }
 
 /// What a HEAD of a destination key found.
@@ -53,7 +56,20 @@ pub(super) struct CopyJob<'a> {
 impl S3Destination {
     /// Copies with `client`.
     pub fn new(client: Client) -> Self {
-        S3Destination { client }
+        S3Destination {
+            source: client.clone(),
+            client,
+        }
+    }
+
+    /// The same destination with copies and destination HEADs made by `client` (an org's
+    /// role): `CopyObject` and `UploadPartCopy` read the source with its credentials too.
+    /// The source's own HEAD and tags are still read by the function's client.
+    pub fn as_role(&self, client: Client) -> Self {
+        S3Destination {
+            client,
+            source: self.source.clone(),
+        }
     }
 
     /// The client the copies go through.
@@ -75,7 +91,7 @@ impl S3Destination {
         let (result, attempts) = match job.size {
             Some(size) if size <= threshold => single_copy(&self.client, &job, options).await,
             // Unknown size: multipart planning heads the object first and picks either way.
-            _ => multipart::copy(&self.client, &job, options, threshold).await,
+            _ => multipart::copy(&self.client, &self.source, &job, options, threshold).await,
         };
         Delivery {
             target: target.clone(),

@@ -10,7 +10,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 
 /// Longest wait for a connection to S3.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -87,6 +87,12 @@ pub fn tune(builder: aws_sdk_s3::config::Builder, endpoint: Option<&str>) -> aws
 /// The client for the process environment (credentials chain, `AWS_REGION`,
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` for a local server).
 pub async fn from_env() -> aws_sdk_s3::Client {
+    from_env_with_credentials().await.0
+}
+
+/// [`from_env`], and the credentials provider its requests are signed with (the SDK gives no
+/// way to read it back from a client): orgs' roles are assumed with it.
+pub async fn from_env_with_credentials() -> (aws_sdk_s3::Client, Option<SharedCredentialsProvider>) {
     // Region from the environment or the profile, else us-east-1: never a slow IMDS probe
     // (Lambda always sets AWS_REGION; a laptop without one gets a sane default).
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
@@ -101,7 +107,8 @@ pub async fn from_env() -> aws_sdk_s3::Client {
         .ok()
         .filter(|e| !e.is_empty());
     let builder = aws_sdk_s3::config::Builder::from(&shared);
-    aws_sdk_s3::Client::from_conf(tune(builder, endpoint.as_deref()).build())
+    let client = aws_sdk_s3::Client::from_conf(tune(builder, endpoint.as_deref()).build());
+    (client, shared.credentials_provider())
 }
 
 /// A client for an explicit endpoint with static credentials (tests, benchmarks, local runs).
@@ -111,4 +118,10 @@ pub fn for_endpoint(endpoint: &str, region: &str, access_key: &str, secret_key: 
         .region(Region::new(region.to_string()))
         .credentials_provider(Credentials::new(access_key, secret_key, None, None, "static"));
     aws_sdk_s3::Client::from_conf(tune(builder, Some(endpoint)).build())
+}
+
+/// Static credentials as a provider: what [`for_endpoint`] signs with, for
+/// `Exporter::with_role_credentials`.
+pub fn static_credentials(access_key: &str, secret_key: &str) -> SharedCredentialsProvider {
+    SharedCredentialsProvider::new(Credentials::new(access_key, secret_key, None, None, "static"))
 }

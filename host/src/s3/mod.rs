@@ -1,5 +1,6 @@
 //! The S3 protocol layer: the client, what an error means ([`failure`]), retries with
-//! backoff ([`retry`]), key encodings ([`keys`]) and the protocol's limits ([`limits`]).
+//! backoff ([`retry`]), key encodings ([`keys`]), the protocol's limits ([`limits`]) and the clients of
+//! orgs' cross-account roles ([`roles`]).
 //!
 //! Everything above it (config store, plugin loader, destinations, backfill listing) talks
 //! S3 through these, so an error is classified and retried the same way everywhere.
@@ -9,6 +10,7 @@ pub mod failure;
 pub mod keys;
 pub mod limits;
 pub mod retry;
+pub mod roles;
 
 pub use failure::{S3Failure, classify};
 pub use retry::{RetryPolicy, Retryable, with_retries};

@@ -85,6 +85,8 @@ pub struct Seen {
     pub path: String,
     pub copy: bool,
     pub fault: Option<Fault>,
+    /// The access key id the request was signed with (`Authorization: … Credential=KEY/…`).
+    pub access_key: Option<String>,
 }
 
 struct State {
@@ -239,11 +241,19 @@ async fn forward(
             r.fault
         })
     };
+    let access_key = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once("Credential="))
+        .and_then(|(_, rest)| rest.split('/').next())
+        .map(str::to_string);
     state.seen.lock().unwrap().push(Seen {
         method: req.method().to_string(),
         path: path.clone(),
         copy,
         fault,
+        access_key,
     });
     match fault {
         Some(Fault::SlowDown) => return Ok(canned(503, "SlowDown")),

@@ -18,6 +18,14 @@ pub struct Capabilities {
     pub versioning: bool,
     /// Honours `x-amz-copy-source-if-match`.
     pub enforces_copy_if_match: bool,
+    /// Answers STS `AssumeRole` on its endpoint.
+    pub sts: bool,
+    /// Refuses requests signed with credentials it did not issue (moto accepts any).
+    pub checks_credentials: bool,
+    /// Refuses a request whose `ExpectedBucketOwner` is not the bucket's owner.
+    pub enforces_expected_bucket_owner: bool,
+    /// Refuses SSE-KMS with a key that does not exist or may not be used.
+    pub checks_kms_keys: bool,
 }
 
 /// One running server.
@@ -40,6 +48,11 @@ impl Server {
     /// Same credentials, another endpoint (a fault proxy in front of this server).
     pub fn client_via(&self, endpoint: &str) -> Client {
         s3::client::for_endpoint(endpoint, &self.region, &self.access_key, &self.secret_key)
+    }
+
+    /// The credentials [`Server::client`] signs with, as a provider (to assume roles with).
+    pub fn credentials(&self) -> aws_sdk_s3::config::SharedCredentialsProvider {
+        s3::client::static_credentials(&self.access_key, &self.secret_key)
     }
 
     /// Environment for a child process (the CLI) that talks to this server, free of the
@@ -96,6 +109,10 @@ fn load() -> (Server, Server) {
                 tagging: false,
                 versioning: false,
                 enforces_copy_if_match: true,
+                sts: false,
+                checks_credentials: true,
+                enforces_expected_bucket_owner: false,
+                checks_kms_keys: false,
             },
         ),
         server(
@@ -105,6 +122,10 @@ fn load() -> (Server, Server) {
                 tagging: true,
                 versioning: true,
                 enforces_copy_if_match: false,
+                sts: true,
+                checks_credentials: false,
+                enforces_expected_bucket_owner: false,
+                checks_kms_keys: false,
             },
         ),
     )
@@ -115,12 +136,13 @@ fn servers() -> &'static (Server, Server) {
     SERVERS.get_or_init(load)
 }
 
-/// Garage 2.5: no tagging, no versioning, enforces copy-source-if-match.
+/// Garage 2.5: no tagging, no versioning, no STS, enforces copy-source-if-match.
 pub fn garage() -> &'static Server {
     &servers().0
 }
 
-/// moto's server: tagging and versioning, ignores copy-source-if-match.
+/// moto's server: tagging, versioning and STS; ignores copy-source-if-match and accepts any
+/// credentials.
 pub fn moto() -> &'static Server {
     &servers().1
 }

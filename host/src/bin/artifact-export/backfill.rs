@@ -16,7 +16,6 @@ use artifact_export::backfill::{
 };
 use artifact_export::env::{Lookup, Settings};
 use artifact_export::exporter::Exporter;
-use artifact_export::s3;
 use clap::Args;
 use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -85,7 +84,7 @@ pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, B
         ),
         None => None,
     };
-    let exporter = Exporter::new(s3::client::from_env().await, settings);
+    let exporter = Exporter::from_env(settings).await;
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
     let display = Display::start(progress.clone(), started, args.progress_interval);

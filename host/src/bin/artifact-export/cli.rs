@@ -1,7 +1,7 @@
 //! The command line: parses it (clap) and hands each subcommand to its own module:
 //! `invoke` runs the Lambda handler once on an event file, `validate` checks a
-//! configuration, `backfill` exports existing objects, `plugin` and `plan` serve plugin
-//! authors. Exit codes are in [`crate::exit`].
+//! configuration, `check` asks the services what each org can do, `backfill` exports
+//! existing objects, `plugin` and `plan` serve plugin authors. Exit codes are in [`crate::exit`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use artifact_export::logging::{self, LogFormat};
 use clap::{Parser, Subcommand};
 
 use crate::backfill::{self, BackfillArgs};
+use crate::check::check;
 use crate::exit::{self, BadInput};
 use crate::invoke::{InvokeOutput, invoke};
 use crate::plan::plan;
@@ -54,6 +55,23 @@ enum Command {
         #[arg(long, env = "SOURCE_BUCKET")]
         source_bucket: Option<String>,
     },
+    /// For each org, what the function can actually do: assume its roleArn, reach its
+    /// destination bucket, load its plugin, and with --write-probe put and delete a
+    /// zero-byte key there. One line per org: `ok  ORG  (…)` or `FAIL ORG  REASON: …`.
+    ///
+    /// Exit 0 when every org passed, 1 when any failed, 2 on bad input.
+    Check {
+        /// Configuration file; without it, CONFIGURATION_BUCKET/CONFIGURATION_KEY are read.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Check only this org.
+        #[arg(long)]
+        org: Option<String>,
+        /// Also put and delete a zero-byte key under `.artifact-export-probe/` in each
+        /// destination bucket (as the org's role).
+        #[arg(long)]
+        write_probe: bool,
+    },
     /// Tools for plugin authors: precompile, test a decision or a table of cases.
     Plugin {
         #[command(subcommand)]
@@ -96,6 +114,11 @@ pub async fn run() -> ExitCode {
             config,
             source_bucket,
         } => validate(config, source_bucket, get).await,
+        Command::Check {
+            config,
+            org,
+            write_probe,
+        } => check(config, org, write_probe, get).await,
         Command::Plugin { command } => plugin::plugin(command).await.map_err(BadInput),
         Command::Backfill(args) => backfill::backfill(*args, get).await,
         Command::Plan {

@@ -10,7 +10,6 @@ use artifact_export::event::{parse_event_text, read_event_text};
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
-use artifact_export::s3;
 
 use crate::exit::{BadInput, failed_if};
 
@@ -39,7 +38,7 @@ pub async fn invoke(
     // The records hold what they need: the text is not kept while they are copied.
     drop(text);
     let settings = Settings::from_lookup_with_config(get, config_file)?;
-    let exporter = Exporter::new(s3::client::from_env().await, settings);
+    let exporter = Exporter::from_env(settings).await;
     exporter.config().await?;
     let report = handle(&exporter, event).await;
     // The report serialized as itself (fields in its own order, as before `--output`).

@@ -18,7 +18,6 @@ use artifact_export::handler::handle_until;
 use artifact_export::logging::{self, LogFormat};
 use artifact_export::metrics;
 use artifact_export::report::{RECORDS_FAILED, Report};
-use artifact_export::s3;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -32,7 +31,7 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(crate::exit::BAD_INPUT);
         }
     };
-    let exporter = Arc::new(Exporter::new(s3::client::from_env().await, settings));
+    let exporter = Arc::new(Exporter::from_env(settings).await);
     let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let exporter = exporter.clone();
         let deadline = deadline_instant(event.context.deadline);

@@ -3,6 +3,7 @@
 //! `artifact_export::handler::handle`.
 
 mod backfill;
+mod check;
 mod cli;
 mod exit;
 mod input;

@@ -1,0 +1,277 @@
+use std::time::{Duration, Instant};
+
+use artifact_export::event::parse_event;
+use artifact_export::exporter::Exporter;
+use artifact_export::handler::handle;
+use artifact_export::reason::ReasonCode;
+use artifact_export::report::{Outcome, RecordReport, Report};
+use serde_json::json;
+
+use crate::support::events::s3_event;
+use crate::support::proxy::FaultProxy;
+use crate::support::servers::{Server, moto};
+use crate::support::world::{World, bytes};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/tenants/artifact-writer";
+const MIB: usize = 1024 * 1024;
+
+fn record<'a>(report: &'a Report, key: &str) -> &'a RecordReport {
+    report
+        .records
+        .iter()
+        .find(|r| r.key.as_deref() == Some(key))
+        .unwrap_or_else(|| panic!("no record for {key}"))
+}
+
+/// org1 and org3 name the same role, org2 none.
+async fn role_world(server: &'static Server) -> World {
+    World::with_config(server, &["org1", "org2", "org3"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1, "roleArn": ROLE, "externalId": "tenant-1"},
+            {"org": "org2", "destinationBucket": orgs[1].1},
+            {"org": "org3", "destinationBucket": orgs[2].1, "roleArn": ROLE, "externalId": "tenant-1"},
+        ], "retry": 0})
+        .to_string()
+    })
+    .await
+}
+
+/// The access keys that signed the proxy's requests matching `filter`.
+fn keys_of(proxy: &FaultProxy, filter: impl Fn(&crate::support::proxy::Seen) -> bool) -> Vec<String> {
+    let mut keys: Vec<String> = proxy
+        .seen()
+        .iter()
+        .filter(|s| filter(s))
+        .map(|s| s.access_key.clone().expect("every request is signed"))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+async fn copies_are_signed_with_the_assumed_roles_credentials(server: &'static Server) {
+    require!(
+        server,
+        sts,
+        "no STS; see role_credentials_the_server_does_not_know_fail_only_that_org"
+    );
+    let world = role_world(server).await;
+    let s3 = FaultProxy::start(&server.endpoint, vec![]).await;
+    let sts = FaultProxy::start(&server.endpoint, vec![]).await;
+    let mut settings = world.settings("jpg");
+    settings.sts_endpoint = Some(sts.endpoint.clone());
+    settings.multipart_threshold = 5 * MIB as u64;
+    let exporter =
+        Exporter::new(server.client_via(&s3.endpoint), settings).with_role_credentials(server.credentials());
+    let small = world.put("org1/a.jpg", b"one").await;
+    let big = world.put("org1/big.jpg", &bytes(6 * MIB, 7)).await;
+    let other = world.put("org2/c.jpg", b"two").await;
+    let shared = world.put("org3/d.jpg", b"three").await;
+    let report = handle(
+        &exporter,
+        parse_event(&s3_event(&[&small, &big, &other, &shared])).unwrap(),
+    )
+    .await;
+    for r in &report.records {
+        assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    }
+    assert_eq!(
+        world
+            .get(world.bucket_of("org1"), "org1/big.jpg")
+            .await
+            .as_deref(),
+        Some(&bytes(6 * MIB, 7)[..])
+    );
+
+    let base = server.access_key.clone();
+    let (org1, org2, org3) = (
+        world.bucket_of("org1"),
+        world.bucket_of("org2"),
+        world.bucket_of("org3"),
+    );
+    // Every request to org1's bucket (CopyObject, CreateMultipartUpload, UploadPartCopy,
+    // CompleteMultipartUpload) is signed as the role: one key, not the function's.
+    let role_keys = keys_of(&s3, |s| s.path.starts_with(&format!("/{org1}/")));
+    assert_eq!(role_keys.len(), 1, "{role_keys:?}");
+    assert_ne!(role_keys[0], base, "org1's copies are made as the role");
+    assert!(
+        s3.seen()
+            .iter()
+            .any(|s| s.copy && s.path.contains("partNumber") && s.path.starts_with(&format!("/{org1}/"))),
+        "the big object went part by part"
+    );
+    // The role's client is shared by the orgs that name it; org2 copies as the function.
+    assert_eq!(
+        keys_of(&s3, |s| s.path.starts_with(&format!("/{org3}/"))),
+        role_keys
+    );
+    assert_eq!(
+        keys_of(&s3, |s| s.path.starts_with(&format!("/{org2}/"))),
+        std::slice::from_ref(&base)
+    );
+    // The source's own HEAD (multipart planning) stays the function's.
+    assert_eq!(
+        keys_of(&s3, |s| s.method == "HEAD"
+            && s.path.starts_with(&format!("/{}/", world.source))),
+        [base]
+    );
+    // One AssumeRole for four records of two orgs: the credentials are cached per role.
+    let assumes: Vec<_> = sts.seen().into_iter().filter(|s| s.method == "POST").collect();
+    assert_eq!(assumes.len(), 1, "{assumes:?}");
+}
+
+async fn role_credentials_the_server_does_not_know_fail_only_that_org(server: &'static Server) {
+    require!(
+        server,
+        checks_credentials,
+        "accepts any credentials, so a role's copy cannot be told apart by the server; see copies_are_signed_with_the_assumed_roles_credentials"
+    );
+    // STS is moto's: its credentials mean nothing to this server.
+    let world = role_world(server).await;
+    let mut settings = world.settings("jpg");
+    settings.sts_endpoint = Some(moto().endpoint.clone());
+    let exporter = world
+        .exporter(settings)
+        .with_role_credentials(server.credentials());
+    let mine = world.put("org1/a.jpg", b"one").await;
+    let other = world.put("org2/b.jpg", b"two").await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&mine, &other])).unwrap()).await;
+    let failed = record(&report, "org1/a.jpg");
+    assert_eq!(failed.outcome, Outcome::Failed, "{failed:?}");
+    assert_eq!(failed.reason_code, Some(ReasonCode::AccessDenied), "{failed:?}");
+    let reason = failed.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains(&format!("(as role {ROLE})")), "{reason}");
+    assert!(!reason.contains('\n'));
+    assert_eq!(record(&report, "org2/b.jpg").outcome, Outcome::Copied);
+    assert_eq!(world.keys(world.bucket_of("org1")).await, Vec::<String>::new());
+    assert_eq!(world.keys(world.bucket_of("org2")).await, ["org2/b.jpg"]);
+}
+
+async fn an_sts_that_does_not_answer_fails_only_its_orgs_within_the_bound(server: &'static Server) {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let world = role_world(server).await;
+    let mut settings = world.settings("jpg");
+    settings.sts_endpoint = Some(format!("http://{}", silent.local_addr().unwrap()));
+    settings.timeouts.request = Duration::from_secs(2);
+    let exporter = world
+        .exporter(settings)
+        .with_role_credentials(server.credentials());
+    let mut objects = vec![
+        world.put("org1/a.jpg", b"a").await,
+        world.put("org3/b.jpg", b"b").await,
+    ];
+    for i in 0..4 {
+        objects.push(world.put(&format!("org2/{i}.jpg"), b"c").await);
+    }
+    let started = Instant::now();
+    let report = handle(
+        &exporter,
+        parse_event(&s3_event(&objects.iter().collect::<Vec<_>>())).unwrap(),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    for key in ["org1/a.jpg", "org3/b.jpg"] {
+        let r = record(&report, key);
+        assert_eq!(
+            (r.outcome, r.reason_code),
+            (Outcome::Failed, Some(ReasonCode::AssumeRoleNotPermitted)),
+            "{r:?}"
+        );
+        assert!(r.retryable, "a silent STS is worth another attempt: {r:?}");
+        let reason = r.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!("could not assume role {ROLE}: ")),
+            "{reason}"
+        );
+    }
+    // The one STS attempt took its full bound: it was really asked, and really bounded.
+    assert!(
+        record(&report, "org1/a.jpg")
+            .ms
+            .max(record(&report, "org3/b.jpg").ms)
+            >= 1_900
+    );
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+    // org2 has no role: copied, and never waited for the role's STS call.
+    for i in 0..4 {
+        let r = record(&report, &format!("org2/{i}.jpg"));
+        assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+        assert!(r.ms < 1_500, "org2 waited for org1's role: {r:?}");
+    }
+    drop(silent);
+}
+
+on_each_server!(
+    copies_are_signed_with_the_assumed_roles_credentials,
+    role_credentials_the_server_does_not_know_fail_only_that_org,
+    an_sts_that_does_not_answer_fails_only_its_orgs_within_the_bound,
+);
+
+async fn backfill_checks_and_copies_as_the_role(server: &'static Server) {
+    require!(
+        server,
+        sts,
+        "no STS; a role's failure on this server is in role_credentials_the_server_does_not_know_fail_only_that_org"
+    );
+    let world = role_world(server).await;
+    for key in ["org1/a.jpg", "org2/b.jpg", "org3/c.jpg"] {
+        world.put(key, key.as_bytes()).await;
+    }
+    let s3 = FaultProxy::start(&server.endpoint, vec![]).await;
+    let run = || {
+        let mut cmd = crate::support::paths::binary();
+        cmd.envs(world.function_env("jpg"))
+            .env("AWS_ENDPOINT_URL", &s3.endpoint)
+            .env("AWS_ENDPOINT_URL_STS", &server.endpoint)
+            .args(["backfill", "--bucket", &world.source]);
+        cmd.output().unwrap()
+    };
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for org in ["org1", "org2", "org3"] {
+        assert_eq!(world.keys(world.bucket_of(org)).await.len(), 1, "{org}");
+    }
+    // Run again: the in-place HEADs find everything there, as the role for org1 and org3.
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = server.access_key.clone();
+    let in_org = |org: &str| {
+        let prefix = format!("/{}/", world.bucket_of(org));
+        move |s: &crate::support::proxy::Seen| s.path.starts_with(&prefix)
+    };
+    // One assumed key per run (each run is a process of its own), shared by org1 and org3.
+    let role_keys = keys_of(&s3, in_org("org1"));
+    assert_eq!(role_keys.len(), 2, "{role_keys:?}");
+    assert!(!role_keys.contains(&base), "{role_keys:?}");
+    assert_eq!(keys_of(&s3, in_org("org3")), role_keys);
+    assert_eq!(keys_of(&s3, in_org("org2")), std::slice::from_ref(&base));
+    let heads = |org: &str| {
+        s3.seen()
+            .iter()
+            .filter(|s| s.method == "HEAD" && in_org(org)(s))
+            .count()
+    };
+    assert_eq!(
+        (heads("org1"), heads("org3")),
+        (2, 2),
+        "an in-place check per run"
+    );
+    assert_eq!(
+        s3.copies_to(world.bucket_of("org1")).len(),
+        1,
+        "copied once, then in place"
+    );
+}
+
+on_each_server!(backfill_checks_and_copies_as_the_role);
