@@ -15,8 +15,12 @@
 //! handling a second (warm) event, and `artifact-export --version` from exec to exit.
 //! Peak RSS is the function process's `ru_maxrss` after both events (read with `wait4`).
 //!
-//! Targets: cold start (sample config) ≤ 50 ms and peak RSS < 64 MiB (the plugin figure has
-//! no target: it is what 4 plugins add). A report, not a
+//! A third baseline: the server's own share (the config GET and the 4 copies from a warm
+//! client), since a slow or loaded server (a test Garage whose metadata has grown over many
+//! runs) moves every figure here.
+//!
+//! Targets: cold start ≤ 50 ms with the sample config and ≤ 30 ms with 4 precompiled
+//! plugins, peak RSS < 64 MiB. A report, not a
 //! test: a missed target prints MISSED and the exit status stays 0; it fails only when the
 //! work itself fails (an event not handled), since such timings would measure nothing.
 
@@ -50,6 +54,9 @@ const SUFFIXES: &str = "jpg,pdf,indd,xml";
 const QUEUE_DELAY: Duration = Duration::from_millis(300);
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 const COLD_TARGET: Duration = Duration::from_millis(50);
+/// With four precompiled plugins read from S3 (issue: "at most 30 ms to the first answered
+/// event").
+const COLD_PLUGINS_TARGET: Duration = Duration::from_millis(30);
 const RSS_TARGET_MIB: f64 = 64.0;
 
 fn main() {
@@ -90,12 +97,18 @@ async fn run() {
     );
 
     let sample = World::with_config(server, &ORGS, sample_config).await;
-    let event = objects_event(&sample).await;
+    let (event, objects) = objects_event(&sample).await;
+    let server_time = server_baseline(&sample, &objects).await;
+    println!(
+        "baseline   the server's share: config GET, then 4 concurrent CopyObjects, from a warm client: median {:.1} ms  [{}]",
+        ms(median(&server_time)),
+        runs(&server_time)
+    );
     let results = cold_starts(&sample, &event).await;
     report("sample config", &results, &version);
 
     let plugins = plugin_world(server).await;
-    let event = objects_event(&plugins).await;
+    let (event, _) = objects_event(&plugins).await;
     let results = cold_starts(&plugins, &event).await;
     report("+4 plugins", &results, &version);
 }
@@ -185,12 +198,53 @@ async fn plugin_world(server: &'static Server) -> World {
 }
 
 /// One object per org and the S3 notification announcing them.
-async fn objects_event(world: &World) -> Value {
+async fn objects_event(world: &World) -> (Value, Vec<Uploaded>) {
     let mut objects: Vec<Uploaded> = Vec::new();
     for org in ORGS {
         objects.push(world.put(&format!("{org}/cold/start.jpg"), b"cold start").await);
     }
-    s3_event(&objects.iter().collect::<Vec<_>>())
+    (s3_event(&objects.iter().collect::<Vec<_>>()), objects)
+}
+
+/// What the server alone takes for an event's requests (the config GET, then the 4 copies
+/// at once) from a client whose connections are open: the part of a cold start that is the
+/// server's, so figures from machines (or servers) of different speed compare.
+async fn server_baseline(world: &World, objects: &[Uploaded]) -> Vec<Duration> {
+    let client = &world.client;
+    let once = || async {
+        let started = Instant::now();
+        client
+            .get_object()
+            .bucket(&world.config_bucket)
+            .key(&world.config_key)
+            .send()
+            .await
+            .expect("config GET")
+            .body
+            .collect()
+            .await
+            .expect("config body");
+        let copies = objects.iter().map(|o| {
+            let org = o.key.split('/').next().unwrap_or_default();
+            client
+                .copy_object()
+                .bucket(world.bucket_of(org))
+                .key(&o.key)
+                .copy_source(artifact_export::s3::keys::copy_source(&o.bucket, &o.key))
+                .copy_source_if_match(format!("\"{}\"", o.etag))
+                .send()
+        });
+        for copied in futures::future::join_all(copies).await {
+            copied.expect("baseline copy");
+        }
+        started.elapsed()
+    };
+    once().await;
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        times.push(once().await);
+    }
+    times
 }
 
 async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {
@@ -352,15 +406,16 @@ fn report(label: &str, results: &[Run], version: &[Duration]) {
         cold.iter().max().copied().unwrap_or_default(),
     );
     let rss_max = rss.last().copied().unwrap_or_default();
-    let cold_verdict = if label == "sample config" {
-        format!(
-            " (target <= {} ms) {}",
-            COLD_TARGET.as_millis(),
-            if cold_p50 <= COLD_TARGET { "ok" } else { "MISSED" }
-        )
+    let target = if label == "sample config" {
+        COLD_TARGET
     } else {
-        String::new()
+        COLD_PLUGINS_TARGET
     };
+    let cold_verdict = format!(
+        " (target <= {} ms) {}",
+        target.as_millis(),
+        if cold_p50 <= target { "ok" } else { "MISSED" }
+    );
     println!(
         "{label:<14} cold start median {:>6.1} ms (min {:.1}, max {:.1}){cold_verdict}   warm event {:>5.1} ms   \
          cold/warm {:.1}x   cold/--version {:.1}x   [runs: {}]",

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a thread keeps looking for the next decision before it sleeps.
@@ -60,9 +60,11 @@ impl Deciders {
         }
     }
 
-    /// One thread per CPU the process may use.
+    /// One thread per CPU the process may use (read once per process: it costs a dozen
+    /// system calls to read the cgroup limits).
     pub fn per_cpu(plugin: &str) -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        static CPUS: OnceLock<usize> = OnceLock::new();
+        let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Self::new(plugin, cpus)
     }
 

@@ -103,7 +103,10 @@ pub fn engine_config_with(options: EngineOptions) -> Config {
         .max_tables_per_component(MAX_TABLES)
         // The largest maxMemoryMiB a config may set; StoreLimits enforce each org's own cap.
         .max_memory_size(1024 << 20)
-        .table_keep_resident(TABLE_KEEP_RESIDENT);
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        // No fiber stacks: plugins run synchronously (async support is off), and the
+        // default pool of 1,000 stacks costs a cold start 1,000 `mprotect` calls.
+        .total_stacks(0);
     // Dropping an instance resets its memory slot to the image: by default with `madvise`,
     // after which every page the next instance touches faults in again (~5 faults and 3
     // syscalls per decision, a third of its time). With PAGEMAP_SCAN the pool resets only
