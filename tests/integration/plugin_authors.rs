@@ -300,3 +300,115 @@ fn plugin_test_json_names_what_failed_and_exits_1() {
     ]));
     assert_eq!(code, Some(2), "{stderr}");
 }
+
+/// ComponentizeJS as `make tools` installs it, or `None` (the JavaScript tests then skip).
+fn componentize_js() -> Option<std::path::PathBuf> {
+    let bin = repo("target/node-tools/node_modules/.bin");
+    if bin.join("componentize-js").exists() {
+        Some(bin)
+    } else {
+        println!(
+            "SKIP: ComponentizeJS is not installed in target/node-tools (`make tools` installs it): JavaScript plugins not built"
+        );
+        None
+    }
+}
+
+/// A JavaScript project's `npm run build`, with the installed ComponentizeJS on PATH.
+fn npm_build(project: &Path, tools: &Path) {
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package.json")).unwrap()).unwrap();
+    let script = package["scripts"]["build"]
+        .as_str()
+        .expect("package.json has a build script");
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .current_dir(project)
+        .env("PATH", path)
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The limits a JavaScript plugin needs (stated in the JavaScript README and plugins/README.md).
+const JS_LIMITS: [&str; 4] = ["--max-memory-mib", "64", "--max-instructions", "100000000"];
+
+#[test]
+fn a_new_javascript_plugin_builds_and_passes_its_cases() {
+    let Some(tools) = componentize_js() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(binary()
+        .current_dir(dir.path())
+        .args(["plugin", "new", "first-js", "--lang", "js"]));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let project = dir.path().join("first-js");
+    for file in [
+        "package.json",
+        "plugin.js",
+        "cases.json",
+        "README.md",
+        "wit/policy.wit",
+    ] {
+        assert!(project.join(file).is_file(), "{file} written");
+    }
+    npm_build(&project, &tools);
+    let (code, stdout, stderr) = run(binary()
+        .current_dir(&project)
+        .args(["plugin", "test", "first_js.wasm", "--cases", "cases.json"])
+        .args(JS_LIMITS));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.trim_end().ends_with("2 passed, 0 failed"), "{stdout}");
+}
+
+/// plugins/glob-filter-js: glob-filter's behaviour in JavaScript, held to glob-filter's own
+/// cases.json (a link to it, not a copy), under the limits its README states.
+#[test]
+fn the_javascript_glob_filter_passes_glob_filters_cases() {
+    let Some(tools) = componentize_js() else {
+        return;
+    };
+    let example = repo("plugins/glob-filter-js");
+    assert_eq!(
+        std::fs::read_link(example.join("cases.json")).unwrap(),
+        Path::new("../glob-filter/cases.json")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("glob_filter_js.wasm");
+    let out = Command::new(tools.join("componentize-js"))
+        .current_dir(&example)
+        .args(["--wit", "../../wit", "--world-name", "copy-policy"])
+        .args([
+            "--disable",
+            "stdio",
+            "random",
+            "clocks",
+            "http",
+            "fetch-event",
+            "-o",
+        ])
+        .arg(&wasm)
+        .arg("glob-filter.js")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "test"])
+        .arg(&wasm)
+        .arg("--cases")
+        .arg(example.join("cases.json"))
+        .args(JS_LIMITS));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}

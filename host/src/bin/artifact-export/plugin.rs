@@ -105,8 +105,9 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
         PluginCommand::New { name, lang, dir } => {
             let dir = scaffold::create(&name, lang, dir)?;
             println!(
-                "created {} ({lang:?} plugin {name}); see {}",
+                "created {} ({} plugin {name}); see {}",
                 dir.display(),
+                lang.label(),
                 dir.join("README.md").display()
             );
             Ok(ExitCode::SUCCESS)

@@ -17,6 +17,19 @@ use clap::ValueEnum;
 pub enum Lang {
     /// Rust (cargo, target wasm32-wasip2): the smallest and fastest plugins.
     Rust,
+    /// JavaScript (ComponentizeJS, npm): a ~12 MB component that needs more memory and
+    /// instructions per decision (see plugins/README.md).
+    Js,
+}
+
+impl Lang {
+    /// The language's name in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Js => "JavaScript",
+        }
+    }
 }
 
 /// One file of a template: its path in the project and its text.
@@ -28,6 +41,14 @@ const RUST: &[Template] = &[
     ("cases.json", include_str!("templates/cases.json")),
     ("README.md", include_str!("templates/rust/README.md")),
     (".gitignore", include_str!("templates/rust/gitignore")),
+];
+
+const JS: &[Template] = &[
+    ("package.json", include_str!("templates/js/package.json")),
+    ("plugin.js", include_str!("templates/js/plugin.js")),
+    ("cases.json", include_str!("templates/cases.json")),
+    ("README.md", include_str!("templates/js/README.md")),
+    (".gitignore", include_str!("templates/js/gitignore")),
 ];
 
 /// The lock file of the Rust template without its root package, which is added under the
@@ -59,6 +80,11 @@ pub fn create(name: &str, lang: Lang, dir: Option<PathBuf>) -> Result<PathBuf> {
                 files.push((path.to_string(), fill(text)));
             }
             files.push(("Cargo.lock".into(), rust_lock(name)));
+        }
+        Lang::Js => {
+            for (path, text) in JS {
+                files.push((path.to_string(), fill(text)));
+            }
         }
     }
     files.push((format!("wit/{WIT_FILE}"), WIT.to_string()));
