@@ -10,7 +10,8 @@
 #   make lint    - rustfmt and clippy, warnings are errors
 #   make tools   - cfn-lint, aws-sam-translator, cloud-radar and cargo-lambda into target/tools-venv,
 #                  for the deploy tests (deploy/render.py) and the Runtime API end-to-end test
-#                  (tests/integration/lambda_e2e.rs)
+#                  (tests/integration/lambda_e2e.rs); ComponentizeJS into target/node-tools (npm),
+#                  for the JavaScript plugin tests (plugins/glob-filter-js, plugin new --lang js)
 #   make lambda  - the Lambda artifact (arm64 bootstrap) with cargo-lambda, installed if missing
 #   make deploy  - make lambda, then `sam deploy --guided` of deploy/template.yaml (not run in CI)
 
@@ -90,7 +91,18 @@ $(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
 $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
 
-tools: $(TOOLS_VENV)/bin/cfn-lint $(RENDER_LIBS) $(TOOLS_VENV)/bin/cargo-lambda
+# JavaScript plugins: ComponentizeJS (npm) turns a JS module into a component (SpiderMonkey
+# inside). Its own CLI, not `jco componentize`: jco 1.35 cannot read a WIT folder given by path.
+# Named after the version, so changing the pin installs again.
+NODE_TOOLS := target/node-tools
+COMPONENTIZE_JS_VERSION := 0.23.0
+COMPONENTIZE_JS := $(NODE_TOOLS)/.componentize-js-$(COMPONENTIZE_JS_VERSION)
+$(COMPONENTIZE_JS):
+	mkdir -p $(NODE_TOOLS)
+	npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --no-save --loglevel error '@bytecodealliance/componentize-js@$(COMPONENTIZE_JS_VERSION)'
+	touch $@
+
+tools: $(TOOLS_VENV)/bin/cfn-lint $(RENDER_LIBS) $(TOOLS_VENV)/bin/cargo-lambda $(COMPONENTIZE_JS)
 
 # target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton), and the
 # same zipped as target/lambda/artifact-export.zip (for `aws lambda update-function-code`;

@@ -9,6 +9,8 @@
 //!   (kernels before 6.7, such as Lambda's), where dropped instances' memory is `madvise`d.
 //! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
 //!   what precompiling saves on every cold start.
+//! - The same decisions by `plugins/glob-filter-js` (glob-filter in JavaScript), beside
+//!   Rust's: built with the ComponentizeJS of `make tools`, skipped with a line without it.
 //!
 //! A report, not a test: it prints figures against their targets and exits 0.
 
@@ -22,6 +24,10 @@ use artifact_export::route::Target;
 use artifact_export::suffix::SuffixSet;
 
 const DECISIONS: usize = 5_000;
+
+/// The limits a JavaScript plugin needs (plugins/README.md, the language table).
+const JS_MAX_MEMORY_MIB: u64 = 64;
+const JS_MAX_INSTRUCTIONS: u64 = 100_000_000;
 
 fn spec(path: &std::path::Path) -> PluginSpec {
     PluginSpec {
@@ -287,6 +293,96 @@ async fn main() {
     println!(
         "engine     created in {:>6.1} ms (once per cold start: engine, instance pool, linker, epoch ticker)",
         engine_start.as_secs_f64() * 1e3
+    );
+    javascript(&fresh, dir.path(), &objects, &settings, p50).await;
+}
+
+/// The JavaScript glob-filter on the same keys: compile and load times, decision latency,
+/// instructions and memory, beside Rust's p50.
+async fn javascript(
+    runtime: &Runtime,
+    dir: &std::path::Path,
+    objects: &[SourceObject],
+    settings: &str,
+    rust_p50: Duration,
+) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tool = root.join("target/node-tools/node_modules/.bin/componentize-js");
+    if !tool.exists() {
+        println!("javascript SKIP: ComponentizeJS is not in target/node-tools (`make tools` installs it)");
+        return;
+    }
+    let wasm = dir.join("glob_filter_js.wasm");
+    let status = std::process::Command::new(&tool)
+        .current_dir(root.join("plugins/glob-filter-js"))
+        .args(["--wit", "../../wit", "--world-name", "copy-policy"])
+        .args([
+            "--disable",
+            "stdio",
+            "random",
+            "clocks",
+            "http",
+            "fetch-event",
+            "-o",
+        ])
+        .arg(&wasm)
+        .arg("glob-filter.js")
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let bytes = std::fs::read(&wasm).unwrap();
+    let started = Instant::now();
+    let cwasm_bytes = runtime.engine().precompile_component(&bytes).unwrap();
+    let compile = started.elapsed();
+    let cwasm = dir.join("glob_filter_js.cwasm");
+    std::fs::write(&cwasm, &cwasm_bytes).unwrap();
+    let js_spec = |path: &std::path::Path| PluginSpec {
+        max_memory_bytes: JS_MAX_MEMORY_MIB << 20,
+        max_instructions: JS_MAX_INSTRUCTIONS,
+        timeout: Duration::from_millis(1000),
+        ..spec(path)
+    };
+    let fresh = Runtime::new().unwrap();
+    let started = Instant::now();
+    let plugin = fresh.load(None, &js_spec(&cwasm)).await.unwrap();
+    let load = started.elapsed();
+    let decisions = objects.len() / 5;
+    let mut times = Vec::with_capacity(decisions);
+    let mut most = (0, 0);
+    for object in objects.iter().take(decisions) {
+        let proposed = [Target {
+            bucket: "org2-export".into(),
+            key: object.key.clone(),
+        }];
+        let started = Instant::now();
+        let (answer, usage) = plugin.decide_measured("org2", object, &proposed, settings);
+        times.push(started.elapsed());
+        answer.unwrap();
+        most = (
+            most.0.max(usage.instructions.unwrap_or_default()),
+            most.1.max(usage.peak_memory_bytes),
+        );
+    }
+    times.sort();
+    let p50 = percentile(&times, 0.5);
+    println!(
+        "javascript p50 {:>7.1} µs   p99 {:>7.1} µs   ({:.0}x Rust's p50; glob-filter-js, {decisions} decisions, up to {} instructions and {:.1} MiB each)",
+        p50.as_secs_f64() * 1e6,
+        percentile(&times, 0.99).as_secs_f64() * 1e6,
+        p50.as_secs_f64() / rust_p50.as_secs_f64(),
+        most.0,
+        most.1 as f64 / f64::from(1u32 << 20),
+    );
+    println!(
+        "javascript {:.1} MB component, compiled in {:>6.0} ms ({:.1} MB .cwasm), precompiled loaded in {:>6.1} ms",
+        bytes.len() as f64 / 1e6,
+        compile.as_secs_f64() * 1e3,
+        cwasm_bytes.len() as f64 / 1e6,
+        load.as_secs_f64() * 1e3,
     );
 }
 

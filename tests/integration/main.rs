@@ -36,6 +36,9 @@ mod multipart;
 mod observability;
 /// Late, duplicated and out-of-order events: nothing goes back to an older version.
 mod ordering;
+/// What a plugin author starts with: `plugin wit`, `plugin new` projects built and run in
+/// each language, `plugin test --cases` budgets and `--json`.
+mod plugin_authors;
 /// Per-org WebAssembly plugins: rewrite, filter, hostile guests, loading and pinning.
 mod plugins;
 /// Property-based tests (proptest) of the input parsers: events, configs, keys, ARNs.

@@ -1,7 +1,7 @@
 //! Tables of plugin test cases (`cases.json`, format in `plugins/README.md`) and running
 //! them against a loaded plugin: what `artifact-export plugin test --cases` does.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Plugin, Usage, Verdict};
@@ -34,7 +34,7 @@ pub struct Case {
 }
 
 /// A target as written in a cases file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseTarget {
     /// Bucket.
@@ -95,6 +95,27 @@ pub fn run_case(plugin: &Plugin, case: &Case) -> Result<(), String> {
 
 /// [`run_case`], also reporting what the decision used.
 pub fn run_case_measured(plugin: &Plugin, case: &Case) -> (Result<(), String>, Usage) {
+    let (answer, usage) = decide_case(plugin, case);
+    (check(&case.expect, &answer), usage)
+}
+
+/// Runs one case into a [`CaseReport`]: the decision, whether it was the expected one, and
+/// what it used.
+pub fn run_case_report(plugin: &Plugin, case: &Case) -> CaseReport {
+    let (answer, usage) = decide_case(plugin, case);
+    let mismatch = check(&case.expect, &answer).err();
+    CaseReport {
+        name: case.name.clone(),
+        passed: mismatch.is_none(),
+        mismatch,
+        decision: decision_json(&answer),
+        instructions: usage.instructions,
+        peak_memory_bytes: usage.peak_memory_bytes,
+        time_ms: usage.elapsed.as_secs_f64() * 1e3,
+    }
+}
+
+fn decide_case(plugin: &Plugin, case: &Case) -> (Result<Verdict, super::DecisionError>, Usage) {
     let object = case_object(&case.key, case.size, case.event_time.as_deref());
     let proposed: Vec<Target> = case
         .proposed
@@ -104,14 +125,17 @@ pub fn run_case_measured(plugin: &Plugin, case: &Case) -> (Result<(), String>, U
             key: t.key.clone(),
         })
         .collect();
-    let (answer, usage) = plugin.decide_measured(
+    plugin.decide_measured(
         &case.org,
         &object,
         &proposed,
         &settings_text(case.settings.as_ref()),
-    );
-    let got = describe(&answer);
-    let matches = match (&case.expect, &answer) {
+    )
+}
+
+/// `Ok` when `answer` is what `expect` asks for, else the mismatch.
+fn check(expect: &Expect, answer: &Result<Verdict, super::DecisionError>) -> Result<(), String> {
+    let matches = match (expect, answer) {
         (Expect::Copy(expected), Ok(Verdict::Copy(targets))) => {
             expected.len() == targets.len()
                 && expected
@@ -124,14 +148,117 @@ pub fn run_case_measured(plugin: &Plugin, case: &Case) -> (Result<(), String>, U
         _ => false,
     };
     if matches {
-        return (Ok(()), usage);
+        return Ok(());
     }
-    let expected = match &case.expect {
+    let expected = match expect {
         Expect::Copy(targets) => format!("copy {}", serde_json::to_string(targets).unwrap_or_default()),
         Expect::Skip(text) => format!("skip containing {text:?}"),
         Expect::Error(text) => format!("error containing {text:?}"),
     };
-    (Err(format!("expected {expected}, got {got}")), usage)
+    Err(format!("expected {expected}, got {}", describe(answer)))
+}
+
+/// What one case of a cases file did: `plugin test --cases` prints it as text, or with
+/// `--json` as part of a [`CasesReport`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseReport {
+    /// The case's `name`.
+    pub name: String,
+    /// The decision was the expected one.
+    pub passed: bool,
+    /// What was expected and what came instead, when it did not pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<String>,
+    /// The answer, in the form of a case's `expect` (see [`decision_json`]).
+    pub decision: Value,
+    /// Instructions (fuel) used, instantiation included; `None` without metering.
+    pub instructions: Option<u64>,
+    /// The largest size the instance's linear memory reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Wall-clock time of instantiation and call, in milliseconds.
+    pub time_ms: f64,
+}
+
+/// `plugin test --cases --json`: every case against the limits in force, and the totals.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CasesReport {
+    /// The limits each decision ran under, named as in the config.
+    pub limits: LimitsReport,
+    /// One entry per case, in file order.
+    pub cases: Vec<CaseReport>,
+    /// Cases that passed.
+    pub passed: usize,
+    /// Cases that did not.
+    pub failed: usize,
+    /// The most any case used, to compare with `limits` at a glance.
+    pub max_used: MaxUsed,
+}
+
+/// A plugin's limits as the config names them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsReport {
+    /// `maxInstructions`.
+    pub max_instructions: u64,
+    /// `maxMemoryMiB`.
+    #[serde(rename = "maxMemoryMiB")]
+    pub max_memory_mib: u64,
+    /// `timeoutMs`.
+    pub timeout_ms: u64,
+}
+
+/// The largest use of each limit over all cases.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaxUsed {
+    /// Most instructions of any case (`None` without metering).
+    pub instructions: Option<u64>,
+    /// Largest peak memory of any case, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Longest time of any case, in milliseconds.
+    pub time_ms: f64,
+}
+
+impl CasesReport {
+    /// Totals and maxima of `cases`, run under `limits`.
+    pub fn new(limits: &super::Limits, cases: Vec<CaseReport>) -> CasesReport {
+        let passed = cases.iter().filter(|c| c.passed).count();
+        let max_used = MaxUsed {
+            instructions: cases.iter().filter_map(|c| c.instructions).max(),
+            peak_memory_bytes: cases.iter().map(|c| c.peak_memory_bytes).max().unwrap_or(0),
+            time_ms: cases.iter().map(|c| c.time_ms).fold(0.0, f64::max),
+        };
+        CasesReport {
+            limits: LimitsReport {
+                max_instructions: limits.max_instructions,
+                max_memory_mib: limits.max_memory_bytes >> 20,
+                timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+            },
+            failed: cases.len() - passed,
+            passed,
+            cases,
+            max_used,
+        }
+    }
+}
+
+/// An answer as JSON, in the form of a case's `expect`: `{"copy": [{"bucket", "key"}, …]}`,
+/// `{"skip": reason}`, `{"error": message}` (an `err` answer); or `{"failed": why}` when
+/// there was no answer (a trap, a limit, the host).
+pub fn decision_json(answer: &Result<Verdict, super::DecisionError>) -> Value {
+    match answer {
+        Ok(Verdict::Copy(targets)) => serde_json::json!({
+            "copy": targets
+                .iter()
+                .map(|t| serde_json::json!({"bucket": t.bucket, "key": t.key}))
+                .collect::<Vec<_>>()
+        }),
+        Ok(Verdict::Skip(reason)) => serde_json::json!({ "skip": reason }),
+        Err(super::DecisionError::Refused(message)) => serde_json::json!({ "error": message }),
+        Err(error) => serde_json::json!({ "failed": error.to_string() }),
+    }
 }
 
 /// One line of what a decision used against the limits in force, for `plugin test`:
@@ -211,6 +338,63 @@ mod tests {
         assert_eq!(
             describe_usage(&usage, &limits),
             "instructions 250000 of 1000000 (25.0%), memory 4.0 of 16.0 MiB (25.0%), time 5.0 of 1000 ms (0.5%)"
+        );
+    }
+
+    #[test]
+    fn a_report_totals_the_cases_and_keeps_the_largest_use() {
+        let limits = super::super::Limits {
+            timeout: std::time::Duration::from_millis(1000),
+            max_memory_bytes: 16 << 20,
+            max_instructions: 1_000_000,
+        };
+        let case = |name: &str, passed: bool, instructions: u64, memory: u64, time_ms: f64| CaseReport {
+            name: name.into(),
+            passed,
+            mismatch: (!passed).then(|| "expected skip".to_string()),
+            decision: decision_json(&Ok(Verdict::Skip("why".into()))),
+            instructions: Some(instructions),
+            peak_memory_bytes: memory,
+            time_ms,
+        };
+        let report = CasesReport::new(
+            &limits,
+            vec![
+                case("a", true, 10, 3 << 20, 0.5),
+                case("b", false, 7, 5 << 20, 0.25),
+            ],
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["limits"],
+            serde_json::json!({"maxInstructions": 1_000_000, "maxMemoryMiB": 16, "timeoutMs": 1000})
+        );
+        assert_eq!(
+            (json["passed"].as_u64(), json["failed"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(
+            json["maxUsed"],
+            serde_json::json!({"instructions": 10, "peakMemoryBytes": 5 << 20, "timeMs": 0.5})
+        );
+        assert_eq!(json["cases"][0]["decision"], serde_json::json!({"skip": "why"}));
+        assert!(json["cases"][0].get("mismatch").is_none());
+        assert_eq!(json["cases"][1]["mismatch"], "expected skip");
+    }
+
+    #[test]
+    fn decisions_are_written_like_expectations() {
+        let copy = decision_json(&Ok(Verdict::Copy(vec![Target {
+            bucket: "b".into(),
+            key: "k".into(),
+        }])));
+        assert_eq!(copy, serde_json::json!({"copy": [{"bucket": "b", "key": "k"}]}));
+        let refused = decision_json(&Err(super::super::DecisionError::Refused("bad settings".into())));
+        assert_eq!(refused, serde_json::json!({"error": "bad settings"}));
+        let trapped = decision_json(&Err(super::super::DecisionError::OutOfFuel(5)));
+        assert_eq!(
+            trapped,
+            serde_json::json!({"failed": "used up its budget of 5 instructions (maxInstructions)"})
         );
     }
 

@@ -24,6 +24,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 pub use answer::{MAX_KEY_BYTES, MAX_TARGETS, check_targets};
+pub use bindings::{WIT, WIT_FILE};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
 pub use loader::LoadError;

@@ -11,6 +11,7 @@ mod invoke;
 mod lambda;
 mod plan;
 mod plugin;
+mod scaffold;
 mod validate;
 
 use std::process::ExitCode;

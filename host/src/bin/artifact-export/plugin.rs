@@ -1,5 +1,6 @@
-//! `artifact-export plugin …` (compile, test): tools for plugin authors, and the loading of
-//! a configuration's plugins that `validate` and `plan` share. Nothing here copies anything.
+//! `artifact-export plugin …` (wit, new, test, compile): tools for plugin authors, and the
+//! loading of a configuration's plugins that `validate` and `plan` share. Nothing here copies
+//! anything.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,19 +9,38 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use artifact_export::config::{Config, OnError, PluginSource, PluginSpec};
 use artifact_export::config::{DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
-use artifact_export::policy::cases::{case_object, describe, describe_usage, parse_cases, run_case_measured};
+use artifact_export::policy::cases::{
+    CasesReport, case_object, describe, describe_usage, parse_cases, run_case_report,
+};
 use artifact_export::policy::engine::new_engine;
 use artifact_export::policy::loader::precompile;
-use artifact_export::policy::{OrgPlugins, Plugin, Runtime};
+use artifact_export::policy::{OrgPlugins, Plugin, Runtime, Usage, WIT};
 use artifact_export::route::Target;
 use artifact_export::s3;
 use artifact_export::s3::RetryPolicy;
 use artifact_export::suffix::SuffixSet;
 use clap::Subcommand;
 
+use crate::scaffold::{self, Lang};
+
 /// Commands for plugin authors.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Print the plugin contract (WIT package `artifact-export:policy`) this binary was built
+    /// with: what a plugin must implement to run on this host.
+    Wit,
+    /// Write a new plugin project: the WIT, a `decide` that copies `proposed` unchanged, a
+    /// `cases.json` with two cases and a README (build, test, compile, attach).
+    New {
+        /// The plugin's name: lowercase letters, digits and hyphens (also the package name).
+        name: String,
+        /// The project's language.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Precompile a component for this host's engine (loads without compiling at cold start).
     Compile {
         /// The `.wasm` component.
@@ -69,11 +89,29 @@ pub enum PluginCommand {
         /// Run every case of this file instead; exit 1 listing each mismatch.
         #[arg(long)]
         cases: Option<PathBuf>,
+        /// With --cases: print one JSON document (every case's decision and use against the
+        /// limits, and the totals) instead of text, for an author's CI.
+        #[arg(long, requires = "cases")]
+        json: bool,
     },
 }
 
 pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
     match command {
+        PluginCommand::Wit => {
+            print!("{WIT}");
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::New { name, lang, dir } => {
+            let dir = scaffold::create(&name, lang, dir)?;
+            println!(
+                "created {} ({} plugin {name}); see {}",
+                dir.display(),
+                lang.label(),
+                dir.join("README.md").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         PluginCommand::Compile { input, output } => {
             let wasm = std::fs::read(&input)
                 .with_context(|| format!("plugin {}: could not be read", input.display()))?;
@@ -105,6 +143,7 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
             destination,
             suffixes,
             cases,
+            json,
         } => {
             let settings = match settings {
                 Some(s) => match s.strip_prefix('@') {
@@ -124,7 +163,7 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
             match cases {
                 Some(cases) => {
                     let loaded = loaded.clone();
-                    tokio::task::spawn_blocking(move || run_cases(&loaded, &cases)).await?
+                    tokio::task::spawn_blocking(move || run_cases(&loaded, &cases, json)).await?
                 }
                 None => {
                     let org = org.context("--org is required")?;
@@ -187,25 +226,33 @@ async fn load_local(path: &Path, settings: &str, limits: &LocalLimits) -> Result
     Ok(runtime.load(None, &spec).await?)
 }
 
-fn run_cases(plugin: &Plugin, path: &Path) -> Result<ExitCode> {
+fn run_cases(plugin: &Plugin, path: &Path, json: bool) -> Result<ExitCode> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cases {}: could not be read", path.display()))?;
     let cases = parse_cases(&text, &path.display().to_string()).map_err(|e| anyhow!(e))?;
-    let mut failed = 0;
-    for case in &cases {
-        let (result, usage) = run_case_measured(plugin, case);
-        match result {
-            Ok(()) => println!("ok    {}", case.name),
-            Err(mismatch) => {
-                failed += 1;
-                println!("FAIL  {}: {mismatch}", case.name);
+    let reports = cases.iter().map(|case| run_case_report(plugin, case)).collect();
+    let report = CasesReport::new(&plugin.limits(), reports);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let limits = plugin.limits();
+        for case in &report.cases {
+            match &case.mismatch {
+                None => println!("ok    {}", case.name),
+                Some(mismatch) => println!("FAIL  {}: {mismatch}", case.name),
             }
+            println!("      decision: {}", case.decision);
+            // What an author needs before deploying: the headroom under each limit.
+            let usage = Usage {
+                instructions: case.instructions,
+                peak_memory_bytes: case.peak_memory_bytes,
+                elapsed: std::time::Duration::from_secs_f64(case.time_ms / 1e3),
+            };
+            println!("      used: {}", describe_usage(&usage, &limits));
         }
-        // What an author needs before deploying: the headroom under each limit.
-        println!("      used: {}", describe_usage(&usage, &plugin.limits()));
+        println!("{} passed, {} failed", report.passed, report.failed);
     }
-    println!("{} passed, {} failed", cases.len() - failed, failed);
-    Ok(if failed == 0 {
+    Ok(if report.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,0 +1,414 @@
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::paths::{binary, repo};
+
+fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out: Output = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Cargo for building a guest outside the host workspace: none of the outer build's flags,
+/// and a target directory of its own that outlives the test (registry crates build once).
+fn guest_cargo(project: &Path, target: &str) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(project)
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(target),
+        )
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_MAKEFLAGS");
+    cmd
+}
+
+#[test]
+fn plugin_wit_prints_the_contract_the_host_was_built_with() {
+    let (code, stdout, stderr) = run(binary().args(["plugin", "wit"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, std::fs::read_to_string(repo("wit/policy.wit")).unwrap());
+    assert!(stdout.contains("package artifact-export:policy@0.1.0;"));
+}
+
+#[test]
+fn plugin_new_refuses_bad_names_and_used_directories_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            vec!["My_Filter"],
+            "plugin name \"My_Filter\": expected lowercase letters",
+        ),
+        (
+            vec!["../escape"],
+            "plugin name \"../escape\": expected lowercase letters",
+        ),
+        (
+            vec!["serde"],
+            "plugin name \"serde\": is the name of one of the project's dependencies",
+        ),
+        (
+            vec!["ok", "--lang", "cobol"],
+            "invalid value 'cobol' for '--lang <LANG>'",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(binary()
+            .current_dir(dir.path())
+            .args(["plugin", "new"])
+            .args(&args));
+        assert_eq!(code, Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    let used = dir.path().join("used");
+    std::fs::create_dir(&used).unwrap();
+    std::fs::write(used.join("keep.txt"), "mine").unwrap();
+    let (code, _, stderr) = run(binary().args(["plugin", "new", "my-filter", "--dir"]).arg(&used));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: {}: already exists and is not empty; choose another --dir",
+            used.display()
+        )
+    );
+    assert_eq!(std::fs::read_dir(&used).unwrap().count(), 1, "nothing added");
+
+    // An existing empty directory is fine.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, stdout, stderr) = run(binary().args(["plugin", "new", "my-filter", "--dir"]).arg(&empty));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("created "), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(empty.join("wit/policy.wit")).unwrap(),
+        std::fs::read_to_string(repo("wit/policy.wit")).unwrap()
+    );
+}
+
+/// The whole path of the README: `plugin new`, build offline, `plugin test --cases`, green;
+/// then the same cases as JSON, and `plugin compile` of the result.
+#[test]
+fn a_new_rust_plugin_builds_offline_and_passes_its_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) =
+        run(binary()
+            .current_dir(dir.path())
+            .args(["plugin", "new", "first-plugin"]));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let project = dir.path().join("first-plugin");
+    for file in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src/lib.rs",
+        "cases.json",
+        "README.md",
+        "wit/policy.wit",
+    ] {
+        assert!(project.join(file).is_file(), "{file} written");
+    }
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    for step in [
+        "cargo build --release --target wasm32-wasip2",
+        "plugin test target/wasm32-wasip2/release/first_plugin.wasm --cases cases.json",
+        "plugin compile first_plugin.wasm",
+        "\"plugin\": {\"source\"",
+    ] {
+        assert!(readme.contains(step), "README names {step:?}");
+    }
+
+    let out = guest_cargo(&project, "plugin-new-rust")
+        .args([
+            "build",
+            "--offline",
+            "--locked",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the new project builds offline: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("plugin-new-rust/wasm32-wasip2/release/first_plugin.wasm");
+
+    let (code, stdout, stderr) = run(binary()
+        .current_dir(&project)
+        .args(["plugin", "test"])
+        .arg(&wasm)
+        .args(["--cases", "cases.json"]));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.trim_end().ends_with("2 passed, 0 failed"), "{stdout}");
+
+    let (code, stdout, stderr) = run(binary()
+        .current_dir(&project)
+        .args(["plugin", "test"])
+        .arg(&wasm)
+        .args(["--cases", "cases.json", "--json"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        report["cases"][0]["decision"],
+        serde_json::json!({"copy": [{"bucket": "org1-export", "key": "org1/photos/a.jpg"}]})
+    );
+    assert_eq!(report["cases"][1]["decision"], serde_json::json!({"copy": []}));
+
+    let cwasm = dir.path().join("first_plugin.cwasm");
+    let (code, _, stderr) = run(binary()
+        .args(["plugin", "compile"])
+        .arg(&wasm)
+        .arg("-o")
+        .arg(&cwasm));
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, _) = run(binary()
+        .current_dir(&project)
+        .args(["plugin", "test", "--precompiled"])
+        .arg(&cwasm)
+        .args(["--cases", "cases.json"]));
+    assert_eq!(code, Some(0), "{stdout}");
+}
+
+/// Every case: its decision, and instructions, peak memory and time against the limits in
+/// force; the totals and the largest use of each limit for CI.
+#[test]
+fn plugin_test_json_reports_each_case_against_the_limits() {
+    let cases_file = repo("plugins/glob-filter/cases.json");
+    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&cases_file).unwrap()).unwrap();
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "test", plugin_artifacts::GLOB_FILTER, "--cases"])
+        .arg(&cases_file)
+        .args([
+            "--json",
+            "--max-instructions",
+            "5000000",
+            "--max-memory-mib",
+            "8",
+            "--timeout-ms",
+            "700",
+        ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        report["limits"],
+        serde_json::json!({"maxInstructions": 5_000_000, "maxMemoryMiB": 8, "timeoutMs": 700})
+    );
+    let reported = report["cases"].as_array().unwrap();
+    assert_eq!(reported.len(), cases.len());
+    assert_eq!(report["passed"].as_u64(), Some(cases.len() as u64));
+    let mut most = 0;
+    for (case, got) in cases.iter().zip(reported) {
+        assert_eq!(got["name"], case["name"]);
+        assert_eq!(got["passed"], true);
+        // The decision is written like the expectation it met.
+        let expected = case["expect"].as_object().unwrap();
+        let (form, _) = expected.iter().next().unwrap();
+        assert!(got["decision"].get(form).is_some(), "{got}");
+        if form == "copy" {
+            assert_eq!(got["decision"], case["expect"]);
+        }
+        let instructions = got["instructions"].as_u64().unwrap();
+        assert!(instructions > 1_000 && instructions < 5_000_000, "{got}");
+        most = most.max(instructions);
+        let memory = got["peakMemoryBytes"].as_u64().unwrap();
+        assert!(memory > 0 && memory <= 8 << 20, "{got}");
+        assert!(got["timeMs"].as_f64().unwrap() > 0.0, "{got}");
+    }
+    assert_eq!(report["maxUsed"]["instructions"].as_u64(), Some(most));
+}
+
+#[test]
+fn plugin_test_json_names_what_failed_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.json");
+    std::fs::write(
+        &cases,
+        r#"[{"name":"right","org":"o","key":"o/a.jpg","proposed":[{"bucket":"o-out","key":"o/a.jpg"}],
+             "expect":{"copy":[{"bucket":"o-out","key":"o/a.jpg"}]}},
+            {"name":"wrong","org":"o","key":"o/b.jpg","proposed":[],"expect":{"skip":"nope"}}]"#,
+    )
+    .unwrap();
+    let (code, stdout, _) = run(binary()
+        .args([
+            "plugin",
+            "test",
+            plugin_artifacts::PASSTHROUGH,
+            "--json",
+            "--cases",
+        ])
+        .arg(&cases));
+    assert_eq!(code, Some(1), "{stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["cases"][1]["passed"], false);
+    assert_eq!(
+        report["cases"][1]["mismatch"],
+        r#"expected skip containing "nope", got copy []"#
+    );
+    assert_eq!(report["cases"][1]["decision"], serde_json::json!({"copy": []}));
+
+    // An instruction budget too small to start the plugin: the case fails, naming the limit.
+    let (code, stdout, _) = run(binary()
+        .args([
+            "plugin",
+            "test",
+            plugin_artifacts::PASSTHROUGH,
+            "--json",
+            "--max-instructions",
+            "100",
+            "--cases",
+        ])
+        .arg(&cases));
+    assert_eq!(code, Some(1), "{stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["failed"].as_u64(), Some(2));
+    let failed = report["cases"][0]["decision"]["failed"].as_str().unwrap();
+    assert!(failed.contains("maxInstructions"), "{failed}");
+
+    // --json only goes with --cases.
+    let (code, _, stderr) = run(binary().args([
+        "plugin",
+        "test",
+        plugin_artifacts::PASSTHROUGH,
+        "--json",
+        "--org",
+        "o",
+        "--key",
+        "k",
+    ]));
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+/// ComponentizeJS as `make tools` installs it, or `None` (the JavaScript tests then skip).
+fn componentize_js() -> Option<std::path::PathBuf> {
+    let bin = repo("target/node-tools/node_modules/.bin");
+    if bin.join("componentize-js").exists() {
+        Some(bin)
+    } else {
+        println!(
+            "SKIP: ComponentizeJS is not installed in target/node-tools (`make tools` installs it): JavaScript plugins not built"
+        );
+        None
+    }
+}
+
+/// A JavaScript project's `npm run build`, with the installed ComponentizeJS on PATH.
+fn npm_build(project: &Path, tools: &Path) {
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package.json")).unwrap()).unwrap();
+    let script = package["scripts"]["build"]
+        .as_str()
+        .expect("package.json has a build script");
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .current_dir(project)
+        .env("PATH", path)
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The limits a JavaScript plugin needs (stated in the JavaScript README and plugins/README.md).
+const JS_LIMITS: [&str; 4] = ["--max-memory-mib", "64", "--max-instructions", "100000000"];
+
+#[test]
+fn a_new_javascript_plugin_builds_and_passes_its_cases() {
+    let Some(tools) = componentize_js() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(binary()
+        .current_dir(dir.path())
+        .args(["plugin", "new", "first-js", "--lang", "js"]));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let project = dir.path().join("first-js");
+    for file in [
+        "package.json",
+        "plugin.js",
+        "cases.json",
+        "README.md",
+        "wit/policy.wit",
+    ] {
+        assert!(project.join(file).is_file(), "{file} written");
+    }
+    npm_build(&project, &tools);
+    let (code, stdout, stderr) = run(binary()
+        .current_dir(&project)
+        .args(["plugin", "test", "first_js.wasm", "--cases", "cases.json"])
+        .args(JS_LIMITS));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.trim_end().ends_with("2 passed, 0 failed"), "{stdout}");
+}
+
+/// plugins/glob-filter-js: glob-filter's behaviour in JavaScript, held to glob-filter's own
+/// cases.json (a link to it, not a copy), under the limits its README states.
+#[test]
+fn the_javascript_glob_filter_passes_glob_filters_cases() {
+    let Some(tools) = componentize_js() else {
+        return;
+    };
+    let example = repo("plugins/glob-filter-js");
+    assert_eq!(
+        std::fs::read_link(example.join("cases.json")).unwrap(),
+        Path::new("../glob-filter/cases.json")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("glob_filter_js.wasm");
+    let out = Command::new(tools.join("componentize-js"))
+        .current_dir(&example)
+        .args(["--wit", "../../wit", "--world-name", "copy-policy"])
+        .args([
+            "--disable",
+            "stdio",
+            "random",
+            "clocks",
+            "http",
+            "fetch-event",
+            "-o",
+        ])
+        .arg(&wasm)
+        .arg("glob-filter.js")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "test"])
+        .arg(&wasm)
+        .arg("--cases")
+        .arg(example.join("cases.json"))
+        .args(JS_LIMITS));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
