@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::destination::{CopyOptions, LocalMode, Stop};
+use crate::destination::{CopyOptions, LocalMode, Stop, WriteOptions};
 use crate::s3::RetryPolicy;
 use crate::s3::client::Timeouts;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
@@ -81,6 +81,10 @@ pub struct Settings {
     /// `PLUGIN_INSTANCES` (default 128): plugin decisions that run at once (the instance
     /// pool's size); more wait for a free instance.
     pub plugin_instances: u32,
+    /// `EXPECTED_BUCKET_OWNER` (optional, 12 digits): the account that must own the source
+    /// bucket, the config's bucket and the plugin buckets; sent as `ExpectedBucketOwner`
+    /// (`ExpectedSourceBucketOwner` on copies) with every request to them.
+    pub expected_bucket_owner: Option<String>,
 }
 
 /// A missing or malformed environment variable.
@@ -117,6 +121,8 @@ impl Settings {
             retry: RetryPolicy::new(retry, self.retry_base_delay),
             timeouts: self.timeouts,
             stop,
+            source_owner: self.expected_bucket_owner.clone(),
+            write: WriteOptions::default(),
         }
     }
 
@@ -202,7 +208,21 @@ impl Settings {
             deadline_margin: Duration::from_millis(number("DEADLINE_MARGIN_MS", 5_000, 0, 60_000)?),
             source_bucket: present("SOURCE_BUCKET").map(|b| b.trim().to_string()),
             plugin_instances: number("PLUGIN_INSTANCES", 128, 1, 1024)? as u32,
+            expected_bucket_owner: expected_bucket_owner(get)?,
         })
+    }
+}
+
+/// `EXPECTED_BUCKET_OWNER`: an AWS account id (12 digits), when set.
+pub fn expected_bucket_owner(get: Lookup) -> Result<Option<String>, EnvError> {
+    match present(get, "EXPECTED_BUCKET_OWNER") {
+        None => Ok(None),
+        Some(id) if crate::config::is_account_id(id.trim()) => Ok(Some(id.trim().to_string())),
+        Some(value) => Err(EnvError::Invalid {
+            name: "EXPECTED_BUCKET_OWNER",
+            value,
+            expected: "a 12-digit AWS account id (the owner of the source, config and plugin buckets)".into(),
+        }),
     }
 }
 
@@ -359,6 +379,23 @@ mod tests {
         assert_eq!(
             settings(&vars).unwrap_err().to_string(),
             "environment variable COPY_REQUEST_TIMEOUT_MS=\"0\" is invalid; expected a whole number from 100 to 900000"
+        );
+    }
+
+    #[test]
+    fn expected_bucket_owner_is_an_account_id() {
+        assert_eq!(settings(BASE).unwrap().expected_bucket_owner, None);
+        let mut vars = BASE.to_vec();
+        vars.push(("EXPECTED_BUCKET_OWNER", "011122223333"));
+        assert_eq!(
+            settings(&vars).unwrap().expected_bucket_owner.as_deref(),
+            Some("011122223333")
+        );
+        let mut vars = BASE.to_vec();
+        vars.push(("EXPECTED_BUCKET_OWNER", "1111-2222-3333"));
+        assert_eq!(
+            settings(&vars).unwrap_err().to_string(),
+            "environment variable EXPECTED_BUCKET_OWNER=\"1111-2222-3333\" is invalid; expected a 12-digit AWS account id (the owner of the source, config and plugin buckets)"
         );
     }
 

@@ -56,6 +56,12 @@ pub enum ReasonCode {
     InvalidKey,
     /// Local mode's `DESTINATION_KEY` and an event with several objects.
     OneFileManyRecords,
+    /// The copy's full-object checksum differs from the source's (CopyObject's answer, or S3
+    /// refused to complete a multipart copy with the source's value): the destination does
+    /// not hold the source's bytes. Not retried within the invocation (the event's retry copies
+    /// again); a repeat means a fault on the
+    /// storage side, for AWS support.
+    ChecksumMismatch,
     /// A failure no other code describes (a record no path of the handler reported on).
     Other,
 }
@@ -72,7 +78,7 @@ const THROTTLING: [&str; 6] = [
 
 impl ReasonCode {
     /// Every code, in declaration order (for docs and tests).
-    pub const ALL: [ReasonCode; 20] = [
+    pub const ALL: [ReasonCode; 21] = [
         ReasonCode::AccessDenied,
         ReasonCode::NoSuchBucket,
         ReasonCode::KmsDenied,
@@ -92,6 +98,7 @@ impl ReasonCode {
         ReasonCode::LocalIo,
         ReasonCode::InvalidKey,
         ReasonCode::OneFileManyRecords,
+        ReasonCode::ChecksumMismatch,
         ReasonCode::Other,
     ];
 
@@ -117,6 +124,7 @@ impl ReasonCode {
             ReasonCode::LocalIo => "LocalIo",
             ReasonCode::InvalidKey => "InvalidKey",
             ReasonCode::OneFileManyRecords => "OneFileManyRecords",
+            ReasonCode::ChecksumMismatch => "ChecksumMismatch",
             ReasonCode::Other => "Other",
         }
     }
@@ -148,6 +156,9 @@ impl ReasonCode {
             "LocalIo" => ReasonCode::LocalIo,
             "InvalidKey" => ReasonCode::InvalidKey,
             "OneFileManyRecords" => ReasonCode::OneFileManyRecords,
+            // S3's answer to a CompleteMultipartUpload whose full-object checksum differs
+            // (BadDigest), and the crate's own for a CopyObject answer that differs.
+            "ChecksumMismatch" | "BadDigest" | "InvalidChecksum" => ReasonCode::ChecksumMismatch,
             "InternalError" | "ServiceUnavailable" => ReasonCode::ServerError,
             _ if THROTTLING.contains(&code) => ReasonCode::SlowDown,
             _ if code.strip_prefix("HTTP5").is_some_and(|rest| rest.len() == 2) => ReasonCode::ServerError,
@@ -197,6 +208,8 @@ mod tests {
             ("Interrupted", ReasonCode::Interrupted),
             ("LocalIo", ReasonCode::LocalIo),
             ("InvalidKey", ReasonCode::InvalidKey),
+            ("ChecksumMismatch", ReasonCode::ChecksumMismatch),
+            ("BadDigest", ReasonCode::ChecksumMismatch),
             ("InvalidObjectState", ReasonCode::S3Error),
             ("HTTP400", ReasonCode::S3Error),
             ("HTTP5000", ReasonCode::S3Error),

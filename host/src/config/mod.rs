@@ -14,6 +14,7 @@ use crate::suffix::SuffixSet;
 mod fields;
 mod plugin;
 mod tenancy;
+mod write;
 
 use fields::FieldReader;
 
@@ -21,6 +22,7 @@ pub use plugin::{
     DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, MAX_MAX_INSTRUCTIONS, OnError,
     PluginSource, PluginSpec,
 };
+pub use write::{CannedAcl, Encryption, StorageClass, is_account_id};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -35,6 +37,10 @@ const CUSTOMER_FIELDS: &[&str] = &[
     "suffixes",
     "plugin",
     "allowedBuckets",
+    "storageClass",
+    "encryption",
+    "acl",
+    "expectedBucketOwner",
 ];
 
 /// A validated configuration.
@@ -62,6 +68,15 @@ pub struct Org {
     pub plugin: Option<PluginSpec>,
     /// Buckets the plugin may target besides `destination_bucket`.
     pub allowed_buckets: Vec<String>,
+    /// `storageClass` of the copies (default: the source object's).
+    pub storage_class: StorageClass,
+    /// `encryption` of the copies (default: the destination bucket's default).
+    pub encryption: Option<Encryption>,
+    /// `expectedBucketOwner`: the account that must own `destination_bucket` (12 digits);
+    /// sent with every request to it, so a bucket re-created by another account gets nothing.
+    pub expected_bucket_owner: Option<String>,
+    /// `acl`: the canned ACL of the copies, for destination buckets that still use ACLs.
+    pub acl: Option<CannedAcl>,
 }
 
 impl Org {
@@ -179,6 +194,7 @@ impl Config {
                 if !c.allowed_buckets.is_empty() {
                     fields.insert("allowedBuckets".into(), Value::from(c.allowed_buckets.clone()));
                 }
+                write::to_json(c, &mut fields);
                 Value::Object(fields)
             })
             .collect();
@@ -273,6 +289,10 @@ fn parse_customer(
         .value("plugin")
         .and_then(|value| plugin::parse_plugin(&who, value, config_dir, fields.problems()));
     let allowed_buckets = plugin::parse_allowed_buckets(&mut fields);
+    let storage_class = write::storage_class(&mut fields);
+    let encryption = write::encryption(&who, &mut fields);
+    let acl = write::acl(&mut fields);
+    let expected_bucket_owner = write::expected_bucket_owner(&mut fields);
     if !fields.clean() {
         return None;
     }
@@ -283,6 +303,10 @@ fn parse_customer(
         suffixes,
         plugin,
         allowed_buckets,
+        storage_class,
+        encryption,
+        expected_bucket_owner,
+        acl,
     })
 }
 
