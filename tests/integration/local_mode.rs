@@ -57,6 +57,7 @@ fn local_settings(
         deadline_margin: Duration::from_secs(5),
         source_bucket: None,
         plugin_instances: 128,
+        expected_bucket_owner: None,
     }
 }
 

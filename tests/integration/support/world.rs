@@ -117,6 +117,7 @@ impl World {
             deadline_margin: Duration::from_secs(5),
             source_bucket: Some(self.source.clone()),
             plugin_instances: 128,
+            expected_bucket_owner: None,
         }
     }
 
