@@ -158,7 +158,9 @@ impl ReasonCode {
             "OneFileManyRecords" => ReasonCode::OneFileManyRecords,
             // S3's answer to a CompleteMultipartUpload whose full-object checksum differs
             // (BadDigest), and the crate's own for a CopyObject answer that differs.
-            "ChecksumMismatch" | "BadDigest" | "InvalidDigest" | "InvalidChecksum" => ReasonCode::ChecksumMismatch,
+            "ChecksumMismatch" | "BadDigest" | "InvalidDigest" | "InvalidChecksum" => {
+                ReasonCode::ChecksumMismatch
+            }
             "InternalError" | "ServiceUnavailable" => ReasonCode::ServerError,
             _ if THROTTLING.contains(&code) => ReasonCode::SlowDown,
             _ if code.strip_prefix("HTTP5").is_some_and(|rest| rest.len() == 2) => ReasonCode::ServerError,

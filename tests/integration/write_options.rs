@@ -17,7 +17,11 @@ use crate::support::world::{Uploaded, World, bytes};
 const MIB: usize = 1024 * 1024;
 
 /// A world whose orgs each get the extra config fields `fields(org)`.
-async fn world_with(server: &'static Server, orgs: &[&str], fields: impl Fn(&str) -> serde_json::Value) -> World {
+async fn world_with(
+    server: &'static Server,
+    orgs: &[&str],
+    fields: impl Fn(&str) -> serde_json::Value,
+) -> World {
     World::with_config(server, orgs, |pairs| {
         let customers: Vec<_> = pairs
             .iter()
@@ -55,7 +59,13 @@ async fn head(world: &World, bucket: &str, key: &str) -> HeadObjectOutput {
 }
 
 /// Uploads `body` with a storage class and a checksum algorithm.
-async fn put_with(world: &World, key: &str, body: Vec<u8>, class: Option<StorageClass>, checksum: ChecksumAlgorithm) -> Uploaded {
+async fn put_with(
+    world: &World,
+    key: &str,
+    body: Vec<u8>,
+    class: Option<StorageClass>,
+    checksum: ChecksumAlgorithm,
+) -> Uploaded {
     world
         .put_object(
             world
@@ -77,7 +87,10 @@ async fn run(exporter: &Exporter, objects: &[&Uploaded]) -> Report {
 /// The requests the proxy saw to `bucket` (path-style: `/bucket/…`).
 fn to_bucket(seen: &[Seen], bucket: &str) -> Vec<Seen> {
     let prefix = format!("/{bucket}/");
-    seen.iter().filter(|s| s.path.starts_with(&prefix)).cloned().collect()
+    seen.iter()
+        .filter(|s| s.path.starts_with(&prefix))
+        .cloned()
+        .collect()
 }
 
 /// Whether the server keeps storage classes (moto does; Garage accepts the header and
@@ -93,13 +106,32 @@ fn implements_sse(server: &Server) -> bool {
 
 async fn the_source_storage_class_is_kept(server: &'static Server) {
     let world = World::new(server, &["org1"]).await;
-    let ia = put_with(&world, "org1/ia.pdf", bytes(3000, 1), Some(StorageClass::StandardIa), ChecksumAlgorithm::Crc32).await;
-    let standard = put_with(&world, "org1/std.pdf", bytes(3000, 2), None, ChecksumAlgorithm::Crc32).await;
+    let ia = put_with(
+        &world,
+        "org1/ia.pdf",
+        bytes(3000, 1),
+        Some(StorageClass::StandardIa),
+        ChecksumAlgorithm::Crc32,
+    )
+    .await;
+    let standard = put_with(
+        &world,
+        "org1/std.pdf",
+        bytes(3000, 2),
+        None,
+        ChecksumAlgorithm::Crc32,
+    )
+    .await;
     let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("pdf"));
     let report = run(&exporter, &[&ia, &standard]).await;
     for key in ["org1/ia.pdf", "org1/std.pdf"] {
-        assert_eq!(record(&report, key).outcome, Outcome::Copied, "{:?}", record(&report, key));
+        assert_eq!(
+            record(&report, key).outcome,
+            Outcome::Copied,
+            "{:?}",
+            record(&report, key)
+        );
     }
     // One HEAD of the source per record (the class and checksum), then the copy.
     let heads: Vec<_> = to_bucket(&proxy.seen(), &world.source)
@@ -107,14 +139,22 @@ async fn the_source_storage_class_is_kept(server: &'static Server) {
         .filter(|s| s.method == "HEAD")
         .collect();
     assert_eq!(heads.len(), 2, "{heads:?}");
-    assert!(heads.iter().all(|h| h.header("x-amz-checksum-mode") == Some("ENABLED")), "{heads:?}");
+    assert!(
+        heads
+            .iter()
+            .all(|h| h.header("x-amz-checksum-mode") == Some("ENABLED")),
+        "{heads:?}"
+    );
     let dest = world.bucket_of("org1");
     let copies = proxy.copies_to(dest);
     // A STANDARD source is copied without the header (S3 treats them alike).
     let std_copy = copies.iter().find(|s| s.path.contains("std.pdf")).unwrap();
     assert_eq!(std_copy.header("x-amz-storage-class"), None);
     if !keeps_storage_class(server) {
-        eprintln!("SKIP on {}: Garage keeps no storage class (the source reads back without one, so none is sent)", server.name);
+        eprintln!(
+            "SKIP on {}: Garage keeps no storage class (the source reads back without one, so none is sent)",
+            server.name
+        );
         return;
     }
     let ia_copy = copies.iter().find(|s| s.path.contains("ia.pdf")).unwrap();
@@ -128,7 +168,14 @@ async fn the_source_storage_class_is_kept(server: &'static Server) {
 
 async fn a_fixed_storage_class_costs_no_source_head(server: &'static Server) {
     let world = world_with(server, &["org1"], |_| json!({"storageClass": "GLACIER_IR"})).await;
-    let src = put_with(&world, "org1/a.pdf", bytes(2000, 3), Some(StorageClass::StandardIa), ChecksumAlgorithm::Crc32).await;
+    let src = put_with(
+        &world,
+        "org1/a.pdf",
+        bytes(2000, 3),
+        Some(StorageClass::StandardIa),
+        ChecksumAlgorithm::Crc32,
+    )
+    .await;
     let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("pdf"));
     let report = run(&exporter, &[&src]).await;
@@ -145,10 +192,16 @@ async fn a_fixed_storage_class_costs_no_source_head(server: &'static Server) {
     // Without the source's HEAD the copy's checksum is reported as S3 answered it.
     assert!(r.checksum.is_some(), "{r:?}");
     if !keeps_storage_class(server) {
-        eprintln!("SKIP on {}: Garage keeps no storage class (the header was sent, see above)", server.name);
+        eprintln!(
+            "SKIP on {}: Garage keeps no storage class (the header was sent, see above)",
+            server.name
+        );
         return;
     }
-    assert_eq!(head(&world, dest, "org1/a.pdf").await.storage_class(), Some(&StorageClass::GlacierIr));
+    assert_eq!(
+        head(&world, dest, "org1/a.pdf").await.storage_class(),
+        Some(&StorageClass::GlacierIr)
+    );
 }
 
 /// A KMS key on moto, made by boto3 in the test venv (the crate has no KMS client).
@@ -157,10 +210,21 @@ fn moto_kms_key(server: &Server) -> String {
     let script = "import boto3,sys; k=boto3.client('kms',endpoint_url=sys.argv[1],region_name=sys.argv[2],\
                   aws_access_key_id=sys.argv[3],aws_secret_access_key=sys.argv[4]); print(k.create_key()['KeyMetadata']['Arn'])";
     let out = std::process::Command::new(&python)
-        .args(["-c", script, &server.endpoint, &server.region, &server.access_key, &server.secret_key])
+        .args([
+            "-c",
+            script,
+            &server.endpoint,
+            &server.region,
+            &server.access_key,
+            &server.secret_key,
+        ])
         .output()
         .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
-    assert!(out.status.success(), "create KMS key: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "create KMS key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -186,15 +250,27 @@ async fn encryption_reaches_the_copy(server: &'static Server) {
         assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
     }
     let sent = |org: &str| proxy.copies_to(world.bucket_of(org)).remove(0);
-    assert_eq!(sent("org1").header("x-amz-server-side-encryption"), Some("AES256"));
+    assert_eq!(
+        sent("org1").header("x-amz-server-side-encryption"),
+        Some("AES256")
+    );
     let kms = sent("org2");
     assert_eq!(kms.header("x-amz-server-side-encryption"), Some("aws:kms"));
-    assert_eq!(kms.header("x-amz-server-side-encryption-aws-kms-key-id"), Some(key_id.as_str()));
-    assert_eq!(kms.header("x-amz-server-side-encryption-bucket-key-enabled"), Some("true"));
+    assert_eq!(
+        kms.header("x-amz-server-side-encryption-aws-kms-key-id"),
+        Some(key_id.as_str())
+    );
+    assert_eq!(
+        kms.header("x-amz-server-side-encryption-bucket-key-enabled"),
+        Some("true")
+    );
     // No encryption field: the destination bucket's default, no header.
     assert_eq!(sent("org3").header("x-amz-server-side-encryption"), None);
     if !implements_sse(server) {
-        eprintln!("SKIP on {}: Garage implements neither SSE-S3 nor SSE-KMS (the headers were sent, see above)", server.name);
+        eprintln!(
+            "SKIP on {}: Garage implements neither SSE-S3 nor SSE-KMS (the headers were sent, see above)",
+            server.name
+        );
         return;
     }
     let h = head(&world, world.bucket_of("org1"), "org1/a.pdf").await;
@@ -227,7 +303,10 @@ async fn the_acl_header_reaches_the_server(server: &'static Server) {
         proxy.copies_to(world.bucket_of("org1"))[0].header("x-amz-acl"),
         Some("bucket-owner-full-control")
     );
-    assert_eq!(proxy.copies_to(world.bucket_of("org2"))[0].header("x-amz-acl"), None);
+    assert_eq!(
+        proxy.copies_to(world.bucket_of("org2"))[0].header("x-amz-acl"),
+        None
+    );
 }
 
 async fn a_wrong_bucket_owner_fails_only_that_org(server: &'static Server) {
@@ -263,14 +342,24 @@ async fn a_wrong_bucket_owner_fails_only_that_org(server: &'static Server) {
     assert_eq!(world.get(&org1_bucket, "org1/a.pdf").await, None);
     let seen = proxy.seen();
     let org2_copy = &proxy.copies_to(world.bucket_of("org2"))[0];
-    assert_eq!(org2_copy.header("x-amz-expected-bucket-owner"), Some("222222222222"));
-    assert_eq!(org2_copy.header("x-amz-source-expected-bucket-owner"), Some("333333333333"));
+    assert_eq!(
+        org2_copy.header("x-amz-expected-bucket-owner"),
+        Some("222222222222")
+    );
+    assert_eq!(
+        org2_copy.header("x-amz-source-expected-bucket-owner"),
+        Some("333333333333")
+    );
     // The global owner on every request to the source and config buckets.
     for bucket in [&world.source, &world.config_bucket] {
         let requests = to_bucket(&seen, bucket);
         assert!(!requests.is_empty(), "no request to {bucket}");
         for s in requests {
-            assert_eq!(s.header("x-amz-expected-bucket-owner"), Some("333333333333"), "{s:?}");
+            assert_eq!(
+                s.header("x-amz-expected-bucket-owner"),
+                Some("333333333333"),
+                "{s:?}"
+            );
         }
     }
 }
@@ -284,7 +373,11 @@ async fn checksums_are_kept_and_reported(server: &'static Server) {
     ] {
         uploaded.push(put_with(&world, key, bytes(5000, 11), None, algorithm).await);
     }
-    let report = run(&world.exporter(world.settings("pdf")), &uploaded.iter().collect::<Vec<_>>()).await;
+    let report = run(
+        &world.exporter(world.settings("pdf")),
+        &uploaded.iter().collect::<Vec<_>>(),
+    )
+    .await;
     let dest = world.bucket_of("org1");
     for (key, algorithm) in [("org1/nvme.pdf", "CRC64NVME"), ("org1/crc32.pdf", "CRC32")] {
         let r = record(&report, key);
@@ -292,7 +385,9 @@ async fn checksums_are_kept_and_reported(server: &'static Server) {
             // moto computes the copy's CRC64NVME itself, wrongly (a 4-byte value): the
             // export catches that as it would on S3.
             assert_eq!(r.reason_code, Some(ReasonCode::ChecksumMismatch), "{r:?}");
-            eprintln!("SKIP on moto: moto's CopyObject computes a wrong CRC64NVME (reported as ChecksumMismatch)");
+            eprintln!(
+                "SKIP on moto: moto's CopyObject computes a wrong CRC64NVME (reported as ChecksumMismatch)"
+            );
             continue;
         }
         assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
@@ -302,11 +397,20 @@ async fn checksums_are_kept_and_reported(server: &'static Server) {
             _ => source.checksum_crc32(),
         };
         let Some(source_value) = source_value else {
-            eprintln!("SKIP on {}: the server keeps no {algorithm} checksum for {key}", server.name);
+            eprintln!(
+                "SKIP on {}: the server keeps no {algorithm} checksum for {key}",
+                server.name
+            );
             continue;
         };
-        let reported = r.checksum.as_ref().unwrap_or_else(|| panic!("no checksum reported: {r:?}"));
-        assert_eq!((reported.algorithm.as_str(), reported.value.as_str()), (algorithm, source_value));
+        let reported = r
+            .checksum
+            .as_ref()
+            .unwrap_or_else(|| panic!("no checksum reported: {r:?}"));
+        assert_eq!(
+            (reported.algorithm.as_str(), reported.value.as_str()),
+            (algorithm, source_value)
+        );
         let copy = head(&world, dest, key).await;
         let copy_value = match algorithm {
             "CRC64NVME" => copy.checksum_crc64_nvme(),
@@ -314,7 +418,10 @@ async fn checksums_are_kept_and_reported(server: &'static Server) {
         };
         assert_eq!(copy_value, Some(source_value), "{key}");
         let line = serde_json::to_value(r).unwrap();
-        assert_eq!(line["checksum"], json!({"algorithm": algorithm, "value": source_value}));
+        assert_eq!(
+            line["checksum"],
+            json!({"algorithm": algorithm, "value": source_value})
+        );
     }
 }
 
@@ -322,7 +429,14 @@ async fn a_checksum_that_differs_fails_the_record(server: &'static Server) {
     // The proxy makes the source's HEAD report another checksum than its bytes have: the
     // copy's checksum then differs from what the source claims.
     let world = World::new(server, &["org1"]).await;
-    let src = put_with(&world, "org1/a.pdf", bytes(4000, 12), None, ChecksumAlgorithm::Crc32).await;
+    let src = put_with(
+        &world,
+        "org1/a.pdf",
+        bytes(4000, 12),
+        None,
+        ChecksumAlgorithm::Crc32,
+    )
+    .await;
     let proxy = FaultProxy::start(
         &server.endpoint,
         vec![Rule {
@@ -342,12 +456,21 @@ async fn a_checksum_that_differs_fails_the_record(server: &'static Server) {
 }
 
 async fn multipart_copies_carry_class_encryption_owner_and_checksum(server: &'static Server) {
-    let world = world_with(server, &["org1"], |_| {
-        json!({"encryption": {"type": "AES256"}, "expectedBucketOwner": "222222222222"})
-    })
+    let world = world_with(
+        server,
+        &["org1"],
+        |_| json!({"encryption": {"type": "AES256"}, "expectedBucketOwner": "222222222222"}),
+    )
     .await;
     let body = bytes(11 * MIB + 77, 13);
-    let src = put_with(&world, "org1/big.indd", body.clone(), Some(StorageClass::StandardIa), ChecksumAlgorithm::Crc32).await;
+    let src = put_with(
+        &world,
+        "org1/big.indd",
+        body.clone(),
+        Some(StorageClass::StandardIa),
+        ChecksumAlgorithm::Crc32,
+    )
+    .await;
     let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
     let mut settings = world.settings("indd");
     settings.multipart_threshold = 5 * MIB as u64;
@@ -357,7 +480,10 @@ async fn multipart_copies_carry_class_encryption_owner_and_checksum(server: &'st
     let r = record(&report, "org1/big.indd");
     assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
     let dest = world.bucket_of("org1");
-    assert!(world.get(dest, "org1/big.indd").await == Some(body), "not byte-identical");
+    assert!(
+        world.get(dest, "org1/big.indd").await == Some(body),
+        "not byte-identical"
+    );
     let seen = to_bucket(&proxy.seen(), dest);
     let create = seen
         .iter()
@@ -374,9 +500,17 @@ async fn multipart_copies_carry_class_encryption_owner_and_checksum(server: &'st
     assert_eq!(complete.header("x-amz-checksum-crc32"), source.checksum_crc32());
     // Every request of the copy to the destination names its owner; the parts name the source's.
     for s in &seen {
-        assert_eq!(s.header("x-amz-expected-bucket-owner"), Some("222222222222"), "{s:?}");
+        assert_eq!(
+            s.header("x-amz-expected-bucket-owner"),
+            Some("222222222222"),
+            "{s:?}"
+        );
         if s.copy {
-            assert_eq!(s.header("x-amz-source-expected-bucket-owner"), Some("333333333333"), "{s:?}");
+            assert_eq!(
+                s.header("x-amz-source-expected-bucket-owner"),
+                Some("333333333333"),
+                "{s:?}"
+            );
         }
     }
     let copy = head(&world, dest, "org1/big.indd").await;
@@ -388,7 +522,10 @@ async fn multipart_copies_carry_class_encryption_owner_and_checksum(server: &'st
         assert_eq!(copy.storage_class(), Some(&StorageClass::StandardIa));
         assert_eq!(copy.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
     } else {
-        eprintln!("SKIP on {}: Garage keeps no storage class and no SSE-S3 (the SSE header was sent, see above)", server.name);
+        eprintln!(
+            "SKIP on {}: Garage keeps no storage class and no SSE-S3 (the SSE header was sent, see above)",
+            server.name
+        );
     }
 }
 
@@ -400,7 +537,14 @@ async fn a_multipart_copy_with_a_wrong_source_checksum_is_refused(server: &'stat
         return;
     }
     let world = World::new(server, &["org1"]).await;
-    let src = put_with(&world, "org1/big.indd", bytes(11 * MIB, 14), None, ChecksumAlgorithm::Crc32).await;
+    let src = put_with(
+        &world,
+        "org1/big.indd",
+        bytes(11 * MIB, 14),
+        None,
+        ChecksumAlgorithm::Crc32,
+    )
+    .await;
     let proxy = FaultProxy::start(
         &server.endpoint,
         vec![Rule {

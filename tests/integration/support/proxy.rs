@@ -292,7 +292,9 @@ async fn forward(
                 let names: Vec<_> = response
                     .headers()
                     .keys()
-                    .filter(|n| n.as_str().starts_with("x-amz-checksum-") && n.as_str() != "x-amz-checksum-type")
+                    .filter(|n| {
+                        n.as_str().starts_with("x-amz-checksum-") && n.as_str() != "x-amz-checksum-type"
+                    })
                     .cloned()
                     .collect();
                 for name in names {
