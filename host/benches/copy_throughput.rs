@@ -1,13 +1,17 @@
 //! `make bench`: one invocation with 1,000 records (4 orgs, 10 % skipped) against local
 //! Garage, compared in the same run with a minimal loop that issues the same 900
 //! `CopyObject` requests at the same concurrency through the same SDK client, completing in
-//! any order (the server's ceiling: ceil(N / C) round trips). Measured:
+//! any order (the server's ceiling: ceil(N / C) round trips). The orgs of these comparisons
+//! have a fixed `storageClass` ("STANDARD"), so the function sends exactly the baseline's
+//! requests. Measured:
 //!
 //! - direct, and through the test proxy with 20 ms added to every request (what S3's real
 //!   latency looks like, where concurrency matters most);
 //! - at 20 ms with 1 copy in 50 ten times slower (200 ms): a record that is slow must not
 //!   hold back the records behind it. For contrast, the same loop completing in order (a
 //!   window that moves only when its oldest copy is done) is timed too;
+//! - at 20 ms, what keeping the source's class (the default, `"source"`) costs: one HEAD of
+//!   the source before each copy, as a ratio to the fixed class;
 //! - a 10,000-record invocation (an SQS batch at its maximum) at 20 ms;
 //! - the real binary's peak RSS on 1,000 and on 10,000 records, and the cost per record
 //!   (the slope between the two). Both events carry only the fields S3 notifications always
@@ -76,7 +80,10 @@ struct Workload {
     event_json: Value,
     event: ParsedEvent,
     copies: Vec<CopyRequest>,
+    /// The orgs with `storageClass: "STANDARD"`: one CopyObject per record, as the baseline.
     settings: Settings,
+    /// The same orgs with the default `storageClass` (`"source"`): a HEAD, then the copy.
+    source_class_settings: Settings,
 }
 
 struct Comparison {
@@ -161,6 +168,20 @@ async fn run() {
     println!(
         "           (proxy saw at most {} copies in flight)",
         proxy.max_copies_in_flight()
+    );
+    let (source_class, fixed_class) =
+        compare_storage_class(server.client_via(&proxy.endpoint), &workload).await;
+    let (source_class, fixed_class) = (median(&source_class), median(&fixed_class));
+    println!(
+        "+20 ms     storageClass \"source\" (default: HEAD + copy) {:>5} ms   fixed class (copy only) {:>5} ms   \
+         ratio {:.2}: keeping the source's class costs {:.1} ms per record at 20 ms per request",
+        source_class.as_millis(),
+        fixed_class.as_millis(),
+        source_class.as_secs_f64() / fixed_class.as_secs_f64(),
+        (source_class.as_secs_f64() - fixed_class.as_secs_f64())
+            * 1000.0
+            * workload.settings.copy_concurrency as f64
+            / workload.copies.len() as f64,
     );
     drop(proxy);
 
@@ -307,13 +328,40 @@ async fn prepare(world: &World, records: usize) -> Workload {
         ("CONFIGURATION_BUCKET", world.config_bucket.clone()),
         ("CONFIGURATION_KEY", world.config_key.clone()),
     ]);
-    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("settings");
+    let source_class_settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("settings");
+    // The same orgs with a fixed class, next to the default config.
+    let fixed_key = "export/config-fixed-class.json";
+    let customers: Vec<_> = world
+        .orgs
+        .iter()
+        .map(|(org, bucket)| serde_json::json!({"org": org, "destinationBucket": bucket, "storageClass": "STANDARD"}))
+        .collect();
+    world
+        .client
+        .put_object()
+        .bucket(&world.config_bucket)
+        .key(fixed_key)
+        .body(
+            serde_json::json!({"customers": customers, "retry": 1})
+                .to_string()
+                .into_bytes()
+                .into(),
+        )
+        .send()
+        .await
+        .expect("upload the fixed-class config");
+    let mut settings = source_class_settings.clone();
+    settings.config_location = artifact_export::env::ConfigLocation::S3 {
+        bucket: world.config_bucket.clone(),
+        key: fixed_key.into(),
+    };
     Workload {
         records,
         event_json,
         event,
         copies,
         settings,
+        source_class_settings,
     }
 }
 
@@ -345,6 +393,26 @@ async fn compare(label: &str, target: f64, client: Client, workload: &Workload, 
         }
     }
     result
+}
+
+/// The function with the default `storageClass` ("source") and with a fixed one, after a
+/// warm-up each, `RUNS` rounds alternating which goes first: (source, fixed) durations.
+async fn compare_storage_class(client: Client, workload: &Workload) -> (Vec<Duration>, Vec<Duration>) {
+    let fixed = Exporter::new(client.clone(), workload.settings.clone());
+    let source = Exporter::new(client, workload.source_class_settings.clone());
+    run_function(&fixed, workload).await;
+    run_function(&source, workload).await;
+    let (mut with_head, mut without) = (Vec::new(), Vec::new());
+    for round in 0..RUNS {
+        if round % 2 == 0 {
+            with_head.push(run_function(&source, workload).await);
+            without.push(run_function(&fixed, workload).await);
+        } else {
+            without.push(run_function(&fixed, workload).await);
+            with_head.push(run_function(&source, workload).await);
+        }
+    }
+    (with_head, without)
 }
 
 /// One invocation of the handler; panics unless every exported record was copied.

@@ -22,7 +22,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use futures::StreamExt;
 
-use crate::config::{Config, Org};
+use crate::config::{Config, Encryption, Org};
 use crate::exporter::Exporter;
 use crate::policy::OrgPlugins;
 use crate::reason::ReasonCode;
@@ -214,11 +214,13 @@ async fn check_steps(
         }
     };
     let bucket = &org.destination_bucket;
-    // wired when the org has expectedBucketOwner: pass it here.
-    let expected_owner: Option<&str> = None;
-    bucket_reachable(&client, bucket, expected_owner).await?;
-    // wired when the org has an encryption KMS key: pass its id here.
-    let kms_key_id: Option<&str> = None;
+    bucket_reachable(&client, bucket, org.expected_bucket_owner.as_deref()).await?;
+    let kms_key_id = match &org.encryption {
+        Some(Encryption::Kms {
+            key_id: Some(key), ..
+        }) => Some(key.as_str()),
+        _ => None,
+    };
     kms_key_usable(&client, bucket, kms_key_id).await?;
     let plugin = match (&org.plugin, plugins.get(&org.org)) {
         (None, _) => None,

@@ -52,6 +52,7 @@ pub struct ConfigStore {
     location: ConfigLocation,
     refresh: Duration,
     source_bucket: Option<String>,
+    bucket_owner: Option<String>,
     loaded: Mutex<Option<Loaded>>,
 }
 
@@ -67,8 +68,15 @@ impl ConfigStore {
             location,
             refresh,
             source_bucket: None,
+            bucket_owner: None,
             loaded: Mutex::new(None),
         }
+    }
+
+    /// Reads the config object only from a bucket `owner` owns (`EXPECTED_BUCKET_OWNER`).
+    pub fn with_bucket_owner(mut self, owner: Option<String>) -> Self {
+        self.bucket_owner = owner;
+        self
     }
 
     /// Also refuses configurations that export into `source_bucket` (see
@@ -161,6 +169,7 @@ impl ConfigStore {
                     .bucket(bucket)
                     .key(key)
                     .set_if_none_match(known_etag.map(str::to_string))
+                    .set_expected_bucket_owner(self.bucket_owner.clone())
                     .send()
                     .await;
                 let output = match response {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::destination::{CopyOptions, LocalMode, Stop};
+use crate::destination::{CopyOptions, LocalMode, Stop, WriteOptions};
 use crate::s3::RetryPolicy;
 use crate::s3::client::Timeouts;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
@@ -84,6 +84,10 @@ pub struct Settings {
     /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (a local server; unset in AWS): where
     /// orgs' `roleArn`s are assumed. `None`: the region's STS endpoint.
     pub sts_endpoint: Option<String>,
+    /// `EXPECTED_BUCKET_OWNER` (optional, 12 digits): the account that must own the source
+    /// bucket, the config's bucket and the plugin buckets; sent as `ExpectedBucketOwner`
+    /// (`ExpectedSourceBucketOwner` on copies) with every request to them.
+    pub expected_bucket_owner: Option<String>,
 }
 
 /// A missing or malformed environment variable.
@@ -120,6 +124,8 @@ impl Settings {
             retry: RetryPolicy::new(retry, self.retry_base_delay),
             timeouts: self.timeouts,
             stop,
+            source_owner: self.expected_bucket_owner.clone(),
+            write: WriteOptions::default(),
         }
     }
 
@@ -206,7 +212,21 @@ impl Settings {
             source_bucket: present("SOURCE_BUCKET").map(|b| b.trim().to_string()),
             plugin_instances: number("PLUGIN_INSTANCES", 128, 1, 1024)? as u32,
             sts_endpoint: present("AWS_ENDPOINT_URL_STS").or_else(|| present("AWS_ENDPOINT_URL")),
+            expected_bucket_owner: expected_bucket_owner(get)?,
         })
+    }
+}
+
+/// `EXPECTED_BUCKET_OWNER`: an AWS account id (12 digits), when set.
+pub fn expected_bucket_owner(get: Lookup) -> Result<Option<String>, EnvError> {
+    match present(get, "EXPECTED_BUCKET_OWNER") {
+        None => Ok(None),
+        Some(id) if crate::config::is_account_id(id.trim()) => Ok(Some(id.trim().to_string())),
+        Some(value) => Err(EnvError::Invalid {
+            name: "EXPECTED_BUCKET_OWNER",
+            value,
+            expected: "a 12-digit AWS account id (the owner of the source, config and plugin buckets)".into(),
+        }),
     }
 }
 
@@ -385,6 +405,23 @@ mod tests {
         assert_eq!(
             settings(&vars).unwrap_err().to_string(),
             "environment variable COPY_REQUEST_TIMEOUT_MS=\"0\" is invalid; expected a whole number from 100 to 900000"
+        );
+    }
+
+    #[test]
+    fn expected_bucket_owner_is_an_account_id() {
+        assert_eq!(settings(BASE).unwrap().expected_bucket_owner, None);
+        let mut vars = BASE.to_vec();
+        vars.push(("EXPECTED_BUCKET_OWNER", "011122223333"));
+        assert_eq!(
+            settings(&vars).unwrap().expected_bucket_owner.as_deref(),
+            Some("011122223333")
+        );
+        let mut vars = BASE.to_vec();
+        vars.push(("EXPECTED_BUCKET_OWNER", "1111-2222-3333"));
+        assert_eq!(
+            settings(&vars).unwrap_err().to_string(),
+            "environment variable EXPECTED_BUCKET_OWNER=\"1111-2222-3333\" is invalid; expected a 12-digit AWS account id (the owner of the source, config and plugin buckets)"
         );
     }
 

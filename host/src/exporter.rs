@@ -33,7 +33,8 @@ impl Exporter {
         // Every request of the function is bounded by the settings' timeouts.
         let client = s3::client::with_timeouts(&client, settings.timeouts);
         let config = ConfigStore::new(settings.config_location.clone(), settings.config_refresh)
-            .with_source_bucket(settings.source_bucket.clone());
+            .with_source_bucket(settings.source_bucket.clone())
+            .with_bucket_owner(settings.expected_bucket_owner.clone());
         let destination = match &settings.local {
             Some(mode) => Destination::Folder(FolderDestination::new(mode.clone(), client.clone())),
             None => Destination::S3(S3Destination::new(client.clone())),
@@ -84,6 +85,7 @@ impl Exporter {
         self.runtime
             .get_or_init(|| {
                 Runtime::with_options(Fuel::Metered, self.settings.plugin_instances)
+                    .map(|runtime| runtime.with_bucket_owner(self.settings.expected_bucket_owner.clone()))
                     .map_err(|e| format!("plugin engine could not start: {e:#}"))
             })
             .as_ref()

@@ -13,7 +13,7 @@ use tokio::time::sleep_until;
 
 use crate::config::Config;
 use crate::config_store::ConfigLoadError;
-use crate::destination::{Stop, StopReason};
+use crate::destination::{Stop, StopReason, WriteOptions};
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
 use crate::plan::{Decision, plan_object_with_run};
@@ -189,7 +189,10 @@ async fn export_object(
         },
         None => None,
     };
-    let options = settings.copy_options(config.retry, stop);
+    let mut options = settings.copy_options(config.retry, stop);
+    if let Some(org) = customer {
+        options.write = WriteOptions::for_org(org);
+    }
     let destination = exporter.destination();
     let deliveries = futures::future::join_all(targets.iter().map(|target| async {
         match &role_destination {

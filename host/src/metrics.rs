@@ -272,6 +272,7 @@ mod tests {
             reason_code: None,
             bytes,
             attempts: 1,
+            checksum: None,
             ms,
             lag_ms: None,
             plugin: None,

@@ -60,6 +60,12 @@ pub enum ReasonCode {
     /// wrong `externalId`, STS unreachable or too slow); the reason names the role. Fix the
     /// role's trust policy or the function's `sts:AssumeRole` grant (`TenantRoleArns`).
     AssumeRoleNotPermitted,
+    /// The copy's full-object checksum differs from the source's (CopyObject's answer, or S3
+    /// refused to complete a multipart copy with the source's value): the destination does
+    /// not hold the source's bytes. Not retried within the invocation (the event's retry copies
+    /// again); a repeat means a fault on the
+    /// storage side, for AWS support.
+    ChecksumMismatch,
     /// A failure no other code describes (a record no path of the handler reported on).
     Other,
 }
@@ -76,7 +82,7 @@ const THROTTLING: [&str; 6] = [
 
 impl ReasonCode {
     /// Every code, in declaration order (for docs and tests).
-    pub const ALL: [ReasonCode; 21] = [
+    pub const ALL: [ReasonCode; 22] = [
         ReasonCode::AccessDenied,
         ReasonCode::NoSuchBucket,
         ReasonCode::KmsDenied,
@@ -97,6 +103,7 @@ impl ReasonCode {
         ReasonCode::InvalidKey,
         ReasonCode::OneFileManyRecords,
         ReasonCode::AssumeRoleNotPermitted,
+        ReasonCode::ChecksumMismatch,
         ReasonCode::Other,
     ];
 
@@ -123,6 +130,7 @@ impl ReasonCode {
             ReasonCode::InvalidKey => "InvalidKey",
             ReasonCode::OneFileManyRecords => "OneFileManyRecords",
             ReasonCode::AssumeRoleNotPermitted => "AssumeRoleNotPermitted",
+            ReasonCode::ChecksumMismatch => "ChecksumMismatch",
             ReasonCode::Other => "Other",
         }
     }
@@ -155,6 +163,11 @@ impl ReasonCode {
             "InvalidKey" => ReasonCode::InvalidKey,
             "OneFileManyRecords" => ReasonCode::OneFileManyRecords,
             "AssumeRoleNotPermitted" => ReasonCode::AssumeRoleNotPermitted,
+            // S3's answer to a CompleteMultipartUpload whose full-object checksum differs
+            // (BadDigest), and the crate's own for a CopyObject answer that differs.
+            "ChecksumMismatch" | "BadDigest" | "InvalidDigest" | "InvalidChecksum" => {
+                ReasonCode::ChecksumMismatch
+            }
             "InternalError" | "ServiceUnavailable" => ReasonCode::ServerError,
             _ if THROTTLING.contains(&code) => ReasonCode::SlowDown,
             _ if code.strip_prefix("HTTP5").is_some_and(|rest| rest.len() == 2) => ReasonCode::ServerError,
@@ -205,6 +218,8 @@ mod tests {
             ("LocalIo", ReasonCode::LocalIo),
             ("InvalidKey", ReasonCode::InvalidKey),
             ("AssumeRoleNotPermitted", ReasonCode::AssumeRoleNotPermitted),
+            ("ChecksumMismatch", ReasonCode::ChecksumMismatch),
+            ("BadDigest", ReasonCode::ChecksumMismatch),
             ("InvalidObjectState", ReasonCode::S3Error),
             ("HTTP400", ReasonCode::S3Error),
             ("HTTP5000", ReasonCode::S3Error),

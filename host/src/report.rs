@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use serde_json::{Value, json};
 
-use crate::destination::{CopyError, Delivery, StopReason};
+use crate::destination::{Checksum, CopyError, Delivery, StopReason};
 use crate::event::{BatchJob, EventRecord, RecordBody, ResultCode, Trigger};
 use crate::plan::PluginRun;
 use crate::reason::ReasonCode;
@@ -54,6 +54,11 @@ pub struct RecordReport {
     pub bytes: Option<u64>,
     /// Attempts of the most-retried S3 request.
     pub attempts: u32,
+    /// The copy's checksum (`{"algorithm", "value"}`), when it has one: verified against
+    /// the source's full-object checksum where the source has one. With several targets,
+    /// each target's is in `targets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
     /// Wall time spent on the record.
     pub ms: u64,
     /// Export lag: milliseconds from the event's `eventTime` (the upload) to the copy's
@@ -113,6 +118,9 @@ pub struct TargetReport {
     pub bytes: Option<u64>,
     /// Attempts of the most-retried S3 request.
     pub attempts: u32,
+    /// The copy's checksum, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
     /// Whether a failure was retryable.
     #[serde(skip)]
     pub retryable: bool,
@@ -135,6 +143,7 @@ impl RecordReport {
             reason_code: None,
             bytes: None,
             attempts: 0,
+            checksum: None,
             ms: 0,
             lag_ms: None,
             plugin: None,
@@ -244,6 +253,9 @@ impl RecordReport {
             .filter_map(|t| t.bytes)
             .collect();
         self.bytes = (!copied.is_empty()).then(|| copied.iter().sum());
+        if targets.len() == 1 {
+            self.checksum = first.checksum.clone();
+        }
         if targets.len() > 1 {
             self.targets = targets;
         }
@@ -261,12 +273,14 @@ impl From<Delivery> for TargetReport {
             reason_code: None,
             bytes: None,
             attempts: delivery.attempts,
+            checksum: None,
             retryable: false,
         };
         match delivery.result {
             Ok(copied) => {
                 report.outcome = Outcome::Copied;
                 report.bytes = copied.bytes;
+                report.checksum = copied.checksum;
             }
             Err(CopyError::Superseded(why)) => {
                 report.outcome = Outcome::Superseded;

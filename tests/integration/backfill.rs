@@ -454,6 +454,103 @@ async fn part_wise_copies_count_as_in_place(server: &'static Server) {
     assert_eq!(again.count("copied"), 0);
 }
 
+/// A part-wise object at the destination, newer than the source and of the same size, but
+/// with other bytes: the size-and-time rule would call it in place; the full-object
+/// checksums (both sides have CRC32) tell it apart, and the rerun after the copy finds the
+/// checksums equal.
+async fn a_part_wise_copy_of_other_bytes_is_not_in_place(server: &'static Server) {
+    use aws_sdk_s3::types::{
+        ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+    };
+    const MIB: u64 = 1024 * 1024;
+    let world = World::new(server, &["org1"]).await;
+    let source = vec![7u8; 6 * MIB as usize];
+    world.put("org1/big.pdf", &source).await;
+    // Not selected by the backfill's suffixes: only the decoy's bytes go to the destination.
+    world.put("org1/decoy.txt", &vec![8u8; 6 * MIB as usize]).await;
+    let dest = world.bucket_of("org1").to_string();
+    let decoy = world
+        .client
+        .head_object()
+        .bucket(&world.source)
+        .key("org1/decoy.txt")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    let Some(decoy_crc) = decoy.checksum_crc32().map(str::to_string) else {
+        eprintln!("SKIP on {}: the server keeps no CRC32 of the source", server.name);
+        return;
+    };
+    let upload = world
+        .client
+        .create_multipart_upload()
+        .bucket(&dest)
+        .key("org1/big.pdf")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .checksum_type(ChecksumType::FullObject)
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (n, range) in [
+        (1, format!("bytes=0-{}", 5 * MIB - 1)),
+        (2, format!("bytes={}-{}", 5 * MIB, 6 * MIB - 1)),
+    ] {
+        let out = world
+            .client
+            .upload_part_copy()
+            .bucket(&dest)
+            .key("org1/big.pdf")
+            .upload_id(id)
+            .part_number(n)
+            .copy_source(format!("{}/org1/decoy.txt", world.source))
+            .copy_source_range(range)
+            .send()
+            .await
+            .unwrap();
+        let result = out.copy_part_result().unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(result.e_tag().map(str::to_string))
+                .set_checksum_crc32(result.checksum_crc32().map(str::to_string))
+                .build(),
+        );
+    }
+    world
+        .client
+        .complete_multipart_upload()
+        .bucket(&dest)
+        .key("org1/big.pdf")
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .checksum_type(ChecksumType::FullObject)
+        .checksum_crc32(&decoy_crc)
+        .send()
+        .await
+        .unwrap();
+    assert!(listing(&world.client, &dest).await["org1/big.pdf"].contains('-'));
+    let multipart = |world: &World| {
+        let mut cmd = backfill_cmd(world, &server.endpoint);
+        cmd.env("MULTIPART_COPY_THRESHOLD", (5 * MIB).to_string())
+            .env("MULTIPART_PART_SIZE", (5 * MIB).to_string());
+        cmd
+    };
+    let first = run(&mut multipart(&world));
+    assert_eq!(
+        first.count("copied"),
+        1,
+        "other bytes are not in place: {}",
+        first.stderr
+    );
+    assert!(world.get(&dest, "org1/big.pdf").await == Some(source));
+    let again = run(&mut multipart(&world));
+    assert_eq!(again.count("already in place"), 1, "{}", again.stderr);
+    assert_eq!(again.count("copied"), 0);
+}
+
 /// Ctrl-C while a multipart copy is in flight aborts its upload: no incomplete upload is
 /// left to cost storage, and the object is reported failed (`Interrupted`) for the rerun.
 async fn an_interrupt_aborts_multipart_uploads_in_flight(server: &'static Server) {
@@ -507,6 +604,7 @@ on_each_server!(
     an_interrupt_aborts_multipart_uploads_in_flight,
     a_failing_org_fails_only_its_objects,
     part_wise_copies_count_as_in_place,
+    a_part_wise_copy_of_other_bytes_is_not_in_place,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

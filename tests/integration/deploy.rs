@@ -302,7 +302,12 @@ fn expected_grants(plugins: Option<&str>) -> BTreeSet<(String, String)> {
         ("s3:GetObject".into(), config),
     ];
     for d in DESTINATIONS {
-        for a in ["s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"] {
+        for a in [
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:PutObjectAcl",
+            "s3:AbortMultipartUpload",
+        ] {
             pairs.push((a.into(), format!("arn:aws:s3:::{d}/*")));
         }
     }
@@ -393,6 +398,67 @@ fn every_trigger_mode_grants_exactly_the_s3_access_the_function_needs() {
             );
         }
     }
+}
+
+/// The function role's KMS statements: (actions, resources), sorted.
+fn function_kms_grants(rendered: &Value) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut kms: Vec<_> = statements(rendered)
+        .into_iter()
+        .filter(|s| s.allow && s.at.starts_with(&format!("{ROLE}.")))
+        .filter(|s| s.actions.iter().any(|a| a.starts_with("kms:") || a == "*"))
+        .map(|s| (s.actions, s.resources))
+        .collect();
+    kms.sort();
+    kms
+}
+
+#[test]
+fn kms_is_granted_only_on_the_listed_keys_and_not_at_all_without_them() {
+    let none = render(&[]);
+    assert_eq!(
+        function_kms_grants(&none),
+        Vec::<(Vec<String>, Vec<String>)>::new()
+    );
+    let dest = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let dest2 = "arn:aws:kms:eu-west-1:444455556666:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+    let source = "arn:aws:kms:eu-west-1:777788889999:key/0000abcd-12ab-34cd-56ef-1234567890ab";
+    let both = render(&[
+        ("DestinationKmsKeyArns", &format!("{dest},{dest2}")),
+        ("SourceKmsKeyArns", source),
+    ]);
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        function_kms_grants(&both),
+        vec![
+            (owned(&["kms:Decrypt"]), owned(&[source])),
+            (
+                owned(&["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]),
+                owned(&[dest, dest2])
+            ),
+        ]
+    );
+    let only_source = render(&[("SourceKmsKeyArns", source)]);
+    assert_eq!(
+        function_kms_grants(&only_source),
+        vec![(owned(&["kms:Decrypt"]), owned(&[source]))]
+    );
+    // Neither widens S3, and neither takes an alias or a wildcard.
+    assert_eq!(violations(&statements(&both)), Vec::<String>::new());
+    for bad in ["*", "alias/exports", "arn:aws:kms:eu-west-1:111122223333:key/*"] {
+        let rendered = render_file(&template_path(), &[("DestinationKmsKeyArns", bad)]);
+        assert_ne!(rendered["parameterErrors"], json!([]), "{bad} accepted");
+    }
+}
+
+#[test]
+fn the_expected_bucket_owner_reaches_the_function() {
+    let rendered = render(&[("ExpectedBucketOwner", "111122223333")]);
+    assert_eq!(
+        resource(&rendered, "ExportFunction")["Properties"]["Environment"]["Variables"]["EXPECTED_BUCKET_OWNER"],
+        json!("111122223333")
+    );
+    let rendered = render_file(&template_path(), &[("ExpectedBucketOwner", "1111-2222-3333")]);
+    assert_ne!(rendered["parameterErrors"], json!([]));
 }
 
 #[test]
@@ -1055,6 +1121,11 @@ fn the_role_grants_only_what_the_code_calls() {
                 calls.insert(call);
                 needed.extend(actions.iter().map(|a| a.to_string()));
             }
+        }
+        // A canned ACL on a write (an org's `acl`) needs PutObjectAcl besides PutObject.
+        if text.contains(".set_acl(") {
+            calls.insert("set_acl");
+            needed.insert("s3:PutObjectAcl".to_string());
         }
     }
     for call in [

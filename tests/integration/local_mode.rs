@@ -58,6 +58,7 @@ fn local_settings(
         source_bucket: None,
         plugin_instances: 128,
         sts_endpoint: None,
+        expected_bucket_owner: None,
     }
 }
 

@@ -48,3 +48,6 @@ mod properties;
 mod roles;
 /// SQS-triggered invocations and their partial batch response.
 mod sqs;
+/// Per-org write options and integrity: storage class, encryption, ACL, expected bucket
+/// owners, verified checksums (single and multipart copies).
+mod write_options;

@@ -78,6 +78,15 @@ const WORDS: &[&str] = &[
     "suffixes",
     "plugin",
     "allowedBuckets",
+    "storageClass",
+    "encryption",
+    "kmsKeyId",
+    "bucketKey",
+    "aws:kms",
+    "AES256",
+    "acl",
+    "bucket-owner-full-control",
+    "expectedBucketOwner",
     "sha256",
     "settings",
     "timeoutMs",
@@ -295,6 +304,72 @@ proptest! {
     }
 }
 
+/// An org's write options (`storageClass`, `encryption`, `acl`, `expectedBucketOwner`),
+/// each absent, valid or broken.
+fn write_fields() -> impl Strategy<Value = Map<String, Value>> {
+    let class = proptest::option::weighted(
+        0.3,
+        prop_oneof![
+            24 => proptest::sample::select(&["source", "STANDARD", "STANDARD_IA", "GLACIER_IR", "INTELLIGENT_TIERING"][..])
+                .prop_map(Value::from),
+            1 => any::<String>().prop_map(Value::from),
+        ],
+    );
+    let encryption = proptest::option::weighted(
+        0.3,
+        prop_oneof![
+            6 => Just(json!({"type": "AES256"})),
+            6 => (
+                proptest::option::weighted(0.7, prop_oneof![
+                    8 => Just("alias/exports".to_string()),
+                    8 => Just("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab".to_string()),
+                    1 => any::<String>(),
+                ]),
+                proptest::option::of(any::<bool>()),
+            )
+                .prop_map(|(key, bucket_key)| {
+                    let mut e = json!({"type": "aws:kms"});
+                    if let Some(k) = key {
+                        e["kmsKeyId"] = k.into();
+                    }
+                    if let Some(b) = bucket_key {
+                        e["bucketKey"] = b.into();
+                    }
+                    e
+                }),
+            1 => any::<String>().prop_map(|t| json!({"type": t})),
+        ],
+    );
+    let acl = proptest::option::weighted(
+        0.3,
+        prop_oneof![
+            12 => Just(Value::from("bucket-owner-full-control")),
+            1 => any::<String>().prop_map(Value::from),
+        ],
+    );
+    let owner = proptest::option::weighted(
+        0.3,
+        prop_oneof![
+            12 => "[0-9]{12}".prop_map(Value::from),
+            1 => any::<String>().prop_map(Value::from),
+        ],
+    );
+    (class, encryption, acl, owner).prop_map(|(class, encryption, acl, owner)| {
+        let mut fields = Map::new();
+        for (name, value) in [
+            ("storageClass", class),
+            ("encryption", encryption),
+            ("acl", acl),
+            ("expectedBucketOwner", owner),
+        ] {
+            if let Some(v) = value {
+                fields.insert(name.into(), v);
+            }
+        }
+        fields
+    })
+}
+
 /// A config document: mostly valid fields, sometimes a broken one, so both the accepted and
 /// the refused paths are exercised.
 fn config_document() -> impl Strategy<Value = Value> {
@@ -339,8 +414,9 @@ fn config_document() -> impl Strategy<Value = Value> {
         suffixes,
         plugin,
         proptest::option::of(proptest::collection::vec(bucket(), 0..3)),
+        write_fields(),
     )
-        .prop_map(|(org, dest, prefix, suffixes, plugin, allowed)| {
+        .prop_map(|(org, dest, prefix, suffixes, plugin, allowed, write)| {
             let mut c = Map::new();
             c.insert("org".into(), org.into());
             c.insert("destinationBucket".into(), dest.into());
@@ -373,6 +449,7 @@ fn config_document() -> impl Strategy<Value = Value> {
             if let Some(a) = allowed {
                 c.insert("allowedBuckets".into(), a.into());
             }
+            c.extend(write);
             Value::Object(c)
         });
     (

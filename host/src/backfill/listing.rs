@@ -30,13 +30,14 @@ pub struct Page {
 }
 
 /// Lists one page of `bucket` under `prefix` (at most `page_size` keys), retrying
-/// throttling and 5xx answers with `retry`.
+/// throttling and 5xx answers with `retry`; `owner`: the account that must own `bucket`.
 pub async fn list_page(
     client: &Client,
     bucket: &str,
     prefix: &str,
     page_size: i32,
     continuation: Option<String>,
+    owner: Option<&str>,
     retry: &RetryPolicy,
 ) -> Result<Page, S3Failure> {
     let (result, _attempts) = with_retries(retry, || {
@@ -45,7 +46,8 @@ pub async fn list_page(
             .bucket(bucket)
             .prefix(prefix)
             .max_keys(page_size)
-            .set_continuation_token(continuation.clone());
+            .set_continuation_token(continuation.clone())
+            .set_expected_bucket_owner(owner.map(str::to_string));
         async move { request.send().await.map_err(|e| classify(&e)) }
     })
     .await;

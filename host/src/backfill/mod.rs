@@ -20,14 +20,14 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, Org};
 use crate::config_store::ConfigLoadError;
-use crate::destination::{CopyOptions, S3Destination, Stop, StopReason};
+use crate::destination::{CopyOptions, S3Destination, Stop, StopReason, WriteOptions};
 use crate::exporter::Exporter;
 use crate::plan::{Decision, plan_object};
 use crate::policy::OrgPlugins;
 use crate::report::{Outcome, TargetReport};
 use crate::route::Target;
 use crate::s3::{RetryPolicy, S3Failure};
-use in_place::is_in_place;
+use in_place::{is_in_place, needs_source_checksum};
 use listing::{Listed, list_page};
 use progress::{Progress, Snapshot};
 
@@ -201,6 +201,7 @@ pub async fn run(
         &prefix,
         options.page_size,
         None,
+        plan.copy.source_owner.as_deref(),
         &plan.copy.retry,
     )
     .await
@@ -216,6 +217,7 @@ pub async fn run(
         prefix.clone(),
         options.page_size,
         first,
+        plan.copy.source_owner.clone(),
         plan.copy.retry,
         progress.clone(),
         tx,
@@ -299,6 +301,7 @@ async fn list_rest(
     prefix: String,
     page_size: i32,
     first: listing::Page,
+    owner: Option<String>,
     retry: RetryPolicy,
     progress: Arc<Progress>,
     tx: mpsc::Sender<Listed>,
@@ -315,14 +318,22 @@ async fn list_rest(
             progress.listing_finished();
             return Ok(());
         };
-        page = list_page(&client, &bucket, &prefix, page_size, Some(token), &retry)
-            .await
-            .map_err(|failure| {
-                format!(
-                    "listing s3://{bucket}/{prefix} stopped after {} objects: {failure}",
-                    progress.snapshot().listed
-                )
-            })?;
+        page = list_page(
+            &client,
+            &bucket,
+            &prefix,
+            page_size,
+            Some(token),
+            owner.as_deref(),
+            &retry,
+        )
+        .await
+        .map_err(|failure| {
+            format!(
+                "listing s3://{bucket}/{prefix} stopped after {} objects: {failure}",
+                progress.snapshot().listed
+            )
+        })?;
     }
 }
 
@@ -339,7 +350,13 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
         )),
         (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
         (_, Decision::Fail(failed)) => ObjectOutcome::Failed(failed.reason),
-        (_, Decision::Copy(targets)) => export_to(plan, customer, &listed, targets).await,
+        (_, Decision::Copy(targets)) => {
+            let copy = CopyOptions {
+                write: customer.map(WriteOptions::for_org).unwrap_or_default(),
+                ..plan.copy.clone()
+            };
+            export_to(plan, customer, &copy, &listed, targets).await
+        }
     };
     ObjectResult { listed, org, outcome }
 }
@@ -347,6 +364,7 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
 async fn export_to(
     plan: &Plan<'_>,
     org: Option<&Org>,
+    copy: &CopyOptions,
     listed: &Listed,
     targets: Vec<Target>,
 ) -> ObjectOutcome {
@@ -360,11 +378,35 @@ async fn export_to(
     };
     let destination = as_role.as_ref().unwrap_or(plan.destination);
     let mut missing = Vec::with_capacity(targets.len());
+    // The source's checksum, read at most once and only when it can decide.
+    let mut source_checksum = None;
     for target in targets {
         if !plan.options.force {
-            match destination.existing(&target, &plan.copy.retry).await {
-                Ok(Some(existing)) if is_in_place(listed, &existing) => continue,
-                Ok(_) => {}
+            let owner = copy.write.owner_of(&target.bucket);
+            match destination.existing(&target, owner, &copy.retry).await {
+                Ok(Some(existing)) => {
+                    if source_checksum.is_none() && needs_source_checksum(listed, &existing) {
+                        // The source is read as the function, whatever the org's role.
+                        match plan.destination.source_checksum(&listed.object, copy).await {
+                            Ok(checksum) => source_checksum = Some(checksum),
+                            Err(S3Failure::SourceChanged(why)) => return ObjectOutcome::Superseded(why),
+                            Err(failure) => {
+                                return ObjectOutcome::Failed(format!(
+                                    "could not read the checksum of s3://{}/{}: {failure}",
+                                    listed.object.bucket, listed.object.key
+                                ));
+                            }
+                        }
+                    }
+                    if is_in_place(
+                        listed,
+                        &existing,
+                        source_checksum.as_ref().and_then(Option::as_ref),
+                    ) {
+                        continue;
+                    }
+                }
+                Ok(None) => {}
                 Err(failure) => {
                     return ObjectOutcome::Failed(format!(
                         "could not check s3://{}/{}: {failure}",
@@ -384,7 +426,7 @@ async fn export_to(
     let reports: Vec<TargetReport> = futures::future::join_all(
         missing
             .iter()
-            .map(|target| destination.copy(&listed.object, target, &plan.copy)),
+            .map(|target| destination.copy(&listed.object, target, copy)),
     )
     .await
     .into_iter()

@@ -15,6 +15,7 @@ mod fields;
 mod plugin;
 mod role;
 mod tenancy;
+mod write;
 
 use fields::FieldReader;
 
@@ -23,6 +24,7 @@ pub use plugin::{
     PluginSource, PluginSpec,
 };
 pub use role::{AssumedRole, valid_role_arn};
+pub use write::{CannedAcl, Encryption, StorageClass, is_account_id};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -39,6 +41,10 @@ const CUSTOMER_FIELDS: &[&str] = &[
     "allowedBuckets",
     "roleArn",
     "externalId",
+    "storageClass",
+    "encryption",
+    "acl",
+    "expectedBucketOwner",
 ];
 
 /// A validated configuration.
@@ -69,6 +75,15 @@ pub struct Org {
     /// `roleArn` / `externalId`: the org's copies are made as this role (`sts:AssumeRole`);
     /// `None`: as the function's own role.
     pub role: Option<AssumedRole>,
+    /// `storageClass` of the copies (default: the source object's).
+    pub storage_class: StorageClass,
+    /// `encryption` of the copies (default: the destination bucket's default).
+    pub encryption: Option<Encryption>,
+    /// `expectedBucketOwner`: the account that must own `destination_bucket` (12 digits);
+    /// sent with every request to it, so a bucket re-created by another account gets nothing.
+    pub expected_bucket_owner: Option<String>,
+    /// `acl`: the canned ACL of the copies, for destination buckets that still use ACLs.
+    pub acl: Option<CannedAcl>,
 }
 
 impl Org {
@@ -189,6 +204,7 @@ impl Config {
                 if let Some(role) = &c.role {
                     role::to_json(role, &mut fields);
                 }
+                write::to_json(c, &mut fields);
                 Value::Object(fields)
             })
             .collect();
@@ -284,6 +300,10 @@ fn parse_customer(
         .and_then(|value| plugin::parse_plugin(&who, value, config_dir, fields.problems()));
     let allowed_buckets = plugin::parse_allowed_buckets(&mut fields);
     let role = role::parse_role(&mut fields);
+    let storage_class = write::storage_class(&mut fields);
+    let encryption = write::encryption(&who, &mut fields);
+    let acl = write::acl(&mut fields);
+    let expected_bucket_owner = write::expected_bucket_owner(&mut fields);
     if !fields.clean() {
         return None;
     }
@@ -295,6 +315,10 @@ fn parse_customer(
         plugin,
         allowed_buckets,
         role,
+        storage_class,
+        encryption,
+        expected_bucket_owner,
+        acl,
     })
 }
 

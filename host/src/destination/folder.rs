@@ -88,6 +88,7 @@ impl FolderDestination {
             result: result.map(|bytes| Copied {
                 bytes: Some(bytes),
                 parts: None,
+                checksum: None,
             }),
             attempts,
         }
@@ -137,6 +138,7 @@ impl FolderDestination {
                             .bucket(&object.bucket)
                             .key(&object.key)
                             .set_if_match(object.etag.as_deref().map(if_match))
+                            .set_expected_bucket_owner(options.source_owner.clone())
                             .send()
                             .await
                             .map_err(|e| CopyError::from(classify(&e)))?;

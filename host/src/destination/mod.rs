@@ -3,16 +3,19 @@
 //! with one result type: [`Delivery`], whose outcome is [`Copied`] or a [`CopyError`]
 //! (superseded, or a [`Failure`] with its code and whether a retry could help).
 
+pub mod checksum;
 pub mod folder;
 mod multipart;
 pub mod s3;
 pub mod stop;
 
+use crate::config::{CannedAcl, Encryption, Org, StorageClass};
 use crate::event::SourceObject;
 use crate::route::Target;
 use crate::s3::client::Timeouts;
 use crate::s3::{RetryPolicy, Retryable, S3Failure};
 
+pub use checksum::Checksum;
 pub use folder::{FolderDestination, LocalMode};
 pub use s3::{Existing, S3Destination};
 pub use stop::{Stop, StopReason};
@@ -32,15 +35,61 @@ pub struct CopyOptions {
     pub timeouts: Timeouts,
     /// When it fires, multipart copies abort their upload (the Lambda deadline, Ctrl-C).
     pub stop: Stop,
+    /// `EXPECTED_BUCKET_OWNER`: the account that must own the source bucket, sent with
+    /// every request that reads it (`ExpectedBucketOwner` on its HEAD and tagging,
+    /// `ExpectedSourceBucketOwner` on copies).
+    pub source_owner: Option<String>,
+    /// How the org's copies are written (its storage class, encryption, ACL, owner).
+    pub write: WriteOptions,
+}
+
+/// How one org's copies are written, from its config: the same on `CopyObject` and on a
+/// multipart copy's `CreateMultipartUpload` (and the owner on every request of the copy).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `storageClass`: `Source` needs the source's HEAD (the class is not in the event).
+    pub storage_class: StorageClass,
+    /// `encryption`; `None` leaves the destination bucket's default.
+    pub encryption: Option<Encryption>,
+    /// `acl`.
+    pub acl: Option<CannedAcl>,
+    /// `expectedBucketOwner`, with the bucket it is about (the org's destination bucket).
+    pub owner: Option<(String, String)>,
+}
+
+impl WriteOptions {
+    /// The write options of `org`'s copies.
+    pub fn for_org(org: &Org) -> Self {
+        WriteOptions {
+            storage_class: org.storage_class.clone(),
+            encryption: org.encryption.clone(),
+            acl: org.acl,
+            owner: org
+                .expected_bucket_owner
+                .clone()
+                .map(|owner| (org.destination_bucket.clone(), owner)),
+        }
+    }
+
+    /// The account that must own `bucket`, when the org named one for it.
+    pub fn owner_of(&self, bucket: &str) -> Option<&str> {
+        self.owner
+            .as_ref()
+            .filter(|(b, _)| b == bucket)
+            .map(|(_, owner)| owner.as_str())
+    }
 }
 
 /// A finished copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copied {
     /// Bytes copied, when known.
     pub bytes: Option<u64>,
     /// Number of parts, for multipart copies.
     pub parts: Option<usize>,
+    /// The copy's checksum as S3 answered it (verified against the source's full-object
+    /// checksum when the source has one).
+    pub checksum: Option<Checksum>,
 }
 
 /// Why a copy did not put the object in place.

@@ -6,12 +6,17 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::builders::CompletedPartBuilder;
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::s3::{CopyJob, single_copy};
+use super::checksum::{Checksum, first_checksum};
+use super::s3::{
+    CopyJob, SourceFacts, acl_header, checksum_mismatch, single_copy, sse_headers, storage_class_to_send,
+};
 use super::{Copied, CopyOptions, StopReason};
 use crate::s3::client::copy_request;
 use crate::s3::keys::copy_source;
@@ -70,6 +75,8 @@ async fn copy_steps(
                 .bucket(job.source_bucket)
                 .key(job.source_key)
                 .set_if_match(job.etag.map(if_match))
+                .checksum_mode(ChecksumMode::Enabled)
+                .set_expected_bucket_owner(options.source_owner.clone())
                 .send()
                 .await
                 .map_err(|e| classify(&e))
@@ -86,14 +93,26 @@ async fn copy_steps(
         etag: etag.as_deref(),
         ..*job
     };
+    let facts = SourceFacts::from_head(&head);
     if size <= threshold {
-        return attempts.note(single_copy(client, &job, options).await);
+        return attempts.note(single_copy(client, &job, Some(&facts), options).await);
     }
     if let Some(reason) = options.stop.reason() {
         // Told to stop before the upload exists: nothing to abort, nothing started.
         return Err(stopped(reason));
     }
-    let tagging = attempts.note(with_retries(policy, || read_tagging(source, &job)).await)?;
+    let tagging = attempts.note(with_retries(policy, || read_tagging(source, &job, options)).await)?;
+    let write = &options.write;
+    let class = storage_class_to_send(write, Some(&facts));
+    let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
+    let owner = write.owner_of(job.destination_bucket).map(str::to_string);
+    // A full-object CRC carries over: S3 combines the parts' CRCs and refuses to complete
+    // an upload whose result differs from the source's value.
+    let full_object = facts
+        .checksum
+        .as_ref()
+        .filter(|c| c.fits_multipart())
+        .map(|c| &c.checksum);
     let upload = attempts.note(
         with_retries(policy, || async {
             client
@@ -107,6 +126,14 @@ async fn copy_steps(
                 .set_content_encoding(head.content_encoding().map(str::to_string))
                 .set_content_language(head.content_language().map(str::to_string))
                 .set_tagging(tagging.clone())
+                .set_storage_class(class.clone())
+                .set_server_side_encryption(sse.clone())
+                .set_ssekms_key_id(kms_key.clone())
+                .set_bucket_key_enabled(bucket_key)
+                .set_acl(acl_header(write.acl))
+                .set_checksum_algorithm(full_object.map(Checksum::sdk_algorithm))
+                .set_checksum_type(full_object.map(|_| ChecksumType::FullObject))
+                .set_expected_bucket_owner(owner.clone())
                 .send()
                 .await
                 .map_err(|e| classify(&e))
@@ -123,9 +150,9 @@ async fn copy_steps(
     let parts_and_complete = async {
         let parts = attempts.note(copy_parts(client, &job, &head, size, &upload_id, options).await)?;
         let count = parts.len();
-        attempts.note(
+        let completed = attempts.note(
             with_retries(policy, || async {
-                client
+                let request = client
                     .complete_multipart_upload()
                     .bucket(job.destination_bucket)
                     .key(job.destination_key)
@@ -135,6 +162,8 @@ async fn copy_steps(
                             .set_parts(Some(parts.clone()))
                             .build(),
                     )
+                    .set_expected_bucket_owner(owner.clone());
+                with_full_object_checksum(request, full_object)
                     .customize()
                     .config_override(copy_request(options.timeouts))
                     .send()
@@ -143,9 +172,18 @@ async fn copy_steps(
             })
             .await,
         )?;
+        // Servers that do not echo it: the value S3 was given to check at completion.
+        let checksum = first_checksum!(&completed).or_else(|| full_object.cloned());
+        if let (Some(expected), Some(got)) = (full_object, &checksum)
+            && got.algorithm == expected.algorithm
+            && got.value != expected.value
+        {
+            return Err(checksum_mismatch(expected, got));
+        }
         Ok(Copied {
             bytes: Some(size),
             parts: Some(count),
+            checksum,
         })
     };
     // The deadline or an interrupt ends the copy here, not by dropping it: the upload is
@@ -155,7 +193,7 @@ async fn copy_steps(
         reason = options.stop.stopped() => Err(stopped(reason)),
     };
     if completed.is_err() {
-        abort(client, &job, &upload_id, policy).await;
+        abort(client, &job, &upload_id, owner.as_deref(), policy).await;
     }
     completed
 }
@@ -198,6 +236,10 @@ async fn copy_parts(
                         .copy_source(source)
                         .copy_source_range(&range)
                         .set_copy_source_if_match(condition.clone())
+                        .set_expected_bucket_owner(
+                            options.write.owner_of(job.destination_bucket).map(str::to_string),
+                        )
+                        .set_expected_source_bucket_owner(options.source_owner.clone())
                         .customize()
                         .config_override(copy_request(options.timeouts))
                         .send()
@@ -206,10 +248,13 @@ async fn copy_parts(
                 })
                 .await;
                 let part = result.map(|out| {
-                    CompletedPart::builder()
+                    let result = out.copy_part_result();
+                    let part = CompletedPart::builder()
                         .part_number(number)
-                        .set_e_tag(out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string))
-                        .build()
+                        .set_e_tag(result.and_then(|r| r.e_tag()).map(str::to_string));
+                    // A part's checksum (S3 computes one when the upload has an algorithm)
+                    // goes into the completion, as S3 asks.
+                    part_with_checksum(part, result.and_then(Checksum::from_part_result)).build()
                 });
                 (part, attempts)
             }
@@ -231,11 +276,16 @@ async fn copy_parts(
 
 /// The source's tags as a `Tagging` header value; `None` when it has none or the server
 /// does not implement tagging (Garage answers 501 NotImplemented).
-async fn read_tagging(client: &Client, job: &CopyJob<'_>) -> Result<Option<String>, S3Failure> {
+async fn read_tagging(
+    client: &Client,
+    job: &CopyJob<'_>,
+    options: &CopyOptions,
+) -> Result<Option<String>, S3Failure> {
     match client
         .get_object_tagging()
         .bucket(job.source_bucket)
         .key(job.source_key)
+        .set_expected_bucket_owner(options.source_owner.clone())
         .send()
         .await
     {
@@ -267,13 +317,53 @@ fn form_encode(text: &str) -> String {
     utf8_percent_encode(text, FORM_KEEP).to_string()
 }
 
-async fn abort(client: &Client, job: &CopyJob<'_>, upload_id: &str, policy: &RetryPolicy) {
+/// `request` carrying the source's full-object checksum, so S3 refuses a different result.
+fn with_full_object_checksum(
+    request: CompleteMultipartUploadFluentBuilder,
+    checksum: Option<&Checksum>,
+) -> CompleteMultipartUploadFluentBuilder {
+    let Some(checksum) = checksum else {
+        return request;
+    };
+    let value = checksum.value.clone();
+    let request = request.checksum_type(ChecksumType::FullObject);
+    match checksum.algorithm.as_str() {
+        "CRC64NVME" => request.checksum_crc64_nvme(value),
+        "CRC32" => request.checksum_crc32(value),
+        "CRC32C" => request.checksum_crc32_c(value),
+        _ => request,
+    }
+}
+
+/// `part` with its checksum from `UploadPartCopy`'s answer, when S3 gave one.
+fn part_with_checksum(part: CompletedPartBuilder, checksum: Option<Checksum>) -> CompletedPartBuilder {
+    let Some(Checksum { algorithm, value }) = checksum else {
+        return part;
+    };
+    match algorithm.as_str() {
+        "CRC64NVME" => part.checksum_crc64_nvme(value),
+        "CRC32" => part.checksum_crc32(value),
+        "CRC32C" => part.checksum_crc32_c(value),
+        "SHA256" => part.checksum_sha256(value),
+        "SHA1" => part.checksum_sha1(value),
+        _ => part,
+    }
+}
+
+async fn abort(
+    client: &Client,
+    job: &CopyJob<'_>,
+    upload_id: &str,
+    owner: Option<&str>,
+    policy: &RetryPolicy,
+) {
     let (result, _) = with_retries(policy, || async {
         client
             .abort_multipart_upload()
             .bucket(job.destination_bucket)
             .key(job.destination_key)
             .upload_id(upload_id)
+            .set_expected_bucket_owner(owner.map(str::to_string))
             .send()
             .await
             .map_err(|e| classify(&e))

@@ -9,7 +9,14 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_smithy_types::DateTime;
 
-use super::{Copied, CopyError, CopyOptions, Delivery, multipart};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::types::{
+    ChecksumMode, ObjectCannedAcl, ServerSideEncryption, StorageClass as SdkStorageClass,
+};
+
+use super::checksum::{Checksum, ObjectChecksum};
+use super::{Copied, CopyError, CopyOptions, Delivery, WriteOptions, multipart};
+use crate::config::{CannedAcl, Encryption, StorageClass};
 use crate::event::SourceObject;
 use crate::route::Target;
 use crate::s3::client::copy_request;
@@ -34,6 +41,8 @@ pub struct Existing {
     pub etag: Option<String>,
     /// Last-Modified (whole seconds).
     pub last_modified: Option<DateTime>,
+    /// Its checksum, when S3 keeps one.
+    pub checksum: Option<ObjectChecksum>,
 }
 
 /// What to copy where.
@@ -88,8 +97,13 @@ impl S3Destination {
             destination_key: &target.key,
         };
         let threshold = options.multipart_threshold.min(COPY_OBJECT_LIMIT);
+        // Keeping the source's storage class needs its HEAD (the event does not carry the
+        // class); that HEAD is the multipart path's, which then picks either way.
+        let needs_head = options.write.storage_class == StorageClass::Source;
         let (result, attempts) = match job.size {
-            Some(size) if size <= threshold => single_copy(&self.client, &job, options).await,
+            Some(size) if size <= threshold && !needs_head => {
+                single_copy(&self.client, &job, None, options).await
+            }
             // Unknown size: multipart planning heads the object first and picks either way.
             _ => multipart::copy(&self.client, &self.source, &job, options, threshold).await,
         };
@@ -100,10 +114,35 @@ impl S3Destination {
         }
     }
 
-    /// Looks up `target`: `Ok(None)` when there is no such object.
+    /// The source's checksum (a HEAD conditional on the object's ETag): what backfill's
+    /// in-place rule compares when the ETags differ.
+    pub async fn source_checksum(
+        &self,
+        object: &SourceObject,
+        options: &CopyOptions,
+    ) -> Result<Option<ObjectChecksum>, S3Failure> {
+        let (result, _attempts) = with_retries(&options.retry, || async {
+            self.client
+                .head_object()
+                .bucket(&object.bucket)
+                .key(&object.key)
+                .set_if_match(object.etag.as_deref().map(if_match))
+                .checksum_mode(ChecksumMode::Enabled)
+                .set_expected_bucket_owner(options.source_owner.clone())
+                .send()
+                .await
+                .map_err(|e| classify(&e))
+        })
+        .await;
+        result.map(|head| ObjectChecksum::from_head(&head))
+    }
+
+    /// Looks up `target` (with its checksum; `owner`: the account that must own the
+    /// bucket): `Ok(None)` when there is no such object.
     pub async fn existing(
         &self,
         target: &Target,
+        owner: Option<&str>,
         retry: &RetryPolicy,
     ) -> Result<Option<Existing>, S3Failure> {
         let (result, _attempts) = with_retries(retry, || async {
@@ -112,6 +151,8 @@ impl S3Destination {
                 .head_object()
                 .bucket(&target.bucket)
                 .key(&target.key)
+                .checksum_mode(ChecksumMode::Enabled)
+                .set_expected_bucket_owner(owner.map(str::to_string))
                 .send()
                 .await
             {
@@ -119,6 +160,7 @@ impl S3Destination {
                     size: out.content_length().and_then(|s| u64::try_from(s).ok()),
                     etag: out.e_tag().map(|e| e.trim_matches('"').to_string()),
                     last_modified: out.last_modified().copied(),
+                    checksum: ObjectChecksum::from_head(&out),
                 })),
                 Err(SdkError::ServiceError(context)) if context.raw().status().as_u16() == 404 => Ok(None),
                 Err(e) => Err(match classify(&e) {
@@ -137,19 +179,104 @@ impl S3Destination {
     }
 }
 
+/// What the source's HEAD told a copy: its storage class and checksum.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SourceFacts {
+    /// The source's storage class; `None` for STANDARD (S3 leaves the header out).
+    pub storage_class: Option<String>,
+    /// The source's checksum.
+    pub checksum: Option<ObjectChecksum>,
+}
+
+impl SourceFacts {
+    /// From a HEAD made with `ChecksumMode::Enabled`.
+    pub fn from_head(head: &HeadObjectOutput) -> Self {
+        SourceFacts {
+            storage_class: head.storage_class().map(|c| c.as_str().to_string()),
+            checksum: ObjectChecksum::from_head(head),
+        }
+    }
+
+    /// The full-object checksum the copy must end with, if the source has one.
+    pub fn full_object_checksum(&self) -> Option<&Checksum> {
+        self.checksum
+            .as_ref()
+            .filter(|c| c.full_object)
+            .map(|c| &c.checksum)
+    }
+}
+
+/// The storage class to ask for: the fixed one, or the source's (none for STANDARD, which S3
+/// treats as no header).
+pub(super) fn storage_class_to_send(
+    write: &WriteOptions,
+    source: Option<&SourceFacts>,
+) -> Option<SdkStorageClass> {
+    let class = match &write.storage_class {
+        StorageClass::Fixed(class) => Some(class.as_str()),
+        StorageClass::Source => source.and_then(|s| s.storage_class.as_deref()),
+    };
+    class.filter(|c| *c != "STANDARD").map(SdkStorageClass::from)
+}
+
+/// The encryption headers of `encryption`: (SSE, KMS key id, bucket key).
+pub(super) fn sse_headers(
+    encryption: Option<&Encryption>,
+) -> (Option<ServerSideEncryption>, Option<String>, Option<bool>) {
+    match encryption {
+        None => (None, None, None),
+        Some(Encryption::Aes256) => (Some(ServerSideEncryption::Aes256), None, None),
+        Some(Encryption::Kms { key_id, bucket_key }) => {
+            (Some(ServerSideEncryption::AwsKms), key_id.clone(), *bucket_key)
+        }
+    }
+}
+
+/// The canned ACL header of `acl`.
+pub(super) fn acl_header(acl: Option<CannedAcl>) -> Option<ObjectCannedAcl> {
+    acl.map(|a| ObjectCannedAcl::from(a.as_str()))
+}
+
+/// The failure of a copy whose checksum differs from the source's.
+pub(super) fn checksum_mismatch(expected: &Checksum, got: &Checksum) -> S3Failure {
+    S3Failure::Fatal {
+        code: "ChecksumMismatch".into(),
+        message: format!(
+            "the copy's {} checksum {} differs from the source's {} {}",
+            got.algorithm, got.value, expected.algorithm, expected.value
+        ),
+    }
+}
+
+/// One `CopyObject` with the org's write options; with the source's HEAD (`source`), the
+/// source's class and checksum algorithm are asked for and the copy's checksum is compared
+/// with the source's.
 pub(super) async fn single_copy(
     client: &Client,
     job: &CopyJob<'_>,
+    source: Option<&SourceFacts>,
     options: &CopyOptions,
 ) -> (Result<Copied, S3Failure>, u32) {
-    let source = copy_source(job.source_bucket, job.source_key);
+    let copy_source_path = copy_source(job.source_bucket, job.source_key);
+    let write = &options.write;
+    let class = storage_class_to_send(write, source);
+    let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
+    let expected = source.and_then(SourceFacts::full_object_checksum);
     let (outcome, attempts) = with_retries(&options.retry, || async {
         client
             .copy_object()
             .bucket(job.destination_bucket)
             .key(job.destination_key)
-            .copy_source(&source)
+            .copy_source(&copy_source_path)
             .set_copy_source_if_match(job.etag.map(if_match))
+            .set_storage_class(class.clone())
+            .set_server_side_encryption(sse.clone())
+            .set_ssekms_key_id(kms_key.clone())
+            .set_bucket_key_enabled(bucket_key)
+            .set_acl(acl_header(write.acl))
+            .set_checksum_algorithm(expected.map(Checksum::sdk_algorithm))
+            .set_expected_bucket_owner(write.owner_of(job.destination_bucket).map(str::to_string))
+            .set_expected_source_bucket_owner(options.source_owner.clone())
             .customize()
             .config_override(copy_request(options.timeouts))
             .send()
@@ -157,9 +284,19 @@ pub(super) async fn single_copy(
             .map_err(|e| classify(&e))
     })
     .await;
-    let copied = Copied {
-        bytes: job.size,
-        parts: None,
-    };
-    (outcome.map(|_| copied), attempts)
+    let outcome = outcome.and_then(|out| {
+        let checksum = out.copy_object_result().and_then(Checksum::from_copy_result);
+        if let (Some(expected), Some(got)) = (expected, &checksum)
+            && got.algorithm == expected.algorithm
+            && got.value != expected.value
+        {
+            return Err(checksum_mismatch(expected, got));
+        }
+        Ok(Copied {
+            bytes: job.size,
+            parts: None,
+            checksum,
+        })
+    });
+    (outcome, attempts)
 }

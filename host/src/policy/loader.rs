@@ -107,6 +107,7 @@ pub async fn read_plugin_bytes(
     client: Option<&Client>,
     spec: &PluginSpec,
     retry: &RetryPolicy,
+    bucket_owner: Option<&str>,
 ) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
     let source = spec.source.to_string();
     let unreadable = |reason: String, transient: bool| LoadError::Unreadable {
@@ -137,6 +138,7 @@ pub async fn read_plugin_bytes(
                     .get_object()
                     .bucket(bucket)
                     .key(key)
+                    .set_expected_bucket_owner(bucket_owner.map(str::to_string))
                     .send()
                     .await
                     .map_err(|e| classify(&e))?;

@@ -46,6 +46,8 @@ pub struct Runtime {
     /// One permit per instance-pool slot, shared by all plugins: decisions beyond the pool
     /// wait for a slot instead of failing.
     slots: Arc<Semaphore>,
+    /// `EXPECTED_BUCKET_OWNER`: plugins are read only from buckets this account owns.
+    bucket_owner: Option<String>,
 }
 
 /// The plugins of one configuration, by org. An org whose plugin failed to load has its
@@ -85,7 +87,14 @@ impl Runtime {
             linker,
             compiled: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(instances as usize)),
+            bucket_owner: None,
         })
+    }
+
+    /// Reads S3 plugins only from buckets `owner` owns (`EXPECTED_BUCKET_OWNER`).
+    pub fn with_bucket_owner(mut self, owner: Option<String>) -> Self {
+        self.bucket_owner = owner;
+        self
     }
 
     /// The engine.
@@ -112,7 +121,8 @@ impl Runtime {
         retry: &RetryPolicy,
     ) -> Result<Plugin, LoadError> {
         let source = spec.source.to_string();
-        let (bytes, digest) = loader::read_plugin_bytes(client, spec, retry).await?;
+        let (bytes, digest) =
+            loader::read_plugin_bytes(client, spec, retry, self.bucket_owner.as_deref()).await?;
         let cached = self
             .compiled
             .lock()

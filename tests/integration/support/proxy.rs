@@ -42,6 +42,14 @@ pub enum Fault {
     /// Forward once the test calls [`FaultProxy::release`]: a request that is slow for as
     /// long as the test needs, without a timing guess.
     Held,
+    /// Answer 403 AccessDenied, as AWS does, when the request names an expected bucket
+    /// owner (`x-amz-expected-bucket-owner`) other than this account: the owner check of a
+    /// bucket owned by `account`, for servers that ignore the header. Requests without the
+    /// header pass.
+    OwnedBy(&'static str),
+    /// Forward, then replace the value of every `x-amz-checksum-*` header of the answer
+    /// with `AAAAAA==`: a source whose HEAD reports another checksum than its bytes have.
+    WrongChecksum,
 }
 
 /// Which requests a fault applies to, and how many times.
@@ -87,6 +95,18 @@ pub struct Seen {
     pub fault: Option<Fault>,
     /// The access key id the request was signed with (`Authorization: … Credential=KEY/…`).
     pub access_key: Option<String>,
+    /// The request's `x-amz-*` headers (names lowercase), in the order sent.
+    pub amz_headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// The value of header `name` (lowercase), when the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.amz_headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 struct State {
@@ -227,8 +247,17 @@ async fn forward(
         .unwrap_or_default();
     let fault = {
         let mut rules = state.rules.lock().unwrap();
+        let owner = req
+            .headers()
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok());
         let hit = rules.iter_mut().find(|r| {
-            (!r.copies_only || copy)
+            let owner_check = match r.fault {
+                Fault::OwnedBy(account) => owner.is_some_and(|o| o != account),
+                _ => true,
+            };
+            owner_check
+                && (!r.copies_only || copy)
                 && r.path_contains
                     .as_deref()
                     .is_none_or(|needle| path.contains(needle))
@@ -254,6 +283,12 @@ async fn forward(
         copy,
         fault,
         access_key,
+        amz_headers: req
+            .headers()
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("x-amz-"))
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_string()))
+            .collect(),
     });
     match fault {
         Some(Fault::SlowDown) => return Ok(canned(503, "SlowDown")),
@@ -271,11 +306,29 @@ async fn forward(
             let mut released = state.released.subscribe();
             let _ = released.wait_for(|released| *released).await;
         }
-        None => {}
+        Some(Fault::OwnedBy(_)) => return Ok(canned(403, "AccessDenied")),
+        Some(Fault::WrongChecksum) | None => {}
     }
     *req.uri_mut() = format!("{}{path}", state.upstream).parse().unwrap();
     match state.client.request(req).await {
-        Ok(response) => Ok(response.map(|b| b.boxed())),
+        Ok(mut response) => {
+            if fault == Some(Fault::WrongChecksum) {
+                let names: Vec<_> = response
+                    .headers()
+                    .keys()
+                    .filter(|n| {
+                        n.as_str().starts_with("x-amz-checksum-") && n.as_str() != "x-amz-checksum-type"
+                    })
+                    .cloned()
+                    .collect();
+                for name in names {
+                    response
+                        .headers_mut()
+                        .insert(name, hyper::header::HeaderValue::from_static("AAAAAA=="));
+                }
+            }
+            Ok(response.map(|b| b.boxed()))
+        }
         Err(e) => Err(std::io::Error::other(e)),
     }
 }

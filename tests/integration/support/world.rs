@@ -118,6 +118,7 @@ impl World {
             source_bucket: Some(self.source.clone()),
             plugin_instances: 128,
             sts_endpoint: None,
+            expected_bucket_owner: None,
         }
     }
 

@@ -28,8 +28,10 @@ pub async fn validate(
         }
         None => {
             let location = env::config_in_s3(get).map_err(|e| anyhow!("{e}, or pass --config FILE"))?;
-            let store =
-                ConfigStore::new(location, std::time::Duration::ZERO).with_source_bucket(source_bucket);
+            let owner = env::expected_bucket_owner(get).map_err(|e| anyhow!("{e}"))?;
+            let store = ConfigStore::new(location, std::time::Duration::ZERO)
+                .with_source_bucket(source_bucket)
+                .with_bucket_owner(owner);
             let client = s3::client::from_env().await;
             (*store.current(&client).await?).clone()
         }
