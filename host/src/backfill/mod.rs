@@ -2,10 +2,13 @@
 //! routing, policy (plugins included) and copy as an event would.
 //!
 //! The listing runs ahead in its own task (page by page); objects are routed, checked
-//! against their destinations and copied concurrently. Every copy is one atomic request
+//! against their destinations and copied concurrently. Whether an object is already at its
+//! destination is answered from a listing of the destination merge-joined with the source
+//! listing ([`destination_listing`]), and with a HEAD only where that listing cannot say. Every copy is one atomic request
 //! (or a completed multipart upload), and an object whose destination already holds it is
 //! skipped, so an interrupted backfill loses nothing and a rerun picks up the rest.
 
+pub mod destination_listing;
 pub mod in_place;
 pub mod listing;
 pub mod manifest;
@@ -27,6 +30,7 @@ use crate::policy::OrgPlugins;
 use crate::report::{Outcome, TargetReport};
 use crate::route::Target;
 use crate::s3::{RetryPolicy, S3Failure};
+use destination_listing::{DestinationListings, Known};
 use in_place::is_in_place;
 use listing::{Listed, list_page};
 use progress::{Progress, Snapshot};
@@ -209,7 +213,18 @@ pub async fn run(
         prefix: prefix.clone(),
         failure,
     })?;
-    let (tx, rx) = mpsc::channel::<Listed>(2 * options.page_size as usize);
+    // `--force` copies whatever is there: nothing to look up.
+    let destinations = (!options.force).then(|| {
+        DestinationListings::new(
+            destination.client().clone(),
+            config.clone(),
+            plan.copy.retry,
+            options.page_size,
+            prefix.clone(),
+            options.org.clone(),
+        )
+    });
+    let (tx, rx) = mpsc::channel::<(Listed, Option<Known>)>(2 * options.page_size as usize);
     let lister = tokio::spawn(list_rest(
         exporter.client().clone(),
         options.bucket.clone(),
@@ -218,6 +233,7 @@ pub async fn run(
         first,
         plan.copy.retry,
         progress.clone(),
+        destinations,
         tx,
     ));
 
@@ -228,7 +244,7 @@ pub async fn run(
     let mut results = std::pin::pin!(
         listed
             .take_until(copy_stop.stopped())
-            .map(|listed| backfill_object(&plan, listed))
+            .map(|(listed, known)| backfill_object(&plan, listed, known))
             .buffer_unordered(options.concurrency)
     );
     loop {
@@ -290,8 +306,9 @@ fn listing_prefix(config: &Config, options: &BackfillOptions) -> Result<String, 
     }
 }
 
-/// Sends the objects of `first` and of every following page into `tx`; stops quietly when
-/// the receiver is gone (interrupted), and returns the failure when a page cannot be listed.
+/// Sends the objects of `first` and of every following page into `tx`, each with what
+/// `destinations` knows of it; stops quietly when the receiver is gone (interrupted), and
+/// returns the failure when a page cannot be listed.
 #[allow(clippy::too_many_arguments)]
 async fn list_rest(
     client: aws_sdk_s3::Client,
@@ -301,13 +318,18 @@ async fn list_rest(
     first: listing::Page,
     retry: RetryPolicy,
     progress: Arc<Progress>,
-    tx: mpsc::Sender<Listed>,
+    mut destinations: Option<DestinationListings>,
+    tx: mpsc::Sender<(Listed, Option<Known>)>,
 ) -> Result<(), String> {
     let mut page = first;
     loop {
         for listed in page.objects {
             progress.listed(listed.object.size.unwrap_or(0));
-            if tx.send(listed).await.is_err() {
+            let known = match destinations.as_mut() {
+                Some(destinations) => destinations.lookup(&listed.object.key).await,
+                None => None,
+            };
+            if tx.send((listed, known)).await.is_err() {
                 return Ok(());
             }
         }
@@ -326,7 +348,7 @@ async fn list_rest(
     }
 }
 
-async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
+async fn backfill_object(plan: &Plan<'_>, listed: Listed, known: Option<Known>) -> ObjectResult {
     let settings = plan.exporter.settings();
     let (customer, decision) =
         plan_object(plan.config, &settings.suffixes, plan.plugins, &listed.object).await;
@@ -339,16 +361,30 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
         )),
         (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
         (_, Decision::Fail(failed)) => ObjectOutcome::Failed(failed.reason),
-        (_, Decision::Copy(targets)) => export_to(plan, &listed, targets).await,
+        (_, Decision::Copy(targets)) => export_to(plan, &listed, known, targets).await,
     };
     ObjectResult { listed, org, outcome }
 }
 
-async fn export_to(plan: &Plan<'_>, listed: &Listed, targets: Vec<Target>) -> ObjectOutcome {
+/// `known`: what the destination listing says of the source's key in the org's bucket; a
+/// target it does not cover (a rewritten key, another bucket) is checked with a HEAD.
+async fn export_to(
+    plan: &Plan<'_>,
+    listed: &Listed,
+    known: Option<Known>,
+    targets: Vec<Target>,
+) -> ObjectOutcome {
     let mut missing = Vec::with_capacity(targets.len());
     for target in targets {
         if !plan.options.force {
-            match plan.destination.existing(&target, &plan.copy.retry).await {
+            let listing = known
+                .as_ref()
+                .filter(|k| *k.bucket == *target.bucket && target.key == listed.object.key);
+            let existing = match listing {
+                Some(known) => Ok(known.existing.clone()),
+                None => plan.destination.existing(&target, &plan.copy.retry).await,
+            };
+            match existing {
                 Ok(Some(existing)) if is_in_place(listed, &existing) => continue,
                 Ok(_) => {}
                 Err(failure) => {
