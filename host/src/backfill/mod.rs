@@ -4,9 +4,10 @@
 //! The listing runs ahead in its own task (page by page); objects are routed, checked
 //! against their destinations and copied concurrently. Whether an object is already at its
 //! destination is answered from a listing of the destination merge-joined with the source
-//! listing ([`destination_listing`]), and with a HEAD only where that listing cannot say. Every copy is one atomic request
-//! (or a completed multipart upload), and an object whose destination already holds it is
-//! skipped, so an interrupted backfill loses nothing and a rerun picks up the rest.
+//! listing ([`destination_listing`]), and with a HEAD only where that listing cannot say.
+//! Every copy is one atomic request (or a completed multipart upload), and an object whose
+//! destination already holds it is skipped, so an interrupted backfill loses nothing and a
+//! rerun picks up the rest.
 
 pub mod destination_listing;
 pub mod in_place;
