@@ -6,7 +6,8 @@
 #   make setup   - what both need on a brand-new machine: the wasm32-wasip2 target (guest
 #                  plugins), Garage and moto's server (installed if missing, then started)
 #   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
-#                  latency), plugin decisions, cold start through cargo-lambda's Runtime API emulator
+#                  latency), plugin decisions, cold start through cargo-lambda's Runtime API emulator,
+#                  a 100,000-object backfill against rclone (installed if missing, make bench-tools)
 #   make lint    - rustfmt and clippy, warnings are errors
 #   make tools   - cfn-lint, aws-sam-translator, cloud-radar and cargo-lambda into target/tools-venv,
 #                  for the deploy tests (deploy/render.py) and the Runtime API end-to-end test
@@ -18,7 +19,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: setup wasm-target test test-servers stop-servers lint demo bench build tools lambda deploy
+.PHONY: setup wasm-target test test-servers stop-servers lint demo bench bench-tools build tools lambda deploy
 
 # Python tools live in one venv under target/ (pip, from PyPI): cfn-lint for the template
 # tests, aws-sam-translator (the SAM transform) and cloud-radar (parameters, conditions, intrinsic
@@ -67,10 +68,25 @@ demo: setup
 	target/debug/demo
 
 # cargo bench builds the binary the benchmark runs (CARGO_BIN_EXE_artifact-export) itself.
-bench: setup $(TOOLS_VENV)/bin/cargo-lambda
+bench: setup $(TOOLS_VENV)/bin/cargo-lambda bench-tools
 	$(CARGO) bench -p artifact-export --bench copy_throughput
 	$(CARGO) bench -p artifact-export --bench plugin_decisions
 	$(CARGO) bench -p artifact-export --bench cold_start
+	$(CARGO) bench -p artifact-export --bench backfill_scale
+
+# rclone, the backfill bench's yardstick, from Debian's package (no root needed: the .deb is
+# unpacked under target/bench-tools/, nothing is installed system-wide; `apt-get update` is
+# tried once when the package lists are missing). If it cannot be had, the bench prints a
+# SKIP line for the comparison and still measures the function, so this never fails `make bench`.
+BENCH_TOOLS := target/bench-tools
+RCLONE := $(BENCH_TOOLS)/usr/bin/rclone
+bench-tools:
+	@test -x $(RCLONE) || { \
+	  mkdir -p $(BENCH_TOOLS)/deb && cd $(BENCH_TOOLS)/deb && rm -f rclone_*.deb && \
+	  { apt-get download rclone || { apt-get update -qq && apt-get download rclone; }; } && \
+	  cd - >/dev/null && dpkg -x $(BENCH_TOOLS)/deb/rclone_*.deb $(BENCH_TOOLS); \
+	} || echo "rclone could not be installed from Debian's packages; backfill_scale will skip the comparison"
+	@test -x $(RCLONE) && $(RCLONE) version | head -1 || true
 
 $(TOOLS_VENV)/bin/python:
 	python3 -m venv $(TOOLS_VENV)

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::support::paths::binary;
-use crate::support::proxy::{FaultProxy, Rule};
+use crate::support::proxy::{Fault, FaultProxy, Rule, Seen};
 use crate::support::servers::{Server, garage};
 use crate::support::world::World;
 
@@ -597,6 +597,158 @@ async fn an_interrupt_aborts_multipart_uploads_in_flight(server: &'static Server
     assert!(listing(&world.client, &dest).await.is_empty());
 }
 
+/// Runs `cmd` (pointed at a fault proxy) without blocking the runtime the proxy runs on.
+async fn run_via_proxy(cmd: &mut Command) -> Run {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    wait_for(cmd.spawn().expect("run artifact-export")).await
+}
+
+/// What one run sent through the proxy: HEADs, and listings of `bucket`.
+struct Requests {
+    heads: Vec<Seen>,
+    listings_of: BTreeMap<String, usize>,
+}
+
+fn requests_since(proxy: &FaultProxy, from: usize, buckets: &[&str]) -> Requests {
+    let seen = proxy.seen()[from..].to_vec();
+    let listings_of = buckets
+        .iter()
+        .map(|b| {
+            let listing = format!("/{b}/?");
+            let n = seen
+                .iter()
+                .filter(|s| {
+                    s.method == "GET" && s.path.starts_with(&listing) && s.path.contains("list-type=2")
+                })
+                .count();
+            (b.to_string(), n)
+        })
+        .collect();
+    Requests {
+        heads: seen.into_iter().filter(|s| s.method == "HEAD").collect(),
+        listings_of,
+    }
+}
+
+/// "Already in place" comes from listing the destination, not from a HEAD per object: a
+/// first fill into empty buckets, a rerun and a rerun after a change send no HEAD, keys with
+/// spaces, `+` and non-ASCII letters match, and `--force` lists no destination at all.
+async fn in_place_is_answered_by_listing_the_destination(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2"]).await;
+    let seeded = seed(&world, 120, 4).await;
+    let dests = [world.bucket_of("org1"), world.bucket_of("org2")];
+    let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+    let backfill = |args: &[&str]| {
+        let mut cmd = backfill_cmd(&world, &proxy.endpoint);
+        cmd.args(["--page-size", "17"]).args(args);
+        cmd
+    };
+
+    let first = run_via_proxy(&mut backfill(&[])).await;
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert_eq!(
+        first.count("copied"),
+        seeded.selected_count() as u64,
+        "{}",
+        first.stderr
+    );
+    let sent = requests_since(&proxy, 0, &dests);
+    assert!(
+        sent.heads.is_empty(),
+        "a first fill sends no HEAD: {:?}",
+        sent.heads
+    );
+    for dest in dests {
+        assert!(
+            sent.listings_of[dest] >= 1,
+            "{dest} is listed: {:?}",
+            sent.listings_of
+        );
+    }
+    assert_exported(&world, &seeded).await;
+
+    let mark = proxy.seen().len();
+    let again = run_via_proxy(&mut backfill(&[])).await;
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(again.count("copied"), 0, "{}", again.stderr);
+    assert_eq!(again.count("already in place"), seeded.selected_count() as u64);
+    let sent = requests_since(&proxy, mark, &dests);
+    assert!(sent.heads.is_empty(), "a rerun sends no HEAD: {:?}", sent.heads);
+    // 17 keys per page: every page of each destination is read.
+    for org in ["org1", "org2"] {
+        let dest = world.bucket_of(org);
+        let pages = seeded.selected[org].len().div_ceil(17);
+        assert!(sent.listings_of[dest] >= pages, "{dest}: {:?}", sent.listings_of);
+    }
+
+    // A changed object (its key has a space, `+` and `é`) is copied again, the rest not.
+    let changed = seeded.selected["org1"].iter().nth(7).unwrap().clone();
+    assert!(changed.contains(' ') && changed.contains('+') && changed.contains('é'));
+    world.put(&changed, b"a newer version").await;
+    let mark = proxy.seen().len();
+    let third = run_via_proxy(&mut backfill(&[])).await;
+    assert_eq!(third.count("copied"), 1, "{}", third.stderr);
+    assert_eq!(
+        third.count("already in place"),
+        seeded.selected_count() as u64 - 1
+    );
+    assert!(requests_since(&proxy, mark, &dests).heads.is_empty());
+    assert_eq!(
+        world.get(world.bucket_of("org1"), &changed).await.as_deref(),
+        Some(&b"a newer version"[..])
+    );
+
+    let mark = proxy.seen().len();
+    let forced = run_via_proxy(&mut backfill(&["--force"])).await;
+    assert_eq!(
+        forced.count("copied"),
+        seeded.selected_count() as u64,
+        "{}",
+        forced.stderr
+    );
+    let sent = requests_since(&proxy, mark, &dests);
+    assert!(sent.heads.is_empty(), "{:?}", sent.heads);
+    assert!(
+        sent.listings_of.values().all(|n| *n == 0),
+        "--force checks nothing: {:?}",
+        sent.listings_of
+    );
+}
+
+/// When an org's destination cannot be listed, its objects are checked one by one (HEAD)
+/// and still found in place; the other org keeps its listing and sends no HEAD.
+async fn a_failed_destination_listing_falls_back_to_head(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2"]).await;
+    let seeded = seed(&world, 40, 0).await;
+    let first = run(&mut backfill_cmd(&world, &server.endpoint));
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let (dest1, dest2) = (world.bucket_of("org1"), world.bucket_of("org2"));
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::InternalError,
+            path_contains: Some(format!("/{dest2}/?list-type=2")),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    let again = run_via_proxy(&mut backfill_cmd(&world, &proxy.endpoint)).await;
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert_eq!(again.count("copied"), 0, "{}", again.stderr);
+    assert_eq!(again.count("already in place"), seeded.selected_count() as u64);
+    let sent = requests_since(&proxy, 0, &[dest1, dest2]);
+    assert!(sent.listings_of[dest2] >= 1, "{:?}", sent.listings_of);
+    let heads_of = |dest: &str| {
+        sent.heads
+            .iter()
+            .filter(|s| s.path.starts_with(&format!("/{dest}/")))
+            .count()
+    };
+    assert_eq!(heads_of(dest2), seeded.selected["org2"].len(), "{:?}", sent.heads);
+    assert_eq!(heads_of(dest1), 0, "org1 is unaffected: {:?}", sent.heads);
+}
+
 on_each_server!(
     a_rerun_copies_nothing_and_a_change_copies_one,
     dry_run_and_manifest_copy_nothing,
@@ -605,6 +757,8 @@ on_each_server!(
     a_failing_org_fails_only_its_objects,
     part_wise_copies_count_as_in_place,
     a_part_wise_copy_of_other_bytes_is_not_in_place,
+    in_place_is_answered_by_listing_the_destination,
+    a_failed_destination_listing_falls_back_to_head,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -701,6 +855,47 @@ async fn plugins_decide_during_a_backfill() {
         "the rewritten key is checked: {}",
         again.stderr
     );
+}
+
+/// A key a plugin rewrote is not under the source's key, so the destination listing cannot
+/// answer for it: it is checked with a HEAD, while the org without a plugin sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_key_is_checked_with_head() {
+    let server = garage();
+    let plugin = json!({
+        "source": plugin_artifacts::KEY_REWRITER,
+        "timeoutMs": 5000,
+        "settings": {"replacePrefix": {"from": "org2/", "to": "exports/"}}
+    });
+    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": orgs[1].1, "plugin": plugin}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    for key in ["org1/a.jpg", "org1/b.jpg", "org2/x/a.jpg", "org2/x/b.jpg"] {
+        world.put(key, key.as_bytes()).await;
+    }
+    let (dest1, dest2) = (world.bucket_of("org1"), world.bucket_of("org2"));
+    let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+    let first = run_via_proxy(&mut backfill_cmd(&world, &proxy.endpoint)).await;
+    assert_eq!(first.count("copied"), 4, "{}", first.stderr);
+    let mark = proxy.seen().len();
+    let again = run_via_proxy(&mut backfill_cmd(&world, &proxy.endpoint)).await;
+    assert_eq!(again.count("already in place"), 4, "{}", again.stderr);
+    let sent = requests_since(&proxy, mark, &[dest1, dest2]);
+    let heads: BTreeSet<&str> = sent
+        .heads
+        .iter()
+        .map(|s| s.path.split('?').next().unwrap_or_default())
+        .collect();
+    let expected: BTreeSet<String> = ["exports/x/a.jpg", "exports/x/b.jpg"]
+        .iter()
+        .map(|k| format!("/{dest2}/{k}"))
+        .collect();
+    assert_eq!(heads, expected.iter().map(String::as_str).collect());
 }
 
 #[test]

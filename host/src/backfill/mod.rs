@@ -2,10 +2,14 @@
 //! routing, policy (plugins included) and copy as an event would.
 //!
 //! The listing runs ahead in its own task (page by page); objects are routed, checked
-//! against their destinations and copied concurrently. Every copy is one atomic request
-//! (or a completed multipart upload), and an object whose destination already holds it is
-//! skipped, so an interrupted backfill loses nothing and a rerun picks up the rest.
+//! against their destinations and copied concurrently. Whether an object is already at its
+//! destination is answered from a listing of the destination merge-joined with the source
+//! listing ([`destination_listing`]), and with a HEAD only where that listing cannot say.
+//! Every copy is one atomic request (or a completed multipart upload), and an object whose
+//! destination already holds it is skipped, so an interrupted backfill loses nothing and a
+//! rerun picks up the rest.
 
+pub mod destination_listing;
 pub mod in_place;
 pub mod listing;
 pub mod manifest;
@@ -27,6 +31,7 @@ use crate::policy::OrgPlugins;
 use crate::report::{Outcome, TargetReport};
 use crate::route::Target;
 use crate::s3::{RetryPolicy, S3Failure};
+use destination_listing::{DestinationListings, Known};
 use in_place::{is_in_place, needs_source_checksum};
 use listing::{Listed, list_page};
 use progress::{Progress, Snapshot};
@@ -210,7 +215,18 @@ pub async fn run(
         prefix: prefix.clone(),
         failure,
     })?;
-    let (tx, rx) = mpsc::channel::<Listed>(2 * options.page_size as usize);
+    // `--force` copies whatever is there: nothing to look up.
+    let destinations = (!options.force).then(|| {
+        DestinationListings::new(
+            destination.client().clone(),
+            config.clone(),
+            plan.copy.retry,
+            options.page_size,
+            prefix.clone(),
+            options.org.clone(),
+        )
+    });
+    let (tx, rx) = mpsc::channel::<(Listed, Option<Known>)>(2 * options.page_size as usize);
     let lister = tokio::spawn(list_rest(
         exporter.client().clone(),
         options.bucket.clone(),
@@ -220,6 +236,7 @@ pub async fn run(
         plan.copy.source_owner.clone(),
         plan.copy.retry,
         progress.clone(),
+        destinations,
         tx,
     ));
 
@@ -230,7 +247,7 @@ pub async fn run(
     let mut results = std::pin::pin!(
         listed
             .take_until(copy_stop.stopped())
-            .map(|listed| backfill_object(&plan, listed))
+            .map(|(listed, known)| backfill_object(&plan, listed, known))
             .buffer_unordered(options.concurrency)
     );
     loop {
@@ -292,8 +309,9 @@ fn listing_prefix(config: &Config, options: &BackfillOptions) -> Result<String, 
     }
 }
 
-/// Sends the objects of `first` and of every following page into `tx`; stops quietly when
-/// the receiver is gone (interrupted), and returns the failure when a page cannot be listed.
+/// Sends the objects of `first` and of every following page into `tx`, each with what
+/// `destinations` knows of it; stops quietly when the receiver is gone (interrupted), and
+/// returns the failure when a page cannot be listed.
 #[allow(clippy::too_many_arguments)]
 async fn list_rest(
     client: aws_sdk_s3::Client,
@@ -304,13 +322,18 @@ async fn list_rest(
     owner: Option<String>,
     retry: RetryPolicy,
     progress: Arc<Progress>,
-    tx: mpsc::Sender<Listed>,
+    mut destinations: Option<DestinationListings>,
+    tx: mpsc::Sender<(Listed, Option<Known>)>,
 ) -> Result<(), String> {
     let mut page = first;
     loop {
         for listed in page.objects {
             progress.listed(listed.object.size.unwrap_or(0));
-            if tx.send(listed).await.is_err() {
+            let known = match destinations.as_mut() {
+                Some(destinations) => destinations.lookup(&listed.object.key).await,
+                None => None,
+            };
+            if tx.send((listed, known)).await.is_err() {
                 return Ok(());
             }
         }
@@ -337,7 +360,7 @@ async fn list_rest(
     }
 }
 
-async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
+async fn backfill_object(plan: &Plan<'_>, listed: Listed, known: Option<Known>) -> ObjectResult {
     let settings = plan.exporter.settings();
     let (customer, decision) =
         plan_object(plan.config, &settings.suffixes, plan.plugins, &listed.object).await;
@@ -355,17 +378,20 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed) -> ObjectResult {
                 write: customer.map(WriteOptions::for_org).unwrap_or_default(),
                 ..plan.copy.clone()
             };
-            export_to(plan, customer, &copy, &listed, targets).await
+            export_to(plan, customer, &copy, &listed, known, targets).await
         }
     };
     ObjectResult { listed, org, outcome }
 }
 
+/// `known`: what the destination listing says of the source's key in the org's bucket; a
+/// target it does not cover (a rewritten key, another bucket) is checked with a HEAD.
 async fn export_to(
     plan: &Plan<'_>,
     org: Option<&Org>,
     copy: &CopyOptions,
     listed: &Listed,
+    known: Option<Known>,
     targets: Vec<Target>,
 ) -> ObjectOutcome {
     // An org with a roleArn is checked and written as its role, like an event's records.
@@ -382,8 +408,21 @@ async fn export_to(
     let mut source_checksum = None;
     for target in targets {
         if !plan.options.force {
+            let listing = known
+                .as_ref()
+                .filter(|k| *k.bucket == *target.bucket && target.key == listed.object.key);
             let owner = copy.write.owner_of(&target.bucket);
-            match destination.existing(&target, owner, &copy.retry).await {
+            // The listing decides "absent" and "same size and ETag"; where the ETags differ
+            // (a part-wise copy) a HEAD reads the destination's checksum, which the listing
+            // does not carry and which decides before the time rule.
+            let existing = match listing.map(|known| &known.existing) {
+                Some(None) => Ok(None),
+                Some(Some(found)) if found.etag.is_some() && found.etag == listed.object.etag => {
+                    Ok(Some(found.clone()))
+                }
+                _ => destination.existing(&target, owner, &copy.retry).await,
+            };
+            match existing {
                 Ok(Some(existing)) => {
                     if source_checksum.is_none() && needs_source_checksum(listed, &existing) {
                         // The source is read as the function, whatever the org's role.

@@ -32,14 +32,14 @@ pub struct S3Destination {
     source: Client,
 }
 
-/// What a HEAD of a destination key found.
+/// What a HEAD (or a listing) of a destination key found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Existing {
     /// Size in bytes.
     pub size: Option<u64>,
     /// ETag without quotes.
     pub etag: Option<String>,
-    /// Last-Modified (whole seconds).
+    /// Last-Modified (whole seconds from a HEAD, milliseconds from a listing).
     pub last_modified: Option<DateTime>,
     /// Its checksum, when S3 keeps one.
     pub checksum: Option<ObjectChecksum>,

@@ -1,0 +1,365 @@
+//! The destination's side of "already in place" from a listing of the destination instead
+//! of a HEAD per object.
+//!
+//! For each org the backfill meets, its destination bucket is listed (`ListObjectsV2`, over
+//! the org's key space within the backfill's prefix) by a task of its own that keeps a few
+//! pages ready ahead. Both listings come in key order (UTF-8 bytes, which is also how Rust
+//! orders `str`), so the source keys of one org and the destination's keys are merge-joined:
+//! for each source key, destination keys before it are passed over, and the one equal to it,
+//! if any, is what a HEAD of that key would have found. A first fill into an empty bucket
+//! costs one listing request per org and no HEAD at all.
+//!
+//! The join only answers for the org's destination bucket under the source's own key (what
+//! routing proposes). A target a plugin rewrote, or one in an `allowedBuckets` bucket, is
+//! not known in advance and is still checked with a HEAD; so is every key of an org whose
+//! destination listing failed (after retries). A join that loses its place can only answer
+//! "absent" wrongly (the object is copied again, which is harmless), never "present": a key
+//! counts as present only when the listing holds exactly that key.
+//!
+//! Memory: per org being listed, at most [`PAGES_AHEAD`] pages waiting, the page being read
+//! and the one being fetched, each `page_size` entries of about 100 bytes plus the key
+//! (roughly 0.6 MB at 1,000-key pages and 50-byte keys), whatever the number of objects. An
+//! org's listing ends once the source listing has moved past its prefix, so only the orgs
+//! whose prefixes are prefixes of the current key hold any.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use aws_sdk_s3::Client;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Org};
+use crate::destination::Existing;
+use crate::route::owner;
+use crate::s3::{RetryPolicy, S3Failure, classify, with_retries};
+
+/// Pages of one destination listing kept ready ahead of the join.
+pub const PAGES_AHEAD: usize = 2;
+
+/// What the destination listing says about a source key in its org's destination bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    /// The destination bucket listed (the org's `destinationBucket`).
+    pub bucket: Arc<str>,
+    /// The object under the source's key there; `None` when the listing has no such key.
+    pub existing: Option<Existing>,
+}
+
+/// The destination listings of one backfill, one per org met, answered in source-key order.
+pub struct DestinationListings {
+    client: Client,
+    config: Arc<Config>,
+    retry: RetryPolicy,
+    page_size: i32,
+    /// The backfill's source prefix.
+    prefix: String,
+    /// `--org`: no other org's destination is listed.
+    org: Option<String>,
+    open: Vec<Cursor>,
+}
+
+impl DestinationListings {
+    /// Listings with `client` (the destinations' client), for a backfill of keys under
+    /// `prefix`, only `org`'s when given.
+    pub fn new(
+        client: Client,
+        config: Arc<Config>,
+        retry: RetryPolicy,
+        page_size: i32,
+        prefix: String,
+        org: Option<String>,
+    ) -> Self {
+        DestinationListings {
+            client,
+            config,
+            retry,
+            page_size,
+            prefix,
+            org,
+            open: Vec::new(),
+        }
+    }
+
+    /// What the destination holds under `key` (a source key), or `None` when the listing
+    /// cannot say (no org, another org than `--org`, the listing failed): then the caller
+    /// checks with a HEAD. Keys must come in increasing order.
+    pub async fn lookup(&mut self, key: &str) -> Option<Known> {
+        // Every key under a prefix sorts before any larger key that does not start with
+        // it: a listing whose prefix the keys have moved past is done with.
+        self.open
+            .retain(|cursor| key.starts_with(cursor.prefix.as_str()) || key < cursor.prefix.as_str());
+        let org = owner(&self.config, key)?;
+        if self.org.as_deref().is_some_and(|wanted| wanted != org.org) {
+            return None;
+        }
+        let at = match self.open.iter().position(|c| c.org == org.org) {
+            Some(at) => at,
+            None => {
+                let cursor = self.start(org);
+                self.open.push(cursor);
+                self.open.len() - 1
+            }
+        };
+        self.open[at].find(key).await
+    }
+
+    fn start(&self, org: &Org) -> Cursor {
+        // Both are prefixes of the key that brought this org up, so the longer one holds
+        // the other: the org's keys within the backfill.
+        let prefix = if self.prefix.len() > org.prefix.len() {
+            self.prefix.clone()
+        } else {
+            org.prefix.clone()
+        };
+        let bucket: Arc<str> = Arc::from(org.destination_bucket.as_str());
+        let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+        let task = tokio::spawn(list_destination(
+            self.client.clone(),
+            bucket.clone(),
+            prefix.clone(),
+            self.page_size,
+            self.retry,
+            tx,
+        ));
+        Cursor {
+            org: org.org.clone(),
+            prefix,
+            bucket,
+            pages: rx,
+            page: VecDeque::new(),
+            state: State::Reading,
+            task,
+        }
+    }
+}
+
+/// One destination key and what a HEAD would say about it.
+#[derive(Debug)]
+struct Entry {
+    key: String,
+    existing: Existing,
+}
+
+/// A page of the destination listing; `last` after the final one.
+struct Page {
+    entries: Vec<Entry>,
+    last: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Reading,
+    /// Every page has been received.
+    Complete,
+    /// The listing failed or ended without its last page: HEAD from here on.
+    Failed,
+}
+
+/// The join's place in one org's destination listing.
+struct Cursor {
+    org: String,
+    prefix: String,
+    bucket: Arc<str>,
+    pages: mpsc::Receiver<Result<Page, S3Failure>>,
+    page: VecDeque<Entry>,
+    state: State,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Cursor {
+    async fn find(&mut self, key: &str) -> Option<Known> {
+        loop {
+            if self.state == State::Failed {
+                return None;
+            }
+            while let Some(front) = self.page.front() {
+                match front.key.as_str().cmp(key) {
+                    std::cmp::Ordering::Less => {
+                        self.page.pop_front();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        let entry = self.page.pop_front()?;
+                        return Some(self.known(Some(entry.existing)));
+                    }
+                    std::cmp::Ordering::Greater => return Some(self.known(None)),
+                }
+            }
+            if self.state == State::Complete {
+                return Some(self.known(None));
+            }
+            match self.pages.recv().await {
+                Some(Ok(page)) => {
+                    self.page = page.entries.into();
+                    if page.last {
+                        self.state = State::Complete;
+                    }
+                }
+                Some(Err(failure)) => {
+                    tracing::warn!(
+                        bucket = %self.bucket,
+                        prefix = %self.prefix,
+                        "listing the destination failed ({failure}); checking org {}'s objects one by one (HEAD)",
+                        self.org
+                    );
+                    self.state = State::Failed;
+                }
+                None => self.state = State::Failed,
+            }
+        }
+    }
+
+    fn known(&self, existing: Option<Existing>) -> Known {
+        Known {
+            bucket: self.bucket.clone(),
+            existing,
+        }
+    }
+}
+
+/// Lists `bucket` under `prefix` page by page into `tx` (at most [`PAGES_AHEAD`] waiting);
+/// stops at the last page, at a failure (sent), or when the join is gone.
+async fn list_destination(
+    client: Client,
+    bucket: Arc<str>,
+    prefix: String,
+    page_size: i32,
+    retry: RetryPolicy,
+    tx: mpsc::Sender<Result<Page, S3Failure>>,
+) {
+    let mut token: Option<String> = None;
+    loop {
+        let (result, _attempts) = with_retries(&retry, || {
+            let request = client
+                .list_objects_v2()
+                .bucket(&*bucket)
+                .prefix(&prefix)
+                .max_keys(page_size)
+                .set_continuation_token(token.clone());
+            async move { request.send().await.map_err(|e| classify(&e)) }
+        })
+        .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(failure) => {
+                let _ = tx.send(Err(failure)).await;
+                return;
+            }
+        };
+        token = match out.is_truncated() {
+            Some(true) => out.next_continuation_token().map(str::to_string),
+            _ => None,
+        };
+        let entries = out
+            .contents
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| {
+                let existing = Existing {
+                    size: o.size.and_then(|s| u64::try_from(s).ok()),
+                    etag: o.e_tag.map(|e| e.trim_matches('"').to_string()),
+                    last_modified: o.last_modified,
+                    // A listing carries checksum algorithms, not values.
+                    checksum: None,
+                };
+                Some(Entry {
+                    key: o.key?,
+                    existing,
+                })
+            })
+            .collect();
+        let last = token.is_none();
+        if tx.send(Ok(Page { entries, last })).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(keys: &[&str], last: bool) -> Result<Page, S3Failure> {
+        let entries = keys
+            .iter()
+            .map(|k| Entry {
+                key: k.to_string(),
+                existing: Existing {
+                    size: Some(k.len() as u64),
+                    etag: Some(format!("etag of {k}")),
+                    last_modified: None,
+                    checksum: None,
+                },
+            })
+            .collect();
+        Ok(Page { entries, last })
+    }
+
+    /// A cursor over these pages, as the listing task would have sent them.
+    async fn cursor(pages: Vec<Result<Page, S3Failure>>) -> Cursor {
+        let (tx, rx) = mpsc::channel(pages.len().max(1));
+        for page in pages {
+            tx.send(page).await.unwrap();
+        }
+        Cursor {
+            org: "org1".into(),
+            prefix: "org1/".into(),
+            bucket: Arc::from("dest"),
+            pages: rx,
+            page: VecDeque::new(),
+            state: State::Reading,
+            task: tokio::spawn(async {}),
+        }
+    }
+
+    async fn etag(cursor: &mut Cursor, key: &str) -> Option<Option<String>> {
+        cursor
+            .find(key)
+            .await
+            .map(|known| known.existing.and_then(|e| e.etag))
+    }
+
+    #[tokio::test]
+    async fn sorted_keys_are_joined_across_pages() {
+        let mut c = cursor(vec![
+            page(&["org1/a", "org1/c"], false),
+            page(&[], false),
+            page(&["org1/d", "org1/f é", "org1/f+"], true),
+        ])
+        .await;
+        assert_eq!(etag(&mut c, "org1/a").await, Some(Some("etag of org1/a".into())));
+        assert_eq!(etag(&mut c, "org1/b").await, Some(None));
+        assert_eq!(etag(&mut c, "org1/c").await, Some(Some("etag of org1/c".into())));
+        // "org1/d" is passed over unasked; in byte order " " (0x20) comes before "+" (0x2B).
+        assert_eq!(etag(&mut c, "org1/e").await, Some(None));
+        assert_eq!(
+            etag(&mut c, "org1/f+").await,
+            Some(Some("etag of org1/f+".into()))
+        );
+        assert_eq!(etag(&mut c, "org1/f é").await, Some(None), "passed over already");
+        assert_eq!(etag(&mut c, "org1/z").await, Some(None), "after the last page");
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_breaks_off_answers_nothing_from_there() {
+        let failed = Err(S3Failure::Fatal {
+            code: "AccessDenied".into(),
+            message: "no".into(),
+        });
+        let mut c = cursor(vec![page(&["org1/a"], false), failed]).await;
+        assert_eq!(etag(&mut c, "org1/a").await, Some(Some("etag of org1/a".into())));
+        assert_eq!(etag(&mut c, "org1/b").await, None);
+        assert_eq!(etag(&mut c, "org1/c").await, None);
+
+        // The task ended without its last page: not "absent", unknown.
+        let mut c = cursor(vec![page(&["org1/a"], false)]).await;
+        assert_eq!(etag(&mut c, "org1/a").await, Some(Some("etag of org1/a".into())));
+        assert_eq!(etag(&mut c, "org1/b").await, None);
+    }
+}
