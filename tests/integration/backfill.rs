@@ -624,8 +624,14 @@ fn requests_since(proxy: &FaultProxy, from: usize, buckets: &[&str]) -> Requests
             (b.to_string(), n)
         })
         .collect();
+    // HEADs of the destinations: the in-place checks (a copy's HEAD of its source, for
+    // the source's storage class and checksum, is not one).
+    let in_destinations = |s: &Seen| buckets.iter().any(|b| s.path.starts_with(&format!("/{b}/")));
     Requests {
-        heads: seen.into_iter().filter(|s| s.method == "HEAD").collect(),
+        heads: seen
+            .into_iter()
+            .filter(|s| s.method == "HEAD" && in_destinations(s))
+            .collect(),
         listings_of,
     }
 }

@@ -93,6 +93,11 @@ impl DestinationListings {
         if self.org.as_deref().is_some_and(|wanted| wanted != org.org) {
             return None;
         }
+        // An org with a roleArn: its bucket is read as the role, not with this client (which
+        // the tenant's bucket need not grant); its keys are checked with HEADs as the role.
+        if org.role.is_some() {
+            return None;
+        }
         let at = match self.open.iter().position(|c| c.org == org.org) {
             Some(at) => at,
             None => {
@@ -117,6 +122,7 @@ impl DestinationListings {
         let task = tokio::spawn(list_destination(
             self.client.clone(),
             bucket.clone(),
+            org.expected_bucket_owner.clone(),
             prefix.clone(),
             self.page_size,
             self.retry,
@@ -228,6 +234,7 @@ impl Cursor {
 async fn list_destination(
     client: Client,
     bucket: Arc<str>,
+    owner: Option<String>,
     prefix: String,
     page_size: i32,
     retry: RetryPolicy,
@@ -241,6 +248,7 @@ async fn list_destination(
                 .bucket(&*bucket)
                 .prefix(&prefix)
                 .max_keys(page_size)
+                .set_expected_bucket_owner(owner.clone())
                 .set_continuation_token(token.clone());
             async move { request.send().await.map_err(|e| classify(&e)) }
         })

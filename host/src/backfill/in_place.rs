@@ -55,7 +55,7 @@ pub fn is_in_place(source: &Listed, existing: &Existing, source_checksum: Option
 }
 
 /// `"<hex>-<parts>"`, the shape of a multipart upload's ETag.
-fn is_multipart_etag(etag: &str) -> bool {
+pub fn is_multipart_etag(etag: &str) -> bool {
     etag.rsplit_once('-').is_some_and(|(hex, parts)| {
         !hex.is_empty() && !parts.is_empty() && parts.bytes().all(|b| b.is_ascii_digit())
     })

@@ -32,7 +32,7 @@ use crate::report::{Outcome, TargetReport};
 use crate::route::Target;
 use crate::s3::{RetryPolicy, S3Failure};
 use destination_listing::{DestinationListings, Known};
-use in_place::{is_in_place, needs_source_checksum};
+use in_place::{is_in_place, is_multipart_etag, needs_source_checksum};
 use listing::{Listed, list_page};
 use progress::{Progress, Snapshot};
 
@@ -412,15 +412,18 @@ async fn export_to(
                 .as_ref()
                 .filter(|k| *k.bucket == *target.bucket && target.key == listed.object.key);
             let owner = copy.write.owner_of(&target.bucket);
-            // The listing decides "absent" and "same size and ETag"; where the ETags differ
-            // (a part-wise copy) a HEAD reads the destination's checksum, which the listing
-            // does not carry and which decides before the time rule.
+            // The listing decides, except for a part-wise copy (a multipart-shaped ETag that
+            // differs from the source's): there the destination's checksum, which a listing
+            // does not carry, decides before the time rule, so a HEAD reads it.
             let existing = match listing.map(|known| &known.existing) {
-                Some(None) => Ok(None),
-                Some(Some(found)) if found.etag.is_some() && found.etag == listed.object.etag => {
-                    Ok(Some(found.clone()))
+                Some(Some(found))
+                    if found.etag != listed.object.etag
+                        && found.etag.as_deref().is_some_and(is_multipart_etag) =>
+                {
+                    destination.existing(&target, owner, &copy.retry).await
                 }
-                _ => destination.existing(&target, owner, &copy.retry).await,
+                Some(found) => Ok(found.clone()),
+                None => destination.existing(&target, owner, &copy.retry).await,
             };
             match existing {
                 Ok(Some(existing)) => {
