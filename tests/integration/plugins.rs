@@ -963,3 +963,40 @@ fn validate_refuses_buckets_of_other_tenants() {
         "{stderr}"
     );
 }
+
+/// The compile cache never lets a `.cwasm` that one org declares `precompiled` serve another
+/// org that names the same bytes without declaring it: that org is refused whatever order
+/// the loads finish in (here the declared one is loaded first, which used to fill the cache).
+#[tokio::test]
+async fn a_cached_cwasm_is_still_refused_where_undeclared() {
+    use artifact_export::config::{DEFAULT_MAX_INSTRUCTIONS, OnError, PluginSource, PluginSpec};
+    use artifact_export::policy::Runtime;
+
+    let runtime = Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("passthrough.cwasm");
+    let wasm = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+    std::fs::write(&cwasm, runtime.engine().precompile_component(&wasm).unwrap()).unwrap();
+    let spec = |precompiled| PluginSpec {
+        source: PluginSource::File(cwasm.clone()),
+        sha256: None,
+        settings: "{}".into(),
+        timeout: std::time::Duration::from_secs(5),
+        max_memory_bytes: 16 << 20,
+        max_instructions: DEFAULT_MAX_INSTRUCTIONS,
+        precompiled,
+        on_error: OnError::Fail,
+    };
+    runtime.load(None, &spec(true)).await.expect("declared: loads");
+    let refused = runtime
+        .load(None, &spec(false))
+        .await
+        .err()
+        .expect("undeclared: refused although the same bytes are in the cache");
+    assert!(
+        refused
+            .to_string()
+            .contains("is a precompiled .cwasm (native code), refused as an ordinary source"),
+        "{refused}"
+    );
+}

@@ -42,7 +42,10 @@ use bindings::CopyPolicyPre;
 pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
-    compiled: Mutex<HashMap<[u8; 32], Component>>,
+    /// Compiled components by (digest, declared `precompiled`): the flag is part of the key,
+    /// so a `.cwasm` loaded by an org that declares it never serves an org that does not
+    /// (which must be refused, whatever order the loads finish in).
+    compiled: Mutex<HashMap<([u8; 32], bool), Component>>,
     /// One permit per instance-pool slot, shared by all plugins: decisions beyond the pool
     /// wait for a slot instead of failing.
     slots: Arc<Semaphore>,
@@ -127,7 +130,7 @@ impl Runtime {
             .compiled
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
+            .get(&(digest, spec.precompiled))
             .cloned();
         let component = match cached {
             Some(component) => component,
@@ -147,7 +150,7 @@ impl Runtime {
                 self.compiled
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(digest, component.clone());
+                    .insert((digest, spec.precompiled), component.clone());
                 component
             }
         };
