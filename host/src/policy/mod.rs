@@ -8,7 +8,6 @@ mod answer;
 mod bindings;
 mod cache;
 pub mod cases;
-pub mod deciders;
 pub mod engine;
 mod limits;
 pub mod loader;
@@ -29,8 +28,8 @@ pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
 pub use loader::LoadError;
 pub use plugin::{
-    Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, QUEUE_WAIT, Usage,
-    Verdict, WATCHDOG_MARGIN,
+    Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,
+    WATCHDOG_MARGIN,
 };
 pub use sandbox::RANDOM_SEQUENCE;
 

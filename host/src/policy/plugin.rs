@@ -2,7 +2,7 @@
 //! instruction budget, a wall-clock deadline, a memory cap, a cap on the bytes the answer
 //! may carry, the call, and the answer translated back.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -11,7 +11,6 @@ use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, CopyPolicy, CopyPolicyPre, Decision, Level};
-use super::deciders::Deciders;
 use super::engine::deadline_ticks;
 use super::limits::MemoryCap;
 use super::sandbox::{CappedOutput, WouldBlock, add_wasi, empty_wasi};
@@ -36,9 +35,6 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// record up (the watchdog). A decision that runs only guest code and non-blocking host
 /// calls stops at its deadline; this is the last line should anything ever block.
 pub const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
-/// Longest a decision waits for one of its plugin's threads (behind the org's other
-/// decisions) before the record is given up: a bound should every thread ever be stuck.
-pub const QUEUE_WAIT: Duration = Duration::from_secs(30);
 
 /// What a plugin decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,8 +200,6 @@ pub struct Plugin {
     /// One permit per instance-pool slot, shared by every plugin of the runtime: a decision
     /// holds one while its instance exists, so the pool is never exhausted.
     slots: Arc<Semaphore>,
-    /// This plugin's own decision threads.
-    deciders: Deciders,
 }
 
 impl Plugin {
@@ -216,7 +210,6 @@ impl Plugin {
             pre,
             limits,
             slots,
-            deciders: Deciders::per_cpu(name),
         }
     }
 
@@ -262,11 +255,9 @@ impl Plugin {
         store
     }
 
-    /// [`Plugin::decide`] on one of the plugin's decision threads (WASI's synchronous host
-    /// calls must not run on an async worker), once an instance-pool slot is free, under a
-    /// watchdog: the record gets an answer no later than the deadline plus
-    /// [`WATCHDOG_MARGIN`] after its decision started, and waits at most [`QUEUE_WAIT`] for
-    /// it to start.
+    /// [`Plugin::decide`] on a blocking thread (WASI's synchronous host calls must not run
+    /// on an async worker), once an instance-pool slot is free, under a watchdog: the
+    /// record gets an answer no later than the deadline plus [`WATCHDOG_MARGIN`].
     pub async fn decide_blocking(
         self: Arc<Self>,
         org: String,
@@ -283,48 +274,21 @@ impl Plugin {
             .await
             .map_err(|e| DecisionError::Host(format!("instance pool: {e}")))?;
         let deadline = self.limits.timeout + WATCHDOG_MARGIN;
-        let submitted = Instant::now();
-        let started: Arc<OnceLock<Instant>> = Arc::default();
-        let (answer_tx, mut answer_rx) = tokio::sync::oneshot::channel();
-        let plugin = self.clone();
-        let started_at = started.clone();
-        self.deciders
-            .submit(Box::new(move || {
-                // The slot is released when the instance is gone, not when the watchdog
-                // gives up.
-                let _permit = permit;
-                let _ = started_at.set(Instant::now());
-                let _ = answer_tx.send(plugin.decide(&org, &object, &proposed, &settings));
-            }))
-            .map_err(|e| DecisionError::Host(format!("no decision thread could start: {e}")))?;
-        // One timer, re-armed while the decision waits behind the org's others: queueing
-        // does not count against the plugin's deadline, but is bounded too.
-        loop {
-            let wake_at = match started.get() {
-                Some(at) => *at + deadline,
-                None => (Instant::now() + deadline).min(submitted + QUEUE_WAIT),
-            };
-            match tokio::time::timeout_at(wake_at.into(), &mut answer_rx).await {
-                Ok(Ok(answer)) => return answer,
-                Ok(Err(_)) => return Err(DecisionError::Host("the decision thread failed".into())),
-                Err(_) => {}
-            }
-            let now = Instant::now();
-            match started.get() {
-                Some(at) if now >= *at + deadline => {
-                    tracing::error!(
-                        plugin = &*self.name,
-                        "plugin decision still running past its deadline; the watchdog gave the record up"
-                    );
-                    return Err(DecisionError::Timeout(self.limits.timeout));
-                }
-                None if now >= submitted + QUEUE_WAIT => {
-                    return Err(DecisionError::Host(format!(
-                        "no decision thread of the plugin was free for {} s",
-                        QUEUE_WAIT.as_secs()
-                    )));
-                }
-                _ => {}
+        let name = self.name.clone();
+        let decision = tokio::task::spawn_blocking(move || {
+            // The slot is released when the instance is gone, not when the watchdog gives up.
+            let _permit = permit;
+            self.decide(&org, &object, &proposed, &settings)
+        });
+        match tokio::time::timeout(deadline, decision).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => Err(DecisionError::Host(format!("decision thread failed: {e}"))),
+            Err(_) => {
+                tracing::error!(
+                    plugin = &*name,
+                    "plugin decision still running past its deadline; the watchdog gave the record up"
+                );
+                Err(DecisionError::Timeout(deadline - WATCHDOG_MARGIN))
             }
         }
     }
