@@ -440,21 +440,13 @@ fn check_report(report: &Report, records: usize, copies: usize) {
     }
 }
 
-/// The server's ceiling: the same requests, same client, same concurrency, nothing else.
+/// The server's ceiling: the same requests, same client, same concurrency, nothing else
+/// (a copy the server answers 5xx, such as Garage's "database is locked" under load, is sent
+/// again up to 3 times, as the function's own retries do).
 async fn run_baseline(client: &Client, copies: &[CopyRequest], concurrency: usize) -> Duration {
     let started = Instant::now();
     let failures: Vec<String> = futures::stream::iter(copies)
-        .map(|c| async move {
-            client
-                .copy_object()
-                .bucket(&c.destination_bucket)
-                .key(&c.key)
-                .copy_source(&c.copy_source)
-                .copy_source_if_match(&c.if_match)
-                .send()
-                .await
-                .map_err(|e| format!("{}: {:?}", c.key, e.into_service_error()))
-        })
+        .map(|c| copy_with_retries(client, c))
         .buffer_unordered(concurrency)
         .filter_map(|r| async move { r.err() })
         .collect()
@@ -470,20 +462,33 @@ async fn run_baseline(client: &Client, copies: &[CopyRequest], concurrency: usiz
     elapsed
 }
 
+/// One baseline copy, sent again up to 3 times on an error.
+async fn copy_with_retries(client: &Client, c: &CopyRequest) -> Result<(), String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sent = client
+            .copy_object()
+            .bucket(&c.destination_bucket)
+            .key(&c.key)
+            .copy_source(&c.copy_source)
+            .copy_source_if_match(&c.if_match)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt >= 3 => return Err(format!("{}: {:?}", c.key, e.into_service_error())),
+            Err(_) => {}
+        }
+    }
+}
+
 /// The baseline's requests completing in order: the window of `concurrency` moves on only
 /// when its oldest copy is done (what `buffered` does), for contrast with the function.
 async fn run_baseline_in_order(client: &Client, copies: &[CopyRequest], concurrency: usize) -> Duration {
     let started = Instant::now();
     let failed = futures::stream::iter(copies)
-        .map(|c| {
-            client
-                .copy_object()
-                .bucket(&c.destination_bucket)
-                .key(&c.key)
-                .copy_source(&c.copy_source)
-                .copy_source_if_match(&c.if_match)
-                .send()
-        })
+        .map(|c| copy_with_retries(client, c))
         .buffered(concurrency)
         .filter(|r| std::future::ready(r.is_err()))
         .count()
