@@ -28,6 +28,7 @@ use futures::StreamExt;
 #[path = "../../tests/integration/support/mod.rs"]
 mod support;
 
+use support::measure::{reap, thousands};
 use support::proxy::{Fault, FaultProxy, Rule};
 use support::servers::{Server, garage};
 use support::world::{World, create_bucket, unique_bucket};
@@ -413,19 +414,13 @@ fn measure_blocking(mut cmd: Command) -> (ChildRun, String) {
         .stderr(std::fs::File::create(&log_path).expect("log file"))
         .spawn()
         .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: plain FFI call with valid out-pointers; the child is ours and not waited elsewhere.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let reaped = reap(child.id());
     let wall = started.elapsed();
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
     let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
     let run = ChildRun {
-        status_ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        status_ok: reaped.exited_ok,
         wall,
-        // Linux reports ru_maxrss in KiB.
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        peak_rss_mib: reaped.peak_rss_mib,
     };
     (run, stderr)
 }
@@ -459,17 +454,4 @@ async fn count_keys(client: &Client, bucket: &str) -> usize {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// `1000` → `1,000`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -43,6 +43,7 @@ mod support;
 
 use support::events::s3_event;
 use support::lambda::{Emulator, clean_command};
+use support::measure::kill_and_reap;
 use support::servers::{Server, garage};
 use support::world::{Uploaded, World};
 
@@ -282,7 +283,7 @@ async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {
         let warm = answered.duration_since(sent);
         check_answer(&warm_body, &log);
 
-        let peak_rss_mib = kill_and_reap(child.id());
+        let peak_rss_mib = kill_and_reap(child.id()).peak_rss_mib;
         drop(emulator);
         results.push(Run {
             cold,
@@ -344,21 +345,6 @@ fn check_answer(answer: &Result<Value, String>, log: &Path) {
             std::fs::read_to_string(log).unwrap_or_default()
         );
     }
-}
-
-/// SIGKILL (a Lambda process never exits by itself), then `wait4` for its peak RSS in MiB.
-fn kill_and_reap(pid: u32) -> f64 {
-    let pid = pid as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: plain FFI calls on our own child, not waited for anywhere else.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::wait4(pid, &mut status, 0, &mut usage)
-    };
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
-    // Linux reports ru_maxrss in KiB.
-    usage.ru_maxrss as f64 / 1024.0
 }
 
 /// `artifact-export --version`, exec to exit, `RUNS` times after one warm-up.

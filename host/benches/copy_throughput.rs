@@ -44,6 +44,7 @@ use serde_json::{Value, json};
 mod support;
 
 use support::events::encode_key;
+use support::measure::{reap, thousands};
 use support::proxy::{Fault, FaultProxy, Rule};
 use support::servers::garage;
 use support::world::{Uploaded, World, bytes};
@@ -554,17 +555,12 @@ fn invoke_binary(event: &str, copies: usize, env: &[(String, String)]) -> ChildR
         .stderr(std::fs::File::create(&log_path).expect("log file"))
         .spawn()
         .unwrap_or_else(|e| panic!("run {binary}: {e}"));
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: plain FFI call with valid out-pointers; the child is ours and not waited elsewhere.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let reaped = reap(child.id());
     let wall = started.elapsed();
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
-    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     assert!(
-        exited_ok,
-        "artifact-export invoke failed (wait status {status}); last log lines:\n{}",
+        reaped.exited_ok,
+        "artifact-export invoke failed (wait status {}); last log lines:\n{}",
+        reaped.status,
         tail(&log_path, 20)
     );
     let report: serde_json::Value =
@@ -575,9 +571,8 @@ fn invoke_binary(event: &str, copies: usize, env: &[(String, String)]) -> ChildR
         "the binary did not copy everything: {}",
         report["totals"]
     );
-    // Linux reports ru_maxrss in KiB.
     ChildRun {
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        peak_rss_mib: reaped.peak_rss_mib,
         wall,
     }
 }
@@ -586,17 +581,4 @@ fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// `1000` → `1,000`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -2,6 +2,9 @@
 
 pub mod events;
 pub mod lambda;
+/// Used by the benches only (peak RSS of a child, number formatting).
+#[allow(dead_code)]
+pub mod measure;
 pub mod paths;
 pub mod proxy;
 #[macro_use]
