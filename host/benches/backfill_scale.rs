@@ -28,7 +28,7 @@ use futures::StreamExt;
 #[path = "../../tests/integration/support/mod.rs"]
 mod support;
 
-use support::measure::{reap, thousands};
+use support::measure::{SmallParent, command_with_small_parent, thousands};
 use support::proxy::{Fault, FaultProxy, Rule};
 use support::servers::{Server, garage};
 use support::world::{World, create_bucket, unique_bucket};
@@ -48,6 +48,7 @@ const CHECK_PREFIX: &str = "rclone-check/";
 const CHECK_OBJECTS: usize = 3;
 
 fn main() {
+    support::measure::serve_as_small_parent();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -243,7 +244,7 @@ async fn backfill(
     let mut env = world.function_env("jpg");
     env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL".into(), setting.endpoint.to_string()));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artifact-export"));
+    let mut cmd = command_with_small_parent(env!("CARGO_BIN_EXE_artifact-export"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env)
@@ -300,7 +301,7 @@ async fn rclone_copy(world: &World, setting: &Setting<'_>, rclone: &Path, bucket
 /// rclone with one S3 remote `bench:` for `server` at `endpoint`, defined by environment
 /// variables only (no config file of this machine's).
 fn rclone_command(server: &Server, endpoint: &str, rclone: &Path) -> Command {
-    let mut cmd = Command::new(rclone);
+    let mut cmd = command_with_small_parent(rclone);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RCLONE_CONFIG", "/dev/null")
@@ -394,8 +395,8 @@ struct ChildRun {
     peak_rss_mib: f64,
 }
 
-/// Runs `cmd` to the end (stdout to nowhere, stderr kept) and reads its peak RSS from
-/// `wait4`; on the blocking pool, so a proxy on this runtime keeps serving it.
+/// Runs `cmd` (from `command_with_small_parent`) to the end, stdout to nowhere, stderr kept,
+/// and reads its own peak RSS; on the blocking pool, so a proxy on this runtime keeps serving it.
 async fn measure(cmd: Command) -> (ChildRun, String) {
     tokio::task::spawn_blocking(move || measure_blocking(cmd))
         .await
@@ -406,15 +407,13 @@ fn measure_blocking(mut cmd: Command) -> (ChildRun, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let log_path = dir.path().join("stderr.txt");
     let started = Instant::now();
-    // Reaped by `wait4` below, which std's `Child::wait` cannot replace (no rusage).
-    #[allow(clippy::zombie_processes)]
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
-    let reaped = reap(child.id());
+    let child = SmallParent::spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file")),
+    )
+    .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_args().nth(1)));
+    let reaped = child.reap();
     let wall = started.elapsed();
     let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
     let run = ChildRun {

@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use artifact_export::env::Settings;
@@ -44,7 +44,7 @@ use serde_json::{Value, json};
 mod support;
 
 use support::events::encode_key;
-use support::measure::{reap, thousands};
+use support::measure::{SmallParent, command_with_small_parent, thousands};
 use support::proxy::{Fault, FaultProxy, Rule};
 use support::servers::garage;
 use support::world::{Uploaded, World, bytes};
@@ -95,6 +95,7 @@ struct Comparison {
 }
 
 fn main() {
+    support::measure::serve_as_small_parent();
     // The same runtime the binary gets from #[tokio::main] on this machine.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -542,20 +543,19 @@ fn invoke_binary(event: &str, copies: usize, env: &[(String, String)]) -> ChildR
     let log_path = dir.path().join("log.txt");
     let binary = env!("CARGO_BIN_EXE_artifact-export");
     let started = Instant::now();
-    // Reaped by `wait4` below, which std's `Child::wait` cannot replace (no rusage).
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(binary)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .args(["invoke", "--event"])
-        .arg(&event_path)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&report_path).expect("report file"))
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {binary}: {e}"));
-    let reaped = reap(child.id());
+    let child = SmallParent::spawn(
+        command_with_small_parent(binary)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(["invoke", "--event"])
+            .arg(&event_path)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&report_path).expect("report file"))
+            .stderr(std::fs::File::create(&log_path).expect("log file")),
+    )
+    .unwrap_or_else(|e| panic!("run {binary}: {e}"));
+    let reaped = child.reap();
     let wall = started.elapsed();
     assert!(
         reaped.exited_ok,

@@ -1,5 +1,5 @@
 use artifact_export::event::{
-    EventError, ParsedEvent, RecordBody, ResultCode, SourceObject, Trigger, parse_event_text,
+    EventError, ParsedEvent, RecordBody, ResultCode, SourceObject, Trigger, parse_event, parse_event_text,
 };
 
 use crate::support::events::fixture_path;
@@ -13,6 +13,28 @@ fn object(body: &RecordBody) -> &SourceObject {
         RecordBody::Object(o) => o,
         other => panic!("expected an object, got {other:?}"),
     }
+}
+
+/// `parse_event_text` reads a `Records` list record by record instead of as one tree; every
+/// fixture must come out exactly as the tree path reads it.
+#[test]
+fn every_fixture_reads_the_same_from_text_as_from_a_tree() {
+    let dir = fixture_path("s3-put.json").parent().unwrap().to_path_buf();
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        assert_eq!(parse_event_text(&text), parse_event(&value), "{}", path.display());
+        compared += 1;
+    }
+    assert!(
+        compared >= 10,
+        "only {compared} fixtures compared in {}",
+        dir.display()
+    );
 }
 
 #[test]

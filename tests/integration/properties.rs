@@ -155,6 +155,15 @@ proptest! {
     }
 
     #[test]
+    fn a_records_list_reads_the_same_from_text_as_from_a_tree(
+        records in proptest::collection::vec(json_value(), 0..6),
+        other in json_value(),
+    ) {
+        let event = serde_json::json!({"Records": records, "other": other});
+        prop_assert_eq!(parse_event_text(&event.to_string()), parse_event(&event));
+    }
+
+    #[test]
     fn no_config_panics(text in any::<String>(), value in json_value()) {
         let _ = Config::parse(&text, "config.json");
         let _ = Config::parse(&value.to_string(), "s3://config-bucket/dir/config.json");

@@ -6,8 +6,10 @@
 //! becomes [`RecordBody::Invalid`] with a reason naming where it is, so it is reported as
 //! failed instead of vanishing; only an event whose overall shape is unknown is an error.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 pub use crate::bounded::MAX_EVENT_BYTES;
@@ -166,12 +168,66 @@ pub fn parse_event_text(text: &str) -> Result<ParsedEvent, EventError> {
             limit: MAX_EVENT_BYTES,
         });
     }
+    // A `Records` list is read one record at a time: a whole JSON tree costs about ten times
+    // the event's size, one record's tree a few KiB.
+    if let Some(records) = records_list(text) {
+        return Ok(parse_raw_records(&records));
+    }
     let value: Value = serde_json::from_str(text).map_err(|e| EventError::NotJson {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
     })?;
     parse_event(&value)
+}
+
+/// The raw entries of the top-level `Records` list, when the event is an object with one
+/// that is a list and is not a Batch Operations job (whose shape wins in [`parse_event`]).
+/// `None` sends every other text (other shapes, bad JSON) through the whole-tree path.
+fn records_list(text: &str) -> Option<Vec<&RawValue>> {
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    if top.contains_key("invocationSchemaVersion") {
+        return None;
+    }
+    serde_json::from_str(top.get("Records")?.get()).ok()
+}
+
+/// [`parse_event`]'s `Records` branch over raw entries, each parsed, read and dropped in turn.
+fn parse_raw_records(records: &[&RawValue]) -> ParsedEvent {
+    let mut trigger = Trigger::S3;
+    let mut out = Vec::with_capacity(records.len());
+    for (i, raw) in records.iter().enumerate() {
+        let locator = format!("Records[{i}]");
+        // The text was read as JSON already, so this fails only past serde_json's depth limit.
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(record) => {
+                if i == 0 {
+                    trigger = records_trigger(Some(&record));
+                }
+                outer_record(&locator, &record, &mut out);
+            }
+            Err(e) => out.push(EventRecord {
+                locator: locator.clone(),
+                message_id: None,
+                task_id: None,
+                body: invalid(&locator, "", &format!("not readable as JSON: {e}")),
+            }),
+        }
+    }
+    ParsedEvent {
+        trigger,
+        records: out,
+        batch: None,
+    }
+}
+
+/// What invoked the function, from the first record of a `Records` list.
+fn records_trigger(first: Option<&Value>) -> Trigger {
+    match first.and_then(record_source) {
+        Some("aws:sqs") => Trigger::Sqs,
+        Some("aws:sns") => Trigger::Sns,
+        _ => Trigger::S3,
+    }
 }
 
 /// Parses an already-decoded event.
@@ -189,11 +245,7 @@ pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
         let Value::Array(records) = records else {
             return Err(EventError::UnknownShape("Records: expected a list".into()));
         };
-        let trigger = match records.first().and_then(record_source) {
-            Some("aws:sqs") => Trigger::Sqs,
-            Some("aws:sns") => Trigger::Sns,
-            _ => Trigger::S3,
-        };
+        let trigger = records_trigger(records.first());
         let mut out = Vec::new();
         for (i, record) in records.iter().enumerate() {
             outer_record(&format!("Records[{i}]"), record, &mut out);

@@ -1,6 +1,7 @@
 //! `artifact-export invoke`: the Lambda handler once, on an event file, with the same
 //! environment as in Lambda. The report goes to stdout as JSON, logs to stderr.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,6 +13,13 @@ use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
 
 use crate::exit::{BadInput, failed_if};
+
+/// `--output both`: the report and what Lambda would return.
+#[derive(serde::Serialize)]
+struct Both<'r> {
+    report: &'r artifact_export::report::Report,
+    response: serde_json::Value,
+}
 
 /// What `invoke` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,17 +49,24 @@ pub async fn invoke(
     let exporter = Exporter::from_env(settings).await;
     exporter.config().await?;
     let report = handle(&exporter, event).await;
-    // The report serialized as itself (fields in its own order, as before `--output`).
-    let json = match output {
-        InvokeOutput::Report => serde_json::to_string_pretty(&report),
-        InvokeOutput::Response => serde_json::to_string_pretty(&report.lambda_answer()),
-        InvokeOutput::Both => serde_json::to_string_pretty(&serde_json::json!({
-            "report": report,
-            "response": report.lambda_answer(),
-        })),
+    // The report serialized as itself (fields in its own order, as before `--output`),
+    // straight to stdout: never the whole document in memory (10,000 records are MiBs).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match output {
+        InvokeOutput::Report => serde_json::to_writer_pretty(&mut out, &report),
+        InvokeOutput::Response => serde_json::to_writer_pretty(&mut out, &report.lambda_answer()),
+        InvokeOutput::Both => serde_json::to_writer_pretty(
+            &mut out,
+            &Both {
+                report: &report,
+                response: report.lambda_answer(),
+            },
+        ),
     }
-    .expect("a report always serializes");
-    println!("{json}");
+    .map_err(std::io::Error::from)
+    .and_then(|()| writeln!(out))
+    .and_then(|()| out.flush())
+    .context("write the report to stdout")?;
     Ok(failed_if(
         report.records.iter().any(|r| r.outcome == Outcome::Failed),
     ))

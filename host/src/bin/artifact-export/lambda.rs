@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use artifact_export::env::Settings;
-use artifact_export::event::parse_event;
+use artifact_export::event::parse_event_text;
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle_until;
 use artifact_export::logging::{self, LogFormat};
@@ -20,6 +20,7 @@ use artifact_export::metrics;
 use artifact_export::report::{RECORDS_FAILED, Report};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub async fn run() -> ExitCode {
     logging::init(LogFormat::Json);
@@ -32,7 +33,9 @@ pub async fn run() -> ExitCode {
         }
     };
     let exporter = Arc::new(Exporter::from_env(settings).await);
-    let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    // The payload stays text (no JSON tree of the whole event): `parse_event_text` reads a
+    // `Records` list one record at a time.
+    let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let exporter = exporter.clone();
         let deadline = deadline_instant(event.context.deadline);
         async move { invocation(&exporter, event.payload, deadline).await }
@@ -73,15 +76,14 @@ fn deadline_after(deadline_ms: u64, now_ms: u128, now: Instant) -> Option<Instan
 
 async fn invocation(
     exporter: &Exporter,
-    payload: Value,
+    payload: Box<RawValue>,
     deadline: Option<Instant>,
 ) -> Result<Value, Diagnostic> {
-    let event = parse_event(&payload).map_err(|error| {
+    let event = parse_event_text(payload.get()).map_err(|error| {
         tracing::error!(%error, "rejected event");
         diagnostic(UNREADABLE_EVENT, error.to_string())
     })?;
-    // The records hold what they need: the JSON tree (several times the event's size) is
-    // not kept while they are copied.
+    // The records hold what they need: the event's text is not kept while they are copied.
     drop(payload);
     let report = handle_until(exporter, event, deadline).await;
     tracing::info!(totals = ?report.totals, "invocation done");
