@@ -19,6 +19,7 @@ use crate::exporter::Exporter;
 use crate::plan::{Decision, plan_object_with_run};
 use crate::reason::ReasonCode;
 use crate::report::{Outcome, RecordReport, Report, TargetReport, lag_ms};
+use crate::route;
 
 /// Handles one invocation: routes and copies every record, and reports on each.
 pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
@@ -159,7 +160,11 @@ async fn export_object(
     stop: Stop,
     report: &mut RecordReport,
 ) {
-    let plugins = exporter.plugins_for(config).await;
+    // Only this object's org's plugin: a record never waits for another org's plugin load.
+    let plugins = match route::owner(config, &object.key) {
+        Some(org) => exporter.plugin_of(config, &org.org).await,
+        None => Default::default(),
+    };
     let settings = exporter.settings();
     let (customer, decision, run) = plan_object_with_run(config, &settings.suffixes, &plugins, object).await;
     report.org = customer.map(|c| c.org.clone());

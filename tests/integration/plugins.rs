@@ -770,6 +770,69 @@ async fn a_plugin_get_that_fails_once_is_tried_again(server: &'static Server) {
     }
 }
 
+/// Each org's records wait for their own plugin only: while org1's plugin GET is held at the
+/// proxy, the records of org2 (no plugin) and org3 (its own plugin) are copied; org1's record
+/// is copied once its GET goes on. Loading every org's plugin before any record moved would
+/// leave org2 and org3 waiting, and the watch below would give up.
+async fn a_plugin_that_is_slow_to_load_delays_only_its_own_org(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2", "org3"]).await;
+    let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+    for key in ["export/plugins/held.wasm", "export/plugins/free.wasm"] {
+        world
+            .client
+            .put_object()
+            .bucket(&world.config_bucket)
+            .key(key)
+            .body(bytes.clone().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let sha = sha256_hex(plugin_artifacts::PASSTHROUGH);
+    let plugin = |source: &str| json!({"source": source, "sha256": sha, "timeoutMs": 5000});
+    let config = json!({"retry": 0, "customers": [
+        {"org": "org1", "destinationBucket": world.bucket_of("org1"), "plugin": plugin("plugins/held.wasm")},
+        {"org": "org2", "destinationBucket": world.bucket_of("org2")},
+        {"org": "org3", "destinationBucket": world.bucket_of("org3"), "plugin": plugin("plugins/free.wasm")},
+    ]});
+    world.write_config(&config.to_string()).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Held,
+            path_contains: Some("plugins/held.wasm".into()),
+            copies_only: false,
+            times: Some(1),
+        }],
+    )
+    .await;
+    let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), world.settings("jpg"));
+    let objects = [
+        world.put("org1/a.jpg", b"a").await,
+        world.put("org2/b.jpg", b"b").await,
+        world.put("org3/c.jpg", b"c").await,
+    ];
+    let event = parse_event(&s3_event(&objects.iter().collect::<Vec<_>>())).unwrap();
+    let watch = async {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while proxy.copies_to("org2/b.jpg").is_empty() || proxy.copies_to("org3/c.jpg").is_empty() {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "org2's and org3's records waited for org1's plugin load"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            proxy.copies_to("org1/a.jpg").is_empty(),
+            "org1's record was copied before its plugin was read"
+        );
+        proxy.release();
+    };
+    let (report, ()) = tokio::join!(handle(&exporter, event), watch);
+    assert_eq!(report.totals.copied, 3, "{report:?}");
+    assert_eq!(world.keys(world.bucket_of("org1")).await, ["org1/a.jpg"]);
+}
+
 /// A `.cwasm` is native code: it loads only where the config says `precompiled: true`; as
 /// an ordinary source it is refused with one clear line, and a `.wasm` declared
 /// precompiled is refused too.
@@ -852,6 +915,7 @@ on_each_server!(
     a_plugin_get_that_fails_once_is_tried_again,
     a_cwasm_loads_only_when_declared_precompiled,
     long_reasons_are_cut_to_1_kib,
+    a_plugin_that_is_slow_to_load_delays_only_its_own_org,
 );
 
 /// Runs `plugin test` with the huge-answer fixture in `mode`; returns exit code, stdout and

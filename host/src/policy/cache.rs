@@ -1,34 +1,51 @@
-//! The plugins of the configuration in force, loaded once per configuration version, with
-//! transient load failures tried again by later invocations instead of remembered.
+//! The plugins of the configuration in force, each org's loaded on first use by its own
+//! records, with transient load failures tried again by later invocations instead of
+//! remembered.
+//!
+//! Every org has its own slot: a record waits only for its own org's plugin, never for
+//! another org's GET, compile or failure (a cold start with a slow plugin bucket, or a
+//! `.wasm` that takes seconds to compile, delays that org alone).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use tokio::sync::Mutex;
 
-use super::{LoadError, OrgPlugins, Runtime};
+use super::{LoadError, OrgPlugins, Plugin, Runtime};
 use crate::config::Config;
 use crate::s3::RetryPolicy;
 
 /// Longest wait between two invocations' attempts to load a plugin that failed transiently.
 pub const MAX_RELOAD_DELAY: Duration = Duration::from_secs(60);
 
-/// The loaded plugins of one configuration, and when to retry the transient failures.
-struct Loaded {
+/// The slots of one configuration version, by org.
+struct Generation {
     config: Arc<Config>,
-    plugins: Arc<OrgPlugins>,
-    /// Reload rounds so far that still left a transient failure (for the backoff).
+    orgs: HashMap<String, Arc<Slot>>,
+}
+
+/// One org's plugin: loaded at most once at a time (its own records wait on this lock,
+/// no other org's do).
+#[derive(Default)]
+struct Slot {
+    loaded: Mutex<Option<Loaded>>,
+}
+
+/// One org's load, and when to retry it if it failed transiently.
+struct Loaded {
+    plugin: Result<Arc<Plugin>, LoadError>,
+    /// Reload rounds so far that ended in a transient failure (for the backoff).
     failed_rounds: u32,
-    /// When a later invocation may try the transient failures again; `None` when there
-    /// are none.
+    /// When a later invocation may try again; `None` unless the load failed transiently.
     retry_at: Option<Instant>,
 }
 
-/// Per-process cache of [`OrgPlugins`] (one per configuration version).
+/// Per-process cache of each org's plugin (one set per configuration version).
 #[derive(Default)]
 pub struct PluginCache {
-    loaded: Mutex<Option<Loaded>>,
+    generation: SyncMutex<Option<Generation>>,
 }
 
 impl PluginCache {
@@ -37,69 +54,115 @@ impl PluginCache {
         Self::default()
     }
 
-    /// The plugins of `config`: loaded on first use of this configuration; an org whose
-    /// load failed transiently (after `retry`'s attempts) is loaded again by the first
-    /// call after a backoff (`retry.base_delay` doubled per failed round, at most
-    /// [`MAX_RELOAD_DELAY`]); other orgs keep their loaded plugin. `runtime` is the
-    /// process's plugin runtime (called only when an org has a plugin: the engine is not
-    /// built for a configuration without plugins), or why it could not start.
+    /// The plugin of `org` in `config` (an empty map when it has none): loaded on the first
+    /// call for this configuration version; a load that failed transiently (after `retry`'s
+    /// attempts) is tried again by the first call after a backoff (`retry.base_delay`
+    /// doubled per failed round, at most [`MAX_RELOAD_DELAY`]). `runtime` is the process's
+    /// plugin runtime (called only for an org with a plugin: the engine is not built for a
+    /// configuration without plugins), or why it could not start.
     pub async fn get<'r>(
         &self,
         runtime: impl FnOnce() -> Result<&'r Runtime, String>,
         client: &Client,
         config: &Arc<Config>,
+        org: &str,
         retry: &RetryPolicy,
     ) -> Arc<OrgPlugins> {
-        if config.customers.iter().all(|c| c.plugin.is_none()) {
+        let Some(spec) = config
+            .customers
+            .iter()
+            .find(|c| c.org == org)
+            .and_then(|c| c.plugin.as_ref())
+        else {
             return Arc::default();
-        }
-        let mut cached = self.loaded.lock().await;
-        let (mut plugins, failed_rounds) = match cached.as_ref() {
-            Some(loaded) if Arc::ptr_eq(&loaded.config, config) => match loaded.retry_at {
-                Some(at) if Instant::now() >= at => ((*loaded.plugins).clone(), loaded.failed_rounds),
-                _ => return loaded.plugins.clone(),
-            },
-            _ => (OrgPlugins::new(), 0),
         };
-        match runtime() {
-            Ok(runtime) => {
-                let wanted = |org: &str| !matches!(plugins.get(org), Some(Ok(_)));
-                let reloaded = runtime.load_some(client, config, wanted, retry).await;
-                plugins.extend(reloaded);
+        let slot = self.slot(config, org);
+        let mut loaded = slot.loaded.lock().await;
+        let failed_rounds = match loaded.as_ref() {
+            Some(done) => match done.retry_at {
+                Some(at) if Instant::now() >= at => done.failed_rounds,
+                _ => return one(org, &done.plugin),
+            },
+            None => 0,
+        };
+        let plugin = match runtime() {
+            Ok(runtime) => runtime
+                .load_with_retry(Some(client), spec, retry)
+                .await
+                .map(Arc::new),
+            Err(reason) => Err(LoadError::Host {
+                plugin: spec.source.to_string(),
+                reason,
+            }),
+        };
+        let (failed_rounds, retry_at) = match &plugin {
+            Err(error) if error.is_transient() => {
+                let rounds = failed_rounds + 1;
+                let delay = reload_delay(retry.base_delay, rounds);
+                tracing::warn!(%org, %error, ?delay, "plugin failed to load transiently; this org's records fail, a later invocation tries again");
+                (rounds, Some(Instant::now() + delay))
             }
             Err(error) => {
-                for customer in config.customers.iter() {
-                    if let Some(spec) = &customer.plugin {
-                        let failure = LoadError::Host {
-                            plugin: spec.source.to_string(),
-                            reason: error.clone(),
-                        };
-                        plugins.insert(customer.org.clone(), Err(failure));
-                    }
-                }
+                tracing::error!(%org, %error, "plugin failed to load; this org's records will fail");
+                (0, None)
             }
-        }
-        let transient = plugins.values().any(|p| matches!(p, Err(e) if e.is_transient()));
-        let (failed_rounds, retry_at) = if transient {
-            let rounds = failed_rounds + 1;
-            let delay = reload_delay(retry.base_delay, rounds);
-            tracing::warn!(
-                ?delay,
-                "a plugin failed to load transiently; a later invocation tries again"
-            );
-            (rounds, Some(Instant::now() + delay))
-        } else {
-            (0, None)
+            Ok(_) => (0, None),
         };
-        let plugins = Arc::new(plugins);
-        *cached = Some(Loaded {
-            config: config.clone(),
-            plugins: plugins.clone(),
+        let answer = one(org, &plugin);
+        *loaded = Some(Loaded {
+            plugin,
             failed_rounds,
             retry_at,
         });
-        plugins
+        answer
     }
+
+    /// The plugins of every org of `config` that has one, loaded concurrently (each through
+    /// its own slot, as [`PluginCache::get`]).
+    pub async fn get_all<'r>(
+        &self,
+        runtime: impl Fn() -> Result<&'r Runtime, String>,
+        client: &Client,
+        config: &Arc<Config>,
+        retry: &RetryPolicy,
+    ) -> Arc<OrgPlugins> {
+        let loads = config
+            .customers
+            .iter()
+            .filter(|c| c.plugin.is_some())
+            .map(|c| self.get(&runtime, client, config, &c.org, retry));
+        let all = futures::future::join_all(loads).await;
+        Arc::new(
+            all.iter()
+                .flat_map(|one| one.iter())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// `org`'s slot in `config`'s generation (a new configuration version starts empty).
+    fn slot(&self, config: &Arc<Config>, org: &str) -> Arc<Slot> {
+        let mut generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let current = match generation.take() {
+            Some(g) if Arc::ptr_eq(&g.config, config) => g,
+            _ => Generation {
+                config: config.clone(),
+                orgs: HashMap::new(),
+            },
+        };
+        let slot = generation
+            .insert(current)
+            .orgs
+            .entry(org.to_string())
+            .or_default()
+            .clone();
+        slot
+    }
+}
+
+/// A map holding `org`'s load result alone (what a plan of one of its objects looks up).
+fn one(org: &str, plugin: &Result<Arc<Plugin>, LoadError>) -> Arc<OrgPlugins> {
+    Arc::new(OrgPlugins::from([(org.to_string(), plugin.clone())]))
 }
 
 /// The wait before reload round `rounds + 1`: `base` doubled per failed round, capped.
