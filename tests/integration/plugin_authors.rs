@@ -303,10 +303,10 @@ fn plugin_test_json_names_what_failed_and_exits_1() {
 }
 
 /// ComponentizeJS as `make tools` installs it, or `None` (the JavaScript tests then skip).
+/// Returns its folder (npm's `.bin`), which `npm_build` puts on PATH.
 fn componentize_js() -> Option<std::path::PathBuf> {
-    let bin = repo("target/node-tools/node_modules/.bin");
-    if bin.join("componentize-js").exists() {
-        Some(bin)
+    if let Some(tool) = guests::componentize_js() {
+        Some(tool.parent().unwrap().to_path_buf())
     } else {
         println!(
             "SKIP: ComponentizeJS is not installed in target/node-tools (`make tools` installs it): JavaScript plugins not built"
