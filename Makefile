@@ -6,8 +6,9 @@
 #   make setup   - what both need on a brand-new machine: the wasm32-wasip2 target (guest
 #                  plugins), Garage and moto's server (installed if missing, then started)
 #   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
-#                  latency), plugin decisions, cold start through cargo-lambda's Runtime API emulator,
-#                  a 100,000-object backfill against rclone (installed if missing, make bench-tools)
+#                  latency), plugin decisions (Rust; JavaScript and Python glob-filters beside it),
+#                  cold start through cargo-lambda's Runtime API emulator, a 100,000-object backfill
+#                  against rclone (rclone and componentize-py installed if missing, make bench-tools)
 #   make lint    - rustfmt and clippy, warnings are errors
 #   make tools   - cfn-lint, aws-sam-translator, cloud-radar and cargo-lambda into target/tools-venv,
 #                  for the deploy tests (deploy/render.py) and the Runtime API end-to-end test
@@ -31,6 +32,7 @@ CFN_LINT_VERSION := 1.58.0
 CARGO_LAMBDA_VERSION := 1.9.2
 SAM_TRANSLATOR_VERSION := 1.115.0
 CLOUD_RADAR_VERSION := 0.17.0
+COMPONENTIZE_PY_VERSION := 0.25.1
 
 build:
 	$(CARGO) build --release -p artifact-export
@@ -80,7 +82,7 @@ bench: setup $(TOOLS_VENV)/bin/cargo-lambda bench-tools
 # SKIP line for the comparison and still measures the function, so this never fails `make bench`.
 BENCH_TOOLS := target/bench-tools
 RCLONE := $(BENCH_TOOLS)/usr/bin/rclone
-bench-tools:
+bench-tools: $(TOOLS_VENV)/bin/componentize-py
 	@test -x $(RCLONE) || { \
 	  mkdir -p $(BENCH_TOOLS)/deb && cd $(BENCH_TOOLS)/deb && rm -f rclone_*.deb && \
 	  { apt-get download rclone || { apt-get update -qq && apt-get download rclone; }; } && \
@@ -106,6 +108,12 @@ $(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
 
 $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
+
+# Python plugins are measured, not shipped (plugins/README.md, "Which language"):
+# componentize-py (CPython inside) builds tests/fixtures/plugins/glob-filter-py for the plugin
+# bench's `python` lines and its test (which skips without it).
+$(TOOLS_VENV)/bin/componentize-py: | $(TOOLS_VENV)/bin/python
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'componentize-py==$(COMPONENTIZE_PY_VERSION)'
 
 # JavaScript plugins: ComponentizeJS (npm) turns a JS module into a component (SpiderMonkey
 # inside). Its own CLI, not `jco componentize`: jco 1.35 cannot read a WIT folder given by path.

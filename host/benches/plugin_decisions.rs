@@ -8,11 +8,15 @@
 //!   (kernels before 6.7, such as Lambda's), where dropped instances' memory is `madvise`d.
 //! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
 //!   what precompiling saves on every cold start.
-//! - The same decisions by `plugins/glob-filter-js` (glob-filter in JavaScript), beside
-//!   Rust's: built with the ComponentizeJS of `make tools`, skipped with a line without it.
+//! - The same decisions by `plugins/glob-filter-js` (glob-filter in JavaScript) and by
+//!   `tests/fixtures/plugins/glob-filter-py` (in Python, not shipped), beside Rust's: built
+//!   with the ComponentizeJS of `make tools` and the componentize-py of `make bench-tools`,
+//!   each skipped with a line without its tool. Python is measured on a pool allowing more
+//!   core instances per component than the host's (which refuses it).
 //!
 //! A report, not a test: it prints figures against their targets and exits 0.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use artifact_export::config::{DEFAULT_MAX_INSTRUCTIONS, OnError, PluginSource, PluginSpec};
@@ -21,11 +25,25 @@ use artifact_export::policy::{EngineOptions, Fuel, Plugin, Runtime};
 use artifact_export::route::Target;
 use artifact_export::suffix::SuffixSet;
 
+/// The integration tests' helpers; here only the other languages' builds and `thousands`.
+#[allow(dead_code)]
+#[path = "../../tests/integration/support/mod.rs"]
+mod support;
+
+use support::guests;
+use support::measure::thousands;
+
 const DECISIONS: usize = 5_000;
 
 /// The limits a JavaScript plugin needs (plugins/README.md, the language table).
 const JS_MAX_MEMORY_MIB: u64 = 64;
 const JS_MAX_INSTRUCTIONS: u64 = 100_000_000;
+/// The limits the Python glob-filter needs (plugins/README.md, the language table): it uses
+/// up to ~1.7 million instructions and 12.4 MiB (its initial memory, never grown) a decision.
+/// Its component holds 38 core instances, more than the host's pool allows (16).
+const PY_MAX_MEMORY_MIB: u64 = 32;
+const PY_MAX_INSTRUCTIONS: u64 = 20_000_000;
+const PY_CORE_INSTANCES: u32 = 64;
 
 fn spec(path: &std::path::Path) -> PluginSpec {
     PluginSpec {
@@ -275,61 +293,95 @@ async fn main() {
         "engine     created in {:>6.1} ms (once per cold start: engine, instance pool, linker, epoch ticker)",
         engine_start.as_secs_f64() * 1e3
     );
-    javascript(&fresh, dir.path(), &objects, &settings, p50).await;
+    javascript(dir.path(), &objects, &settings, p50).await;
+    python(dir.path(), &objects, &settings, p50).await;
 }
 
-/// The JavaScript glob-filter on the same keys: compile and load times, decision latency,
-/// instructions and memory, beside Rust's p50.
-async fn javascript(
-    runtime: &Runtime,
-    dir: &std::path::Path,
+/// glob-filter in JavaScript on the same keys, beside Rust's p50.
+async fn javascript(dir: &Path, objects: &[SourceObject], settings: &str, rust_p50: Duration) {
+    let Some(tool) = guests::componentize_js() else {
+        println!("javascript SKIP: ComponentizeJS is not in target/node-tools (`make tools` installs it)");
+        return;
+    };
+    let wasm = dir.join("glob_filter_js.wasm");
+    let started = Instant::now();
+    guests::build_glob_filter_js(&tool, &wasm);
+    let guest = Guest {
+        line: "javascript",
+        name: "glob-filter-js",
+        build: started.elapsed(),
+        max_memory_mib: JS_MAX_MEMORY_MIB,
+        max_instructions: JS_MAX_INSTRUCTIONS,
+        engine: EngineOptions::default(),
+    };
+    measure_guest(&guest, &wasm, objects, settings, rust_p50).await;
+}
+
+/// glob-filter in Python (not shipped) on the same keys, beside Rust's p50.
+async fn python(dir: &Path, objects: &[SourceObject], settings: &str, rust_p50: Duration) {
+    let Some(tool) = guests::componentize_py() else {
+        println!("python SKIP: componentize-py is not in target/tools-venv (`make bench-tools` installs it)");
+        return;
+    };
+    let wasm = dir.join("glob_filter_py.wasm");
+    let started = Instant::now();
+    guests::build_glob_filter_py(&tool, &wasm);
+    let guest = Guest {
+        line: "python",
+        name: "glob-filter-py",
+        build: started.elapsed(),
+        max_memory_mib: PY_MAX_MEMORY_MIB,
+        max_instructions: PY_MAX_INSTRUCTIONS,
+        // The host's pool refuses it (38 core instances, 16 allowed): measured on a pool
+        // that allows more, everything else as in production.
+        engine: EngineOptions {
+            core_instances_per_component: PY_CORE_INSTANCES,
+            ..EngineOptions::default()
+        },
+    };
+    measure_guest(&guest, &wasm, objects, settings, rust_p50).await;
+}
+
+/// A glob-filter built from another language, and what it needs to run.
+struct Guest {
+    /// The name its lines start with.
+    line: &'static str,
+    name: &'static str,
+    /// How long its toolchain took to build the `.wasm`.
+    build: Duration,
+    max_memory_mib: u64,
+    max_instructions: u64,
+    engine: EngineOptions,
+}
+
+/// A built `.wasm` on the same keys as Rust's: build, compile and precompiled load times,
+/// sizes, decision latency (a fifth of the decisions: each costs far more), and the most
+/// instructions and memory a decision used.
+async fn measure_guest(
+    guest: &Guest,
+    wasm: &Path,
     objects: &[SourceObject],
     settings: &str,
     rust_p50: Duration,
 ) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tool = root.join("target/node-tools/node_modules/.bin/componentize-js");
-    if !tool.exists() {
-        println!("javascript SKIP: ComponentizeJS is not in target/node-tools (`make tools` installs it)");
-        return;
-    }
-    let wasm = dir.join("glob_filter_js.wasm");
-    let status = std::process::Command::new(&tool)
-        .current_dir(root.join("plugins/glob-filter-js"))
-        .args(["--wit", "../../wit", "--world-name", "copy-policy"])
-        .args([
-            "--disable",
-            "stdio",
-            "random",
-            "clocks",
-            "http",
-            "fetch-event",
-            "-o",
-        ])
-        .arg(&wasm)
-        .arg("glob-filter.js")
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let bytes = std::fs::read(&wasm).unwrap();
+    let line = guest.line;
+    let bytes = std::fs::read(wasm).unwrap();
+    let compiler = Runtime::with_engine(guest.engine).unwrap();
     let started = Instant::now();
-    let cwasm_bytes = runtime.engine().precompile_component(&bytes).unwrap();
+    let cwasm_bytes = compiler.engine().precompile_component(&bytes).unwrap();
     let compile = started.elapsed();
-    let cwasm = dir.join("glob_filter_js.cwasm");
+    let cwasm = wasm.with_extension("cwasm");
     std::fs::write(&cwasm, &cwasm_bytes).unwrap();
-    let js_spec = |path: &std::path::Path| PluginSpec {
-        max_memory_bytes: JS_MAX_MEMORY_MIB << 20,
-        max_instructions: JS_MAX_INSTRUCTIONS,
+    let guest_spec = PluginSpec {
+        max_memory_bytes: guest.max_memory_mib << 20,
+        max_instructions: guest.max_instructions,
         timeout: Duration::from_millis(1000),
-        ..spec(path)
+        ..spec(&cwasm)
     };
-    let fresh = Runtime::new().unwrap();
+    // A fresh runtime, so nothing is served from the compile cache.
+    let fresh = Runtime::with_engine(guest.engine).unwrap();
     let started = Instant::now();
-    let plugin = fresh.load(None, &js_spec(&cwasm)).await.unwrap();
+    let plugin = fresh.load(None, &guest_spec).await.unwrap();
     let load = started.elapsed();
     let decisions = objects.len() / 5;
     let mut times = Vec::with_capacity(decisions);
@@ -342,7 +394,12 @@ async fn javascript(
         let started = Instant::now();
         let (answer, usage) = plugin.decide_measured("org2", object, &proposed, settings);
         times.push(started.elapsed());
-        answer.unwrap();
+        if let Err(e) = answer {
+            panic!(
+                "{line}: {e} (limits: {} MiB, {} instructions)",
+                guest.max_memory_mib, guest.max_instructions
+            );
+        }
         most = (
             most.0.max(usage.instructions.unwrap_or_default()),
             most.1.max(usage.peak_memory_bytes),
@@ -351,16 +408,20 @@ async fn javascript(
     times.sort();
     let p50 = percentile(&times, 0.5);
     println!(
-        "javascript p50 {:>7.1} µs   p99 {:>7.1} µs   ({:.0}x Rust's p50; glob-filter-js, {decisions} decisions, up to {} instructions and {:.1} MiB each)",
+        "{line:<10} p50 {:>7.1} µs   p99 {:>7.1} µs   ({:.0}x Rust's p50; {}, {decisions} decisions, up to {} instructions and {:.1} MiB each; limits {} instructions, {} MiB)",
         p50.as_secs_f64() * 1e6,
         percentile(&times, 0.99).as_secs_f64() * 1e6,
         p50.as_secs_f64() / rust_p50.as_secs_f64(),
-        most.0,
+        guest.name,
+        thousands(most.0 as usize),
         most.1 as f64 / f64::from(1u32 << 20),
+        thousands(guest.max_instructions as usize),
+        guest.max_memory_mib,
     );
     println!(
-        "javascript {:.1} MB component, compiled in {:>6.0} ms ({:.1} MB .cwasm), precompiled loaded in {:>6.1} ms",
+        "{line:<10} {:.1} MB component built in {:.1} s, compiled in {:>6.0} ms ({:.1} MB .cwasm), precompiled loaded in {:>6.1} ms",
         bytes.len() as f64 / 1e6,
+        guest.build.as_secs_f64(),
         compile.as_secs_f64() * 1e3,
         cwasm_bytes.len() as f64 / 1e6,
         load.as_secs_f64() * 1e3,

@@ -49,6 +49,11 @@ pub struct EngineOptions {
     /// Reset dropped instances' memory with `PAGEMAP_SCAN` where the kernel has it (6.7+).
     /// Off only in the bench, to measure the kernels that lack it (Lambda's, today).
     pub pagemap_scan: bool,
+    /// Core module instances one component may hold (the pool reserves this many per
+    /// instance slot). Rust and JavaScript plugins fit in the default; a Python component
+    /// (componentize-py: CPython, libc and their stubs as 38 modules) does not, so the bench
+    /// and the Python test raise it to measure one. Not settable in production.
+    pub core_instances_per_component: u32,
 }
 
 impl Default for EngineOptions {
@@ -57,6 +62,7 @@ impl Default for EngineOptions {
             fuel: Fuel::Metered,
             instances: POOL_INSTANCES,
             pagemap_scan: true,
+            core_instances_per_component: MAX_CORE_INSTANCES,
         }
     }
 }
@@ -72,6 +78,7 @@ pub fn engine_config_with(options: EngineOptions) -> Config {
         fuel,
         instances,
         pagemap_scan,
+        core_instances_per_component,
     } = options;
     let mut config = Config::new();
     // Components are the only kind of plugin.
@@ -95,10 +102,10 @@ pub fn engine_config_with(options: EngineOptions) -> Config {
     // out while at most `instances` decisions run (the Runtime's permits ensure that).
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(instances)
-        .total_core_instances(instances * MAX_CORE_INSTANCES)
+        .total_core_instances(instances * core_instances_per_component)
         .total_memories(instances * MAX_MEMORIES)
         .total_tables(instances * MAX_TABLES)
-        .max_core_instances_per_component(MAX_CORE_INSTANCES)
+        .max_core_instances_per_component(core_instances_per_component)
         .max_memories_per_component(MAX_MEMORIES)
         .max_tables_per_component(MAX_TABLES)
         // The largest maxMemoryMiB a config may set; StoreLimits enforce each org's own cap.
@@ -124,7 +131,8 @@ pub fn engine_config_with(options: EngineOptions) -> Config {
 }
 
 /// Per-component maxima of the pool (a Rust wasip2 component has a handful of core
-/// instances and tables and one memory).
+/// instances and tables and one memory). `EngineOptions::core_instances_per_component`
+/// defaults to the first.
 const MAX_CORE_INSTANCES: u32 = 16;
 const MAX_MEMORIES: u32 = 2;
 const MAX_TABLES: u32 = 16;

@@ -1,6 +1,7 @@
 //! Helpers shared by the test modules.
 
 pub mod events;
+pub mod guests;
 pub mod lambda;
 /// Used by the benches only (peak RSS of a child, number formatting).
 #[allow(dead_code)]
