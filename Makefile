@@ -70,7 +70,7 @@ demo: setup
 	target/debug/demo
 
 # cargo bench builds the binary the benchmark runs (CARGO_BIN_EXE_artifact-export) itself.
-bench: setup $(TOOLS_VENV)/bin/cargo-lambda bench-tools
+bench: setup $(TOOLS_VENV)/bin/cargo-lambda $(COMPONENTIZE_JS) bench-tools
 	$(CARGO) bench -p artifact-export --bench copy_throughput
 	$(CARGO) bench -p artifact-export --bench plugin_decisions
 	$(CARGO) bench -p artifact-export --bench cold_start
