@@ -84,7 +84,10 @@ impl Exporter {
     pub fn runtime(&self) -> Result<&Runtime, String> {
         self.runtime
             .get_or_init(|| {
-                Runtime::with_options(Fuel::Metered, self.settings.plugin_instances)
+                let started = std::time::Instant::now();
+                let runtime = Runtime::with_options(Fuel::Metered, self.settings.plugin_instances);
+                tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "plugin engine created");
+                runtime
                     .map(|runtime| runtime.with_bucket_owner(self.settings.expected_bucket_owner.clone()))
                     .map_err(|e| format!("plugin engine could not start: {e:#}"))
             })

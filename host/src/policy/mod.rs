@@ -123,8 +123,10 @@ impl Runtime {
         retry: &RetryPolicy,
     ) -> Result<Plugin, LoadError> {
         let source = spec.source.to_string();
+        let started = std::time::Instant::now();
         let (bytes, digest) =
             loader::read_plugin_bytes(client, spec, retry, self.bucket_owner.as_deref()).await?;
+        let read = started.elapsed();
         let cached = self
             .compiled
             .lock()
@@ -164,6 +166,12 @@ impl Runtime {
             max_memory_bytes: spec.max_memory_bytes,
             max_instructions: spec.max_instructions,
         };
+        tracing::debug!(
+            plugin = %source,
+            read_ms = read.as_secs_f64() * 1e3,
+            ready_ms = started.elapsed().as_secs_f64() * 1e3,
+            "plugin loaded"
+        );
         Ok(Plugin::new(&source, pre, limits, self.slots.clone()))
     }
 
