@@ -7,7 +7,7 @@
 //! minutes). Then both again over what they copied (everything already in place).
 //!
 //! Printed for each: seconds, objects per second, the ratio function/rclone (target ≤ 0.8)
-//! and the backfill's peak RSS (`wait4`). Without rclone (installed by `make bench` into
+//! and each process's own peak RSS (`support::measure`). Without rclone (installed by `make bench` into
 //! target/bench-tools/ from Debian's package) the comparison prints a SKIP line with the
 //! reason and the function's figures still come. A report, not a test: a missed target is
 //! printed as MISSED and the exit status stays 0; it fails loudly only when the work itself

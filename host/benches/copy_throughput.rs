@@ -534,7 +534,7 @@ struct ChildRun {
     wall: Duration,
 }
 
-/// Runs `artifact-export invoke --event FILE` once and reads its peak RSS from `wait4`.
+/// Runs `artifact-export invoke --event FILE` once (under a small parent) and reads its own peak RSS.
 fn invoke_binary(event: &str, copies: usize, env: &[(String, String)]) -> ChildRun {
     let dir = tempfile::tempdir().expect("temp dir");
     let event_path = dir.path().join("event.json");

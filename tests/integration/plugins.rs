@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::events::s3_event;
+use crate::support::measure::{SmallParent, command_with_python_parent};
 use crate::support::paths::{binary, repo};
 use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::{Server, garage};
@@ -919,12 +920,15 @@ on_each_server!(
 );
 
 /// Runs `plugin test` with the huge-answer fixture in `mode`; returns exit code, stdout and
-/// the process's peak RSS in bytes (from `wait4`, so only this child's).
-// The child is reaped by `wait4` (which `Child::wait` cannot replace: it has no rusage).
-#[allow(clippy::zombie_processes)]
+/// the process's own peak RSS in bytes (started by a small parent: `wait4` on a child of
+/// this test process would fold this process's own peak into the figure).
 fn huge_answer_run(mode: &str) -> (Option<i32>, String, u64) {
     use std::io::Read;
-    let mut child = binary()
+    let plain = binary();
+    let mut command = command_with_python_parent(plain.get_program());
+    command
+        .env_clear()
+        .envs(plain.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .args([
             "plugin",
             "test",
@@ -945,19 +949,13 @@ fn huge_answer_run(mode: &str) -> (Option<i32>, String, u64) {
         .arg("--settings")
         .arg(json!({"mode": mode}).to_string())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::null());
+    let mut child = SmallParent::spawn(&mut command).unwrap();
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, whose pid we hold, writing into locals.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, stdout, usage.ru_maxrss as u64 * 1024)
+    child.stdout().unwrap().read_to_string(&mut stdout).unwrap();
+    let reaped = child.reap();
+    let code = libc::WIFEXITED(reaped.status).then(|| libc::WEXITSTATUS(reaped.status));
+    (code, stdout, (reaped.peak_rss_mib * 1024.0 * 1024.0) as u64)
 }
 
 /// 2,000,000 targets, a 100 MiB skip reason and a 100 MiB error: each is refused before the

@@ -78,28 +78,51 @@ pub fn command_with_small_parent(program: impl AsRef<OsStr>) -> Command {
     command
 }
 
+/// [`command_with_small_parent`] where this binary cannot be the parent (a test under
+/// libtest's own `main`): the small parent is `python3`, forking and `exec`ing `program`
+/// from its own address space (a few MiB) and reporting the same way.
+pub fn command_with_python_parent(program: impl AsRef<OsStr>) -> Command {
+    const PARENT: &str = concat!(
+        "import os, sys\n",
+        "report = os.environ.pop(sys.argv[1])\n",
+        "pid = os.fork()\n",
+        "if pid == 0:\n",
+        "    try:\n",
+        "        os.execvp(sys.argv[2], sys.argv[2:])\n",
+        "    finally:\n",
+        "        os._exit(127)\n",
+        "_, status, usage = os.wait4(pid, 0)\n",
+        "open(report, 'w').write(f'{status} {usage.ru_maxrss}')\n",
+    );
+    let mut command = Command::new("python3");
+    command.args(["-c", PARENT, REPORT_VAR]).arg(program);
+    command
+}
+
 /// A running small parent and the file it reports to.
 pub struct SmallParent {
-    pid: u32,
+    child: std::process::Child,
     report: tempfile::TempDir,
 }
 
 impl SmallParent {
-    /// Spawns a command from [`command_with_small_parent`].
+    /// Spawns a command from [`command_with_small_parent`] or [`command_with_python_parent`].
     pub fn spawn(command: &mut Command) -> std::io::Result<SmallParent> {
         let report = tempfile::tempdir()?;
         // Set last, so a caller's `env_clear` cannot remove it; the small parent takes it out
         // of the program's environment.
         let child = command.env(REPORT_VAR, report.path().join("report")).spawn()?;
-        Ok(SmallParent {
-            pid: child.id(),
-            report,
-        })
+        Ok(SmallParent { child, report })
+    }
+
+    /// The program's stdout, when the command piped it.
+    pub fn stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
     }
 
     /// Waits for the small parent and returns what it measured of the program.
     pub fn reap(self) -> Reaped {
-        let parent = reap(self.pid);
+        let parent = reap(self.child.id());
         let path = self.report.path().join("report");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let mut fields = text.split_whitespace().map(str::parse::<i64>);
