@@ -150,13 +150,12 @@ impl PluginCache {
                 orgs: HashMap::new(),
             },
         };
-        let slot = generation
+        generation
             .insert(current)
             .orgs
             .entry(org.to_string())
             .or_default()
-            .clone();
-        slot
+            .clone()
     }
 }
 
