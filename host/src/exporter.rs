@@ -86,7 +86,10 @@ impl Exporter {
             .get_or_init(|| {
                 let started = std::time::Instant::now();
                 let runtime = Runtime::with_options(Fuel::Metered, self.settings.plugin_instances);
-                tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "plugin engine created");
+                tracing::debug!(
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "plugin engine created"
+                );
                 runtime
                     .map(|runtime| runtime.with_bucket_owner(self.settings.expected_bucket_owner.clone()))
                     .map_err(|e| format!("plugin engine could not start: {e:#}"))
