@@ -101,19 +101,33 @@ impl Exporter {
     /// The plugins of all of `config`'s orgs, loaded once per configuration version
     /// (transient load failures are tried again by a later invocation: see `PluginCache`).
     pub async fn plugins_for(&self, config: &Arc<Config>) -> Arc<OrgPlugins> {
-        let retry = RetryPolicy::new(config.retry, self.settings.retry_base_delay);
         self.plugins
-            .get_all(|| self.runtime(), &self.client, config, &retry)
+            .get_all(
+                || self.runtime(),
+                &self.client,
+                config,
+                &self.plugin_retry(config),
+            )
             .await
     }
 
     /// The plugin of `org` alone (an empty map when it has none): what one of its records
     /// waits for, never another org's load.
     pub async fn plugin_of(&self, config: &Arc<Config>, org: &str) -> Arc<OrgPlugins> {
-        let retry = RetryPolicy::new(config.retry, self.settings.retry_base_delay);
         self.plugins
-            .get(|| self.runtime(), &self.client, config, org, &retry)
+            .get(
+                || self.runtime(),
+                &self.client,
+                config,
+                org,
+                &self.plugin_retry(config),
+            )
             .await
+    }
+
+    /// How a plugin's S3 GET is retried: the config's `retry` count, the copies' backoff.
+    fn plugin_retry(&self, config: &Config) -> RetryPolicy {
+        RetryPolicy::new(config.retry, self.settings.retry_base_delay)
     }
 
     /// The S3 client (config, plugins, source reads).

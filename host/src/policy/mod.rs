@@ -175,22 +175,11 @@ impl Runtime {
         Ok(Plugin::new(&source, pre, limits, self.slots.clone()))
     }
 
-    /// Loads the plugin of every org of `config` that has one.
+    /// Loads the plugin of every org of `config` that has one, concurrently (the authoring
+    /// tools; the exporter loads each org's plugin through `PluginCache`).
     pub async fn load_all(&self, client: &Client, config: &Config, retry: &RetryPolicy) -> OrgPlugins {
-        self.load_some(client, config, |_| true, retry).await
-    }
-
-    /// Loads the plugins of the orgs of `config` for which `wanted(org)` holds.
-    pub async fn load_some(
-        &self,
-        client: &Client,
-        config: &Config,
-        wanted: impl Fn(&str) -> bool,
-        retry: &RetryPolicy,
-    ) -> OrgPlugins {
-        // Concurrently: on a cold start the plugins' S3 reads overlap instead of queuing.
         let loads = config.customers.iter().filter_map(|customer| {
-            let spec = customer.plugin.as_ref().filter(|_| wanted(&customer.org))?;
+            let spec = customer.plugin.as_ref()?;
             Some(async move {
                 let loaded = self.load_with_retry(Some(client), spec, retry).await.map(Arc::new);
                 if let Err(error) = &loaded {
