@@ -114,14 +114,7 @@ async fn run() {
 
     let plugins = plugin_world(server).await;
     let (event, objects) = objects_event(&plugins).await;
-    let prefix = plugins
-        .config_key
-        .rsplit_once('/')
-        .map_or(String::new(), |(dir, _)| format!("{dir}/"));
-    let plugin_keys: Vec<String> = ORGS
-        .iter()
-        .map(|org| format!("{prefix}plugins/{org}.cwasm"))
-        .collect();
+    let plugin_keys: Vec<String> = ORGS.iter().map(|org| plugin_key(&plugins, org)).collect();
     let results = cold_starts(&plugins, &event).await;
     let server_time = server_baseline(&plugins, &plugin_keys, &objects).await;
     println!(
@@ -199,22 +192,18 @@ async fn plugin_world(server: &'static Server) -> World {
         config.to_string()
     })
     .await;
-    let prefix = world
-        .config_key
-        .rsplit_once('/')
-        .map_or(String::new(), |(dir, _)| format!("{dir}/"));
     for (org, (cwasm, ..)) in ORGS.iter().zip(compiled) {
-        world
-            .client
-            .put_object()
-            .bucket(&world.config_bucket)
-            .key(format!("{prefix}plugins/{org}.cwasm"))
-            .body(cwasm.into())
-            .send()
-            .await
-            .expect("upload plugin");
+        world.put_config_object(&plugin_key(&world, org), cwasm).await;
     }
     world
+}
+
+/// Where `org`'s `.cwasm` lies: `plugins/{org}.cwasm` next to the config object.
+fn plugin_key(world: &World, org: &str) -> String {
+    match world.config_key.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/plugins/{org}.cwasm"),
+        None => format!("plugins/{org}.cwasm"),
+    }
 }
 
 /// One object per org and the S3 notification announcing them.

@@ -339,19 +339,13 @@ async fn prepare(world: &World, records: usize) -> Workload {
         .map(|(org, bucket)| serde_json::json!({"org": org, "destinationBucket": bucket, "storageClass": "STANDARD"}))
         .collect();
     world
-        .client
-        .put_object()
-        .bucket(&world.config_bucket)
-        .key(fixed_key)
-        .body(
+        .put_config_object(
+            fixed_key,
             serde_json::json!({"customers": customers, "retry": 1})
                 .to_string()
-                .into_bytes()
-                .into(),
+                .into_bytes(),
         )
-        .send()
-        .await
-        .expect("upload the fixed-class config");
+        .await;
     let mut settings = source_class_settings.clone();
     settings.config_location = artifact_export::env::ConfigLocation::S3 {
         bucket: world.config_bucket.clone(),

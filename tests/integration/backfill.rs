@@ -828,22 +828,27 @@ async fn org_selection_respects_longer_prefixes_and_bad_options_are_named() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugins_decide_during_a_backfill() {
-    let server = garage();
+/// org1 without a plugin; org2 with key-rewriter moving `org2/` to `exports/`.
+async fn rewriting_world(server: &'static Server) -> World {
     let plugin = json!({
         "source": plugin_artifacts::KEY_REWRITER,
         "timeoutMs": 5000,
         "settings": {"replacePrefix": {"from": "org2/", "to": "exports/"}}
     });
-    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+    World::with_config(server, &["org1", "org2"], |orgs| {
         json!({"customers": [
             {"org": "org1", "destinationBucket": orgs[0].1},
             {"org": "org2", "destinationBucket": orgs[1].1, "plugin": plugin}
         ], "retry": 0})
         .to_string()
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_decide_during_a_backfill() {
+    let server = garage();
+    let world = rewriting_world(server).await;
     world.put("org2/x/a.jpg", b"rewritten").await;
     let out = run(&mut backfill_cmd(&world, &server.endpoint));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -868,19 +873,7 @@ async fn plugins_decide_during_a_backfill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rewritten_key_is_checked_with_head() {
     let server = garage();
-    let plugin = json!({
-        "source": plugin_artifacts::KEY_REWRITER,
-        "timeoutMs": 5000,
-        "settings": {"replacePrefix": {"from": "org2/", "to": "exports/"}}
-    });
-    let world = World::with_config(server, &["org1", "org2"], |orgs| {
-        json!({"customers": [
-            {"org": "org1", "destinationBucket": orgs[0].1},
-            {"org": "org2", "destinationBucket": orgs[1].1, "plugin": plugin}
-        ], "retry": 0})
-        .to_string()
-    })
-    .await;
+    let world = rewriting_world(server).await;
     for key in ["org1/a.jpg", "org1/b.jpg", "org2/x/a.jpg", "org2/x/b.jpg"] {
         world.put(key, key.as_bytes()).await;
     }

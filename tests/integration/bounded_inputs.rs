@@ -79,15 +79,7 @@ async fn an_oversized_plugin_fails_only_its_org_naming_the_limit() {
     let world = World::new(server, &["org1", "org2", "org3"]).await;
     // In S3: larger than the limit (zeros; never a component, but the size is checked first).
     let too_big = vec![0u8; usize::try_from(MAX_PLUGIN_BYTES + 1).unwrap()];
-    world
-        .client
-        .put_object()
-        .bucket(&world.config_bucket)
-        .key("export/plugins/huge.wasm")
-        .body(too_big.into())
-        .send()
-        .await
-        .unwrap();
+    world.put_config_object("export/plugins/huge.wasm", too_big).await;
     // A local file: sparse, so it costs no disk.
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("huge.wasm");

@@ -379,14 +379,8 @@ async fn a_plugin_from_s3_pinned_by_sha256() {
     let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
     let world = World::new(server, &["org1"]).await;
     world
-        .client
-        .put_object()
-        .bucket(&world.config_bucket)
-        .key("export/plugins/passthrough.wasm")
-        .body(bytes.into())
-        .send()
-        .await
-        .unwrap();
+        .put_config_object("export/plugins/passthrough.wasm", bytes)
+        .await;
     // A relative source is relative to the config object: export/plugins/passthrough.wasm.
     let config = json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
         "plugin": {"source": "plugins/passthrough.wasm", "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH), "timeoutMs": 5000}}]});
@@ -715,14 +709,8 @@ async fn a_plugin_get_that_fails_once_is_tried_again(server: &'static Server) {
         let world = World::new(server, &["org1"]).await;
         let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
         world
-            .client
-            .put_object()
-            .bucket(&world.config_bucket)
-            .key("export/plugins/passthrough.wasm")
-            .body(bytes.into())
-            .send()
-            .await
-            .unwrap();
+            .put_config_object("export/plugins/passthrough.wasm", bytes)
+            .await;
         let config = json!({"retry": retry, "customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
             "plugin": {"source": "plugins/passthrough.wasm", "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH), "timeoutMs": 5000}}]});
         world.write_config(&config.to_string()).await;
@@ -779,15 +767,7 @@ async fn a_plugin_that_is_slow_to_load_delays_only_its_own_org(server: &'static 
     let world = World::new(server, &["org1", "org2", "org3"]).await;
     let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
     for key in ["export/plugins/held.wasm", "export/plugins/free.wasm"] {
-        world
-            .client
-            .put_object()
-            .bucket(&world.config_bucket)
-            .key(key)
-            .body(bytes.clone().into())
-            .send()
-            .await
-            .unwrap();
+        world.put_config_object(key, bytes.clone()).await;
     }
     let sha = sha256_hex(plugin_artifacts::PASSTHROUGH);
     let plugin = |source: &str| json!({"source": source, "sha256": sha, "timeoutMs": 5000});

@@ -84,14 +84,20 @@ impl World {
     }
 
     pub async fn write_config(&self, text: &str) {
+        self.put_config_object(&self.config_key, text.as_bytes().to_vec())
+            .await;
+    }
+
+    /// Uploads `body` to the config bucket under `key` (a config, a plugin beside it).
+    pub async fn put_config_object(&self, key: &str, body: Vec<u8>) {
         self.client
             .put_object()
             .bucket(&self.config_bucket)
-            .key(&self.config_key)
-            .body(ByteStream::from(text.as_bytes().to_vec()))
+            .key(key)
+            .body(ByteStream::from(body))
             .send()
             .await
-            .expect("upload config");
+            .unwrap_or_else(|e| panic!("upload {key} to the config bucket: {e:?}"));
     }
 
     pub fn bucket_of(&self, org: &str) -> &str {
