@@ -204,6 +204,21 @@ async fn a_fixed_storage_class_costs_no_source_head(server: &'static Server) {
     );
 }
 
+/// A proxy in front of `server` that answers every request on the world's source bucket
+/// with a checksum the object does not have.
+async fn wrong_source_checksums(server: &'static Server, world: &World) -> FaultProxy {
+    FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::WrongChecksum,
+            path_contains: Some(format!("/{}/", world.source)),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await
+}
+
 /// A KMS key on moto, made by boto3 in the test venv (the crate has no KMS client).
 fn moto_kms_key(server: &Server) -> String {
     let python = repo("target/test-venv/bin/python");
@@ -437,16 +452,7 @@ async fn a_checksum_that_differs_fails_the_record(server: &'static Server) {
         ChecksumAlgorithm::Crc32,
     )
     .await;
-    let proxy = FaultProxy::start(
-        &server.endpoint,
-        vec![Rule {
-            fault: Fault::WrongChecksum,
-            path_contains: Some(format!("/{}/", world.source)),
-            copies_only: false,
-            times: None,
-        }],
-    )
-    .await;
+    let proxy = wrong_source_checksums(server, &world).await;
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("pdf"));
     let report = run(&exporter, &[&src]).await;
     let r = record(&report, "org1/a.pdf");
@@ -545,16 +551,7 @@ async fn a_multipart_copy_with_a_wrong_source_checksum_is_refused(server: &'stat
         ChecksumAlgorithm::Crc32,
     )
     .await;
-    let proxy = FaultProxy::start(
-        &server.endpoint,
-        vec![Rule {
-            fault: Fault::WrongChecksum,
-            path_contains: Some(format!("/{}/", world.source)),
-            copies_only: false,
-            times: None,
-        }],
-    )
-    .await;
+    let proxy = wrong_source_checksums(server, &world).await;
     let mut settings = world.settings("indd");
     settings.multipart_threshold = 5 * MIB as u64;
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
