@@ -2,7 +2,8 @@
 //!
 //! The Lambda runtime loop and the CLI both call [`handle`]; neither adds behaviour.
 //! Records run concurrently (bounded by `COPY_CONCURRENCY`) and every record is attempted
-//! whatever happens to the others. Per record: [`plan_object`] (route + policy), then the
+//! whatever happens to the others. Per record: the plan (route + policy; plugin decisions
+//! asked ahead, one lane per org: [`PlanAhead`]), then the
 //! [`Destination`](crate::destination::Destination) copies to each target, then the report.
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::config_store::ConfigLoadError;
 use crate::destination::{Stop, StopReason, WriteOptions};
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
-use crate::plan::{Decision, plan_object_with_run};
+use crate::plan::{Ask, Decision, PlanAhead, plan_object_asking};
 use crate::reason::ReasonCode;
 use crate::report::{Outcome, RecordReport, Report, TargetReport, lag_ms};
 use crate::route;
@@ -58,6 +59,12 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
         })
     });
     let one_file = one_file_clash(exporter, &event);
+    // Every plugin decision of the invocation, asked ahead: one lane per org.
+    let ahead = match config {
+        Ok(config) => PlanAhead::new(config, &exporter.settings().suffixes, &event.records),
+        Err(_) => PlanAhead::default(),
+    };
+    let ahead = &ahead;
     // Batch Operations tasks name objects that exist, not uploads: no event time to lag from.
     let upload_events = event.trigger != Trigger::BatchOperations;
     // Records finish in any order (one slow copy never holds back the window behind it);
@@ -80,12 +87,12 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
                         return RecordReport::cut_short(&record, StopReason::Deadline).logged();
                     }
                     let Some(at) = cut_at else {
-                        return process_record(exporter, config, record, stop, upload_events).await;
+                        return process_record(exporter, config, (index, record), ahead, stop, upload_events).await;
                     };
                     // Built before the record is handed over, in case it must be reported cut off.
                     let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
                     tokio::select! {
-                        report = process_record(exporter, config, record, stop, upload_events) => report,
+                        report = process_record(exporter, config, (index, record), ahead, stop, upload_events) => report,
                         _ = sleep_until(at.into()) => cut_short.logged(),
                     }
                 };
@@ -123,7 +130,8 @@ fn one_file_clash(exporter: &Exporter, event: &ParsedEvent) -> Option<String> {
 async fn process_record(
     exporter: &Exporter,
     config: Result<&Arc<Config>, &ConfigLoadError>,
-    record: EventRecord,
+    (index, record): (usize, EventRecord),
+    ahead: &PlanAhead,
     stop: Stop,
     upload_events: bool,
 ) -> RecordReport {
@@ -141,7 +149,17 @@ async fn process_record(
             report.source_bucket = Some(object.bucket.clone());
             report.key = Some(object.key.clone());
             match config {
-                Ok(config) => export_object(exporter, config, &object, stop, &mut report).await,
+                Ok(config) => {
+                    export_object(
+                        exporter,
+                        config,
+                        &object,
+                        Ask::Ahead(ahead, index),
+                        stop,
+                        &mut report,
+                    )
+                    .await
+                }
                 Err(error) => report.fail(ReasonCode::ConfigUnavailable, error.to_string()),
             }
             if upload_events && report.outcome == Outcome::Copied {
@@ -157,6 +175,7 @@ async fn export_object(
     exporter: &Exporter,
     config: &Arc<Config>,
     object: &SourceObject,
+    ask: Ask<'_>,
     stop: Stop,
     report: &mut RecordReport,
 ) {
@@ -166,7 +185,8 @@ async fn export_object(
         None => Default::default(),
     };
     let settings = exporter.settings();
-    let (customer, decision, run) = plan_object_with_run(config, &settings.suffixes, &plugins, object).await;
+    let (customer, decision, run) =
+        plan_object_asking(config, &settings.suffixes, &plugins, object, ask).await;
     report.org = customer.map(|c| c.org.clone());
     report.plugin = run;
     let targets = match decision {

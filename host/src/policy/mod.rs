@@ -9,6 +9,7 @@ mod bindings;
 mod cache;
 pub mod cases;
 pub mod engine;
+mod lane;
 mod limits;
 pub mod loader;
 mod plugin;
@@ -26,6 +27,7 @@ pub use answer::{MAX_KEY_BYTES, MAX_TARGETS, check_targets};
 pub use bindings::{WIT, WIT_FILE};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
+pub use lane::{Answer, Request};
 pub use loader::LoadError;
 pub use plugin::{
     Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,

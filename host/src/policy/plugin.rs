@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, CopyPolicy, CopyPolicyPre, Decision, Level};
 use super::engine::deadline_ticks;
+use super::lane::{self, Answer, Request};
 use super::limits::MemoryCap;
 use super::sandbox::{CappedOutput, WouldBlock, add_wasi, empty_wasi};
 use crate::event::SourceObject;
@@ -291,6 +292,19 @@ impl Plugin {
                 Err(DecisionError::Timeout(deadline - WATCHDOG_MARGIN))
             }
         }
+    }
+
+    /// Asks the plugin about each of `requests` in order, back to back on one blocking
+    /// thread (a [`lane`](super::lane)): one hand-off for all of them instead of one per
+    /// decision. Returns one receiver per request, in order; a request whose receiver is
+    /// dropped is not decided. The watchdog gives up a decision (and the lane's records
+    /// behind it) at its deadline plus [`WATCHDOG_MARGIN`]. Must be called within a tokio
+    /// runtime.
+    pub fn decide_ahead(self: Arc<Self>, requests: Vec<Request>) -> Vec<oneshot::Receiver<Answer>> {
+        let (name, timeout, slots) = (self.name.clone(), self.limits.timeout, self.slots.clone());
+        lane::start(name, timeout, slots, requests, move |r| {
+            self.decide(&r.org, &r.object, &r.proposed, &r.settings)
+        })
     }
 
     /// Asks the plugin about one object (blocking; from async code use

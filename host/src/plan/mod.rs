@@ -9,10 +9,14 @@ use std::time::Instant;
 
 use crate::config::{Config, OnError, Org};
 use crate::event::SourceObject;
-use crate::policy::{Blame, DecisionError, OrgPlugins, Verdict, check_targets};
+use crate::policy::{Answer, Blame, DecisionError, OrgPlugins, Verdict, check_targets};
 use crate::reason::ReasonCode;
 use crate::route::{Route, Target, route};
 use crate::suffix::SuffixSet;
+
+mod ahead;
+
+pub use ahead::PlanAhead;
 
 /// What the org's policy (plugin, or plain suffix matching) decided for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +71,9 @@ impl std::fmt::Display for Failed {
 /// `PluginNotLoaded` failure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PluginRun {
-    /// Wall time of the decision as the record waited for it (queueing on the blocking pool
-    /// included), in milliseconds.
+    /// Wall time of the decision, in milliseconds: asked now, as the record waited for it
+    /// (queueing on the blocking pool included); asked ahead, its own time in the org's lane
+    /// (from its instance-pool slot to its answer).
     pub decision_ms: u64,
     /// What went wrong with the decision, if anything.
     pub error: Option<PluginErrorKind>,
@@ -109,27 +114,68 @@ pub async fn plan_object_with_run<'c>(
     plugins: &OrgPlugins,
     object: &SourceObject,
 ) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
+    plan_object_asking(config, suffixes, plugins, object, Ask::Now).await
+}
+
+/// How a plan gets its plugin's answer.
+#[derive(Clone, Copy)]
+pub enum Ask<'a> {
+    /// Hands this one decision to the blocking pool (backfill, `plan`).
+    Now,
+    /// Takes the answer asked ahead for the invocation's record `index` (the handler), or
+    /// asks now if it has none.
+    Ahead(&'a PlanAhead, usize),
+}
+
+/// What routing proposes for one object before the org's policy has its say.
+pub struct Proposal<'c> {
+    /// The owning org, if any.
+    pub customer: Option<&'c Org>,
+    /// The targets plain suffix matching proposes (none when the suffix is not selected).
+    pub proposed: Vec<Target>,
+    /// Why plain matching would skip it (empty when it proposes a target).
+    pub skip_reason: String,
+}
+
+/// Routes `object`: its org, and what plain suffix matching proposes.
+pub fn propose<'c>(config: &'c Config, suffixes: &SuffixSet, object: &SourceObject) -> Proposal<'c> {
     match route(config, suffixes, object) {
-        Route::Skip {
-            customer: None,
-            reason,
-        } => (None, Decision::Skip(reason), None),
-        Route::Skip {
-            customer: Some(customer),
-            reason,
-        } => {
-            let (decision, run) = decide(customer, plugins, object, Vec::new(), reason).await;
-            (Some(customer), decision, run)
-        }
+        Route::Skip { customer, reason } => Proposal {
+            customer,
+            proposed: Vec::new(),
+            skip_reason: reason,
+        },
         Route::Copy {
             customer,
             destination_key,
-        } => {
-            let target = Target {
+        } => Proposal {
+            customer: Some(customer),
+            proposed: vec![Target {
                 bucket: customer.destination_bucket.clone(),
                 key: destination_key,
-            };
-            let (decision, run) = decide(customer, plugins, object, vec![target], String::new()).await;
+            }],
+            skip_reason: String::new(),
+        },
+    }
+}
+
+/// [`plan_object_with_run`], taking the plugin's answer as `ask` says.
+pub async fn plan_object_asking<'c>(
+    config: &'c Config,
+    suffixes: &SuffixSet,
+    plugins: &OrgPlugins,
+    object: &SourceObject,
+    ask: Ask<'_>,
+) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
+    let Proposal {
+        customer,
+        proposed,
+        skip_reason,
+    } = propose(config, suffixes, object);
+    match customer {
+        None => (None, Decision::Skip(skip_reason), None),
+        Some(customer) => {
+            let (decision, run) = decide(customer, plugins, object, proposed, skip_reason, ask).await;
             (Some(customer), decision, run)
         }
     }
@@ -150,6 +196,7 @@ async fn decide(
     object: &SourceObject,
     proposed: Vec<Target>,
     skip_reason: String,
+    ask: Ask<'_>,
 ) -> (Decision, Option<PluginRun>) {
     let Some(spec) = &customer.plugin else {
         return (plain(proposed, skip_reason), None);
@@ -175,17 +222,27 @@ async fn decide(
             return (fail(ReasonCode::PluginNotLoaded, reason), None);
         }
     };
-    let started = Instant::now();
-    let answer = plugin
-        .clone()
-        .decide_blocking(
-            org.clone(),
-            object.clone(),
-            proposed.clone(),
-            spec.settings.clone(),
-        )
-        .await;
-    let decision_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let asked_ahead = match ask {
+        Ask::Ahead(ahead, index) => ahead.answer(index, org, plugin).await,
+        Ask::Now => None,
+    };
+    let (answer, elapsed) = match asked_ahead {
+        Some(Answer { result, elapsed }) => (result, elapsed),
+        None => {
+            let started = Instant::now();
+            let answer = plugin
+                .clone()
+                .decide_blocking(
+                    org.clone(),
+                    object.clone(),
+                    proposed.clone(),
+                    spec.settings.clone(),
+                )
+                .await;
+            (answer, started.elapsed())
+        }
+    };
+    let decision_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     let error = match &answer {
         // The instruction budget is the time limit that decides (the same on every machine).
         Err(DecisionError::Timeout(_) | DecisionError::OutOfFuel(_)) => Some(PluginErrorKind::TimedOut),
