@@ -5,9 +5,8 @@
 //! Measured directly and through the test proxy with 20 ms added to every request (both
 //! tools through the same proxy; a smaller count there, printed, so the run stays within
 //! minutes). Then both again over what they copied (everything already in place). The
-//! backfill's first fill also runs with a fixed `storageClass` (STANDARD): the default keeps
-//! the source's class and checksum, which costs a HEAD of the source per object; rclone keeps
-//! neither.
+//! backfill keeps each source's storage class (from the listing) and checksum (the server
+//! carries it over on `CopyObject`) without a HEAD of the source; rclone keeps neither.
 //!
 //! Printed for each: seconds, objects per second, the ratio function/rclone (target ≤ 0.8)
 //! and each process's own peak RSS (`support::measure`). Without rclone (installed by `make bench` into
@@ -181,32 +180,20 @@ async fn put(client: &Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<
 /// over what they copied.
 async fn compare(world: &World, setting: &Setting<'_>, rclone: Option<&Path>, reruns: bool) {
     let function_bucket = fresh_bucket(world, "fn").await;
-    let first = backfill(world, setting, &function_bucket, None, setting.objects, 0).await;
+    let first = backfill(world, setting, &function_bucket, setting.objects, 0).await;
     let rclone_bucket = fresh_bucket(world, "rc").await;
     let theirs = match rclone {
         Some(rclone) => Some(rclone_copy(world, setting, rclone, &rclone_bucket).await),
         None => None,
     };
-    print_line(setting, "first fill", &first, theirs.as_ref());
-    // What rclone does: every copy lands in the default class, so no HEAD of the source.
-    let fixed_bucket = fresh_bucket(world, "fx").await;
-    let fixed = backfill(
-        world,
-        setting,
-        &fixed_bucket,
-        Some("STANDARD"),
-        setting.objects,
-        0,
-    )
-    .await;
     print_line(
         setting,
-        "first fill, storageClass STANDARD (no source HEAD, like rclone)",
-        &fixed,
+        "first fill (class from the listing, no source HEAD)",
+        &first,
         theirs.as_ref(),
     );
     if reruns {
-        let again = backfill(world, setting, &function_bucket, None, 0, setting.objects).await;
+        let again = backfill(world, setting, &function_bucket, 0, setting.objects).await;
         let theirs = match rclone {
             Some(rclone) => Some(rclone_copy(world, setting, rclone, &rclone_bucket).await),
             None => None,
@@ -247,20 +234,16 @@ async fn fresh_bucket(world: &World, label: &str) -> String {
 }
 
 /// `artifact-export backfill` of `setting.prefix` into `bucket` (the org's destination in a
-/// config written for this run, with `storage_class` or the default, the source's); panics
-/// unless it copied `copied` and found `in_place`.
+/// config written for this run, storage class the default: the source's); panics unless it
+/// copied `copied` and found `in_place`.
 async fn backfill(
     world: &World,
     setting: &Setting<'_>,
     bucket: &str,
-    storage_class: Option<&str>,
     copied: usize,
     in_place: usize,
 ) -> Measured {
-    let mut org = serde_json::json!({"org": ORG, "destinationBucket": bucket});
-    if let Some(class) = storage_class {
-        org["storageClass"] = class.into();
-    }
+    let org = serde_json::json!({"org": ORG, "destinationBucket": bucket});
     world
         .write_config(&serde_json::json!({"customers": [org], "retry": 3}).to_string())
         .await;

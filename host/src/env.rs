@@ -126,6 +126,8 @@ impl Settings {
             stop,
             source_owner: self.expected_bucket_owner.clone(),
             write: WriteOptions::default(),
+            listed_storage_class: None,
+            source_head: None,
         }
     }
 

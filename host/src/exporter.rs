@@ -105,6 +105,7 @@ impl Exporter {
             .get_all(
                 || self.runtime(),
                 &self.client,
+                self.settings.expected_bucket_owner.as_deref(),
                 config,
                 &self.plugin_retry(config),
             )
@@ -118,6 +119,7 @@ impl Exporter {
             .get(
                 || self.runtime(),
                 &self.client,
+                self.settings.expected_bucket_owner.as_deref(),
                 config,
                 org,
                 &self.plugin_retry(config),

@@ -6,13 +6,15 @@ use artifact_export::event::parse_event;
 use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{ChecksumAlgorithm, StorageClass};
 use futures::StreamExt;
 use serde_json::json;
 
 use crate::support::paths::binary;
 use crate::support::proxy::{Fault, FaultProxy, Rule, Seen};
 use crate::support::servers::{Server, garage};
-use crate::support::world::World;
+use crate::support::world::{World, bytes};
+use crate::write_options::{head, keeps_storage_class, put_with};
 
 /// The source objects a backfill test starts from: what should land where.
 struct Seeded {
@@ -636,6 +638,69 @@ fn requests_since(proxy: &FaultProxy, from: usize, buckets: &[&str]) -> Requests
     }
 }
 
+/// A first fill keeps each source's storage class and checksum without a HEAD of the
+/// source: the listing gives the class, and the server carries the checksum over on
+/// `CopyObject`.
+async fn a_backfill_keeps_class_and_checksum_without_heading_the_source(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let sources = [
+        (
+            "org1/ia.pdf",
+            Some(StorageClass::StandardIa),
+            ChecksumAlgorithm::Sha256,
+        ),
+        ("org1/std.jpg", None, ChecksumAlgorithm::Crc32),
+    ];
+    for (i, (key, class, checksum)) in sources.iter().enumerate() {
+        put_with(
+            &world,
+            key,
+            bytes(3000, i as u64),
+            class.clone(),
+            checksum.clone(),
+        )
+        .await;
+    }
+    let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+    let run = run_via_proxy(&mut backfill_cmd(&world, &proxy.endpoint)).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.count("copied"), 2, "{}", run.stderr);
+    let source_heads: Vec<Seen> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "HEAD" && s.path.starts_with(&format!("/{}/", world.source)))
+        .collect();
+    assert!(source_heads.is_empty(), "no HEAD of the source: {source_heads:?}");
+    let dest = world.bucket_of("org1");
+    for (key, _, _) in &sources {
+        let (source, copy) = (
+            head(&world, &world.source, key).await,
+            head(&world, dest, key).await,
+        );
+        assert!(
+            source.checksum_sha256().is_some() || source.checksum_crc32().is_some(),
+            "{key}: the source has a checksum"
+        );
+        assert_eq!(
+            (copy.checksum_sha256(), copy.checksum_crc32()),
+            (source.checksum_sha256(), source.checksum_crc32()),
+            "{key}: the copy keeps the source's checksum"
+        );
+    }
+    if !keeps_storage_class(server) {
+        eprintln!(
+            "SKIP the class half on {}: Garage keeps no storage class (it lists every object STANDARD)",
+            server.name
+        );
+        return;
+    }
+    assert_eq!(
+        head(&world, dest, "org1/ia.pdf").await.storage_class(),
+        Some(&StorageClass::StandardIa)
+    );
+    assert_eq!(head(&world, dest, "org1/std.jpg").await.storage_class(), None);
+}
+
 /// "Already in place" comes from listing the destination, not from a HEAD per object: a
 /// first fill into empty buckets, a rerun and a rerun after a change send no HEAD, keys with
 /// spaces, `+` and non-ASCII letters match, and `--force` lists no destination at all.
@@ -764,6 +829,7 @@ on_each_server!(
     part_wise_copies_count_as_in_place,
     a_part_wise_copy_of_other_bytes_is_not_in_place,
     in_place_is_answered_by_listing_the_destination,
+    a_backfill_keeps_class_and_checksum_without_heading_the_source,
     a_failed_destination_listing_falls_back_to_head,
 );
 

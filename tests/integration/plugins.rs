@@ -814,6 +814,55 @@ async fn a_plugin_that_is_slow_to_load_delays_only_its_own_org(server: &'static 
     assert_eq!(world.keys(world.bucket_of("org1")).await, ["org1/a.jpg"]);
 }
 
+/// The source's HEAD (for its storage class and checksum) is read while the org's plugin
+/// loads, not after: with the plugin GET held at the proxy, the HEAD still reaches the
+/// server; then the record is copied with that one HEAD (the copy sends none of its own).
+async fn the_source_head_is_read_while_the_plugin_loads(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+    world.put_config_object("export/plugins/held.wasm", bytes).await;
+    let sha = sha256_hex(plugin_artifacts::PASSTHROUGH);
+    let config = json!({"retry": 0, "customers": [
+        {"org": "org1", "destinationBucket": world.bucket_of("org1"),
+         "plugin": {"source": "plugins/held.wasm", "sha256": sha, "timeoutMs": 5000}},
+    ]});
+    world.write_config(&config.to_string()).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Held,
+            path_contains: Some("plugins/held.wasm".into()),
+            copies_only: false,
+            times: Some(1),
+        }],
+    )
+    .await;
+    let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), world.settings("jpg"));
+    let object = world.put("org1/a.jpg", b"a").await;
+    let event = parse_event(&s3_event(&[&object])).unwrap();
+    let source_heads = || {
+        proxy
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "HEAD" && s.path.contains("org1/a.jpg"))
+            .count()
+    };
+    let watch = async {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while source_heads() == 0 {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the source HEAD waited for the plugin load"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        proxy.release();
+    };
+    let (report, ()) = tokio::join!(handle(&exporter, event), watch);
+    assert_eq!(report.totals.copied, 1, "{report:?}");
+    assert_eq!(source_heads(), 1, "one HEAD of the source: {:?}", proxy.seen());
+}
+
 /// A `.cwasm` is native code: it loads only where the config says `precompiled: true`; as
 /// an ordinary source it is refused with one clear line, and a `.wasm` declared
 /// precompiled is refused too.
@@ -897,6 +946,7 @@ on_each_server!(
     a_cwasm_loads_only_when_declared_precompiled,
     long_reasons_are_cut_to_1_kib,
     a_plugin_that_is_slow_to_load_delays_only_its_own_org,
+    the_source_head_is_read_while_the_plugin_loads,
 );
 
 /// Runs `plugin test` with the huge-answer fixture in `mode`; returns exit code, stdout and

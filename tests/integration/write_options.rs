@@ -46,7 +46,7 @@ fn record<'a>(report: &'a Report, key: &str) -> &'a RecordReport {
         .unwrap_or_else(|| panic!("no record for {key}"))
 }
 
-async fn head(world: &World, bucket: &str, key: &str) -> HeadObjectOutput {
+pub(crate) async fn head(world: &World, bucket: &str, key: &str) -> HeadObjectOutput {
     world
         .client
         .head_object()
@@ -59,7 +59,7 @@ async fn head(world: &World, bucket: &str, key: &str) -> HeadObjectOutput {
 }
 
 /// Uploads `body` with a storage class and a checksum algorithm.
-async fn put_with(
+pub(crate) async fn put_with(
     world: &World,
     key: &str,
     body: Vec<u8>,
@@ -95,7 +95,7 @@ fn to_bucket(seen: &[Seen], bucket: &str) -> Vec<Seen> {
 
 /// Whether the server keeps storage classes (moto does; Garage accepts the header and
 /// reads every object back without a class).
-fn keeps_storage_class(server: &Server) -> bool {
+pub(crate) fn keeps_storage_class(server: &Server) -> bool {
     server.name == "moto"
 }
 

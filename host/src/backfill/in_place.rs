@@ -79,6 +79,7 @@ mod tests {
                 event_name: "Backfill:Copy".into(),
             },
             last_modified: Some(DateTime::from_millis(secs * 1000 + 750)),
+            storage_class: None,
         }
     }
 

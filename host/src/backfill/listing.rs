@@ -18,6 +18,8 @@ pub struct Listed {
     pub object: SourceObject,
     /// When the source was last written, from the listing.
     pub last_modified: Option<DateTime>,
+    /// The source's storage class, from the listing (S3 and Garage list `STANDARD` too).
+    pub storage_class: Option<String>,
 }
 
 /// One page of the listing, and where the next one starts.
@@ -68,6 +70,7 @@ pub async fn list_page(
                     event_name: BACKFILL_EVENT_NAME.into(),
                 },
                 last_modified: o.last_modified().copied(),
+                storage_class: o.storage_class().map(|c| c.as_str().to_string()),
             })
         })
         .collect();

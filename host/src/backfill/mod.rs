@@ -376,6 +376,8 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed, known: Option<Known>) 
         (_, Decision::Copy(targets)) => {
             let copy = CopyOptions {
                 write: customer.map(WriteOptions::for_org).unwrap_or_default(),
+                // The listing's class: no source HEAD per object to keep it.
+                listed_storage_class: listed.storage_class.clone(),
                 ..plan.copy.clone()
             };
             export_to(plan, customer, &copy, &listed, known, targets).await

@@ -41,7 +41,20 @@ pub struct CopyOptions {
     pub source_owner: Option<String>,
     /// How the org's copies are written (its storage class, encryption, ACL, owner).
     pub write: WriteOptions,
+    /// The source's storage class as a listing gave it (backfill). A copy that fits one
+    /// `CopyObject` then keeps the class without the source's HEAD (the server carries the
+    /// checksum over by itself). `None` (events: the class is not in the event): the HEAD
+    /// reads it.
+    pub listed_storage_class: Option<String>,
+    /// The source's HEAD, read ahead while the plan was made
+    /// ([`S3Destination::read_source_head`]): a copy that needs it does not send its own.
+    pub source_head: Option<SourceHead>,
 }
+
+/// A source HEAD (if-match on the record's ETag, checksum included) read ahead of the copy,
+/// shared by every target of the record.
+#[derive(Debug, Clone)]
+pub struct SourceHead(pub(crate) std::sync::Arc<aws_sdk_s3::operation::head_object::HeadObjectOutput>);
 
 /// How one org's copies are written, from its config: the same on `CopyObject` and on a
 /// multipart copy's `CreateMultipartUpload` (and the owner on every request of the copy).

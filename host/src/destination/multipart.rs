@@ -68,21 +68,28 @@ async fn copy_steps(
     attempts: &mut Attempts,
 ) -> Result<Copied, S3Failure> {
     let policy = &options.retry;
-    let head = attempts.note(
-        with_retries(policy, || async {
-            source
-                .head_object()
-                .bucket(job.source_bucket)
-                .key(job.source_key)
-                .set_if_match(job.etag.map(if_match))
-                .checksum_mode(ChecksumMode::Enabled)
-                .set_expected_bucket_owner(options.source_owner.clone())
-                .send()
-                .await
-                .map_err(|e| classify(&e))
-        })
-        .await,
-    )?;
+    let fetched;
+    let head = match &options.source_head {
+        Some(read_ahead) => &*read_ahead.0,
+        None => {
+            fetched = attempts.note(
+                with_retries(policy, || async {
+                    source
+                        .head_object()
+                        .bucket(job.source_bucket)
+                        .key(job.source_key)
+                        .set_if_match(job.etag.map(if_match))
+                        .checksum_mode(ChecksumMode::Enabled)
+                        .set_expected_bucket_owner(options.source_owner.clone())
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e))
+                })
+                .await,
+            )?;
+            &fetched
+        }
+    };
     let size = head.content_length().unwrap_or(0).max(0) as u64;
     let etag = head
         .e_tag()
@@ -93,7 +100,7 @@ async fn copy_steps(
         etag: etag.as_deref(),
         ..*job
     };
-    let facts = SourceFacts::from_head(&head);
+    let facts = SourceFacts::from_head(head);
     if size <= threshold {
         return attempts.note(single_copy(client, &job, Some(&facts), options).await);
     }
@@ -148,7 +155,7 @@ async fn copy_steps(
             message: "CreateMultipartUpload returned no upload id".into(),
         })?;
     let parts_and_complete = async {
-        let parts = attempts.note(copy_parts(client, &job, &head, size, &upload_id, options).await)?;
+        let parts = attempts.note(copy_parts(client, &job, head, size, &upload_id, options).await)?;
         let count = parts.len();
         let completed = attempts.note(
             with_retries(policy, || async {

@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{
 };
 
 use super::checksum::{Checksum, ObjectChecksum};
-use super::{Copied, CopyError, CopyOptions, Delivery, WriteOptions, multipart};
+use super::{Copied, CopyError, CopyOptions, Delivery, SourceHead, WriteOptions, multipart};
 use crate::config::{CannedAcl, Encryption, StorageClass};
 use crate::event::SourceObject;
 use crate::route::Target;
@@ -97,12 +97,17 @@ impl S3Destination {
             destination_key: &target.key,
         };
         let threshold = options.multipart_threshold.min(COPY_OBJECT_LIMIT);
-        // Keeping the source's storage class needs its HEAD (the event does not carry the
-        // class); that HEAD is the multipart path's, which then picks either way.
-        let needs_head = options.write.storage_class == StorageClass::Source;
+        // Keeping the source's storage class needs its HEAD when no listing gave the class
+        // (an event does not carry it); that HEAD is the multipart path's, which then picks
+        // either way.
+        let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
+            storage_class: Some(class.clone()),
+            checksum: None,
+        });
+        let needs_head = options.write.storage_class == StorageClass::Source && listed.is_none();
         let (result, attempts) = match job.size {
             Some(size) if size <= threshold && !needs_head => {
-                single_copy(&self.client, &job, None, options).await
+                single_copy(&self.client, &job, listed.as_ref(), options).await
             }
             // Unknown size: multipart planning heads the object first and picks either way.
             _ => multipart::copy(&self.client, &self.source, &job, options, threshold).await,
@@ -112,6 +117,26 @@ impl S3Destination {
             result: result.map_err(CopyError::from),
             attempts,
         }
+    }
+
+    /// The source's HEAD as a copy takes it (if-match on the object's ETag, checksum
+    /// included), read ahead so the copy need not wait for it; `None` when it failed (the
+    /// copy then reads it itself, and reports what goes wrong).
+    pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
+        let (result, _attempts) = with_retries(&options.retry, || async {
+            self.source
+                .head_object()
+                .bucket(&object.bucket)
+                .key(&object.key)
+                .set_if_match(object.etag.as_deref().map(if_match))
+                .checksum_mode(ChecksumMode::Enabled)
+                .set_expected_bucket_owner(options.source_owner.clone())
+                .send()
+                .await
+                .map_err(|e| classify(&e))
+        })
+        .await;
+        result.ok().map(|head| SourceHead(std::sync::Arc::new(head)))
     }
 
     /// The source's checksum (a HEAD conditional on the object's ETag): what backfill's

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use tokio::sync::Mutex;
 
-use super::{LoadError, OrgPlugins, Plugin, Runtime};
+use super::{LoadError, OrgPlugins, Plugin, Runtime, loader};
 use crate::config::Config;
 use crate::s3::RetryPolicy;
 
@@ -59,11 +59,13 @@ impl PluginCache {
     /// attempts) is tried again by the first call after a backoff (`retry.base_delay`
     /// doubled per failed round, at most [`MAX_RELOAD_DELAY`]). `runtime` is the process's
     /// plugin runtime (called only for an org with a plugin: the engine is not built for a
-    /// configuration without plugins), or why it could not start.
+    /// configuration without plugins), or why it could not start. Plugins are read from S3
+    /// only from buckets `bucket_owner` owns, when set.
     pub async fn get<'r>(
         &self,
         runtime: impl FnOnce() -> Result<&'r Runtime, String>,
         client: &Client,
+        bucket_owner: Option<&str>,
         config: &Arc<Config>,
         org: &str,
         retry: &RetryPolicy,
@@ -85,15 +87,21 @@ impl PluginCache {
             },
             None => 0,
         };
-        let plugin = match runtime() {
-            Ok(runtime) => runtime
-                .load_with_retry(Some(client), spec, retry)
-                .await
-                .map(Arc::new),
-            Err(reason) => Err(LoadError::Host {
-                plugin: spec.source.to_string(),
-                reason,
-            }),
+        // The GET first: a cold start creates the engine (`runtime`) while other orgs'
+        // GETs are still in flight, instead of before any of them.
+        let started = Instant::now();
+        let plugin = match loader::read_plugin_bytes(Some(client), spec, retry, bucket_owner).await {
+            Err(error) => Err(error),
+            Ok((bytes, digest)) => match runtime() {
+                Ok(runtime) => runtime
+                    .load_bytes(spec, bytes, digest, started)
+                    .await
+                    .map(Arc::new),
+                Err(reason) => Err(LoadError::Host {
+                    plugin: spec.source.to_string(),
+                    reason,
+                }),
+            },
         };
         let (failed_rounds, retry_at) = match &plugin {
             Err(error) if error.is_transient() => {
@@ -123,6 +131,7 @@ impl PluginCache {
         &self,
         runtime: impl Fn() -> Result<&'r Runtime, String>,
         client: &Client,
+        bucket_owner: Option<&str>,
         config: &Arc<Config>,
         retry: &RetryPolicy,
     ) -> Arc<OrgPlugins> {
@@ -130,7 +139,7 @@ impl PluginCache {
             .customers
             .iter()
             .filter(|c| c.plugin.is_some())
-            .map(|c| self.get(&runtime, client, config, &c.org, retry));
+            .map(|c| self.get(&runtime, client, bucket_owner, config, &c.org, retry));
         let all = futures::future::join_all(loads).await;
         Arc::new(
             all.iter()

@@ -124,10 +124,22 @@ impl Runtime {
         spec: &PluginSpec,
         retry: &RetryPolicy,
     ) -> Result<Plugin, LoadError> {
-        let source = spec.source.to_string();
         let started = std::time::Instant::now();
         let (bytes, digest) =
             loader::read_plugin_bytes(client, spec, retry, self.bucket_owner.as_deref()).await?;
+        self.load_bytes(spec, bytes, digest, started).await
+    }
+
+    /// The second half of a load, once the bytes are read (and their `digest` taken):
+    /// compile-or-deserialize (cached), link. `started`: when the read began, for the log.
+    pub async fn load_bytes(
+        &self,
+        spec: &PluginSpec,
+        bytes: Vec<u8>,
+        digest: [u8; 32],
+        started: std::time::Instant,
+    ) -> Result<Plugin, LoadError> {
+        let source = spec.source.to_string();
         let read = started.elapsed();
         let cached = self
             .compiled
