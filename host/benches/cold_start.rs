@@ -19,7 +19,14 @@
 //! A third baseline: the server's own share (the config GET, with plugins the 4 `.cwasm`
 //! GETs, and the 4 copies, from a warm client), since a slow or loaded server (a test Garage
 //! whose metadata has grown over many runs; Garage serving a 0.4 MB object in 5–20 ms) moves
-//! every figure here. Each configuration prints its cold start beyond that share.
+//! every figure here. Each configuration prints its cold start beyond that share. Its plugin
+//! GETs each take a connection of their own: Garage writes a response's headers and body
+//! separately without `TCP_NODELAY`, so on a reused connection a body of a few tens of KB
+//! waits ~40 ms for the client's delayed ACK (the function's cold start meets that stall on
+//! the one plugin GET that reuses the config GET's connection, now and then).
+//!
+//! `COLD_START_LOG=1` prints each cold start's function log (debug: plugin reads and loads,
+//! engine creation, records, timestamped), to profile one.
 //!
 //! Targets: cold start ≤ 50 ms with the sample config and ≤ 30 ms with 4 precompiled
 //! plugins, peak RSS < 64 MiB. A report, not a
@@ -220,8 +227,17 @@ async fn objects_event(world: &World) -> (Value, Vec<Uploaded>) {
 /// server's, so figures from machines (or servers) of different speed compare.
 async fn server_baseline(world: &World, plugin_keys: &[String], objects: &[Uploaded]) -> Vec<Duration> {
     let client = &world.client;
+    // The plugin GETs each on a connection of its own (a client of its own), as three of
+    // the function's four are: on a reused connection Garage's answer of a few tens of KB
+    // waits ~40 ms for a delayed ACK (it writes the headers and the body in two writes,
+    // Nagle on), which would make this share the stall, not the server's work.
     let get = |key: &str| {
-        let request = client.get_object().bucket(&world.config_bucket).key(key);
+        let fresh = if key == world.config_key {
+            client.clone()
+        } else {
+            world.server.client()
+        };
+        let request = fresh.get_object().bucket(&world.config_bucket).key(key);
         async move {
             let out = request.send().await.expect("baseline GET");
             out.body.collect().await.expect("baseline GET body");
@@ -290,6 +306,10 @@ async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {
         check_answer(&warm_body, &log);
 
         let peak_rss_mib = kill_and_reap(child.id()).peak_rss_mib;
+        if profiling() {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            eprintln!("---- cold start {:.1} ms; the function's log:\n{log}", ms(cold));
+        }
         drop(emulator);
         results.push(Run {
             cold,
@@ -303,8 +323,19 @@ async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {
 /// The function's environment besides the emulator's `AWS_LAMBDA_*` variables.
 fn function_env(world: &World) -> Vec<(String, String)> {
     let mut env = world.function_env(SUFFIXES);
-    env.push(("RUST_LOG".to_string(), "info".to_string()));
+    let level = if profiling() {
+        "info,artifact_export=debug"
+    } else {
+        "info"
+    };
+    env.push(("RUST_LOG".to_string(), level.to_string()));
     env
+}
+
+/// `COLD_START_LOG=1`: each cold start's function log (plugin reads and loads, engine
+/// creation, records, with timestamps) is printed on stderr after its run, to profile.
+fn profiling() -> bool {
+    std::env::var_os("COLD_START_LOG").is_some()
 }
 
 /// POSTs the event to the emulator's Invoke API (as `cargo lambda invoke` does); returns

@@ -90,15 +90,7 @@ mod tests {
     }
 
     fn object(bucket: &str, key: &str) -> SourceObject {
-        SourceObject {
-            bucket: bucket.into(),
-            key: key.into(),
-            size: Some(1),
-            etag: None,
-            version_id: None,
-            event_time: None,
-            event_name: "ObjectCreated:Put".into(),
-        }
+        SourceObject::created(bucket, key)
     }
 
     fn routed(key: &str) -> Result<(String, String), String> {

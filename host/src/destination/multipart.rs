@@ -9,13 +9,14 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::builders::CompletedPartBuilder;
-use aws_sdk_s3::types::{ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::checksum::{Checksum, first_checksum};
 use super::s3::{
-    CopyJob, SourceFacts, acl_header, checksum_mismatch, single_copy, sse_headers, storage_class_to_send,
+    CopyJob, SourceFacts, acl_header, checksum_mismatch, head_source, single_copy, sse_headers,
+    storage_class_to_send,
 };
 use super::{Copied, CopyOptions, StopReason};
 use crate::s3::client::copy_request;
@@ -72,21 +73,8 @@ async fn copy_steps(
     let head = match &options.source_head {
         Some(read_ahead) => &*read_ahead.0,
         None => {
-            fetched = attempts.note(
-                with_retries(policy, || async {
-                    source
-                        .head_object()
-                        .bucket(job.source_bucket)
-                        .key(job.source_key)
-                        .set_if_match(job.etag.map(if_match))
-                        .checksum_mode(ChecksumMode::Enabled)
-                        .set_expected_bucket_owner(options.source_owner.clone())
-                        .send()
-                        .await
-                        .map_err(|e| classify(&e))
-                })
-                .await,
-            )?;
+            fetched = attempts
+                .note(head_source(source, job.source_bucket, job.source_key, job.etag, options).await)?;
             &fetched
         }
     };

@@ -123,18 +123,13 @@ impl S3Destination {
     /// included), read ahead so the copy need not wait for it; `None` when it failed (the
     /// copy then reads it itself, and reports what goes wrong).
     pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
-        let (result, _attempts) = with_retries(&options.retry, || async {
-            self.source
-                .head_object()
-                .bucket(&object.bucket)
-                .key(&object.key)
-                .set_if_match(object.etag.as_deref().map(if_match))
-                .checksum_mode(ChecksumMode::Enabled)
-                .set_expected_bucket_owner(options.source_owner.clone())
-                .send()
-                .await
-                .map_err(|e| classify(&e))
-        })
+        let (result, _attempts) = head_source(
+            &self.source,
+            &object.bucket,
+            &object.key,
+            object.etag.as_deref(),
+            options,
+        )
         .await;
         result.ok().map(|head| SourceHead(std::sync::Arc::new(head)))
     }
@@ -146,18 +141,13 @@ impl S3Destination {
         object: &SourceObject,
         options: &CopyOptions,
     ) -> Result<Option<ObjectChecksum>, S3Failure> {
-        let (result, _attempts) = with_retries(&options.retry, || async {
-            self.client
-                .head_object()
-                .bucket(&object.bucket)
-                .key(&object.key)
-                .set_if_match(object.etag.as_deref().map(if_match))
-                .checksum_mode(ChecksumMode::Enabled)
-                .set_expected_bucket_owner(options.source_owner.clone())
-                .send()
-                .await
-                .map_err(|e| classify(&e))
-        })
+        let (result, _attempts) = head_source(
+            &self.client,
+            &object.bucket,
+            &object.key,
+            object.etag.as_deref(),
+            options,
+        )
         .await;
         result.map(|head| ObjectChecksum::from_head(&head))
     }
@@ -202,6 +192,31 @@ impl S3Destination {
         .await;
         result
     }
+}
+
+/// The source's HEAD as every copy reads it: conditional on `etag` (if-match), checksum
+/// included, naming the source bucket's expected owner; retried per `options.retry`. With
+/// the attempts of the most-retried try.
+pub(super) async fn head_source(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    etag: Option<&str>,
+    options: &CopyOptions,
+) -> (Result<HeadObjectOutput, S3Failure>, u32) {
+    with_retries(&options.retry, || async {
+        client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_if_match(etag.map(if_match))
+            .checksum_mode(ChecksumMode::Enabled)
+            .set_expected_bucket_owner(options.source_owner.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e))
+    })
+    .await
 }
 
 /// What the source's HEAD told a copy: its storage class and checksum.

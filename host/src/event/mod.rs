@@ -40,6 +40,22 @@ pub struct SourceObject {
     pub event_name: String,
 }
 
+#[cfg(test)]
+impl SourceObject {
+    /// An object of one byte announced as created, without ETag or times (unit tests).
+    pub(crate) fn created(bucket: &str, key: &str) -> SourceObject {
+        SourceObject {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: Some(1),
+            etag: None,
+            version_id: None,
+            event_time: None,
+            event_name: "ObjectCreated:Put".into(),
+        }
+    }
+}
+
 /// What one record of an event asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordBody {

@@ -502,15 +502,7 @@ mod tests {
         )
         .unwrap();
         let suffixes = SuffixSet::parse_list("jpg").unwrap();
-        let object = |key: &str| SourceObject {
-            bucket: "src".into(),
-            key: key.into(),
-            size: Some(1),
-            etag: None,
-            version_id: None,
-            event_time: None,
-            event_name: "ObjectCreated:Put".into(),
-        };
+        let object = |key: &str| SourceObject::created("src", key);
         let mut plugins = OrgPlugins::new();
         let (org, decision) = plan_object(&config, &suffixes, &plugins, &object("org1/a.jpg")).await;
         assert_eq!(org.map(|c| c.org.as_str()), Some("org1"));

@@ -251,15 +251,7 @@ mod tests {
     fn request(key: &str) -> Request {
         Request {
             org: "org1".into(),
-            object: SourceObject {
-                bucket: "source".into(),
-                key: key.into(),
-                size: Some(1),
-                etag: None,
-                version_id: None,
-                event_time: None,
-                event_name: "ObjectCreated:Put".into(),
-            },
+            object: SourceObject::created("source", key),
             proposed: Vec::new(),
             settings: "{}".into(),
         }

@@ -18,6 +18,7 @@ use artifact_export::handler::handle_until;
 use artifact_export::logging::{self, LogFormat};
 use artifact_export::metrics;
 use artifact_export::report::{RECORDS_FAILED, Report};
+use futures::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -32,13 +33,20 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(crate::exit::BAD_INPUT);
         }
     };
-    let exporter = Arc::new(Exporter::from_env(settings).await);
+    // The exporter (the SDK's configuration, its TLS roots) is built while the runtime asks
+    // for the first event: a cold start waits for the longer of the two, not for both.
+    let exporter = tokio::spawn(async move { Arc::new(Exporter::from_env(settings).await) })
+        .map(|built| built.map_err(|e| format!("the exporter could not be built: {e}")))
+        .shared();
     // The payload stays text (no JSON tree of the whole event): `parse_event_text` reads a
     // `Records` list one record at a time.
     let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let exporter = exporter.clone();
         let deadline = deadline_instant(event.context.deadline);
-        async move { invocation(&exporter, event.payload, deadline).await }
+        async move {
+            let exporter = exporter.await.map_err(|why| diagnostic(EXPORTER_FAILED, why))?;
+            invocation(&exporter, event.payload, deadline).await
+        }
     }))
     .await;
     match result {
@@ -52,6 +60,8 @@ pub async fn run() -> ExitCode {
 
 /// `errorType` of an event the function cannot read at all.
 const UNREADABLE_EVENT: &str = "UnreadableEvent";
+/// `errorType` when the exporter could not be built (its task panicked): nothing was tried.
+const EXPORTER_FAILED: &str = "ExporterFailed";
 
 /// The invocation's deadline (`Lambda-Runtime-Deadline-Ms`, milliseconds since the epoch)
 /// as an `Instant`; `None` when the runtime gave none, or a value that cannot be one.
