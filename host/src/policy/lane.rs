@@ -103,10 +103,12 @@ where
         finished: Notify::new(),
     });
     let runtime = tokio::runtime::Handle::current();
-    let thread_shared = shared.clone();
+    // Made before the thread exists: should the closure be dropped unrun (a runtime that
+    // shuts down), the guard still answers every record and ends the watchdog.
+    let guard = FinishOnDrop(shared.clone());
     tokio::task::spawn_blocking(move || {
-        let shared = FinishOnDrop(thread_shared);
-        run(&shared.0, &runtime, &slots, &requests, decide);
+        run(&guard.0, &runtime, &slots, &requests, decide);
+        drop(guard);
     });
     tokio::spawn(watchdog(shared, plugin, timeout + WATCHDOG_MARGIN, timeout));
     receivers
