@@ -700,31 +700,45 @@ async fn more_decisions_than_instances_all_copy(server: &'static Server) {
     assert_eq!(world.keys(world.bucket_of("busy")).await.len(), 300);
 }
 
+/// A world whose org1 has the passthrough plugin in S3 (`export/plugins/{name}`, pinned by
+/// sha256; the config's `retry`), and an exporter reaching the server through a proxy that
+/// gives the plugin's first GET `fault`.
+async fn passthrough_in_s3(
+    server: &'static Server,
+    name: &str,
+    retry: u32,
+    fault: Fault,
+) -> (World, FaultProxy, Exporter) {
+    let world = World::new(server, &["org1"]).await;
+    let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+    world
+        .put_config_object(&format!("export/plugins/{name}"), bytes)
+        .await;
+    let config = json!({"retry": retry, "customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
+        "plugin": {"source": format!("plugins/{name}"), "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH), "timeoutMs": 5000}}]});
+    world.write_config(&config.to_string()).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault,
+            path_contains: Some(format!("plugins/{name}")),
+            copies_only: false,
+            times: Some(1),
+        }],
+    )
+    .await;
+    let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), world.settings("jpg"));
+    (world, proxy, exporter)
+}
+
 /// A plugin in S3 whose first GET answers 503: with `retry: 0` that invocation's record
 /// fails as retryable (naming the read), and the next invocation of the same process loads
 /// the plugin again and copies; with `retry: 1` the GET is retried at once and the first
 /// invocation copies.
 async fn a_plugin_get_that_fails_once_is_tried_again(server: &'static Server) {
     for retry in [0, 1] {
-        let world = World::new(server, &["org1"]).await;
-        let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
-        world
-            .put_config_object("export/plugins/passthrough.wasm", bytes)
-            .await;
-        let config = json!({"retry": retry, "customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
-            "plugin": {"source": "plugins/passthrough.wasm", "sha256": sha256_hex(plugin_artifacts::PASSTHROUGH), "timeoutMs": 5000}}]});
-        world.write_config(&config.to_string()).await;
-        let proxy = FaultProxy::start(
-            &server.endpoint,
-            vec![Rule {
-                fault: Fault::SlowDown,
-                path_contains: Some("plugins/passthrough.wasm".into()),
-                copies_only: false,
-                times: Some(1),
-            }],
-        )
-        .await;
-        let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), world.settings("jpg"));
+        let (world, proxy, exporter) =
+            passthrough_in_s3(server, "passthrough.wasm", retry, Fault::SlowDown).await;
         let a = world.put("org1/a.jpg", b"a").await;
         let first = handle(&exporter, parse_event(&s3_event(&[&a])).unwrap()).await;
         let r = &first.records[0];
@@ -818,26 +832,7 @@ async fn a_plugin_that_is_slow_to_load_delays_only_its_own_org(server: &'static 
 /// loads, not after: with the plugin GET held at the proxy, the HEAD still reaches the
 /// server; then the record is copied with that one HEAD (the copy sends none of its own).
 async fn the_source_head_is_read_while_the_plugin_loads(server: &'static Server) {
-    let world = World::new(server, &["org1"]).await;
-    let bytes = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
-    world.put_config_object("export/plugins/held.wasm", bytes).await;
-    let sha = sha256_hex(plugin_artifacts::PASSTHROUGH);
-    let config = json!({"retry": 0, "customers": [
-        {"org": "org1", "destinationBucket": world.bucket_of("org1"),
-         "plugin": {"source": "plugins/held.wasm", "sha256": sha, "timeoutMs": 5000}},
-    ]});
-    world.write_config(&config.to_string()).await;
-    let proxy = FaultProxy::start(
-        &server.endpoint,
-        vec![Rule {
-            fault: Fault::Held,
-            path_contains: Some("plugins/held.wasm".into()),
-            copies_only: false,
-            times: Some(1),
-        }],
-    )
-    .await;
-    let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), world.settings("jpg"));
+    let (world, proxy, exporter) = passthrough_in_s3(server, "held.wasm", 0, Fault::Held).await;
     let object = world.put("org1/a.jpg", b"a").await;
     let event = parse_event(&s3_event(&[&object])).unwrap();
     let source_heads = || {
