@@ -13,17 +13,13 @@ use futures::StreamExt;
 use tokio::time::sleep_until;
 
 use crate::config::Config;
-use crate::config::StorageClass;
 use crate::config_store::ConfigLoadError;
-use crate::destination::CopyOptions;
-use crate::destination::{Stop, StopReason, WriteOptions};
+use crate::destination::{Stop, StopReason, WriteOptions, copy_heads_source};
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
-use crate::plan::{Ask, Decision, PlanAhead, plan_object_asking, propose};
+use crate::plan::{Ask, Decision, PlanAhead, plan_proposal, propose};
 use crate::reason::ReasonCode;
 use crate::report::{Outcome, RecordReport, Report, TargetReport, lag_ms};
-use crate::route;
-use crate::suffix::SuffixSet;
 
 /// Handles one invocation: routes and copies every record, and reports on each.
 pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
@@ -183,26 +179,27 @@ async fn export_object(
     report: &mut RecordReport,
 ) {
     let settings = exporter.settings();
-    let owner = route::owner(config, &object.key);
+    // Routed once: the owning org and what plain matching proposes.
+    let proposal = propose(config, &settings.suffixes, object);
+    let owner = proposal.customer;
     let mut options = settings.copy_options(config.retry, stop);
     if let Some(org) = owner {
         options.write = WriteOptions::for_org(org);
     }
+    // The source's HEAD, when the copy of a proposed target will read one, is read while
+    // the plan is made (a cold start's plugin load, a plugin decision) instead of after it.
+    let read_head = !proposal.proposed.is_empty() && copy_heads_source(object, &options);
     let plan = async {
         // Only this object's org's plugin: a record never waits for another org's plugin load.
         let plugins = match owner {
             Some(org) => exporter.plugin_of(config, &org.org).await,
             None => Default::default(),
         };
-        plan_object_asking(config, &settings.suffixes, &plugins, object, ask).await
+        plan_proposal(proposal, &plugins, object, ask).await
     };
-    // The source's HEAD, when the copy will need one, is read while the plan is made (a
-    // cold start's plugin load, a plugin decision) instead of after it.
     let head = async {
         match exporter.destination().as_s3() {
-            Some(s3) if needs_source_head(config, &settings.suffixes, object, &options) => {
-                s3.read_source_head(object, &options).await
-            }
+            Some(s3) if read_head => s3.read_source_head(object, &options).await,
             _ => None,
         }
     };
@@ -256,18 +253,6 @@ async fn export_object(
             .map(TargetReport::from)
             .collect(),
     );
-}
-
-/// Whether a copy of `object` will HEAD its source: routing proposes a copy, and the org
-/// keeps the source's storage class (the default) or the event gave no size.
-fn needs_source_head(
-    config: &Config,
-    suffixes: &SuffixSet,
-    object: &SourceObject,
-    options: &CopyOptions,
-) -> bool {
-    let keeps_class = options.write.storage_class == StorageClass::Source;
-    (keeps_class || object.size.is_none()) && !propose(config, suffixes, object).proposed.is_empty()
 }
 
 /// The wall clock in milliseconds since the Unix epoch, as event times are written.

@@ -96,21 +96,16 @@ impl S3Destination {
             destination_bucket: &target.bucket,
             destination_key: &target.key,
         };
-        let threshold = options.multipart_threshold.min(COPY_OBJECT_LIMIT);
-        // Keeping the source's storage class needs its HEAD when no listing gave the class
-        // (an event does not carry it); that HEAD is the multipart path's, which then picks
-        // either way.
-        let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
-            storage_class: Some(class.clone()),
-            checksum: None,
-        });
-        let needs_head = options.write.storage_class == StorageClass::Source && listed.is_none();
-        let (result, attempts) = match job.size {
-            Some(size) if size <= threshold && !needs_head => {
-                single_copy(&self.client, &job, listed.as_ref(), options).await
-            }
-            // Unknown size: multipart planning heads the object first and picks either way.
-            _ => multipart::copy(&self.client, &self.source, &job, options, threshold).await,
+        let threshold = copy_threshold(options);
+        let (result, attempts) = if copy_heads_source(object, options) {
+            // The multipart path heads the source first and picks either way.
+            multipart::copy(&self.client, &self.source, &job, options, threshold).await
+        } else {
+            let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
+                storage_class: Some(class.clone()),
+                checksum: None,
+            });
+            single_copy(&self.client, &job, listed.as_ref(), options).await
         };
         Delivery {
             target: target.clone(),
@@ -192,6 +187,20 @@ impl S3Destination {
         .await;
         result
     }
+}
+
+/// The largest object one `CopyObject` copies under `options`.
+fn copy_threshold(options: &CopyOptions) -> u64 {
+    options.multipart_threshold.min(COPY_OBJECT_LIMIT)
+}
+
+/// Whether [`S3Destination::copy`] of `object` with `options` reads the source's HEAD
+/// first: its size is unknown or over one `CopyObject`, or the org keeps the source's
+/// storage class and no listing gave it (an event does not carry it).
+pub fn copy_heads_source(object: &SourceObject, options: &CopyOptions) -> bool {
+    let class_unknown =
+        options.write.storage_class == StorageClass::Source && options.listed_storage_class.is_none();
+    object.size.is_none_or(|size| size > copy_threshold(options)) || class_unknown
 }
 
 /// The source's HEAD as every copy reads it: conditional on `etag` (if-match), checksum

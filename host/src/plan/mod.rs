@@ -167,11 +167,21 @@ pub async fn plan_object_asking<'c>(
     object: &SourceObject,
     ask: Ask<'_>,
 ) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
+    plan_proposal(propose(config, suffixes, object), plugins, object, ask).await
+}
+
+/// The org's policy over what routing already proposed for `object` (its [`propose`]).
+pub async fn plan_proposal<'c>(
+    proposal: Proposal<'c>,
+    plugins: &OrgPlugins,
+    object: &SourceObject,
+    ask: Ask<'_>,
+) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
     let Proposal {
         customer,
         proposed,
         skip_reason,
-    } = propose(config, suffixes, object);
+    } = proposal;
     match customer {
         None => (None, Decision::Skip(skip_reason), None),
         Some(customer) => {
