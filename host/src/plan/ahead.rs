@@ -54,6 +54,10 @@ impl PlanAhead {
         suffixes: &SuffixSet,
         objects: impl IntoIterator<Item = (usize, &'o SourceObject)>,
     ) -> Self {
+        if config.customers.iter().all(|c| c.plugin.is_none()) {
+            // Nothing to ask ahead: no record is routed twice for nothing.
+            return Self::default();
+        }
         let mut orgs: HashMap<String, OrgLane> = HashMap::new();
         for (index, object) in objects {
             let Proposal {
