@@ -131,6 +131,36 @@ async fn run() {
         runs(&server_time)
     );
     report("+4 plugins", &results, &version, &server_time);
+    let gets = plugin_gets_baseline(&plugins, &plugin_keys).await;
+    println!(
+        "baseline   of that share, the 4 .cwasm GETs alone (concurrent, each on a new connection): median {:.1} ms  [{}]",
+        ms(median(&gets)),
+        runs(&gets)
+    );
+}
+
+/// The 4 plugin GETs alone, each from a client of its own (a new connection, as the
+/// function's cold start opens): the floor under a cold start's plugin reads.
+async fn plugin_gets_baseline(world: &World, plugin_keys: &[String]) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..=RUNS {
+        let clients: Vec<_> = plugin_keys.iter().map(|_| world.server.client()).collect();
+        let started = Instant::now();
+        let gets = plugin_keys.iter().zip(&clients).map(|(key, client)| async move {
+            let out = client
+                .get_object()
+                .bucket(&world.config_bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("baseline plugin GET");
+            out.body.collect().await.expect("baseline plugin GET body");
+        });
+        futures::future::join_all(gets).await;
+        times.push(started.elapsed());
+    }
+    times.remove(0);
+    times
 }
 
 /// `config/sample.json` as it is, with its destination buckets replaced by the world's.
@@ -286,6 +316,7 @@ async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {
 
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("function.log");
+        let spawned_at = std::time::SystemTime::now();
         let started = Instant::now();
         // Reaped by `wait4` below, which std's `Child::wait` cannot replace (no rusage).
         #[allow(clippy::zombie_processes)]
@@ -308,7 +339,15 @@ async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {
         let peak_rss_mib = kill_and_reap(child.id()).peak_rss_mib;
         if profiling() {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
-            eprintln!("---- cold start {:.1} ms; the function's log:\n{log}", ms(cold));
+            let spawned = spawned_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            eprintln!(
+                "---- cold start {:.1} ms; spawned at {}.{:06} (Unix seconds); the function's log:\n{log}",
+                ms(cold),
+                spawned.as_secs(),
+                spawned.subsec_micros()
+            );
         }
         drop(emulator);
         results.push(Run {

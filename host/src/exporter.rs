@@ -98,6 +98,32 @@ impl Exporter {
             .map_err(Clone::clone)
     }
 
+    /// What a cold start can do before its first event is in: read the configuration and,
+    /// when an org has a plugin, create the plugin engine on a blocking thread (it is never
+    /// created on an async worker, where it would hold up the plugins' reads). The Lambda
+    /// loop runs it beside its first poll. Plugins themselves are not read here: an
+    /// invocation reads those of its own records' orgs. A failure is only logged; the
+    /// invocation reads the configuration again and reports what it finds.
+    pub async fn warm_up(self: Arc<Self>) {
+        let config = match self.config().await {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::warn!(%error, "the configuration could not be read ahead of the first event; the invocation reads it again");
+                return;
+            }
+        };
+        if config.customers.iter().any(|c| c.plugin.is_some()) {
+            let exporter = self.clone();
+            // A failure stays in the runtime's cell: each record with a plugin reports it.
+            let _ = tokio::task::spawn_blocking(move || exporter.runtime().map(drop)).await;
+        }
+    }
+
+    /// Whether the plugin engine exists (created by a load or by [`Exporter::warm_up`]).
+    pub fn plugin_engine_created(&self) -> bool {
+        matches!(self.runtime.get(), Some(Ok(_)))
+    }
+
     /// The plugins of all of `config`'s orgs, loaded once per configuration version
     /// (transient load failures are tried again by a later invocation: see `PluginCache`).
     pub async fn plugins_for(&self, config: &Arc<Config>) -> Arc<OrgPlugins> {
@@ -202,5 +228,15 @@ mod tests {
             exporter.runtime.get().is_none(),
             "the engine was built for a config without plugins"
         );
+    }
+
+    /// A warm-up whose configuration cannot be read returns (the invocation reads it again
+    /// and reports it) and builds nothing.
+    #[tokio::test]
+    async fn a_warm_up_without_a_configuration_builds_nothing() {
+        let client = s3::client::for_endpoint("http://127.0.0.1:9", "us-east-1", "k", "s");
+        let exporter = Arc::new(Exporter::new(client, settings()));
+        exporter.clone().warm_up().await;
+        assert!(!exporter.plugin_engine_created());
     }
 }

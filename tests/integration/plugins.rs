@@ -731,6 +731,59 @@ async fn passthrough_in_s3(
     (world, proxy, exporter)
 }
 
+/// A cold start's warm-up (run by the Lambda loop beside its first poll) reads the
+/// configuration and creates the plugin engine when an org has a plugin, but reads no
+/// plugin: the invocation then reads the configuration no second time, and reads the
+/// plugin of its record's org. Without a plugin in the configuration, no engine.
+async fn a_warm_up_reads_the_config_and_creates_the_engine_before_the_first_event(server: &'static Server) {
+    let config_gets = |proxy: &FaultProxy| {
+        proxy
+            .seen()
+            .iter()
+            .filter(|s| s.method == "GET" && s.path.contains("config.json"))
+            .count()
+    };
+    let plugin_gets = |proxy: &FaultProxy| {
+        proxy
+            .seen()
+            .iter()
+            .filter(|s| s.method == "GET" && s.path.contains("plugins/"))
+            .count()
+    };
+    // `retry: 1`: the plugin's first GET answers 503 and is tried again.
+    let (world, proxy, exporter) = passthrough_in_s3(server, "warm.wasm", 1, Fault::SlowDown).await;
+    let exporter = std::sync::Arc::new(exporter);
+    exporter.clone().warm_up().await;
+    assert_eq!(config_gets(&proxy), 1, "the warm-up read the configuration");
+    assert!(
+        exporter.plugin_engine_created(),
+        "an org has a plugin: the engine is ready"
+    );
+    assert_eq!(plugin_gets(&proxy), 0, "the warm-up reads no plugin");
+    let a = world.put("org1/a.jpg", b"a").await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&a])).unwrap()).await;
+    assert_eq!(
+        report.records[0].outcome,
+        Outcome::Copied,
+        "{:?}",
+        report.records[0]
+    );
+    assert_eq!(
+        config_gets(&proxy),
+        1,
+        "the invocation used the configuration read ahead"
+    );
+    assert!(plugin_gets(&proxy) >= 1, "the invocation read its org's plugin");
+
+    let plain = World::new(server, &["org1"]).await;
+    let exporter = std::sync::Arc::new(Exporter::new(server.client(), plain.settings("jpg")));
+    exporter.clone().warm_up().await;
+    assert!(
+        !exporter.plugin_engine_created(),
+        "no org has a plugin: no engine"
+    );
+}
+
 /// A plugin in S3 whose first GET answers 503: with `retry: 0` that invocation's record
 /// fails as retryable (naming the read), and the next invocation of the same process loads
 /// the plugin again and copies; with `retry: 1` the GET is retried at once and the first
@@ -938,6 +991,7 @@ on_each_server!(
     the_instruction_budget_decides,
     more_decisions_than_instances_all_copy,
     a_plugin_get_that_fails_once_is_tried_again,
+    a_warm_up_reads_the_config_and_creates_the_engine_before_the_first_event,
     a_cwasm_loads_only_when_declared_precompiled,
     long_reasons_are_cut_to_1_kib,
     a_plugin_that_is_slow_to_load_delays_only_its_own_org,

@@ -33,17 +33,26 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(crate::exit::BAD_INPUT);
         }
     };
-    // The exporter (the SDK's configuration, its TLS roots) is built while the runtime asks
-    // for the first event: a cold start waits for the longer of the two, not for both.
-    let exporter = tokio::spawn(async move { Arc::new(Exporter::from_env(settings).await) })
-        .map(|built| built.map_err(|e| format!("the exporter could not be built: {e}")))
-        .shared();
+    // The exporter (the SDK's configuration; the S3 client loads the TLS roots as it is
+    // built) is built, and the configuration read (with the
+    // plugin engine created if an org has a plugin), while the runtime asks for the first
+    // event: a cold start waits for the longer of the two, not for both. The invocation
+    // waits for the configuration read in progress, not for a second one.
+    let exporter = tokio::spawn(async move {
+        let exporter = Arc::new(Exporter::from_env(settings).await);
+        tracing::debug!("S3 client ready");
+        tokio::spawn(exporter.clone().warm_up());
+        exporter
+    })
+    .map(|built| built.map_err(|e| format!("the exporter could not be built: {e}")))
+    .shared();
     // The payload stays text (no JSON tree of the whole event): `parse_event_text` reads a
     // `Records` list one record at a time.
     let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let exporter = exporter.clone();
         let deadline = deadline_instant(event.context.deadline);
         async move {
+            tracing::debug!(bytes = event.payload.get().len(), "event received");
             let exporter = exporter.await.map_err(|why| diagnostic(EXPORTER_FAILED, why))?;
             invocation(&exporter, event.payload, deadline).await
         }
