@@ -49,6 +49,29 @@ async fn invoke_copies_and_prints_the_report() {
     );
 }
 
+/// With a plain-http endpoint (a local server) the client reads no TLS roots: run with a
+/// certificate file and directory that do not exist, the SDK would warn that it found none
+/// (it reads them whenever its default client is built, a few ms of every cold start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_endpoint_reads_no_tls_roots() {
+    let server = garage();
+    let world = World::new(server, &["org1"]).await;
+    let a = world.put("org1/roots.jpg", b"roots").await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = write_event(dir.path(), &s3_event(&[&a]));
+    let mut cmd = binary();
+    cmd.envs(world.function_env("jpg"))
+        .env("SSL_CERT_FILE", dir.path().join("absent/roots.pem"))
+        .env("SSL_CERT_DIR", dir.path().join("absent"));
+    let out = cmd.args(["invoke", "--event"]).arg(&event).output().unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("root CA certificate"),
+        "the TLS roots were read for a plain-http endpoint:\n{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoke_reads_stdin_and_exits_1_when_a_record_fails() {
     let server = garage();
