@@ -98,8 +98,8 @@ pub fn is_plain_http(endpoint: &str) -> bool {
 /// building it reads no certificate (the platform's roots are read and parsed when the
 /// SDK's default client is built: 3 ms of a cold start on this project's bench machine,
 /// 20 with a cold page cache), and an `https://` URL sent through it by mistake fails
-/// verification instead of going out unverified. `None` (the SDK's default client) if it
-/// cannot be built.
+/// verification instead of going out unverified. It is reached directly: no
+/// `HTTP_PROXY` for a local server. `None` (the SDK's default client) if it cannot be built.
 pub fn plain_http_client() -> Option<SharedHttpClient> {
     let context = TlsContext::builder()
         .with_trust_store(TrustStore::empty())
@@ -111,14 +111,6 @@ pub fn plain_http_client() -> Option<SharedHttpClient> {
             .tls_context(context)
             .build_https(),
     )
-}
-
-/// The SDK's HTTPS client with the platform's roots (read when its first connector is
-/// built): for STS beside a plain-http S3 endpoint (see `roles`).
-pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .build_https()
 }
 
 /// The client for the process environment (credentials chain, `AWS_REGION`,

@@ -97,14 +97,10 @@ impl RoleClients {
             );
         sts.set_region(conf.region().cloned());
         sts.set_credentials_provider(credentials.clone());
-        // A plain-http S3 endpoint's client trusts no TLS root: an STS that is not plain http
-        // too (AWS_ENDPOINT_URL_STS, or the region's) gets the SDK's HTTPS client.
-        let sts_plain_http = sts_endpoint.is_some_and(super::client::is_plain_http);
-        sts.set_http_client(if sts_plain_http {
-            conf.http_client()
-        } else {
-            Some(super::client::https_client())
-        });
+        // The S3 client's own (the SDK's default, proxy settings included). Beside a
+        // plain-http S3 endpoint it trusts no TLS root: an `https` STS is then refused by
+        // the certificate check, as it would refuse a local server's keys anyway.
+        sts.set_http_client(conf.http_client());
         sts.set_sleep_impl(conf.sleep_impl());
         sts.set_time_source(Some(conf.time_source().unwrap_or_default()));
         sts.set_endpoint_url(sts_endpoint.map(str::to_string));
