@@ -19,7 +19,8 @@
 //! A third baseline: the server's own share (the config GET, with plugins the 4 `.cwasm`
 //! GETs, and the 4 copies, from a warm client), since a slow or loaded server (a test Garage
 //! whose metadata has grown over many runs; Garage serving a 0.4 MB object in 5–20 ms) moves
-//! every figure here. Each configuration prints its cold start beyond that share. Its plugin
+//! every figure here. Each configuration prints its cold start beyond that share; with
+//! plugins, the 4 `.cwasm` GETs alone are printed too (the floor under the plugin reads). Its plugin
 //! GETs each take a connection of their own: Garage writes a response's headers and body
 //! separately without `TCP_NODELAY`, so on a reused connection a body of a few tens of KB
 //! waits ~40 ms for the client's delayed ACK (the function's cold start meets that stall on
