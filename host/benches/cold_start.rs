@@ -147,16 +147,10 @@ async fn plugin_gets_baseline(world: &World, plugin_keys: &[String]) -> Vec<Dura
     for _ in 0..=RUNS {
         let clients: Vec<_> = plugin_keys.iter().map(|_| world.server.client()).collect();
         let started = Instant::now();
-        let gets = plugin_keys.iter().zip(&clients).map(|(key, client)| async move {
-            let out = client
-                .get_object()
-                .bucket(&world.config_bucket)
-                .key(key)
-                .send()
-                .await
-                .expect("baseline plugin GET");
-            out.body.collect().await.expect("baseline plugin GET body");
-        });
+        let gets = plugin_keys
+            .iter()
+            .zip(&clients)
+            .map(|(key, client)| read_whole(client, &world.config_bucket, key));
         futures::future::join_all(gets).await;
         times.push(started.elapsed());
     }
@@ -268,11 +262,8 @@ async fn server_baseline(world: &World, plugin_keys: &[String], objects: &[Uploa
         } else {
             world.server.client()
         };
-        let request = fresh.get_object().bucket(&world.config_bucket).key(key);
-        async move {
-            let out = request.send().await.expect("baseline GET");
-            out.body.collect().await.expect("baseline GET body");
-        }
+        let key = key.to_string();
+        async move { read_whole(&fresh, &world.config_bucket, &key).await }
     };
     let once = || async {
         let started = Instant::now();
@@ -299,6 +290,21 @@ async fn server_baseline(world: &World, plugin_keys: &[String], objects: &[Uploa
         times.push(once().await);
     }
     times
+}
+
+/// GETs `bucket`/`key` and reads its whole body (the baselines' reads).
+async fn read_whole(client: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("baseline GET {key}: {e}"));
+    out.body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("baseline GET {key} body: {e}"));
 }
 
 async fn cold_starts(world: &World, event: &Value) -> Vec<Run> {

@@ -73,7 +73,7 @@ pub fn copy_request(timeouts: Timeouts) -> aws_sdk_s3::config::Builder {
 
 /// Applies this service's client settings: no SDK retries, bounded connect and request
 /// time ([`Timeouts::default`]), and path-style addressing when `endpoint` is set (local
-/// servers have no bucket DNS).
+/// servers have no bucket DNS); a plain-`http://` endpoint gets [`plain_http_client`].
 pub fn tune(builder: aws_sdk_s3::config::Builder, endpoint: Option<&str>) -> aws_sdk_s3::config::Builder {
     let mut builder = builder
         .retry_config(RetryConfig::disabled())
@@ -83,12 +83,17 @@ pub fn tune(builder: aws_sdk_s3::config::Builder, endpoint: Option<&str>) -> aws
         ));
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint).force_path_style(true);
+        if is_plain_http(endpoint)
+            && let Some(http) = plain_http_client()
+        {
+            builder = builder.http_client(http);
+        }
     }
     builder
 }
 
 /// Whether `endpoint` is plain `http://`: a local server, reached without TLS.
-pub fn is_plain_http(endpoint: &str) -> bool {
+fn is_plain_http(endpoint: &str) -> bool {
     endpoint
         .get(..7)
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
@@ -100,7 +105,7 @@ pub fn is_plain_http(endpoint: &str) -> bool {
 /// 20 with a cold page cache), and an `https://` URL sent through it by mistake fails
 /// verification instead of going out unverified. It is reached directly: no
 /// `HTTP_PROXY` for a local server. `None` (the SDK's default client) if it cannot be built.
-pub fn plain_http_client() -> Option<SharedHttpClient> {
+fn plain_http_client() -> Option<SharedHttpClient> {
     let context = TlsContext::builder()
         .with_trust_store(TrustStore::empty())
         .build()
@@ -139,14 +144,7 @@ pub async fn from_env_with_credentials() -> (aws_sdk_s3::Client, Option<SharedCr
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .ok()
         .filter(|e| !e.is_empty());
-    let mut builder = aws_sdk_s3::config::Builder::from(&shared);
-    if let Some(http) = endpoint
-        .as_deref()
-        .filter(|e| is_plain_http(e))
-        .and_then(|_| plain_http_client())
-    {
-        builder = builder.http_client(http);
-    }
+    let builder = aws_sdk_s3::config::Builder::from(&shared);
     let client = aws_sdk_s3::Client::from_conf(tune(builder, endpoint.as_deref()).build());
     (client, shared.credentials_provider())
 }
