@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use crate::bounded::{MAX_CONFIG_BYTES, ReadError, collect_body, human, read_file_to_limit};
 use crate::config::{Config, ConfigError};
 use crate::env::ConfigLocation;
-use crate::s3::classify;
+use crate::s3::{S3Failure, classify};
 
 /// Why no configuration could be loaded.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub enum ConfigLoadError {
         location: String,
         /// The S3 error code or I/O error.
         reason: String,
+        /// Whether another attempt could read it (throttling, 5xx, a timeout, a broken
+        /// stream), not a refusal or a missing object.
+        retryable: bool,
     },
     /// The document is larger than [`MAX_CONFIG_BYTES`]; nothing beyond the limit was read.
     #[error("config {location}: larger than the {} limit for a configuration; expected a smaller document", human(*limit))]
@@ -39,6 +42,14 @@ pub enum ConfigLoadError {
     /// The document is not a valid configuration.
     #[error(transparent)]
     Invalid(#[from] ConfigError),
+}
+
+impl ConfigLoadError {
+    /// Whether the same read could succeed later without anyone changing anything: a Batch
+    /// Operations task then answers `TemporaryFailure`, so S3 retries it.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConfigLoadError::Unreadable { retryable: true, .. })
+    }
 }
 
 struct Loaded {
@@ -130,6 +141,7 @@ impl ConfigStore {
             (Ok(None), None) => Err(ConfigLoadError::Unreadable {
                 location: self.location.to_string(),
                 reason: "304 Not Modified answered to an unconditional GET".into(),
+                retryable: true,
             }),
             (Err(error), Some(current)) => {
                 tracing::error!(%error, "configuration refresh failed; keeping the last good configuration");
@@ -141,18 +153,21 @@ impl ConfigStore {
     }
 
     async fn fetch(&self, client: &Client, known_etag: Option<&str>) -> Result<Fetched, ConfigLoadError> {
-        let unreadable = |reason: String| ConfigLoadError::Unreadable {
+        let unreadable = |reason: String, retryable: bool| ConfigLoadError::Unreadable {
             location: self.location.to_string(),
             reason,
+            retryable,
         };
         let bounded = |e: ReadError| match e {
             ReadError::TooLarge { limit } => ConfigLoadError::TooLarge {
                 location: self.location.to_string(),
                 limit,
             },
-            ReadError::Failed(reason) => unreadable(reason),
+            // A file that cannot be read, or an S3 body that broke off.
+            ReadError::Failed(reason) => unreadable(reason, true),
         };
-        let utf8 = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into()));
+        let utf8 =
+            |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into(), false));
         match &self.location {
             ConfigLocation::File(path) => {
                 let bytes = read_file_to_limit(path, MAX_CONFIG_BYTES)
@@ -177,7 +192,11 @@ impl ConfigStore {
                     Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 304 => {
                         return Ok(Fetched::Unchanged);
                     }
-                    Err(e) => return Err(unreadable(classify(&e).to_string())),
+                    Err(e) => {
+                        let failure = classify(&e);
+                        let retryable = matches!(failure, S3Failure::Retryable { .. });
+                        return Err(unreadable(failure.to_string(), retryable));
+                    }
                 };
                 let etag = output.e_tag().map(str::to_string);
                 let bytes = collect_body(output.body, output.content_length, MAX_CONFIG_BYTES)

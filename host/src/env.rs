@@ -190,10 +190,12 @@ impl Settings {
             suffixes,
             config_location,
             config_refresh: Duration::from_secs(number("CONFIG_REFRESH_SECONDS", 60, 0, 86_400)?),
+            // Not below one part: a range copy (UploadPartCopy) needs a source over 5 MiB, so
+            // S3 would refuse every object between a lower threshold and 5 MiB for good.
             multipart_threshold: number(
                 "MULTIPART_COPY_THRESHOLD",
                 COPY_OBJECT_LIMIT,
-                1,
+                MIN_PART_SIZE,
                 COPY_OBJECT_LIMIT,
             )?,
             multipart_part_size: number(
@@ -292,6 +294,20 @@ mod tests {
         assert_eq!(s.timeouts.copy, Duration::from_secs(600));
         assert_eq!(s.deadline_margin, Duration::from_secs(5));
         assert_eq!(s.sts_endpoint, None);
+    }
+
+    #[test]
+    fn a_multipart_threshold_under_one_part_is_refused() {
+        let with = |value: &str| {
+            let mut all = BASE.to_vec();
+            all.push(("MULTIPART_COPY_THRESHOLD", value));
+            settings(&all)
+        };
+        let err = with("1048576").unwrap_err().to_string();
+        assert!(err.contains("MULTIPART_COPY_THRESHOLD"), "{err}");
+        assert!(err.contains("from 5242880 to 5368709120"), "{err}");
+        assert!(with("5242879").is_err());
+        assert_eq!(with("5242880").unwrap().multipart_threshold, MIN_PART_SIZE);
     }
 
     #[test]

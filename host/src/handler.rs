@@ -46,6 +46,7 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
             _ = sleep_until(at.into()) => Err(ConfigLoadError::Unreadable {
                 location: exporter.settings().config_location.to_string(),
                 reason: "the invocation's deadline came first".into(),
+                retryable: true,
             }),
         },
     };
@@ -159,7 +160,12 @@ async fn process_record(
                     )
                     .await
                 }
-                Err(error) => report.fail(ReasonCode::ConfigUnavailable, error.to_string()),
+                Err(error) => {
+                    // A 503 or a timeout on a cold start: the record comes back (Batch
+                    // Operations: TemporaryFailure), it is not refused for good.
+                    report.retryable = error.is_retryable();
+                    report.fail(ReasonCode::ConfigUnavailable, error.to_string())
+                }
             }
             if upload_events && report.outcome == Outcome::Copied {
                 report.lag_ms = object.event_time.as_deref().and_then(|at| lag_ms(at, now_ms()));
@@ -179,6 +185,21 @@ async fn export_object(
     report: &mut RecordReport,
 ) {
     let settings = exporter.settings();
+    if let Some(source) = settings.source_bucket.as_deref()
+        && object.bucket != source
+        && !config.is_destination_bucket(&object.bucket)
+    {
+        // A destination bucket's own events are skipped by copy-loop protection (routing);
+        // any other bucket is refused, not copied as far as the signer can read.
+        report.fail(
+            ReasonCode::NotTheSourceBucket,
+            format!(
+                "bucket {} is not the source bucket {source} (SOURCE_BUCKET); not exported",
+                object.bucket
+            ),
+        );
+        return;
+    }
     // Routed once: the owning org and what plain matching proposes.
     let proposal = propose(config, &settings.suffixes, object);
     let owner = proposal.customer;

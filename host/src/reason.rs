@@ -66,6 +66,9 @@ pub enum ReasonCode {
     /// again); a repeat means a fault on the
     /// storage side, for AWS support.
     ChecksumMismatch,
+    /// The record names a bucket other than `SOURCE_BUCKET`: refused, whatever the
+    /// function's credentials could read there (IAM is the first line, this the second).
+    NotTheSourceBucket,
     /// A failure no other code describes (a record no path of the handler reported on).
     Other,
 }
@@ -82,7 +85,7 @@ const THROTTLING: [&str; 6] = [
 
 impl ReasonCode {
     /// Every code, in declaration order (for docs and tests).
-    pub const ALL: [ReasonCode; 22] = [
+    pub const ALL: [ReasonCode; 23] = [
         ReasonCode::AccessDenied,
         ReasonCode::NoSuchBucket,
         ReasonCode::KmsDenied,
@@ -104,6 +107,7 @@ impl ReasonCode {
         ReasonCode::OneFileManyRecords,
         ReasonCode::AssumeRoleNotPermitted,
         ReasonCode::ChecksumMismatch,
+        ReasonCode::NotTheSourceBucket,
         ReasonCode::Other,
     ];
 
@@ -131,6 +135,7 @@ impl ReasonCode {
             ReasonCode::OneFileManyRecords => "OneFileManyRecords",
             ReasonCode::AssumeRoleNotPermitted => "AssumeRoleNotPermitted",
             ReasonCode::ChecksumMismatch => "ChecksumMismatch",
+            ReasonCode::NotTheSourceBucket => "NotTheSourceBucket",
             ReasonCode::Other => "Other",
         }
     }

@@ -9,6 +9,7 @@ use crate::destination::{Checksum, CopyError, Delivery, StopReason};
 use crate::event::{BatchJob, EventRecord, RecordBody, ResultCode, Trigger};
 use crate::plan::PluginRun;
 use crate::reason::ReasonCode;
+use crate::s3::SourceChange;
 
 /// What happened to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,6 +84,10 @@ pub struct RecordReport {
     /// TemporaryFailure rather than PermanentFailure.
     #[serde(skip)]
     pub retryable: bool,
+    /// How the source changed, when superseded: for Batch Operations, only a missing key
+    /// follows `treatMissingKeysAs`.
+    #[serde(skip)]
+    pub change: Option<SourceChange>,
 }
 
 impl Outcome {
@@ -124,6 +129,9 @@ pub struct TargetReport {
     /// Whether a failure was retryable.
     #[serde(skip)]
     pub retryable: bool,
+    /// How the source changed, when superseded.
+    #[serde(skip)]
+    pub change: Option<SourceChange>,
 }
 
 impl RecordReport {
@@ -151,6 +159,7 @@ impl RecordReport {
             message_id,
             task_id,
             retryable: false,
+            change: None,
         }
     }
 
@@ -246,6 +255,7 @@ impl RecordReport {
         self.error_code = worst.error_code.clone();
         self.reason_code = worst.reason_code;
         self.retryable = worst.retryable;
+        self.change = worst.change;
         self.attempts = targets.iter().map(|t| t.attempts).max().unwrap_or(0);
         let copied: Vec<u64> = targets
             .iter()
@@ -275,6 +285,7 @@ impl From<Delivery> for TargetReport {
             attempts: delivery.attempts,
             checksum: None,
             retryable: false,
+            change: None,
         };
         match delivery.result {
             Ok(copied) => {
@@ -282,9 +293,10 @@ impl From<Delivery> for TargetReport {
                 report.bytes = copied.bytes;
                 report.checksum = copied.checksum;
             }
-            Err(CopyError::Superseded(why)) => {
+            Err(CopyError::Superseded(change)) => {
                 report.outcome = Outcome::Superseded;
-                report.reason = Some(why);
+                report.reason = Some(change.to_string());
+                report.change = Some(change);
             }
             Err(CopyError::Failed(failure)) => {
                 report.retryable = failure.retryable;
@@ -464,7 +476,12 @@ impl Report {
                     ),
                     Outcome::Skipped if r.org.is_none() => (ResultCode::PermanentFailure, reason),
                     Outcome::Skipped => (ResultCode::Succeeded, format!("skipped: {reason}")),
-                    Outcome::Superseded => (job.treat_missing_keys_as, reason),
+                    // A missing key follows the job's choice; an object overwritten while its
+                    // task ran is exported by the newer version's own event.
+                    Outcome::Superseded if r.change == Some(SourceChange::Deleted) => {
+                        (job.treat_missing_keys_as, reason)
+                    }
+                    Outcome::Superseded => (ResultCode::Succeeded, format!("superseded: {reason}")),
                     Outcome::Failed if r.retryable => (ResultCode::TemporaryFailure, reason),
                     Outcome::Failed => (ResultCode::PermanentFailure, reason),
                 };

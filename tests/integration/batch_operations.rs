@@ -193,3 +193,87 @@ async fn bucket_arns_of_every_partition_are_accepted(server: &'static Server) {
 }
 
 on_each_server!(bucket_arns_of_every_partition_are_accepted);
+
+/// A config that cannot be read for a reason that passes (503 on the cold start's GET) fails
+/// every task as `TemporaryFailure`, so S3 retries it; a config that is not there is a
+/// `PermanentFailure`.
+async fn an_unreadable_config_is_a_temporary_failure(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    world.put("org1/a.jpg", b"a").await;
+    let tasks = || vec![task("t-1", &world.source, "org1/a.jpg", "2.0")];
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::SlowDown,
+            path_contains: Some(world.config_key.clone()),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("jpg"));
+    let report = handle(&exporter, parse_event(&invocation("2.0", None, tasks())).unwrap()).await;
+    let response = report.lambda_response();
+    let (code, text) = result_of(&response, "t-1");
+    assert_eq!(code, "TemporaryFailure", "{text}");
+    assert!(text.contains("SlowDown"), "{text}");
+
+    let mut settings = world.settings("jpg");
+    settings.config_location = artifact_export::env::ConfigLocation::S3 {
+        bucket: world.config_bucket.clone(),
+        key: "no/such/config.json".into(),
+    };
+    let exporter = Exporter::new(server.client(), settings);
+    let report = handle(&exporter, parse_event(&invocation("2.0", None, tasks())).unwrap()).await;
+    let (code, text) = result_of(&report.lambda_response(), "t-1");
+    assert_eq!(code, "PermanentFailure", "{text}");
+}
+
+/// Under Batch Operations, an object overwritten between the task's HEAD and its copy (the
+/// copy's if-match answers 412) is superseded: `Succeeded`, whatever `treatMissingKeysAs`
+/// says, which applies only to a key that is not there.
+async fn an_object_changed_during_its_task_is_superseded_not_missing(server: &'static Server) {
+    if !server.caps.enforces_copy_if_match {
+        println!("SKIP on {}: ignores x-amz-copy-source-if-match, so no 412", server.name);
+        return;
+    }
+    let world = World::new(server, &["org1"]).await;
+    world.put("org1/changing.jpg", b"first").await;
+    let tasks = vec![
+        task("t-changed", &world.source, "org1/changing.jpg", "2.0"),
+        task("t-missing", &world.source, "org1/never-uploaded.jpg", "2.0"),
+    ];
+    let args = json!({"treatMissingKeysAs": "PermanentFailure"});
+    let event = parse_event(&invocation("2.0", Some(args), tasks)).unwrap();
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Held,
+            path_contains: Some("changing.jpg".into()),
+            copies_only: true,
+            times: None,
+        }],
+    )
+    .await;
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("jpg"));
+    let handled = handle(&exporter, event);
+    let overwrite = async {
+        // The copy is held at the proxy once its HEAD was answered; then the object changes.
+        while proxy.copies_to("changing.jpg").is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        world.put("org1/changing.jpg", b"second, newer").await;
+        proxy.release();
+    };
+    let (report, ()) = tokio::join!(handled, overwrite);
+    let response = report.lambda_response();
+    let (code, text) = result_of(&response, "t-changed");
+    assert_eq!(code, "Succeeded", "{text}");
+    assert!(text.starts_with("superseded: "), "{text}");
+    assert_eq!(result_of(&response, "t-missing").0, "PermanentFailure");
+}
+
+on_each_server!(
+    an_unreadable_config_is_a_temporary_failure,
+    an_object_changed_during_its_task_is_superseded_not_missing
+);

@@ -115,7 +115,8 @@ async fn a_missing_config_object_is_named(server: &'static Server) {
 }
 
 /// A refresh to a config that crosses tenancy lines is refused like any invalid edit: org2
-/// listing org1's destination in its `allowedBuckets`, or org1 exporting into the source
+/// listing org1's destination in its `allowedBuckets`, both listing one archive bucket in
+/// their `allowedBuckets`, or org1 exporting into the source
 /// bucket (the world passes `SOURCE_BUCKET`). The last good config stays in force.
 async fn a_refresh_that_crosses_tenants_keeps_the_last_good_config(server: &'static Server) {
     let world = World::new(server, &["org1", "org2"]).await;
@@ -132,6 +133,11 @@ async fn a_refresh_that_crosses_tenants_keeps_the_last_good_config(server: &'sta
         json!({"customers": [
             {"org": "org1", "destinationBucket": org1_bucket, "suffixes": ["pdf"]},
             {"org": "org2", "destinationBucket": org2_bucket, "allowedBuckets": [org1_bucket]}]}),
+        // Two orgs that may both write one archive bucket: either's plugin could overwrite
+        // or plant objects among the other's exports there.
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": org1_bucket, "suffixes": ["pdf"], "allowedBuckets": ["shared-archive"]},
+            {"org": "org2", "destinationBucket": org2_bucket, "allowedBuckets": ["shared-archive"]}]}),
         json!({"customers": [
             {"org": "org1", "destinationBucket": world.source},
             {"org": "org2", "destinationBucket": org2_bucket}]}),

@@ -248,3 +248,69 @@ on_each_server!(
     a_failing_org_does_not_stop_the_others,
     non_creation_and_test_events_copy_nothing,
 );
+
+/// With `SOURCE_BUCKET` set, a record from any other bucket is refused
+/// (`NotTheSourceBucket`), not copied as far as the function's credentials can read; without
+/// it, the record is copied as before.
+async fn a_record_from_another_bucket_is_refused_when_the_source_is_known(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let other = crate::support::world::unique_bucket("other-src");
+    crate::support::world::create_bucket(&world.client, &other).await;
+    world
+        .client
+        .put_object()
+        .bucket(&other)
+        .key("org1/a.jpg")
+        .body(ByteStream::from_static(b"elsewhere"))
+        .send()
+        .await
+        .unwrap();
+    let mut uploaded = world.put("org1/a.jpg", b"elsewhere").await;
+    uploaded.bucket = other.clone();
+    let event = || parse_event(&s3_event(&[&uploaded])).unwrap();
+
+    let report = handle(&world.exporter(world.settings("jpg")), event()).await;
+    let r = &report.records[0];
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert_eq!(
+        r.reason_code,
+        Some(artifact_export::reason::ReasonCode::NotTheSourceBucket)
+    );
+    assert!(r.reason.as_deref().unwrap().contains(&other), "{r:?}");
+    assert!(report.must_fail_invocation());
+    assert_eq!(world.keys(world.bucket_of("org1")).await, Vec::<String>::new());
+
+    let mut settings = world.settings("jpg");
+    settings.source_bucket = None;
+    let report = handle(&world.exporter(settings), event()).await;
+    assert_eq!(report.records[0].outcome, Outcome::Copied, "{:?}", report.records[0]);
+}
+
+/// A record whose source bucket does not exist fails with `NoSuchBucket` (a configuration
+/// problem), though a HEAD's 404 has no body to say so; a missing key in an existing bucket
+/// is superseded (deleted since the event).
+async fn a_missing_source_bucket_is_a_failure_not_superseded(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let mut gone_bucket = world.put("org1/a.jpg", b"a").await;
+    gone_bucket.bucket = crate::support::world::unique_bucket("never-made");
+    let mut gone_key = world.put("org1/b.jpg", b"b").await;
+    gone_key.key = "org1/never-uploaded.jpg".into();
+    let mut settings = world.settings("jpg");
+    settings.source_bucket = None;
+    let report = handle(
+        &world.exporter(settings),
+        parse_event(&s3_event(&[&gone_bucket, &gone_key])).unwrap(),
+    )
+    .await;
+    let r = &report.records[0];
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert_eq!(r.reason_code, Some(artifact_export::reason::ReasonCode::NoSuchBucket), "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains(&gone_bucket.bucket), "{r:?}");
+    let r = &report.records[1];
+    assert_eq!(r.outcome, Outcome::Superseded, "{r:?}");
+}
+
+on_each_server!(
+    a_record_from_another_bucket_is_refused_when_the_source_is_known,
+    a_missing_source_bucket_is_a_failure_not_superseded
+);

@@ -1073,7 +1073,8 @@ fn huge_answers_are_refused_before_they_grow_the_host() {
 }
 
 /// `validate` refuses a config whose buckets cross tenancy lines, naming both orgs or the
-/// bucket: another org's destination in allowedBuckets, the source bucket, the config's own
+/// bucket: another org's destination in allowedBuckets, an allowedBuckets entry of two orgs,
+/// the source bucket, the config's own
 /// bucket is checked by unit tests (a local file has none).
 #[test]
 fn validate_refuses_buckets_of_other_tenants() {
@@ -1084,7 +1085,9 @@ fn validate_refuses_buckets_of_other_tenants() {
         json!({"customers": [
             {"org": "org1", "destinationBucket": "org1-export", "allowedBuckets": ["org2-export"]},
             {"org": "org2", "destinationBucket": "org2-export"},
-            {"org": "org3", "destinationBucket": "shared-source"}
+            {"org": "org3", "destinationBucket": "shared-source"},
+            {"org": "org4", "destinationBucket": "org4-export", "allowedBuckets": ["shared-archive"]},
+            {"org": "org5", "destinationBucket": "org5-export", "allowedBuckets": ["shared-archive"]}
         ]})
         .to_string(),
     )
@@ -1101,6 +1104,12 @@ fn validate_refuses_buckets_of_other_tenants() {
     );
     assert!(
         stderr.contains("customers[2] (org3): destinationBucket \"shared-source\" is the source bucket"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "customers[4] (org5): allowedBuckets[0] \"shared-archive\" is the allowedBuckets[0] of org org4 (customers[3])"
+        ),
         "{stderr}"
     );
 }

@@ -562,7 +562,37 @@ async fn a_multipart_copy_with_a_wrong_source_checksum_is_refused(server: &'stat
     assert_eq!(world.get(world.bucket_of("org1"), "org1/big.indd").await, None);
 }
 
+/// A record without an ETag (an event that left it out) under a fixed storage class still
+/// makes a conditional copy: the source's HEAD gives the ETag the copy is conditional on,
+/// instead of an unconditional `CopyObject` of whatever is there by then.
+async fn a_record_without_an_etag_copies_conditionally(server: &'static Server) {
+    let world = world_with(server, &["org1"], |_| json!({"storageClass": "GLACIER_IR"})).await;
+    let src = world.put("org1/no-etag.pdf", &bytes(2000, 9)).await;
+    let mut event = s3_event(&[&src]);
+    event["Records"][0]["s3"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("eTag");
+    let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("pdf"));
+    let report = handle(&exporter, parse_event(&event).unwrap()).await;
+    let r = record(&report, "org1/no-etag.pdf");
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    let seen = proxy.seen();
+    assert!(
+        to_bucket(&seen, &world.source).iter().any(|s| s.method == "HEAD"),
+        "no ETag: the source is headed for one: {seen:?}"
+    );
+    let copy = &proxy.copies_to(world.bucket_of("org1"))[0];
+    assert_eq!(
+        copy.header("x-amz-copy-source-if-match"),
+        Some(format!("\"{}\"", src.etag).as_str()),
+        "{copy:?}"
+    );
+}
+
 on_each_server!(
+    a_record_without_an_etag_copies_conditionally,
     the_source_storage_class_is_kept,
     a_fixed_storage_class_costs_no_source_head,
     encryption_reaches_the_copy,

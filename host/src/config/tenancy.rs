@@ -2,14 +2,59 @@
 //! another org, to the source, or to the function's own configuration and plugins.
 //!
 //! Every bucket an org's objects may land in (its `destinationBucket` and each
-//! `allowedBuckets` entry) must not be:
-//! - another org's `destinationBucket` (that org's data, and the copy-loop protection
-//!   would drop its events);
+//! `allowedBuckets` entry) must belong to exactly one org, and must not be:
 //! - the source bucket, when known (`SOURCE_BUCKET`; the template passes it);
 //! - the bucket the config is read from, or a bucket a plugin of this config is read from
 //!   (a plugin could overwrite the config or another org's plugin).
+//!
+//! A bucket claimed by two orgs is reported on every org but its owner: the org whose
+//! `destinationBucket` it is, or else the first org that lists it. The check is one pass
+//! over the orgs with a map from bucket to owner, so it costs O(n) for n orgs.
+
+use std::collections::HashMap;
 
 use super::{ConfigDir, Org, PluginSource};
+
+/// Which org claims a bucket, and through which field.
+#[derive(Clone, Copy)]
+struct Claim<'c> {
+    index: usize,
+    org: &'c str,
+    /// `None`: its `destinationBucket`; `Some(j)`: its `allowedBuckets[j]`.
+    allowed: Option<usize>,
+}
+
+impl Claim<'_> {
+    fn field(&self) -> String {
+        match self.allowed {
+            None => "destinationBucket".into(),
+            Some(j) => format!("allowedBuckets[{j}]"),
+        }
+    }
+}
+
+/// Every bucket `customer` may write, with the claim that names it.
+fn claims(index: usize, customer: &Org) -> impl Iterator<Item = (&str, Claim<'_>)> {
+    let org = customer.org.as_str();
+    std::iter::once((
+        customer.destination_bucket.as_str(),
+        Claim {
+            index,
+            org,
+            allowed: None,
+        },
+    ))
+    .chain(customer.allowed_buckets.iter().enumerate().map(move |(j, bucket)| {
+        (
+            bucket.as_str(),
+            Claim {
+                index,
+                org,
+                allowed: Some(j),
+            },
+        )
+    }))
+}
 
 /// Adds one problem per violation, naming both orgs or the bucket.
 pub(super) fn check(
@@ -22,44 +67,48 @@ pub(super) fn check(
         ConfigDir::S3 { bucket, .. } => Some(bucket.as_str()),
         ConfigDir::Local(_) => None,
     };
-    let plugin_buckets: Vec<&str> = customers
+    let plugin_buckets: std::collections::HashSet<&str> = customers
         .iter()
         .filter_map(|c| match c.plugin.as_ref().map(|p| &p.source) {
             Some(PluginSource::S3 { bucket, .. }) => Some(bucket.as_str()),
             _ => None,
         })
         .collect();
+    // The owner of each writable bucket: the first org whose destinationBucket it is, or
+    // else the first org that lists it in allowedBuckets.
+    let mut owners: HashMap<&str, Claim<'_>> = HashMap::new();
     for (i, customer) in customers.iter().enumerate() {
-        let own = std::iter::once(("destinationBucket".to_string(), &customer.destination_bucket)).chain(
-            customer
-                .allowed_buckets
-                .iter()
-                .enumerate()
-                .map(|(j, b)| (format!("allowedBuckets[{j}]"), b)),
-        );
-        for (field, bucket) in own {
-            let who = format!("customers[{i}] ({}): {field} {bucket:?}", customer.org);
-            for (k, other) in customers.iter().enumerate() {
-                // Two orgs sharing a destination: reported once, on the later of the two.
-                let same_field_earlier = field == "destinationBucket" && k > i;
-                if k != i && !same_field_earlier && other.destination_bucket == *bucket {
-                    problems.push(format!(
-                        "{who} is the destinationBucket of org {} (customers[{k}]); an org may only write to its own buckets",
-                        other.org
-                    ));
+        for (bucket, claim) in claims(i, customer) {
+            match owners.get(bucket) {
+                Some(owner) if owner.allowed.is_none() || claim.allowed.is_some() => {}
+                _ => {
+                    owners.insert(bucket, claim);
                 }
             }
-            if source_bucket == Some(bucket.as_str()) {
+        }
+    }
+    for (i, customer) in customers.iter().enumerate() {
+        for (bucket, claim) in claims(i, customer) {
+            let who = format!("customers[{i}] ({}): {} {bucket:?}", customer.org, claim.field());
+            if let Some(owner) = owners.get(bucket).filter(|o| o.index != i) {
+                problems.push(format!(
+                    "{who} is the {} of org {} (customers[{}]); an org may only write to its own buckets",
+                    owner.field(),
+                    owner.org,
+                    owner.index
+                ));
+            }
+            if source_bucket == Some(bucket) {
                 problems.push(format!(
                     "{who} is the source bucket (SOURCE_BUCKET); exports must go to a bucket of the org's own"
                 ));
             }
-            if config_bucket == Some(bucket.as_str()) {
+            if config_bucket == Some(bucket) {
                 problems.push(format!(
                     "{who} is the bucket this configuration is read from; a plugin could overwrite it"
                 ));
             }
-            if plugin_buckets.contains(&bucket.as_str()) {
+            if plugin_buckets.contains(bucket) {
                 problems.push(format!(
                     "{who} is a bucket plugins are read from; a plugin could overwrite another org's plugin"
                 ));
@@ -92,6 +141,24 @@ mod tests {
                 "customers[2] (c): destinationBucket \"a-out\" is the destinationBucket of org a (customers[0]); an org may only write to its own buckets",
             ]
         );
+    }
+
+    #[test]
+    fn an_allowed_bucket_shared_by_two_orgs_is_refused_naming_both() {
+        let text = r#"{"customers":[
+            {"org":"a","destinationBucket":"a-out","allowedBuckets":["shared-archive"]},
+            {"org":"b","destinationBucket":"b-out","allowedBuckets":["x","shared-archive"]},
+            {"org":"c","destinationBucket":"c-out","allowedBuckets":["shared-archive"]}]}"#;
+        assert_eq!(
+            problems(text, "c.json", None),
+            [
+                "customers[1] (b): allowedBuckets[1] \"shared-archive\" is the allowedBuckets[0] of org a (customers[0]); an org may only write to its own buckets",
+                "customers[2] (c): allowedBuckets[0] \"shared-archive\" is the allowedBuckets[0] of org a (customers[0]); an org may only write to its own buckets",
+            ]
+        );
+        // One org naming its own bucket twice is no conflict.
+        let own = r#"{"customers":[{"org":"a","destinationBucket":"a-out","allowedBuckets":["a-out","a2","a2"]}]}"#;
+        assert_eq!(problems(own, "c.json", None), Vec::<String>::new());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 use super::{Copied, CopyError, CopyOptions, Delivery, Failure};
 use crate::event::SourceObject;
 use crate::route::Target;
-use crate::s3::{classify, if_match, with_retries};
+use crate::s3::{SourceChange, classify, if_match, with_retries};
 
 /// Where local mode reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +175,7 @@ async fn copy_file(source: &Path, dest_root: &Path, destination: &Path) -> Resul
     let mut file = match opened {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CopyError::Superseded(
-                "source object no longer exists (deleted since the event)".into(),
-            ));
+            return Err(CopyError::Superseded(SourceChange::Deleted));
         }
         Err(e) => return Err(io_failure(source, &e)),
     };

@@ -13,7 +13,7 @@ use crate::config::{CannedAcl, Encryption, Org, StorageClass};
 use crate::event::SourceObject;
 use crate::route::Target;
 use crate::s3::client::Timeouts;
-use crate::s3::{RetryPolicy, Retryable, S3Failure};
+use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
 
 pub use checksum::Checksum;
 pub use folder::{FolderDestination, LocalMode};
@@ -110,7 +110,7 @@ pub struct Copied {
 pub enum CopyError {
     /// The source changed or vanished since the event; the newer version's event exports it.
     #[error("{0}")]
-    Superseded(String),
+    Superseded(SourceChange),
     /// The copy failed.
     #[error(transparent)]
     Failed(#[from] Failure),
@@ -131,7 +131,7 @@ pub struct Failure {
 impl From<S3Failure> for CopyError {
     fn from(failure: S3Failure) -> Self {
         match failure {
-            S3Failure::SourceChanged(why) => CopyError::Superseded(why),
+            S3Failure::SourceChanged(change) => CopyError::Superseded(change),
             S3Failure::Retryable { code, message } => CopyError::Failed(Failure {
                 code,
                 message,
@@ -233,8 +233,8 @@ mod tests {
     #[test]
     fn s3_failures_become_one_superseded_and_failures_that_keep_retryability() {
         assert_eq!(
-            CopyError::from(S3Failure::SourceChanged("gone".into())),
-            CopyError::Superseded("gone".into())
+            CopyError::from(S3Failure::SourceChanged(SourceChange::Deleted)),
+            CopyError::Superseded(SourceChange::Deleted)
         );
         let retryable = CopyError::from(S3Failure::Retryable {
             code: "SlowDown".into(),

@@ -21,8 +21,8 @@ use crate::event::SourceObject;
 use crate::route::Target;
 use crate::s3::client::copy_request;
 use crate::s3::keys::copy_source;
-use crate::s3::limits::COPY_OBJECT_LIMIT;
-use crate::s3::{RetryPolicy, S3Failure, classify, if_match, with_retries};
+use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
+use crate::s3::{RetryPolicy, S3Failure, SourceChange, classify, if_match, with_retries};
 
 /// The destination buckets: written through one client (the function's, or an org's role),
 /// the source read (HEAD, tags) through the function's own.
@@ -178,7 +178,7 @@ impl S3Destination {
                     // just a failed check.
                     S3Failure::SourceChanged(why) => S3Failure::Fatal {
                         code: "HeadFailed".into(),
-                        message: why,
+                        message: why.to_string(),
                     },
                     other => other,
                 }),
@@ -189,24 +189,68 @@ impl S3Destination {
     }
 }
 
-/// The largest object one `CopyObject` copies under `options`.
+/// The largest object one `CopyObject` copies under `options`: never less than one part
+/// (a range copy needs a source over 5 MiB; `Settings` refuses a lower threshold too).
 fn copy_threshold(options: &CopyOptions) -> u64 {
-    options.multipart_threshold.min(COPY_OBJECT_LIMIT)
+    options.multipart_threshold.clamp(MIN_PART_SIZE, COPY_OBJECT_LIMIT)
 }
 
 /// Whether [`S3Destination::copy`] of `object` with `options` reads the source's HEAD
-/// first: its size is unknown or over one `CopyObject`, or the org keeps the source's
-/// storage class and no listing gave it (an event does not carry it).
+/// first: its size is unknown or over one `CopyObject`, the org keeps the source's storage
+/// class and no listing gave it (an event does not carry it), or the record has no ETag (the
+/// HEAD's ETag is what the copy is then made conditional on: no copy is unconditional).
 pub fn copy_heads_source(object: &SourceObject, options: &CopyOptions) -> bool {
     let class_unknown =
         options.write.storage_class == StorageClass::Source && options.listed_storage_class.is_none();
-    object.size.is_none_or(|size| size > copy_threshold(options)) || class_unknown
+    object.size.is_none_or(|size| size > copy_threshold(options)) || class_unknown || object.etag.is_none()
 }
 
 /// The source's HEAD as every copy reads it: conditional on `etag` (if-match), checksum
 /// included, naming the source bucket's expected owner; retried per `options.retry`. With
 /// the attempts of the most-retried try.
+///
+/// A HEAD's 404 has no body, so it cannot say whether the key or the whole bucket is
+/// missing: after a 404 the bucket is asked for, and a missing source bucket is a failure
+/// (`NoSuchBucket`, a configuration problem), not a source deleted since the event.
 pub(super) async fn head_source(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    etag: Option<&str>,
+    options: &CopyOptions,
+) -> (Result<HeadObjectOutput, S3Failure>, u32) {
+    let (result, attempts) = head_source_object(client, bucket, key, etag, options).await;
+    match result {
+        Err(S3Failure::SourceChanged(SourceChange::Deleted)) => {
+            let (bucket_exists, _) = with_retries(&options.retry, || async {
+                match client
+                    .head_bucket()
+                    .bucket(bucket)
+                    .set_expected_bucket_owner(options.source_owner.clone())
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 404 => Ok(false),
+                    Err(e) => Err(classify(&e)),
+                }
+            })
+            .await;
+            let result = match bucket_exists {
+                Ok(false) => Err(S3Failure::Fatal {
+                    code: "NoSuchBucket".into(),
+                    message: format!("the source bucket {bucket} does not exist"),
+                }),
+                // The bucket is there (or could not be asked): the key is what is missing.
+                Ok(true) | Err(_) => Err(S3Failure::SourceChanged(SourceChange::Deleted)),
+            };
+            (result, attempts)
+        }
+        other => (other, attempts),
+    }
+}
+
+async fn head_source_object(
     client: &Client,
     bucket: &str,
     key: &str,

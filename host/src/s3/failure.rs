@@ -9,7 +9,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 pub enum S3Failure {
     /// The source is no longer the object the event announced (412, or deleted since):
     /// the destination layer reports such a copy as superseded.
-    SourceChanged(String),
+    SourceChanged(SourceChange),
     /// Worth another attempt: throttling, 5xx, timeouts, broken connections.
     Retryable {
         /// S3 error code, or a name for the transport failure.
@@ -26,6 +26,26 @@ pub enum S3Failure {
     },
 }
 
+/// How the source stopped being the object a record announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceChange {
+    /// A newer version replaced it (the copy's if-match answered 412); that version's own
+    /// event exports it.
+    Overwritten,
+    /// The key is not there any more (404): deleted since, or never there (a Batch
+    /// Operations task for a missing key, which `treatMissingKeysAs` decides).
+    Deleted,
+}
+
+impl std::fmt::Display for SourceChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceChange::Overwritten => "source was overwritten since the event (ETag no longer matches)",
+            SourceChange::Deleted => "source object no longer exists (deleted since the event)",
+        })
+    }
+}
+
 impl S3Failure {
     /// The error code, for reports.
     pub fn code(&self) -> &str {
@@ -39,7 +59,7 @@ impl S3Failure {
 impl std::fmt::Display for S3Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            S3Failure::SourceChanged(why) => f.write_str(why),
+            S3Failure::SourceChanged(change) => change.fmt(f),
             S3Failure::Retryable { code, message } | S3Failure::Fatal { code, message } => {
                 if message.is_empty() {
                     f.write_str(code)
@@ -102,12 +122,10 @@ where
 /// Classification of an S3 error response by HTTP status and error code.
 pub fn classify_service(status: u16, code: String, message: String) -> S3Failure {
     if status == 412 || code == "PreconditionFailed" {
-        return S3Failure::SourceChanged(
-            "source was overwritten since the event (ETag no longer matches)".into(),
-        );
+        return S3Failure::SourceChanged(SourceChange::Overwritten);
     }
     if code == "NoSuchKey" || (status == 404 && (code.is_empty() || code == "NotFound")) {
-        return S3Failure::SourceChanged("source object no longer exists (deleted since the event)".into());
+        return S3Failure::SourceChanged(SourceChange::Deleted);
     }
     let code = if code.is_empty() {
         format!("HTTP{status}")
@@ -139,12 +157,12 @@ mod tests {
     #[test]
     fn statuses_and_codes() {
         let c = |status, code: &str| classify_service(status, code.into(), String::new());
-        assert!(matches!(
+        assert_eq!(
             c(412, "PreconditionFailed"),
-            S3Failure::SourceChanged(_)
-        ));
-        assert!(matches!(c(404, "NoSuchKey"), S3Failure::SourceChanged(_)));
-        assert!(matches!(c(404, ""), S3Failure::SourceChanged(_)));
+            S3Failure::SourceChanged(SourceChange::Overwritten)
+        );
+        assert_eq!(c(404, "NoSuchKey"), S3Failure::SourceChanged(SourceChange::Deleted));
+        assert_eq!(c(404, ""), S3Failure::SourceChanged(SourceChange::Deleted));
         assert!(matches!(c(404, "NoSuchBucket"), S3Failure::Fatal { code, .. } if code == "NoSuchBucket"));
         assert!(matches!(c(403, "AccessDenied"), S3Failure::Fatal { .. }));
         assert!(matches!(c(400, "InvalidRequest"), S3Failure::Fatal { .. }));

@@ -12,7 +12,7 @@ pub mod limits;
 pub mod retry;
 pub mod roles;
 
-pub use failure::{S3Failure, classify};
+pub use failure::{S3Failure, SourceChange, classify};
 pub use retry::{RetryPolicy, Retryable, with_retries};
 
 /// `If-Match` / `x-amz-copy-source-if-match` value for an unquoted ETag.
