@@ -225,7 +225,8 @@ async fn an_unreadable_config_is_a_temporary_failure(server: &'static Server) {
     };
     let exporter = Exporter::new(server.client(), settings);
     let report = handle(&exporter, parse_event(&invocation("2.0", None, tasks())).unwrap()).await;
-    let (code, text) = result_of(&report.lambda_response(), "t-1");
+    let response = report.lambda_response();
+    let (code, text) = result_of(&response, "t-1");
     assert_eq!(code, "PermanentFailure", "{text}");
 }
 
@@ -234,7 +235,10 @@ async fn an_unreadable_config_is_a_temporary_failure(server: &'static Server) {
 /// says, which applies only to a key that is not there.
 async fn an_object_changed_during_its_task_is_superseded_not_missing(server: &'static Server) {
     if !server.caps.enforces_copy_if_match {
-        println!("SKIP on {}: ignores x-amz-copy-source-if-match, so no 412", server.name);
+        println!(
+            "SKIP on {}: ignores x-amz-copy-source-if-match, so no 412",
+            server.name
+        );
         return;
     }
     let world = World::new(server, &["org1"]).await;

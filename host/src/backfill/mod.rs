@@ -433,7 +433,9 @@ async fn export_to(
                         // The source is read as the function, whatever the org's role.
                         match plan.destination.source_checksum(&listed.object, copy).await {
                             Ok(checksum) => source_checksum = Some(checksum),
-                            Err(S3Failure::SourceChanged(why)) => return ObjectOutcome::Superseded(why.to_string()),
+                            Err(S3Failure::SourceChanged(why)) => {
+                                return ObjectOutcome::Superseded(why.to_string());
+                            }
                             Err(failure) => {
                                 return ObjectOutcome::Failed(format!(
                                     "could not read the checksum of s3://{}/{}: {failure}",

@@ -44,16 +44,22 @@ fn claims(index: usize, customer: &Org) -> impl Iterator<Item = (&str, Claim<'_>
             allowed: None,
         },
     ))
-    .chain(customer.allowed_buckets.iter().enumerate().map(move |(j, bucket)| {
-        (
-            bucket.as_str(),
-            Claim {
-                index,
-                org,
-                allowed: Some(j),
-            },
-        )
-    }))
+    .chain(
+        customer
+            .allowed_buckets
+            .iter()
+            .enumerate()
+            .map(move |(j, bucket)| {
+                (
+                    bucket.as_str(),
+                    Claim {
+                        index,
+                        org,
+                        allowed: Some(j),
+                    },
+                )
+            }),
+    )
 }
 
 /// Adds one problem per violation, naming both orgs or the bucket.
@@ -157,7 +163,8 @@ mod tests {
             ]
         );
         // One org naming its own bucket twice is no conflict.
-        let own = r#"{"customers":[{"org":"a","destinationBucket":"a-out","allowedBuckets":["a-out","a2","a2"]}]}"#;
+        let own =
+            r#"{"customers":[{"org":"a","destinationBucket":"a-out","allowedBuckets":["a-out","a2","a2"]}]}"#;
         assert_eq!(problems(own, "c.json", None), Vec::<String>::new());
     }
 

@@ -192,7 +192,9 @@ impl S3Destination {
 /// The largest object one `CopyObject` copies under `options`: never less than one part
 /// (a range copy needs a source over 5 MiB; `Settings` refuses a lower threshold too).
 fn copy_threshold(options: &CopyOptions) -> u64 {
-    options.multipart_threshold.clamp(MIN_PART_SIZE, COPY_OBJECT_LIMIT)
+    options
+        .multipart_threshold
+        .clamp(MIN_PART_SIZE, COPY_OBJECT_LIMIT)
 }
 
 /// Whether [`S3Destination::copy`] of `object` with `options` reads the source's HEAD

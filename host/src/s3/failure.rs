@@ -161,7 +161,10 @@ mod tests {
             c(412, "PreconditionFailed"),
             S3Failure::SourceChanged(SourceChange::Overwritten)
         );
-        assert_eq!(c(404, "NoSuchKey"), S3Failure::SourceChanged(SourceChange::Deleted));
+        assert_eq!(
+            c(404, "NoSuchKey"),
+            S3Failure::SourceChanged(SourceChange::Deleted)
+        );
         assert_eq!(c(404, ""), S3Failure::SourceChanged(SourceChange::Deleted));
         assert!(matches!(c(404, "NoSuchBucket"), S3Failure::Fatal { code, .. } if code == "NoSuchBucket"));
         assert!(matches!(c(403, "AccessDenied"), S3Failure::Fatal { .. }));
