@@ -396,7 +396,7 @@ mod tests {
         let err = settings(&vars).unwrap_err().to_string();
         assert_eq!(
             err,
-            "environment variable MULTIPART_COPY_THRESHOLD=\"6000000000\" is invalid; expected a whole number from 1 to 5368709120"
+            "environment variable MULTIPART_COPY_THRESHOLD=\"6000000000\" is invalid; expected a whole number from 5242880 to 5368709120"
         );
         let mut vars = BASE.to_vec();
         vars.push(("COPY_CONCURRENCY", "0"));

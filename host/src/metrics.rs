@@ -280,6 +280,7 @@ mod tests {
             message_id: None,
             task_id: None,
             retryable: false,
+            change: None,
         }
     }
 

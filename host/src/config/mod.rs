@@ -145,7 +145,9 @@ impl Config {
             fields.known(TOP_LEVEL_FIELDS);
             fields.whole_number("retry", u64::from(DEFAULT_RETRY), 0..=u64::from(MAX_RETRY)) as u32
         };
-        let customers = match top.get("customers") {
+        // Each org with its index in `customers[]`: problems name the entry as written, also
+        // when an earlier entry could not be parsed.
+        let customers: Vec<(usize, Org)> = match top.get("customers") {
             None => {
                 problems
                     .push("customers: missing; expected a list of {\"org\", \"destinationBucket\"}".into());
@@ -158,7 +160,9 @@ impl Config {
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, item)| parse_customer(i, item, &config_dir, &mut problems))
+                .filter_map(|(i, item)| {
+                    parse_customer(i, item, &config_dir, &mut problems).map(|org| (i, org))
+                })
                 .collect(),
             Some(other) => {
                 problems.push(format!("customers: expected a list, got {}", kind(other)));
@@ -168,6 +172,7 @@ impl Config {
         check_uniqueness(&customers, &mut problems);
         tenancy::check(&customers, &config_dir, source_bucket, &mut problems);
         if problems.is_empty() {
+            let customers = customers.into_iter().map(|(_, org)| org).collect();
             Ok(Config { customers, retry })
         } else {
             Err(fail(problems))
@@ -333,10 +338,10 @@ fn bucket_name(fields: &mut FieldReader, name: &str, bucket: &str) -> Option<Str
     }
 }
 
-fn check_uniqueness(customers: &[Org], problems: &mut Vec<String>) {
+fn check_uniqueness(customers: &[(usize, Org)], problems: &mut Vec<String>) {
     let mut orgs: HashMap<&str, usize> = HashMap::new();
     let mut prefixes: HashMap<&str, &str> = HashMap::new();
-    for (i, c) in customers.iter().enumerate() {
+    for &(i, ref c) in customers {
         if let Some(first) = orgs.insert(&c.org, i) {
             problems.push(format!(
                 "customers[{i}] ({}): org is a duplicate of customers[{first}]",
@@ -543,8 +548,9 @@ mod tests {
             p,
             [
                 "customers[0]: org is empty",
-                "customers[1] (o): org is a duplicate of customers[0]",
-                "customers[1] (o): prefix \"o/\" is already used by org o",
+                // Named as written: the entry that did not parse does not shift them.
+                "customers[2] (o): org is a duplicate of customers[1]",
+                "customers[2] (o): prefix \"o/\" is already used by org o",
             ]
         );
     }

@@ -64,7 +64,7 @@ fn claims(index: usize, customer: &Org) -> impl Iterator<Item = (&str, Claim<'_>
 
 /// Adds one problem per violation, naming both orgs or the bucket.
 pub(super) fn check(
-    customers: &[Org],
+    customers: &[(usize, Org)],
     config_dir: &ConfigDir,
     source_bucket: Option<&str>,
     problems: &mut Vec<String>,
@@ -75,7 +75,7 @@ pub(super) fn check(
     };
     let plugin_buckets: std::collections::HashSet<&str> = customers
         .iter()
-        .filter_map(|c| match c.plugin.as_ref().map(|p| &p.source) {
+        .filter_map(|(_, c)| match c.plugin.as_ref().map(|p| &p.source) {
             Some(PluginSource::S3 { bucket, .. }) => Some(bucket.as_str()),
             _ => None,
         })
@@ -83,7 +83,7 @@ pub(super) fn check(
     // The owner of each writable bucket: the first org whose destinationBucket it is, or
     // else the first org that lists it in allowedBuckets.
     let mut owners: HashMap<&str, Claim<'_>> = HashMap::new();
-    for (i, customer) in customers.iter().enumerate() {
+    for &(i, ref customer) in customers {
         for (bucket, claim) in claims(i, customer) {
             match owners.get(bucket) {
                 Some(owner) if owner.allowed.is_none() || claim.allowed.is_some() => {}
@@ -93,10 +93,10 @@ pub(super) fn check(
             }
         }
     }
-    for (i, customer) in customers.iter().enumerate() {
+    for &(i, ref customer) in customers {
         for (bucket, claim) in claims(i, customer) {
             let who = format!("customers[{i}] ({}): {} {bucket:?}", customer.org, claim.field());
-            if let Some(owner) = owners.get(bucket).filter(|o| o.index != i) {
+            if let Some(owner) = owners.get(bucket).filter(|o| o.org != customer.org) {
                 problems.push(format!(
                     "{who} is the {} of org {} (customers[{}]); an org may only write to its own buckets",
                     owner.field(),
@@ -153,7 +153,7 @@ mod tests {
     fn an_allowed_bucket_shared_by_two_orgs_is_refused_naming_both() {
         let text = r#"{"customers":[
             {"org":"a","destinationBucket":"a-out","allowedBuckets":["shared-archive"]},
-            {"org":"b","destinationBucket":"b-out","allowedBuckets":["x","shared-archive"]},
+            {"org":"b","destinationBucket":"b-out","allowedBuckets":["b-more","shared-archive"]},
             {"org":"c","destinationBucket":"c-out","allowedBuckets":["shared-archive"]}]}"#;
         assert_eq!(
             problems(text, "c.json", None),
@@ -163,9 +163,17 @@ mod tests {
             ]
         );
         // One org naming its own bucket twice is no conflict.
-        let own =
-            r#"{"customers":[{"org":"a","destinationBucket":"a-out","allowedBuckets":["a-out","a2","a2"]}]}"#;
+        let own = r#"{"customers":[{"org":"a","destinationBucket":"a-out","allowedBuckets":["a-out","a-two","a-two"]}]}"#;
         assert_eq!(problems(own, "c.json", None), Vec::<String>::new());
+        // An entry that does not parse does not shift the indices named after it.
+        let shifted = r#"{"customers":[
+            {"org":"a","destinationBucket":"x"},
+            {"org":"b","destinationBucket":"b-out","allowedBuckets":["shared-archive"]},
+            {"org":"c","destinationBucket":"c-out","allowedBuckets":["shared-archive"]}]}"#;
+        assert_eq!(
+            problems(shifted, "c.json", None)[1],
+            "customers[2] (c): allowedBuckets[0] \"shared-archive\" is the allowedBuckets[0] of org b (customers[1]); an org may only write to its own buckets"
+        );
     }
 
     #[test]
