@@ -189,6 +189,82 @@ fn a_new_rust_plugin_builds_offline_and_passes_its_cases() {
     assert_eq!(code, Some(0), "{stdout}");
 }
 
+/// A case cannot pass on an answer the host would reject: `plugin test` puts each answer
+/// through the host's own check (the case's org: the buckets of `proposed` and its
+/// `allowedBuckets`), so a bucket outside the org's or an empty key fails the case, and the
+/// one-decision form exits 1.
+#[test]
+fn plugin_test_fails_a_case_the_host_would_reject() {
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "test", plugin_artifacts::OTHER_BUCKET, "--cases"])
+        .arg(repo("tests/fixtures/cases/other-bucket.json")));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "FAIL  a bucket outside the org's buckets: the host rejects this answer (PluginInvalidAnswer)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("is not the org's destinationBucket or in its allowedBuckets"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok    the same bucket, listed in allowedBuckets"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("1 passed, 1 failed"), "{stdout}");
+
+    let (code, stdout, _) = run(binary()
+        .args(["plugin", "test", plugin_artifacts::EMPTY_KEY, "--cases"])
+        .arg(repo("tests/fixtures/cases/empty-key.json"))
+        .arg("--json"));
+    assert_eq!(code, Some(1), "{stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["passed"], false, "{case}");
+    assert!(
+        case["hostDecision"]
+            .as_str()
+            .unwrap()
+            .starts_with("fail (PluginInvalidAnswer): "),
+        "{case}"
+    );
+
+    let one = |extra: &[&str]| {
+        run(binary()
+            .args([
+                "plugin",
+                "test",
+                plugin_artifacts::MANY_TARGETS,
+                "--org",
+                "org1",
+                "--key",
+                "org1/a.jpg",
+            ])
+            .args(extra))
+    };
+    let (code, stdout, stderr) = one(&[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("host: fail (PluginInvalidAnswer)"), "{stderr}");
+    let (code, _, stderr) = run(binary()
+        .args([
+            "plugin",
+            "test",
+            plugin_artifacts::OTHER_BUCKET,
+            "--org",
+            "org1",
+            "--key",
+            "org1/a.jpg",
+        ])
+        .args(["--allowed-bucket", "someone-elses-bucket"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("host: copy [{\"bucket\":\"someone-elses-bucket\""),
+        "{stderr}"
+    );
+}
+
 /// Every case: its decision, and instructions, peak memory and time against the limits in
 /// force; the totals and the largest use of each limit for CI.
 #[test]
@@ -411,7 +487,7 @@ const PY_MAX_INSTRUCTIONS: u64 = 20_000_000;
 #[tokio::test]
 async fn the_python_glob_filter_passes_glob_filters_cases_on_a_pool_that_fits_it() {
     use artifact_export::config::{OnError, PluginSource, PluginSpec};
-    use artifact_export::policy::cases::{parse_cases, run_case};
+    use artifact_export::plan::cases::{parse_cases, run_case};
     use artifact_export::policy::{EngineOptions, Runtime};
 
     let Some(tool) = guests::componentize_py() else {

@@ -15,6 +15,7 @@ use crate::route::{Route, Target, route};
 use crate::suffix::SuffixSet;
 
 mod ahead;
+pub mod cases;
 
 pub use ahead::PlanAhead;
 
@@ -262,7 +263,11 @@ async fn decide(
         // Not the plugin's doing: the host's failure is the record's, not the plugin's health.
         Err(DecisionError::Host(_)) | Ok(_) => None,
     };
-    let decision = apply_answer(customer, plugin.name(), proposed, skip_reason, answer);
+    let on_error = customer
+        .plugin
+        .as_ref()
+        .map_or(OnError::Fail, |spec| spec.on_error);
+    let decision = apply_answer(customer, on_error, plugin.name(), proposed, skip_reason, answer);
     // An answer that decided to fail was rejected targets; a failed decision that did not
     // fail the record was `onError` (skip or default) stepping in.
     let (error, fallback) = match (error, &decision) {
@@ -284,6 +289,7 @@ async fn decide(
 /// when it failed, the org's `onError`: fail, skip, or plain suffix matching over `proposed`.
 pub fn apply_answer(
     customer: &Org,
+    on_error: OnError,
     plugin_name: &str,
     proposed: Vec<Target>,
     skip_reason: String,
@@ -312,10 +318,6 @@ pub fn apply_answer(
                 Blame::Contract => return fail(code, reason),
                 Blame::Plugin => {}
             }
-            let on_error = customer
-                .plugin
-                .as_ref()
-                .map_or(OnError::Fail, |spec| spec.on_error);
             match on_error {
                 OnError::Fail => fail(code, reason),
                 OnError::Skip => Decision::Skip(format!("{reason} (onError: skip)")),
@@ -370,8 +372,11 @@ mod tests {
     }
 
     fn answer(on_error: &str, proposed: Vec<Target>, answer: Result<Verdict, DecisionError>) -> Decision {
+        let org = org(on_error);
+        let on_error = org.plugin.as_ref().unwrap().on_error;
         apply_answer(
-            &org(on_error),
+            &org,
+            on_error,
             PLUGIN,
             proposed,
             "suffix not selected".into(),

@@ -7,7 +7,6 @@
 mod answer;
 mod bindings;
 mod cache;
-pub mod cases;
 pub mod engine;
 mod lane;
 mod limits;

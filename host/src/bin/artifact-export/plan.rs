@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use artifact_export::config::Config;
 use artifact_export::env::{self, Lookup};
+use artifact_export::plan::cases::case_object;
 use artifact_export::plan::{Decision, plan_object};
-use artifact_export::policy::cases::case_object;
 use artifact_export::suffix::SuffixSet;
 
 use crate::input::{read_config_file, read_text};

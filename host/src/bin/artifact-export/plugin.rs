@@ -9,8 +9,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use artifact_export::config::{Config, OnError, PluginSource, PluginSpec};
 use artifact_export::config::{DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
-use artifact_export::policy::cases::{
-    CasesReport, case_object, describe, describe_usage, parse_cases, run_case_report,
+use artifact_export::plan::Decision;
+use artifact_export::plan::cases::{
+    Case, CaseOnError, CaseTarget, CasesReport, Expect, case_object, describe, describe_decision,
+    describe_usage, parse_cases, run_case_report,
 };
 use artifact_export::policy::engine::new_engine;
 use artifact_export::policy::loader::precompile;
@@ -24,6 +26,8 @@ use clap::Subcommand;
 use crate::scaffold::{self, Lang};
 
 /// Commands for plugin authors.
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Print the plugin contract (WIT package `artifact-export:policy`) this binary was built
@@ -86,6 +90,10 @@ pub enum PluginCommand {
         /// Only propose a target when the key has one of these suffixes (default: always).
         #[arg(long)]
         suffixes: Option<String>,
+        /// A bucket of the org's allowedBuckets (repeatable): the answer is checked against
+        /// them as the host checks it.
+        #[arg(long = "allowed-bucket")]
+        allowed_buckets: Vec<String>,
         /// Run every case of this file instead; exit 1 listing each mismatch.
         #[arg(long)]
         cases: Option<PathBuf>,
@@ -142,6 +150,7 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
             settings,
             destination,
             suffixes,
+            allowed_buckets,
             cases,
             json,
         } => {
@@ -175,23 +184,47 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
                             .is_some(),
                         None => true,
                     };
+                    let destination = destination.unwrap_or_else(|| format!("{org}-export"));
                     let proposed: Vec<Target> = selected
                         .then(|| Target {
-                            bucket: destination.unwrap_or_else(|| format!("{org}-export")),
+                            bucket: destination.clone(),
                             key: key.clone(),
                         })
                         .into_iter()
                         .collect();
+                    // The command line's decision as a case: the host's answer check applies.
+                    let case = Case {
+                        name: "command line".into(),
+                        org: org.clone(),
+                        key: key.clone(),
+                        size,
+                        event_time: event_time.clone(),
+                        settings: None,
+                        proposed: proposed
+                            .iter()
+                            .map(|t| CaseTarget {
+                                bucket: t.bucket.clone(),
+                                key: t.key.clone(),
+                            })
+                            .collect(),
+                        destination_bucket: Some(destination),
+                        allowed_buckets,
+                        on_error: CaseOnError::Fail,
+                        expect: Expect::Skip(String::new()),
+                    };
                     let object = case_object(&key, size, event_time.as_deref());
                     let plugin = loaded.clone();
                     let (answer, usage) = tokio::task::spawn_blocking(move || {
                         plugin.decide_measured(&org, &object, &proposed, &settings)
                     })
                     .await?;
+                    let host = case.host_decision(loaded.name(), &answer);
                     println!("{}", describe(&answer));
-                    // The budget goes to stderr: stdout stays the one-line answer.
+                    // The host's decision and the budget go to stderr: stdout stays the
+                    // one-line answer.
+                    eprintln!("host: {}", describe_decision(&host));
                     eprintln!("used: {}", describe_usage(&usage, &loaded.limits()));
-                    Ok(if answer.is_ok() {
+                    Ok(if answer.is_ok() && !matches!(host, Decision::Fail(_)) {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::FAILURE
@@ -242,6 +275,7 @@ fn run_cases(plugin: &Plugin, path: &Path, json: bool) -> Result<ExitCode> {
                 Some(mismatch) => println!("FAIL  {}: {mismatch}", case.name),
             }
             println!("      decision: {}", case.decision);
+            println!("      host: {}", case.host_decision);
             // What an author needs before deploying: the headroom under each limit.
             let usage = Usage {
                 instructions: case.instructions,

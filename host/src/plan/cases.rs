@@ -1,11 +1,17 @@
 //! Tables of plugin test cases (`cases.json`, format in `plugins/README.md`) and running
 //! them against a loaded plugin: what `artifact-export plugin test --cases` does.
+//!
+//! A case's answer goes through the host's own rule ([`super::apply_answer`]: the targets
+//! checked against the case's org, then its `onError`), so a case never passes on an answer
+//! the host would reject.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Plugin, Usage, Verdict};
+use super::{Decision, apply_answer};
+use crate::config::{OnError, Org};
 use crate::event::SourceObject;
+use crate::policy::{DecisionError, Limits, Plugin, Usage, Verdict};
 use crate::route::Target;
 
 /// One case: an input and the expected decision.
@@ -29,8 +35,94 @@ pub struct Case {
     pub settings: Option<Value>,
     /// What plain suffix matching proposes.
     pub proposed: Vec<CaseTarget>,
+    /// The org's `destinationBucket` (default: the first proposed target's bucket, or
+    /// `<org>-export`).
+    #[serde(default)]
+    pub destination_bucket: Option<String>,
+    /// The org's `allowedBuckets`, besides the buckets of `proposed` (the host proposes only
+    /// buckets the org has, so those are always allowed).
+    #[serde(default)]
+    pub allowed_buckets: Vec<String>,
+    /// The org's `onError` for a failed decision (default: fail).
+    #[serde(default)]
+    pub on_error: CaseOnError,
     /// The expected answer.
     pub expect: Expect,
+}
+
+/// `onError` as written in a cases file.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseOnError {
+    /// The record fails.
+    #[default]
+    Fail,
+    /// The record is skipped.
+    Skip,
+    /// Plain suffix matching decides.
+    Default,
+}
+
+impl From<CaseOnError> for OnError {
+    fn from(on_error: CaseOnError) -> OnError {
+        match on_error {
+            CaseOnError::Fail => OnError::Fail,
+            CaseOnError::Skip => OnError::Skip,
+            CaseOnError::Default => OnError::Default,
+        }
+    }
+}
+
+impl Case {
+    /// The org this case decides for, as the host would hold it: only its buckets matter to
+    /// the answer check.
+    fn org(&self) -> Org {
+        let destination_bucket = self
+            .destination_bucket
+            .clone()
+            .or_else(|| self.proposed.first().map(|t| t.bucket.clone()))
+            .unwrap_or_else(|| format!("{}-export", self.org));
+        Org {
+            org: self.org.clone(),
+            destination_bucket,
+            prefix: format!("{}/", self.org),
+            suffixes: None,
+            plugin: None,
+            allowed_buckets: self
+                .proposed
+                .iter()
+                .map(|t| t.bucket.clone())
+                .chain(self.allowed_buckets.iter().cloned())
+                .collect(),
+            role: None,
+            storage_class: Default::default(),
+            encryption: None,
+            expected_bucket_owner: None,
+            acl: None,
+        }
+    }
+
+    fn proposed_targets(&self) -> Vec<Target> {
+        self.proposed
+            .iter()
+            .map(|t| Target {
+                bucket: t.bucket.clone(),
+                key: t.key.clone(),
+            })
+            .collect()
+    }
+
+    /// What the host makes of `answer` for this case's org: [`apply_answer`].
+    pub fn host_decision(&self, plugin_name: &str, answer: &Result<Verdict, DecisionError>) -> Decision {
+        apply_answer(
+            &self.org(),
+            self.on_error.into(),
+            plugin_name,
+            self.proposed_targets(),
+            "suffix not selected".into(),
+            answer.clone(),
+        )
+    }
 }
 
 /// A target as written in a cases file.
@@ -96,35 +188,31 @@ pub fn run_case(plugin: &Plugin, case: &Case) -> Result<(), String> {
 /// [`run_case`], also reporting what the decision used.
 pub fn run_case_measured(plugin: &Plugin, case: &Case) -> (Result<(), String>, Usage) {
     let (answer, usage) = decide_case(plugin, case);
-    (check(&case.expect, &answer), usage)
+    let host = case.host_decision(plugin.name(), &answer);
+    (check(&case.expect, &answer, &host), usage)
 }
 
 /// Runs one case into a [`CaseReport`]: the decision, whether it was the expected one, and
 /// what it used.
 pub fn run_case_report(plugin: &Plugin, case: &Case) -> CaseReport {
     let (answer, usage) = decide_case(plugin, case);
-    let mismatch = check(&case.expect, &answer).err();
+    let host = case.host_decision(plugin.name(), &answer);
+    let mismatch = check(&case.expect, &answer, &host).err();
     CaseReport {
         name: case.name.clone(),
         passed: mismatch.is_none(),
         mismatch,
         decision: decision_json(&answer),
+        host_decision: describe_decision(&host),
         instructions: usage.instructions,
         peak_memory_bytes: usage.peak_memory_bytes,
         time_ms: usage.elapsed.as_secs_f64() * 1e3,
     }
 }
 
-fn decide_case(plugin: &Plugin, case: &Case) -> (Result<Verdict, super::DecisionError>, Usage) {
+fn decide_case(plugin: &Plugin, case: &Case) -> (Result<Verdict, DecisionError>, Usage) {
     let object = case_object(&case.key, case.size, case.event_time.as_deref());
-    let proposed: Vec<Target> = case
-        .proposed
-        .iter()
-        .map(|t| Target {
-            bucket: t.bucket.clone(),
-            key: t.key.clone(),
-        })
-        .collect();
+    let proposed = case.proposed_targets();
     plugin.decide_measured(
         &case.org,
         &object,
@@ -133,8 +221,17 @@ fn decide_case(plugin: &Plugin, case: &Case) -> (Result<Verdict, super::Decision
     )
 }
 
-/// `Ok` when `answer` is what `expect` asks for, else the mismatch.
-fn check(expect: &Expect, answer: &Result<Verdict, super::DecisionError>) -> Result<(), String> {
+/// `Ok` when `answer` is what `expect` asks for and the host takes it (`host`: what
+/// [`apply_answer`] made of it), else the mismatch.
+fn check(expect: &Expect, answer: &Result<Verdict, DecisionError>, host: &Decision) -> Result<(), String> {
+    if let (Ok(_), Decision::Fail(refused)) = (answer, host) {
+        // An answer the host rejects (a bucket the org may not write, too many targets, an
+        // empty key) fails the record in production, whatever the case expected.
+        return Err(format!(
+            "the host rejects this answer ({}): {}",
+            refused.code, refused.reason
+        ));
+    }
     let matches = match (expect, answer) {
         (Expect::Copy(expected), Ok(Verdict::Copy(targets))) => {
             expected.len() == targets.len()
@@ -144,7 +241,7 @@ fn check(expect: &Expect, answer: &Result<Verdict, super::DecisionError>) -> Res
                     .all(|(e, t)| e.bucket == t.bucket && e.key == t.key)
         }
         (Expect::Skip(text), Ok(Verdict::Skip(reason))) => reason.contains(text.as_str()),
-        (Expect::Error(text), Err(super::DecisionError::Refused(message))) => message.contains(text.as_str()),
+        (Expect::Error(text), Err(DecisionError::Refused(message))) => message.contains(text.as_str()),
         _ => false,
     };
     if matches {
@@ -172,6 +269,9 @@ pub struct CaseReport {
     pub mismatch: Option<String>,
     /// The answer, in the form of a case's `expect` (see [`decision_json`]).
     pub decision: Value,
+    /// What the host makes of the answer for the case's org (its buckets, its `onError`),
+    /// as [`describe_decision`] writes it.
+    pub host_decision: String,
     /// Instructions (fuel) used, instantiation included; `None` without metering.
     pub instructions: Option<u64>,
     /// The largest size the instance's linear memory reached, in bytes.
@@ -223,7 +323,7 @@ pub struct MaxUsed {
 
 impl CasesReport {
     /// Totals and maxima of `cases`, run under `limits`.
-    pub fn new(limits: &super::Limits, cases: Vec<CaseReport>) -> CasesReport {
+    pub fn new(limits: &Limits, cases: Vec<CaseReport>) -> CasesReport {
         let passed = cases.iter().filter(|c| c.passed).count();
         let max_used = MaxUsed {
             instructions: cases.iter().filter_map(|c| c.instructions).max(),
@@ -247,7 +347,7 @@ impl CasesReport {
 /// An answer as JSON, in the form of a case's `expect`: `{"copy": [{"bucket", "key"}, …]}`,
 /// `{"skip": reason}`, `{"error": message}` (an `err` answer); or `{"failed": why}` when
 /// there was no answer (a trap, a limit, the host).
-pub fn decision_json(answer: &Result<Verdict, super::DecisionError>) -> Value {
+pub fn decision_json(answer: &Result<Verdict, DecisionError>) -> Value {
     match answer {
         Ok(Verdict::Copy(targets)) => serde_json::json!({
             "copy": targets
@@ -256,14 +356,14 @@ pub fn decision_json(answer: &Result<Verdict, super::DecisionError>) -> Value {
                 .collect::<Vec<_>>()
         }),
         Ok(Verdict::Skip(reason)) => serde_json::json!({ "skip": reason }),
-        Err(super::DecisionError::Refused(message)) => serde_json::json!({ "error": message }),
+        Err(DecisionError::Refused(message)) => serde_json::json!({ "error": message }),
         Err(error) => serde_json::json!({ "failed": error.to_string() }),
     }
 }
 
 /// One line of what a decision used against the limits in force, for `plugin test`:
 /// `instructions 123456 of 20000000 (0.6%), memory 1.1 of 16.0 MiB (6.9%), time 0.4 of 1000 ms (0.0%)`.
-pub fn describe_usage(usage: &Usage, limits: &super::Limits) -> String {
+pub fn describe_usage(usage: &Usage, limits: &Limits) -> String {
     let percent = |used: f64, limit: f64| if limit > 0.0 { used / limit * 100.0 } else { 0.0 };
     let instructions = match usage.instructions {
         Some(used) => format!(
@@ -286,8 +386,18 @@ pub fn describe_usage(usage: &Usage, limits: &super::Limits) -> String {
     )
 }
 
+/// A one-line description of what the host decided: `copy [...]`, `skip "reason"` or
+/// `fail (Code): reason`.
+pub fn describe_decision(decision: &Decision) -> String {
+    match decision {
+        Decision::Copy(targets) => describe(&Ok(Verdict::Copy(targets.clone()))),
+        Decision::Skip(reason) => format!("skip {reason:?}"),
+        Decision::Fail(failed) => format!("fail ({}): {}", failed.code, failed.reason),
+    }
+}
+
 /// A one-line description of a decision, as the CLI prints it.
-pub fn describe(answer: &Result<Verdict, super::DecisionError>) -> String {
+pub fn describe(answer: &Result<Verdict, DecisionError>) -> String {
     match answer {
         Ok(Verdict::Copy(targets)) => {
             let targets: Vec<CaseTarget> = targets
@@ -325,7 +435,7 @@ mod tests {
 
     #[test]
     fn usage_is_shown_against_the_limits() {
-        let limits = super::super::Limits {
+        let limits = Limits {
             timeout: std::time::Duration::from_millis(1000),
             max_memory_bytes: 16 << 20,
             max_instructions: 1_000_000,
@@ -343,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_report_totals_the_cases_and_keeps_the_largest_use() {
-        let limits = super::super::Limits {
+        let limits = Limits {
             timeout: std::time::Duration::from_millis(1000),
             max_memory_bytes: 16 << 20,
             max_instructions: 1_000_000,
@@ -389,9 +499,9 @@ mod tests {
             key: "k".into(),
         }])));
         assert_eq!(copy, serde_json::json!({"copy": [{"bucket": "b", "key": "k"}]}));
-        let refused = decision_json(&Err(super::super::DecisionError::Refused("bad settings".into())));
+        let refused = decision_json(&Err(super::DecisionError::Refused("bad settings".into())));
         assert_eq!(refused, serde_json::json!({"error": "bad settings"}));
-        let trapped = decision_json(&Err(super::super::DecisionError::OutOfFuel(5)));
+        let trapped = decision_json(&Err(super::DecisionError::OutOfFuel(5)));
         assert_eq!(
             trapped,
             serde_json::json!({"failed": "used up its budget of 5 instructions (maxInstructions)"})
