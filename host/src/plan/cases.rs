@@ -463,6 +463,7 @@ mod tests {
             passed,
             mismatch: (!passed).then(|| "expected skip".to_string()),
             decision: decision_json(&Ok(Verdict::Skip("why".into()))),
+            host_decision: "skip \"why\"".into(),
             instructions: Some(instructions),
             peak_memory_bytes: memory,
             time_ms,
