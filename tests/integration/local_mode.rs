@@ -433,3 +433,76 @@ async fn destination_key_with_a_plugin_fanning_out_to_two_targets_is_refused() {
     assert_eq!(outcomes, [Outcome::Copied, Outcome::Skipped], "{report:#?}");
     assert_eq!(files(&out), ["org1-export/latest.jpg"]);
 }
+
+/// A download that stalls (the source answers 200, sends the start of the body, then
+/// nothing) is dropped by its timeout, or by the invocation's cut-off: either way its
+/// temporary file goes with it, and the record is failed and retryable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_download_leaves_no_partial_file() {
+    use crate::support::proxy::{Fault, FaultProxy, Rule};
+    let server = garage();
+    let world = World::new(server, &["org1"]).await;
+    let dest = tempfile::tempdir().unwrap();
+    let config = dest.path().join("config.json");
+    std::fs::write(
+        &config,
+        json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1")}], "retry": 1})
+            .to_string(),
+    )
+    .unwrap();
+    let stalled = world.put("org1/stalled.jpg", &bytes(4096, 3)).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Stall,
+            path_contains: Some("stalled.jpg".into()),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    let out = dest.path().join("out");
+
+    // Timed out: each of the two attempts is dropped by the download's own timeout.
+    let mut settings = local_settings(&config, &out, None, None);
+    settings.timeouts.copy = Duration::from_millis(500);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let report = handle(&exporter, parse_event(&s3_event(&[&stalled])).unwrap()).await;
+    let record = &report.records[0];
+    assert_eq!(
+        (record.outcome, record.attempts, record.retryable),
+        (Outcome::Failed, 2, true),
+        "{record:?}"
+    );
+    assert_eq!(record.error_code.as_deref(), Some("Timeout"), "{record:?}");
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .filter(|s| s.fault == Some(Fault::Stall))
+            .count()
+            == 2,
+        "both attempts reached the stalled source: {:?}",
+        proxy.seen()
+    );
+    assert_eq!(files(&out), Vec::<String>::new(), "nothing under LOCAL_DEST");
+
+    // Cut off: the invocation's deadline drops the download in the middle.
+    let mut settings = local_settings(&config, &out, None, None);
+    settings.deadline_margin = Duration::from_secs(3);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
+    let report = artifact_export::handler::handle_until(
+        &exporter,
+        parse_event(&s3_event(&[&stalled])).unwrap(),
+        Some(deadline),
+    )
+    .await;
+    let record = &report.records[0];
+    assert_eq!(
+        (record.outcome, record.error_code.as_deref(), record.retryable),
+        (Outcome::Failed, Some("Deadline"), true),
+        "{record:?}"
+    );
+    assert_eq!(files(&out), Vec::<String>::new(), "nothing under LOCAL_DEST");
+}

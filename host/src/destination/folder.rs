@@ -2,8 +2,9 @@
 //! source is S3 or, with `LOCAL_SOURCE`, a folder standing for the source bucket.
 //!
 //! Every file is streamed into a temporary file next to its final path and renamed into
-//! place once complete, so a crash never leaves a partial file under a real name. Keys that
-//! would leave the folder (`..`, absolute paths, NUL) are refused.
+//! place once complete, so a crash never leaves a partial file under a real name, and a write
+//! that fails or is dropped (a timeout, the deadline's cut-off) removes its temporary file.
+//! Keys that would leave the folder (`..`, absolute paths, NUL) are refused.
 
 use std::path::{Path, PathBuf};
 
@@ -211,25 +212,59 @@ async fn write_atomically(
         std::process::id(),
         fastrand::u64(..)
     ));
-    let result = async {
-        // create_new: never through a link or over a file someone else placed there.
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .await?;
+    let (partial, mut file) = PartialFile::create(temp).map_err(|e| io_failure(destination, &e))?;
+    let written = async move {
         let bytes = tokio::io::copy(reader, &mut file).await?;
         file.flush().await?;
         file.sync_all().await?;
-        tokio::fs::rename(&temp, destination).await?;
+        partial.commit(destination).await?;
         Ok::<u64, std::io::Error>(bytes)
     }
     .await;
-    result.map_err(|e| {
-        // Best effort: a crash instead of an error leaves only this hidden temp file.
-        let _ = std::fs::remove_file(&temp);
-        io_failure(destination, &e)
-    })
+    written.map_err(|e| io_failure(destination, &e))
+}
+
+/// A temporary file being written: removed when dropped, unless [`PartialFile::commit`]
+/// renamed it into place. So a write that fails, times out or is cut off (its future
+/// dropped in the middle) leaves no `.partial-*` file; only a killed process can.
+struct PartialFile {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl PartialFile {
+    /// Creates the file at `path`: never through a link or over a file someone else placed
+    /// there (`create_new`). Created before the guard exists, synchronously: a creation
+    /// still running on the blocking pool when the write is dropped would outlive the guard.
+    fn create(path: PathBuf) -> std::io::Result<(PartialFile, tokio::fs::File)> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((
+            PartialFile {
+                path,
+                committed: false,
+            },
+            tokio::fs::File::from_std(file),
+        ))
+    }
+
+    /// Renames the file to `destination`: from now on it is not the guard's to remove.
+    async fn commit(mut self, destination: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, destination).await?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: gone already, or a disk error the record reports anyway.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Refuses `path` when a component of it below `root` is a symbolic link: a link inside
