@@ -54,7 +54,11 @@ pub enum ReasonCode {
     /// A destination or source key that cannot be used (local mode: leaves the folder, a
     /// symbolic link).
     InvalidKey,
-    /// Local mode's `DESTINATION_KEY` and an event with several objects.
+    /// Local mode refused a key with an empty or `.` segment (`org1//a.jpg`,
+    /// `org1/./a.jpg`): another object than the key without it, but one file in a folder.
+    UnsafeLocalKey,
+    /// Local mode's `DESTINATION_KEY` and an invocation with more than one target (several
+    /// objects, or a plugin that fans one out).
     OneFileManyRecords,
     /// The org's `roleArn` could not be assumed (`sts:AssumeRole` refused, unknown role,
     /// wrong `externalId`, STS unreachable or too slow); the reason names the role. Fix the
@@ -82,7 +86,7 @@ const THROTTLING: [&str; 6] = [
 
 impl ReasonCode {
     /// Every code, in declaration order (for docs and tests).
-    pub const ALL: [ReasonCode; 22] = [
+    pub const ALL: [ReasonCode; 23] = [
         ReasonCode::AccessDenied,
         ReasonCode::NoSuchBucket,
         ReasonCode::KmsDenied,
@@ -101,6 +105,7 @@ impl ReasonCode {
         ReasonCode::ConfigUnavailable,
         ReasonCode::LocalIo,
         ReasonCode::InvalidKey,
+        ReasonCode::UnsafeLocalKey,
         ReasonCode::OneFileManyRecords,
         ReasonCode::AssumeRoleNotPermitted,
         ReasonCode::ChecksumMismatch,
@@ -128,6 +133,7 @@ impl ReasonCode {
             ReasonCode::ConfigUnavailable => "ConfigUnavailable",
             ReasonCode::LocalIo => "LocalIo",
             ReasonCode::InvalidKey => "InvalidKey",
+            ReasonCode::UnsafeLocalKey => "UnsafeLocalKey",
             ReasonCode::OneFileManyRecords => "OneFileManyRecords",
             ReasonCode::AssumeRoleNotPermitted => "AssumeRoleNotPermitted",
             ReasonCode::ChecksumMismatch => "ChecksumMismatch",
@@ -161,6 +167,7 @@ impl ReasonCode {
             "Interrupted" => ReasonCode::Interrupted,
             "LocalIo" => ReasonCode::LocalIo,
             "InvalidKey" => ReasonCode::InvalidKey,
+            "UnsafeLocalKey" => ReasonCode::UnsafeLocalKey,
             "OneFileManyRecords" => ReasonCode::OneFileManyRecords,
             "AssumeRoleNotPermitted" => ReasonCode::AssumeRoleNotPermitted,
             // S3's answer to a CompleteMultipartUpload whose full-object checksum differs
@@ -217,6 +224,8 @@ mod tests {
             ("Interrupted", ReasonCode::Interrupted),
             ("LocalIo", ReasonCode::LocalIo),
             ("InvalidKey", ReasonCode::InvalidKey),
+            ("UnsafeLocalKey", ReasonCode::UnsafeLocalKey),
+            ("OneFileManyRecords", ReasonCode::OneFileManyRecords),
             ("AssumeRoleNotPermitted", ReasonCode::AssumeRoleNotPermitted),
             ("ChecksumMismatch", ReasonCode::ChecksumMismatch),
             ("BadDigest", ReasonCode::ChecksumMismatch),

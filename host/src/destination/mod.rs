@@ -17,7 +17,7 @@ use crate::s3::client::Timeouts;
 use crate::s3::{RetryPolicy, Retryable, S3Failure};
 
 pub use checksum::Checksum;
-pub use folder::{FolderDestination, LocalMode};
+pub use folder::{FolderDestination, KeyRefused, LocalMode};
 pub use one_file::{ManyTargets, OneFile, Ticket};
 pub use s3::{Existing, S3Destination, copy_heads_source};
 pub use stop::{Stop, StopReason};
