@@ -10,6 +10,9 @@
 //!    own plugin loading ([`CheckReason::PluginNotLoadable`]);
 //! 5. with `write_probe`: a zero-byte probe key is put into the bucket and deleted again.
 //!
+//! Every request to the org's bucket names the owner the org expects (`expectedBucketOwner`),
+//! as the copies do: a bucket of another account refuses it.
+//!
 //! The first failure ends an org's check; every org is checked whatever happens to others.
 //! The result is typed ([`OrgCheck`]); [`OrgCheck::line`] is the one line the CLI prints.
 
@@ -221,7 +224,8 @@ async fn check_steps(
         }) => Some(key.as_str()),
         _ => None,
     };
-    kms_key_usable(&client, bucket, kms_key_id).await?;
+    let owner = org.expected_bucket_owner.as_deref();
+    kms_key_usable(&client, bucket, owner, kms_key_id).await?;
     let plugin = match (&org.plugin, plugins.get(&org.org)) {
         (None, _) => None,
         (Some(_), Some(Ok(plugin))) => match plugin.check_instantiates() {
@@ -244,7 +248,7 @@ async fn check_steps(
         }
     };
     let probe = if options.write_probe {
-        Some(write_probe(&client, bucket, None).await?)
+        Some(write_probe(&client, bucket, owner, None).await?)
     } else {
         None
     };
@@ -302,25 +306,33 @@ pub async fn bucket_reachable(
 
 /// With `kms_key_id`, writes a zero-byte probe encrypted with that key (SSE-KMS) and deletes
 /// it: the only way to learn whether S3 may use the key for this bucket on the writer's
-/// behalf. Without one, nothing to check.
+/// behalf. Without one, nothing to check. The probe names `expected_owner` like
+/// [`write_probe`]'s.
 pub async fn kms_key_usable(
     client: &Client,
     bucket: &str,
+    expected_owner: Option<&str>,
     kms_key_id: Option<&str>,
 ) -> Result<(), CheckFailure> {
     match kms_key_id {
         None => Ok(()),
-        Some(key) => write_probe(client, bucket, Some(key)).await.map(drop),
+        Some(key) => write_probe(client, bucket, expected_owner, Some(key))
+            .await
+            .map(drop),
     }
 }
 
 /// Puts a zero-byte key under [`PROBE_PREFIX`] (SSE-KMS with `kms_key_id` when given) and
-/// deletes it; returns the key.
+/// deletes it; returns the key. Both requests carry `ExpectedBucketOwner` when
+/// `expected_owner` is given (the org's `expectedBucketOwner`), so a bucket of another
+/// account refuses them.
 pub async fn write_probe(
     client: &Client,
     bucket: &str,
+    expected_owner: Option<&str>,
     kms_key_id: Option<&str>,
 ) -> Result<String, CheckFailure> {
+    let owner = expected_owner.map(str::to_string);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -332,12 +344,20 @@ pub async fn write_probe(
         .body(ByteStream::from_static(b""))
         .set_server_side_encryption(kms_key_id.map(|_| ServerSideEncryption::AwsKms))
         .set_ssekms_key_id(kms_key_id.map(str::to_string))
+        .set_expected_bucket_owner(owner.clone())
         .send()
         .await;
     if let Err(error) = put {
         return Err(refusal("PutObject", bucket, &key, &error));
     }
-    if let Err(error) = client.delete_object().bucket(bucket).key(&key).send().await {
+    let delete = client
+        .delete_object()
+        .bucket(bucket)
+        .key(&key)
+        .set_expected_bucket_owner(owner)
+        .send()
+        .await;
+    if let Err(error) = delete {
         return Err(refusal("DeleteObject", bucket, &key, &error));
     }
     Ok(key)

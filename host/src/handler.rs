@@ -5,6 +5,8 @@
 //! whatever happens to the others. Per record: the plan (route + policy; plugin decisions
 //! asked ahead, one lane per org: [`PlanAhead`]), then the
 //! [`Destination`](crate::destination::Destination) copies to each target, then the report.
+//! Under local mode's `DESTINATION_KEY`, between plan and copies, the invocation's targets
+//! are counted ([`OneFile`]): more than one fails every object record.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -14,7 +16,7 @@ use tokio::time::sleep_until;
 
 use crate::config::Config;
 use crate::config_store::ConfigLoadError;
-use crate::destination::{Stop, StopReason, WriteOptions, copy_heads_source};
+use crate::destination::{OneFile, Stop, StopReason, Ticket, WriteOptions, copy_heads_source};
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
 use crate::plan::{Ask, Decision, PlanAhead, plan_proposal, propose};
@@ -58,7 +60,21 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
             stop.stop(StopReason::Deadline);
         })
     });
-    let one_file = one_file_clash(exporter, &event);
+    // Local mode's DESTINATION_KEY: at most one target in the whole invocation, counted
+    // once every object record is planned, so they all run at once.
+    let one_file = exporter.destination().single_file_name().map(|name| {
+        let objects = event
+            .records
+            .iter()
+            .filter(|r| matches!(r.body, RecordBody::Object(_)))
+            .count();
+        OneFile::new(name, objects)
+    });
+    let one_file = one_file.as_ref();
+    let concurrency = match one_file {
+        Some(_) => event.records.len().max(exporter.settings().copy_concurrency),
+        None => exporter.settings().copy_concurrency,
+    };
     // Every plugin decision of the invocation, asked ahead: one lane per org.
     let ahead = match config {
         Ok(config) => PlanAhead::new(config, &exporter.settings().suffixes, &event.records),
@@ -73,12 +89,12 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
         futures::stream::iter(event.records.into_iter().enumerate())
             .map(|(index, record)| {
                 let stop = stop.clone();
-                let one_file = one_file.as_deref();
+                // Dropped with the record's future (cut off, stopped): it then counts no target.
+                let ticket = match (one_file, &record.body) {
+                    (Some(gate), RecordBody::Object(_)) => Some(gate.ticket()),
+                    _ => None,
+                };
                 let report = async move {
-                    if let (Some(why), RecordBody::Object(_)) = (one_file, &record.body) {
-                        return RecordReport::refused(&record, "OneFileManyRecords", why.to_string(), false)
-                            .logged();
-                    }
                     // The clock decides, not only the timer task (which a busy runtime may run late).
                     if stop_at.is_some_and(|at| Instant::now() >= at) {
                         stop.stop(StopReason::Deadline);
@@ -87,18 +103,18 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
                         return RecordReport::cut_short(&record, StopReason::Deadline).logged();
                     }
                     let Some(at) = cut_at else {
-                        return process_record(exporter, config, (index, record), ahead, stop, upload_events).await;
+                        return process_record(exporter, config, (index, record), ahead, stop, ticket, upload_events).await;
                     };
                     // Built before the record is handed over, in case it must be reported cut off.
                     let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
                     tokio::select! {
-                        report = process_record(exporter, config, (index, record), ahead, stop, upload_events) => report,
+                        report = process_record(exporter, config, (index, record), ahead, stop, ticket, upload_events) => report,
                         _ = sleep_until(at.into()) => cut_short.logged(),
                     }
                 };
                 async move { (index, report.await) }
             })
-            .buffer_unordered(exporter.settings().copy_concurrency)
+            .buffer_unordered(concurrency)
             .collect()
             .await;
     if let Some(timer) = timer {
@@ -109,30 +125,13 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
     Report::new(event.trigger, records).with_batch(event.batch)
 }
 
-/// Why the event's objects cannot be copied at all: local mode's `DESTINATION_KEY` writes
-/// every copy under one file name, so an event with several objects would overwrite its own
-/// copies and report each as copied. Every object record fails instead, nothing is written.
-fn one_file_clash(exporter: &Exporter, event: &ParsedEvent) -> Option<String> {
-    let name = exporter.destination().single_file_name()?;
-    let objects = event
-        .records
-        .iter()
-        .filter(|r| matches!(r.body, RecordBody::Object(_)))
-        .count();
-    (objects > 1).then(|| {
-        format!(
-            "DESTINATION_KEY={name:?} writes every copy to one file, and this event has {objects} objects; \
-             unset DESTINATION_KEY, or invoke with one record at a time"
-        )
-    })
-}
-
 async fn process_record(
     exporter: &Exporter,
     config: Result<&Arc<Config>, &ConfigLoadError>,
     (index, record): (usize, EventRecord),
     ahead: &PlanAhead,
     stop: Stop,
+    ticket: Option<Ticket<'_>>,
     upload_events: bool,
 ) -> RecordReport {
     let started = Instant::now();
@@ -156,6 +155,7 @@ async fn process_record(
                         &object,
                         Ask::Ahead(ahead, index),
                         stop,
+                        ticket,
                         &mut report,
                     )
                     .await
@@ -182,6 +182,7 @@ async fn export_object(
     object: &SourceObject,
     ask: Ask<'_>,
     stop: Stop,
+    ticket: Option<Ticket<'_>>,
     report: &mut RecordReport,
 ) {
     let settings = exporter.settings();
@@ -228,6 +229,17 @@ async fn export_object(
     options.source_head = source_head;
     report.org = customer.map(|c| c.org.clone());
     report.plugin = run;
+    if let Some(ticket) = ticket {
+        let targets = match &decision {
+            Decision::Copy(targets) => targets.len(),
+            Decision::Skip(_) | Decision::Fail(_) => 0,
+        };
+        if let Err(clash) = ticket.admit(targets).await {
+            report.error_code = Some(ReasonCode::OneFileManyRecords.as_str().to_string());
+            report.fail(ReasonCode::OneFileManyRecords, clash.to_string());
+            return;
+        }
+    }
     let targets = match decision {
         Decision::Copy(targets) => targets,
         Decision::Skip(reason) => {

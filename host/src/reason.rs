@@ -54,7 +54,11 @@ pub enum ReasonCode {
     /// A destination or source key that cannot be used (local mode: leaves the folder, a
     /// symbolic link).
     InvalidKey,
-    /// Local mode's `DESTINATION_KEY` and an event with several objects.
+    /// Local mode refused a key with an empty or `.` segment (`org1//a.jpg`,
+    /// `org1/./a.jpg`): another object than the key without it, but one file in a folder.
+    UnsafeLocalKey,
+    /// Local mode's `DESTINATION_KEY` and an invocation with more than one target (several
+    /// objects, or a plugin that fans one out).
     OneFileManyRecords,
     /// The org's `roleArn` could not be assumed (`sts:AssumeRole` refused, unknown role,
     /// wrong `externalId`, STS unreachable or too slow); the reason names the role. Fix the
@@ -104,6 +108,7 @@ impl ReasonCode {
         ReasonCode::ConfigUnavailable,
         ReasonCode::LocalIo,
         ReasonCode::InvalidKey,
+        ReasonCode::UnsafeLocalKey,
         ReasonCode::OneFileManyRecords,
         ReasonCode::AssumeRoleNotPermitted,
         ReasonCode::ChecksumMismatch,
@@ -132,6 +137,7 @@ impl ReasonCode {
             ReasonCode::ConfigUnavailable => "ConfigUnavailable",
             ReasonCode::LocalIo => "LocalIo",
             ReasonCode::InvalidKey => "InvalidKey",
+            ReasonCode::UnsafeLocalKey => "UnsafeLocalKey",
             ReasonCode::OneFileManyRecords => "OneFileManyRecords",
             ReasonCode::AssumeRoleNotPermitted => "AssumeRoleNotPermitted",
             ReasonCode::ChecksumMismatch => "ChecksumMismatch",
@@ -166,6 +172,7 @@ impl ReasonCode {
             "Interrupted" => ReasonCode::Interrupted,
             "LocalIo" => ReasonCode::LocalIo,
             "InvalidKey" => ReasonCode::InvalidKey,
+            "UnsafeLocalKey" => ReasonCode::UnsafeLocalKey,
             "OneFileManyRecords" => ReasonCode::OneFileManyRecords,
             "AssumeRoleNotPermitted" => ReasonCode::AssumeRoleNotPermitted,
             // S3's answer to a CompleteMultipartUpload whose full-object checksum differs
@@ -222,6 +229,8 @@ mod tests {
             ("Interrupted", ReasonCode::Interrupted),
             ("LocalIo", ReasonCode::LocalIo),
             ("InvalidKey", ReasonCode::InvalidKey),
+            ("UnsafeLocalKey", ReasonCode::UnsafeLocalKey),
+            ("OneFileManyRecords", ReasonCode::OneFileManyRecords),
             ("AssumeRoleNotPermitted", ReasonCode::AssumeRoleNotPermitted),
             ("ChecksumMismatch", ReasonCode::ChecksumMismatch),
             ("BadDigest", ReasonCode::ChecksumMismatch),

@@ -1,10 +1,14 @@
 use std::path::Path;
 use std::process::Output;
 
-use artifact_export::check::{CheckReason, bucket_reachable, kms_key_usable};
+use artifact_export::check::{
+    CheckOptions, CheckReason, PROBE_PREFIX, bucket_reachable, check_orgs, kms_key_usable,
+};
+use artifact_export::exporter::Exporter;
 use serde_json::json;
 
 use crate::support::paths::binary;
+use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::{Server, garage, moto};
 use crate::support::world::{World, unique_bucket};
 
@@ -185,9 +189,9 @@ async fn owner_and_kms_checks_ask_the_server(server: &'static Server) {
         assert_eq!(wrong_owner, Ok(()));
     }
     // No key configured: nothing asked.
-    assert_eq!(kms_key_usable(&world.client, &missing, None).await, Ok(()));
+    assert_eq!(kms_key_usable(&world.client, &missing, None, None).await, Ok(()));
     let unknown_key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
-    let kms = kms_key_usable(&world.client, bucket, Some(unknown_key)).await;
+    let kms = kms_key_usable(&world.client, bucket, None, Some(unknown_key)).await;
     if server.caps.checks_kms_keys {
         assert_eq!(kms.unwrap_err().reason, CheckReason::KmsDenied);
     } else {
@@ -201,7 +205,7 @@ async fn owner_and_kms_checks_ask_the_server(server: &'static Server) {
     }
     // With a key, the probe goes to the bucket: a missing one says so.
     assert_eq!(
-        kms_key_usable(&world.client, &missing, Some(unknown_key))
+        kms_key_usable(&world.client, &missing, None, Some(unknown_key))
             .await
             .unwrap_err()
             .reason,
@@ -209,7 +213,68 @@ async fn owner_and_kms_checks_ask_the_server(server: &'static Server) {
     );
 }
 
+/// The write probe's PutObject and DeleteObject name the org's `expectedBucketOwner`, like
+/// every request to the org's bucket: into a bucket another account owns, the probe is
+/// refused. Neither server checks the header, so the proxy plays S3's owner check, on the
+/// probe's key only (the HeadBucket before it passes, so the probe is what is refused).
+async fn the_write_probe_names_the_bucket_owner(server: &'static Server) {
+    for (owner, refused) in [("222222222222", true), ("111111111111", false)] {
+        let world = World::with_config(server, &["org1"], |orgs| {
+            json!({"customers": [{"org": "org1", "destinationBucket": orgs[0].1,
+                "expectedBucketOwner": owner}], "retry": 0})
+            .to_string()
+        })
+        .await;
+        let bucket = world.bucket_of("org1");
+        let proxy = FaultProxy::start(
+            &server.endpoint,
+            vec![Rule {
+                fault: Fault::OwnedBy("111111111111"),
+                path_contains: Some(format!("/{bucket}/{PROBE_PREFIX}")),
+                copies_only: false,
+                times: None,
+            }],
+        )
+        .await;
+        let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("jpg"));
+        let config = exporter.config().await.unwrap();
+        let checks = check_orgs(&exporter, &config, None, CheckOptions { write_probe: true })
+            .await
+            .unwrap();
+        let probes: Vec<_> = proxy
+            .seen()
+            .into_iter()
+            .filter(|s| s.path.contains(PROBE_PREFIX))
+            .collect();
+        if refused {
+            let failure = checks[0].result.clone().unwrap_err();
+            assert_eq!(failure.reason, CheckReason::AccessDenied, "{failure}");
+            assert!(
+                failure
+                    .message
+                    .starts_with(&format!("PutObject of s3://{bucket}/{PROBE_PREFIX}")),
+                "{failure}"
+            );
+            assert_eq!(probes.len(), 1, "{probes:#?}");
+        } else {
+            let passed = checks[0].result.clone().unwrap();
+            assert!(passed.probe.is_some(), "{passed:?}");
+            let methods: Vec<_> = probes.iter().map(|s| s.method.as_str()).collect();
+            assert_eq!(methods, ["PUT", "DELETE"], "{probes:#?}");
+            assert_eq!(world.keys(bucket).await, Vec::<String>::new());
+        }
+        for request in &probes {
+            assert_eq!(
+                request.header("x-amz-expected-bucket-owner"),
+                Some(owner),
+                "{request:?}"
+            );
+        }
+    }
+}
+
 on_each_server!(
     check_gives_each_org_one_line_with_its_first_failure,
     owner_and_kms_checks_ask_the_server,
+    the_write_probe_names_the_bucket_owner,
 );

@@ -380,3 +380,167 @@ async fn destination_key_with_several_records_is_refused() {
     assert_eq!(report.records[0].outcome, Outcome::Copied, "{report:#?}");
     assert_eq!(files(dest.path()), ["org1-export/latest.jpg"]);
 }
+
+/// A download that stalls (the source answers 200, sends the start of the body, then
+/// nothing) is dropped by its timeout, or by the invocation's cut-off: either way its
+/// temporary file goes with it, and the record is failed and retryable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_download_leaves_no_partial_file() {
+    use crate::support::proxy::{Fault, FaultProxy, Rule};
+    let server = garage();
+    let world = World::new(server, &["org1"]).await;
+    let dest = tempfile::tempdir().unwrap();
+    let config = dest.path().join("config.json");
+    std::fs::write(
+        &config,
+        json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1")}], "retry": 1})
+            .to_string(),
+    )
+    .unwrap();
+    let stalled = world.put("org1/stalled.jpg", &bytes(4096, 3)).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Stall,
+            path_contains: Some("stalled.jpg".into()),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    let out = dest.path().join("out");
+
+    // Timed out: each of the two attempts is dropped by the download's own timeout.
+    let mut settings = local_settings(&config, &out, None, None);
+    settings.timeouts.copy = Duration::from_millis(500);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let report = handle(&exporter, parse_event(&s3_event(&[&stalled])).unwrap()).await;
+    let record = &report.records[0];
+    assert_eq!(
+        (record.outcome, record.attempts, record.retryable),
+        (Outcome::Failed, 2, true),
+        "{record:?}"
+    );
+    assert_eq!(record.error_code.as_deref(), Some("Timeout"), "{record:?}");
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .filter(|s| s.fault == Some(Fault::Stall))
+            .count()
+            == 2,
+        "both attempts reached the stalled source: {:?}",
+        proxy.seen()
+    );
+    assert_eq!(files(&out), Vec::<String>::new(), "nothing under LOCAL_DEST");
+
+    // Cut off: the invocation's deadline drops the download in the middle.
+    let mut settings = local_settings(&config, &out, None, None);
+    settings.deadline_margin = Duration::from_secs(3);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
+    let report = artifact_export::handler::handle_until(
+        &exporter,
+        parse_event(&s3_event(&[&stalled])).unwrap(),
+        Some(deadline),
+    )
+    .await;
+    let record = &report.records[0];
+    assert_eq!(
+        (record.outcome, record.error_code.as_deref(), record.retryable),
+        (Outcome::Failed, Some("Deadline"), true),
+        "{record:?}"
+    );
+    assert_eq!(files(&out), Vec::<String>::new(), "nothing under LOCAL_DEST");
+}
+
+/// S3 keys are strings, not paths: `org1//a.jpg` and `org1/./a.jpg` are other objects than
+/// `org1/a.jpg`, but a folder would name all three one file. Such keys are refused
+/// (`UnsafeLocalKey`), not normalised: nothing is written.
+#[tokio::test]
+async fn keys_with_empty_or_dot_segments_are_refused() {
+    let source = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let path = source.path().join("org1/a.jpg");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"a").unwrap();
+    let settings = local_settings(
+        &repo("config/sample.json"),
+        dest.path(),
+        Some(source.path()),
+        None,
+    );
+    let client = artifact_export::s3::client::for_endpoint("http://127.0.0.1:9", "us-east-1", "x", "y");
+    let exporter = Exporter::new(client, settings);
+    let event = object_event("shared-source", &[("org1//a.jpg", 1), ("org1/./a.jpg", 1)]);
+    let report = handle(&exporter, parse_event(&event).unwrap()).await;
+    for record in &report.records {
+        assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
+        assert_eq!(record.error_code.as_deref(), Some("UnsafeLocalKey"), "{record:?}");
+        assert_eq!(
+            record.reason_code.map(|c| c.as_str()),
+            Some("UnsafeLocalKey"),
+            "{record:?}"
+        );
+        assert!(!record.retryable, "{record:?}");
+    }
+    assert_eq!(files(dest.path()), Vec::<String>::new());
+    // The plain key is copied as before.
+    let plain = object_event("shared-source", &[("org1/a.jpg", 1)]);
+    let report = handle(&exporter, parse_event(&plain).unwrap()).await;
+    assert_eq!(report.records[0].outcome, Outcome::Copied, "{report:#?}");
+    assert_eq!(files(dest.path()), ["org1-export/org1/a.jpg"]);
+}
+
+/// `DESTINATION_KEY` counts targets, not records: one record whose plugin fans out to two
+/// targets would write both to the one file and report each copied. Every object record
+/// fails (`OneFileManyRecords`) and nothing is written; with one target it copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_key_with_a_plugin_fanning_out_to_two_targets_is_refused() {
+    let source = tempfile::tempdir().unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let path = source.path().join("org1/a.jpg");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, b"a").unwrap();
+    let client = artifact_export::s3::client::for_endpoint("http://127.0.0.1:9", "us-east-1", "x", "y");
+    let exporter_with = |targets: u32| {
+        let config = dest.path().join(format!("config-{targets}.json"));
+        std::fs::write(
+            &config,
+            json!({"customers": [{"org": "org1", "destinationBucket": "org1-export",
+                "plugin": {"source": plugin_artifacts::MANY_TARGETS, "timeoutMs": 10_000,
+                           "settings": {"targets": targets}}}], "retry": 0})
+            .to_string(),
+        )
+        .unwrap();
+        let out = dest.path().join(format!("out-{targets}"));
+        let settings = local_settings(&config, &out, Some(source.path()), Some("latest.jpg"));
+        (Exporter::new(client.clone(), settings), out)
+    };
+
+    let (two, out) = exporter_with(2);
+    let one = object_event("shared-source", &[("org1/a.jpg", 10)]);
+    let report = handle(&two, parse_event(&one).unwrap()).await;
+    let record = &report.records[0];
+    assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
+    assert_eq!(
+        record.error_code.as_deref(),
+        Some("OneFileManyRecords"),
+        "{record:?}"
+    );
+    let reason = record.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("DESTINATION_KEY=\"latest.jpg\"") && reason.contains("2 targets"),
+        "{reason}"
+    );
+    assert_eq!(files(&out), Vec::<String>::new());
+
+    // One target in the whole invocation: a record no org owns has none, so it does not
+    // count, and the one target is written.
+    let (single, out) = exporter_with(1);
+    let mixed = object_event("shared-source", &[("org1/a.jpg", 10), ("nobody/b.jpg", 10)]);
+    let report = handle(&single, parse_event(&mixed).unwrap()).await;
+    let outcomes: Vec<_> = report.records.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Copied, Outcome::Skipped], "{report:#?}");
+    assert_eq!(files(&out), ["org1-export/latest.jpg"]);
+}

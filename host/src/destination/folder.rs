@@ -2,8 +2,10 @@
 //! source is S3 or, with `LOCAL_SOURCE`, a folder standing for the source bucket.
 //!
 //! Every file is streamed into a temporary file next to its final path and renamed into
-//! place once complete, so a crash never leaves a partial file under a real name. Keys that
-//! would leave the folder (`..`, absolute paths, NUL) are refused.
+//! place once complete, so a crash never leaves a partial file under a real name, and a write
+//! that fails or is dropped (a timeout, the deadline's cut-off) removes its temporary file.
+//! Keys that would leave the folder (`..`, absolute paths, NUL) are refused, and so are keys
+//! a folder would merge with another key's file (empty or `.` segments: `UnsafeLocalKey`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,37 +28,76 @@ pub struct LocalMode {
     pub destination_key: Option<String>,
 }
 
-/// `root` joined with `bucket` and `key`, refusing anything that would leave `root`.
-pub fn confined_path(root: &Path, bucket: Option<&str>, key: &str) -> Result<PathBuf, String> {
-    let mut path = root.to_path_buf();
-    let refuse = |why: &str| {
-        Err(format!(
-            "key {key:?} refused: {why}; nothing is written outside {}",
-            root.display()
-        ))
+/// Why a key names no file under a local folder.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRefused {
+    /// The key would leave the folder (`..`, an absolute path, NUL), names a folder, or the
+    /// bucket is not one folder name.
+    #[error("key {key:?} refused: {why}; nothing is written outside {root}")]
+    Outside {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        why: &'static str,
+        /// The folder.
+        root: String,
+    },
+    /// The key has an empty or `.` segment (`org1//a.jpg`, `org1/./a.jpg`): S3 keys are
+    /// strings, not paths, so it is another object than the key without that segment, but a
+    /// folder would name both one file.
+    #[error(
+        "key {key:?} refused: it has an empty or \".\" segment, so its file would be the file of another key (S3 keys are not paths); nothing is written"
+    )]
+    Ambiguous {
+        /// The key.
+        key: String,
+    },
+}
+
+impl KeyRefused {
+    /// The failure code: `UnsafeLocalKey` for an ambiguous key, `InvalidKey` otherwise.
+    pub fn code(&self) -> &'static str {
+        match self {
+            KeyRefused::Outside { .. } => "InvalidKey",
+            KeyRefused::Ambiguous { .. } => "UnsafeLocalKey",
+        }
+    }
+}
+
+/// `root` joined with `bucket` and `key`, refusing anything that would leave `root`, and
+/// keys that would share their file with another key (empty or `.` segments): every key
+/// names its own file, or none.
+pub fn confined_path(root: &Path, bucket: Option<&str>, key: &str) -> Result<PathBuf, KeyRefused> {
+    let outside = |why: &'static str| {
+        Err(KeyRefused::Outside {
+            key: key.to_string(),
+            why,
+            root: root.display().to_string(),
+        })
     };
     if key.contains('\0') || bucket.is_some_and(|b| b.contains('\0')) {
-        return refuse("contains NUL");
+        return outside("contains NUL");
     }
     if key.starts_with('/') {
-        return refuse("is an absolute path");
+        return outside("is an absolute path");
     }
     if key.is_empty() || key.ends_with('/') {
-        return refuse("names a folder, not a file");
+        return outside("names a folder, not a file");
     }
+    if key.split('/').any(|segment| segment == "..") {
+        return outside("has a '..' segment");
+    }
+    if key.split('/').any(|segment| segment.is_empty() || segment == ".") {
+        return Err(KeyRefused::Ambiguous { key: key.to_string() });
+    }
+    let mut path = root.to_path_buf();
     if let Some(bucket) = bucket {
         if bucket.is_empty() || bucket.contains('/') || bucket == ".." || bucket == "." {
-            return refuse("bucket is not a single folder name");
+            return outside("bucket is not a single folder name");
         }
         path.push(bucket);
     }
-    for segment in key.split('/') {
-        match segment {
-            "" | "." => continue,
-            ".." => return refuse("has a '..' segment"),
-            s => path.push(s),
-        }
-    }
+    path.extend(key.split('/'));
     Ok(path)
 }
 
@@ -105,27 +146,16 @@ impl FolderDestination {
         written: &Target,
         options: &CopyOptions,
     ) -> (Result<u64, CopyError>, u32) {
-        let refused = |message: String| {
-            CopyError::Failed(Failure {
-                code: "InvalidKey".into(),
-                message,
-                retryable: false,
-            })
-        };
         let dest_root = &self.mode.dest_dir;
-        let destination = match confined_path(dest_root, Some(&written.bucket), &written.key)
-            .and_then(|path| no_links_below(dest_root, &path).map(|()| path))
-        {
+        let destination = match local_path(dest_root, Some(&written.bucket), &written.key) {
             Ok(path) => path,
-            Err(why) => return (Err(refused(why)), 0),
+            Err(refused) => return (Err(refused), 0),
         };
         match &self.mode.source_dir {
             Some(source_dir) => {
-                let source = match confined_path(source_dir, None, &object.key)
-                    .and_then(|path| no_links_below(source_dir, &path).map(|()| path))
-                {
+                let source = match local_path(source_dir, None, &object.key) {
                     Ok(path) => path,
-                    Err(why) => return (Err(refused(why)), 0),
+                    Err(refused) => return (Err(refused), 0),
                 };
                 (copy_file(&source, dest_root, &destination).await, 1)
             }
@@ -163,6 +193,20 @@ impl FolderDestination {
             }
         }
     }
+}
+
+/// [`confined_path`], through no symbolic link ([`no_links_below`]), or the record's failure.
+fn local_path(root: &Path, bucket: Option<&str>, key: &str) -> Result<PathBuf, CopyError> {
+    let refused = |code: &str, message: String| {
+        CopyError::Failed(Failure {
+            code: code.into(),
+            message,
+            retryable: false,
+        })
+    };
+    let path = confined_path(root, bucket, key).map_err(|e| refused(e.code(), e.to_string()))?;
+    no_links_below(root, &path).map_err(|why| refused("InvalidKey", why))?;
+    Ok(path)
 }
 
 async fn copy_file(source: &Path, dest_root: &Path, destination: &Path) -> Result<u64, CopyError> {
@@ -209,25 +253,59 @@ async fn write_atomically(
         std::process::id(),
         fastrand::u64(..)
     ));
-    let result = async {
-        // create_new: never through a link or over a file someone else placed there.
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .await?;
+    let (partial, mut file) = PartialFile::create(temp).map_err(|e| io_failure(destination, &e))?;
+    let written = async move {
         let bytes = tokio::io::copy(reader, &mut file).await?;
         file.flush().await?;
         file.sync_all().await?;
-        tokio::fs::rename(&temp, destination).await?;
+        partial.commit(destination).await?;
         Ok::<u64, std::io::Error>(bytes)
     }
     .await;
-    result.map_err(|e| {
-        // Best effort: a crash instead of an error leaves only this hidden temp file.
-        let _ = std::fs::remove_file(&temp);
-        io_failure(destination, &e)
-    })
+    written.map_err(|e| io_failure(destination, &e))
+}
+
+/// A temporary file being written: removed when dropped, unless [`PartialFile::commit`]
+/// renamed it into place. So a write that fails, times out or is cut off (its future
+/// dropped in the middle) leaves no `.partial-*` file; only a killed process can.
+struct PartialFile {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl PartialFile {
+    /// Creates the file at `path`: never through a link or over a file someone else placed
+    /// there (`create_new`). Created before the guard exists, synchronously: a creation
+    /// still running on the blocking pool when the write is dropped would outlive the guard.
+    fn create(path: PathBuf) -> std::io::Result<(PartialFile, tokio::fs::File)> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((
+            PartialFile {
+                path,
+                committed: false,
+            },
+            tokio::fs::File::from_std(file),
+        ))
+    }
+
+    /// Renames the file to `destination`: from now on it is not the guard's to remove.
+    async fn commit(mut self, destination: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, destination).await?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: gone already, or a disk error the record reports anyway.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Refuses `path` when a component of it below `root` is a symbolic link: a link inside
@@ -284,10 +362,12 @@ mod tests {
             confined_path(root, Some("b"), "org1/a b/c.jpg").unwrap(),
             Path::new("/dest/b/org1/a b/c.jpg")
         );
-        assert_eq!(
-            confined_path(root, Some("b"), "org1//./c.jpg").unwrap(),
-            Path::new("/dest/b/org1/c.jpg")
-        );
+        // Keys that a folder would merge with another key's file: refused, not normalised.
+        for ambiguous in ["org1//c.jpg", "org1/./c.jpg", "./c.jpg", "org1/c.jpg/."] {
+            let err = confined_path(root, Some("b"), ambiguous).unwrap_err();
+            assert_eq!(err.code(), "UnsafeLocalKey", "{ambiguous:?}");
+            assert!(err.to_string().contains("nothing is written"), "{err}");
+        }
         for bad in [
             "org1/../../etc/passwd",
             "../x",
@@ -298,6 +378,8 @@ mod tests {
             "a/..",
         ] {
             let err = confined_path(root, Some("b"), bad).unwrap_err();
+            assert_eq!(err.code(), "InvalidKey", "{bad:?}");
+            let err = err.to_string();
             assert!(
                 err.contains("refused") && err.contains("nothing is written outside /dest"),
                 "{bad:?}: {err}"

@@ -6,6 +6,7 @@
 pub mod checksum;
 pub mod folder;
 mod multipart;
+pub mod one_file;
 pub mod s3;
 pub mod stop;
 
@@ -16,7 +17,8 @@ use crate::s3::client::Timeouts;
 use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
 
 pub use checksum::Checksum;
-pub use folder::{FolderDestination, LocalMode};
+pub use folder::{FolderDestination, KeyRefused, LocalMode};
+pub use one_file::{ManyTargets, OneFile, Ticket};
 pub use s3::{Existing, S3Destination, copy_heads_source};
 pub use stop::{Stop, StopReason};
 
