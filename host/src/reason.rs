@@ -221,6 +221,8 @@ mod tests {
             ("ChecksumMismatch", ReasonCode::ChecksumMismatch),
             ("BadDigest", ReasonCode::ChecksumMismatch),
             ("InvalidObjectState", ReasonCode::S3Error),
+            // Retried, and still in conflict.
+            ("OperationAborted", ReasonCode::S3Error),
             ("HTTP400", ReasonCode::S3Error),
             ("HTTP5000", ReasonCode::S3Error),
             ("", ReasonCode::S3Error),

@@ -63,6 +63,10 @@ const THROTTLING_CODES: &[&str] = &[
     "ServiceUnavailable",
 ];
 
+/// Codes S3 answers with a 4xx that another attempt can still get past: a conflicting
+/// operation on the bucket or key was in progress (`OperationAborted`: "try again").
+const RETRY_AFTER_CODES: &[&str] = &["OperationAborted"];
+
 /// Sorts an SDK error into superseded, retryable or fatal.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> S3Failure
 where
@@ -114,7 +118,11 @@ pub fn classify_service(status: u16, code: String, message: String) -> S3Failure
     } else {
         code
     };
-    if status >= 500 || status == 429 || THROTTLING_CODES.contains(&code.as_str()) {
+    if status >= 500
+        || status == 429
+        || THROTTLING_CODES.contains(&code.as_str())
+        || RETRY_AFTER_CODES.contains(&code.as_str())
+    {
         S3Failure::Retryable { code, message }
     } else {
         S3Failure::Fatal { code, message }
@@ -152,5 +160,14 @@ mod tests {
         assert!(matches!(c(500, ""), S3Failure::Retryable { code, .. } if code == "HTTP500"));
         assert!(matches!(c(400, "RequestTimeout"), S3Failure::Retryable { .. }));
         assert!(matches!(c(200, "InternalError"), S3Failure::Retryable { .. }));
+    }
+
+    #[test]
+    fn conflicts_are_worth_another_attempt() {
+        let c = |status, code: &str| classify_service(status, code.into(), String::new());
+        assert!(
+            matches!(c(409, "OperationAborted"), S3Failure::Retryable { code, .. } if code == "OperationAborted")
+        );
+        assert!(matches!(c(409, "BucketAlreadyExists"), S3Failure::Fatal { .. }));
     }
 }
