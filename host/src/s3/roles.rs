@@ -505,4 +505,45 @@ mod tests {
         assert_eq!(signing_key(Some("Bearer x")), None);
         assert_eq!(signing_key(None), None);
     }
+
+    /// A request of a role's client whose credentials cannot be assumed (STS refuses the
+    /// connection) is not sent, and is classified as the role's failure, not a network one.
+    #[tokio::test]
+    async fn a_request_whose_role_cannot_be_assumed_names_the_role() {
+        let closed = "http://127.0.0.1:9";
+        let base = crate::s3::client::for_endpoint(closed, "us-east-1", "k", "s");
+        let credentials = crate::s3::client::static_credentials("k", "s");
+        let roles = RoleClients::new(
+            &base,
+            Some(credentials),
+            Some(closed),
+            Duration::from_secs(2),
+            None,
+        );
+        let role = AssumedRole {
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            external_id: None,
+        };
+        let refused = roles.client(&role, "org1").await.unwrap_err();
+        assert!(refused.retryable, "{refused:?}");
+        // The role's client, as a copy already under way holds it.
+        let client = roles.slots.lock().unwrap()[&role].1.clone();
+        let error = client
+            .head_object()
+            .bucket("b")
+            .key("k")
+            .send()
+            .await
+            .unwrap_err();
+        let failure = crate::s3::classify(&error);
+        assert!(
+            matches!(&failure, crate::s3::S3Failure::Retryable { code, .. } if code == "AssumeRoleNotPermitted"),
+            "{failure:?}"
+        );
+        assert!(
+            failure
+                .to_string()
+                .contains("could not assume role arn:aws:iam::123456789012:role/r")
+        );
+    }
 }
