@@ -3,6 +3,7 @@
 //! the clients of the orgs' cross-account roles.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::SharedCredentialsProvider;
@@ -24,6 +25,10 @@ pub struct Exporter {
     runtime: OnceLock<Result<Runtime, String>>,
     plugins: PluginCache,
     roles: RoleClients,
+    /// What the roles are assumed with ([`Exporter::with_role_credentials`]), and for how long
+    /// ([`Exporter::with_role_session_length`]).
+    role_credentials: Option<SharedCredentialsProvider>,
+    role_session_length: Option<Duration>,
 }
 
 impl Exporter {
@@ -45,9 +50,12 @@ impl Exporter {
             None,
             settings.sts_endpoint.as_deref(),
             settings.timeouts.request,
+            None,
         );
         Self {
             roles,
+            role_credentials: None,
+            role_session_length: None,
             client,
             settings,
             destination,
@@ -71,11 +79,25 @@ impl Exporter {
     /// Orgs' `roleArn`s are assumed with `credentials`: those `client` signs with (see
     /// `s3::client::from_env_with_credentials`). Without them, every role fails.
     pub fn with_role_credentials(mut self, credentials: SharedCredentialsProvider) -> Self {
+        self.role_credentials = Some(credentials);
+        self.with_new_roles()
+    }
+
+    /// Roles are assumed for `length` (`DurationSeconds`) instead of STS's default hour:
+    /// tests use seconds to see credentials expire (STS itself refuses less than 15 minutes).
+    pub fn with_role_session_length(mut self, length: Duration) -> Self {
+        self.role_session_length = Some(length);
+        self.with_new_roles()
+    }
+
+    /// The roles' clients for the current role settings (none assumed yet).
+    fn with_new_roles(mut self) -> Self {
         self.roles = RoleClients::new(
             &self.client,
-            Some(credentials),
+            self.role_credentials.clone(),
             self.settings.sts_endpoint.as_deref(),
             self.settings.timeouts.request,
+            self.role_session_length,
         );
         self
     }

@@ -163,6 +163,7 @@ impl ReasonCode {
             | "InvalidAccessKeyId"
             | "SignatureDoesNotMatch"
             | "ExpiredToken"
+            | "TokenRefreshRequired"
             | "InvalidToken"
             | "HTTP403" => ReasonCode::AccessDenied,
             "NoSuchBucket" => ReasonCode::NoSuchBucket,
@@ -235,6 +236,10 @@ mod tests {
             ("ChecksumMismatch", ReasonCode::ChecksumMismatch),
             ("BadDigest", ReasonCode::ChecksumMismatch),
             ("InvalidObjectState", ReasonCode::S3Error),
+            // Retried (a role assumed again in between), and still refused or in conflict.
+            ("ExpiredToken", ReasonCode::AccessDenied),
+            ("TokenRefreshRequired", ReasonCode::AccessDenied),
+            ("OperationAborted", ReasonCode::S3Error),
             ("HTTP400", ReasonCode::S3Error),
             ("HTTP5000", ReasonCode::S3Error),
             ("", ReasonCode::S3Error),

@@ -96,6 +96,30 @@ async fn exhausted_retries_fail_only_that_record(server: &'static Server) {
     assert_eq!(keys, ["org1/one.jpg", "org1/three.jpg"]);
 }
 
+/// S3 answers 409 `OperationAborted` while a conflicting operation on the bucket or key is
+/// in progress, and says to try again: the retry copies.
+async fn operation_aborted_is_retried(server: &'static Server) {
+    let world = world_with_retry(server, 1).await;
+    let a = world.put("org1/conflict.jpg", b"again").await;
+    let aborted = Fault::Error {
+        status: 409,
+        code: "OperationAborted",
+    };
+    let proxy = FaultProxy::start(&server.endpoint, vec![Rule::copies(aborted, 1)]).await;
+    let report = run_through(&world, &proxy, &[&a]).await;
+    let r = &report.records[0];
+    assert_eq!((r.outcome, r.attempts), (Outcome::Copied, 2), "{r:?}");
+    let faults: Vec<_> = proxy.copies_to("conflict.jpg").iter().map(|s| s.fault).collect();
+    assert_eq!(faults, [Some(aborted), None]);
+    assert_eq!(
+        world
+            .get(world.bucket_of("org1"), "org1/conflict.jpg")
+            .await
+            .as_deref(),
+        Some(&b"again"[..])
+    );
+}
+
 async fn retry_zero_means_one_attempt(server: &'static Server) {
     let world = world_with_retry(server, 0).await;
     let a = world.put("org1/once.jpg", b"x").await;
@@ -264,6 +288,7 @@ on_each_server!(
     throttling_and_server_errors_are_retried,
     dropped_connections_are_retried,
     exhausted_retries_fail_only_that_record,
+    operation_aborted_is_retried,
     retry_zero_means_one_attempt,
     copies_that_never_finish_time_out,
     an_unanswered_config_read_times_out,

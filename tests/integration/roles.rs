@@ -8,7 +8,7 @@ use artifact_export::report::{Outcome, RecordReport, Report};
 use serde_json::json;
 
 use crate::support::events::s3_event;
-use crate::support::proxy::FaultProxy;
+use crate::support::proxy::{Fault, FaultProxy, Rule, Seen};
 use crate::support::servers::{Server, moto};
 use crate::support::world::{World, bytes};
 
@@ -23,17 +23,53 @@ fn record<'a>(report: &'a Report, key: &str) -> &'a RecordReport {
         .unwrap_or_else(|| panic!("no record for {key}"))
 }
 
-/// org1 and org3 name the same role, org2 none.
+/// org1 and org3 name the same role, org2 none; no retries.
 async fn role_world(server: &'static Server) -> World {
+    role_world_with_retry(server, 0).await
+}
+
+/// [`role_world`] with the config's `retry`.
+async fn role_world_with_retry(server: &'static Server, retry: u32) -> World {
     World::with_config(server, &["org1", "org2", "org3"], |orgs| {
         json!({"customers": [
             {"org": "org1", "destinationBucket": orgs[0].1, "roleArn": ROLE, "externalId": "tenant-1"},
             {"org": "org2", "destinationBucket": orgs[1].1},
             {"org": "org3", "destinationBucket": orgs[2].1, "roleArn": ROLE, "externalId": "tenant-1"},
-        ], "retry": 0})
+        ], "retry": retry})
         .to_string()
     })
     .await
+}
+
+/// The requests the proxy saw to `bucket`.
+fn seen_in(proxy: &FaultProxy, bucket: &str) -> Vec<Seen> {
+    let prefix = format!("/{bucket}/");
+    proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.starts_with(&prefix))
+        .collect()
+}
+
+/// The AssumeRole calls an STS proxy saw.
+fn assume_calls(sts: &FaultProxy) -> usize {
+    sts.seen().iter().filter(|s| s.method == "POST").count()
+}
+
+/// The multipart uploads left in `bucket`.
+async fn uploads_left(world: &World, bucket: &str) -> Vec<String> {
+    let listed = world
+        .client
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .uploads()
+        .iter()
+        .map(|u| format!("{:?} {:?}", u.key(), u.upload_id()))
+        .collect()
 }
 
 /// The access keys that signed the proxy's requests matching `filter`.
@@ -275,3 +311,144 @@ async fn backfill_checks_and_copies_as_the_role(server: &'static Server) {
 }
 
 on_each_server!(backfill_checks_and_copies_as_the_role);
+
+/// S3 answers `ExpiredToken` when a request is signed with credentials that expired (early,
+/// or by S3's clock): the role is assumed again and the request retried with the new
+/// credentials, for a single copy and for a part of a multipart copy, whose upload is then
+/// completed (and none is left behind).
+async fn a_copy_refused_as_expired_is_retried_with_renewed_credentials(server: &'static Server) {
+    require!(
+        server,
+        sts,
+        "no STS; the classification is in s3::failure's unit tests"
+    );
+    let world = role_world_with_retry(server, 2).await;
+    let expired = Fault::Error {
+        status: 400,
+        code: "ExpiredToken",
+    };
+    let once_on = |needle: &str| Rule {
+        fault: expired,
+        path_contains: Some(needle.into()),
+        copies_only: true,
+        times: Some(1),
+    };
+    let s3 = FaultProxy::start(
+        &server.endpoint,
+        vec![once_on("small.jpg"), once_on("partNumber=1")],
+    )
+    .await;
+    let sts = FaultProxy::start(&server.endpoint, vec![]).await;
+    let mut settings = world.settings("jpg");
+    settings.sts_endpoint = Some(sts.endpoint.clone());
+    settings.multipart_threshold = 5 * MIB as u64;
+    let exporter =
+        Exporter::new(server.client_via(&s3.endpoint), settings).with_role_credentials(server.credentials());
+    let bucket = world.bucket_of("org1");
+
+    let small = world.put("org1/small.jpg", b"small").await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&small])).unwrap()).await;
+    let r = record(&report, "org1/small.jpg");
+    assert_eq!((r.outcome, r.attempts), (Outcome::Copied, 2), "{r:?}");
+    let copies = s3.copies_to("small.jpg");
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(copies[0].fault, Some(expired));
+    assert_ne!(
+        copies[0].access_key, copies[1].access_key,
+        "the retry was signed with the refused credentials"
+    );
+    assert_eq!(assume_calls(&sts), 2, "assumed again after ExpiredToken");
+
+    let big = world.put("org1/big.jpg", &bytes(6 * MIB, 11)).await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&big])).unwrap()).await;
+    let r = record(&report, "org1/big.jpg");
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    assert_eq!(
+        world.get(bucket, "org1/big.jpg").await.as_deref(),
+        Some(&bytes(6 * MIB, 11)[..])
+    );
+    let first_part: Vec<_> = s3
+        .copies_to("big.jpg")
+        .into_iter()
+        .filter(|s| s.path.contains("partNumber=1"))
+        .collect();
+    assert_eq!(first_part.len(), 2, "{first_part:?}");
+    assert_ne!(first_part[0].access_key, first_part[1].access_key);
+    // The completion is signed with the renewed credentials too.
+    let complete = seen_in(&s3, bucket)
+        .into_iter()
+        .find(|s| s.method == "POST" && s.path.contains("big.jpg") && s.path.contains("uploadId="))
+        .expect("a CompleteMultipartUpload");
+    assert_eq!(complete.access_key, first_part[1].access_key);
+    assert_eq!(assume_calls(&sts), 3);
+    assert_eq!(uploads_left(&world, bucket).await, Vec::<String>::new());
+}
+
+/// Credentials that expire while a copy runs (moto grants any `DurationSeconds`; here 2 s):
+/// the requests after they are due are signed with credentials assumed again. S3 would
+/// refuse the expired ones with `ExpiredToken`; moto accepts any, so the test reads which
+/// key signed what. A later record, after those expired too, assumes again and copies.
+async fn credentials_that_expire_during_a_copy_are_renewed(server: &'static Server) {
+    require!(server, sts, "no STS to grant short sessions");
+    let world = role_world(server).await;
+    let session = Duration::from_secs(2);
+    // Every part copy is held longer than a session: the completion is sent after the
+    // credentials the parts were signed with have expired.
+    let s3 = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            fault: Fault::Delay(session + Duration::from_secs(1)),
+            path_contains: Some("partNumber=".into()),
+            copies_only: true,
+            times: None,
+        }],
+    )
+    .await;
+    let sts = FaultProxy::start(&server.endpoint, vec![]).await;
+    let mut settings = world.settings("jpg");
+    settings.sts_endpoint = Some(sts.endpoint.clone());
+    settings.multipart_threshold = 5 * MIB as u64;
+    let exporter = Exporter::new(server.client_via(&s3.endpoint), settings)
+        .with_role_credentials(server.credentials())
+        .with_role_session_length(session);
+    let bucket = world.bucket_of("org1");
+
+    let big = world.put("org1/big.jpg", &bytes(6 * MIB, 5)).await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&big])).unwrap()).await;
+    let r = record(&report, "org1/big.jpg");
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    let seen = seen_in(&s3, bucket);
+    let part_keys: Vec<_> = seen
+        .iter()
+        .filter(|s| s.copy && s.path.contains("partNumber="))
+        .map(|s| s.access_key.clone())
+        .collect();
+    let complete = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.path.contains("uploadId=") && !s.copy)
+        .expect("a CompleteMultipartUpload");
+    assert!(
+        !part_keys.contains(&complete.access_key),
+        "the completion was signed with the parts' credentials, expired by then: {:?} {part_keys:?}",
+        complete.access_key
+    );
+    let assumed = assume_calls(&sts);
+    assert!(assumed >= 2, "{assumed}");
+
+    // Later, the completion's credentials have expired too.
+    tokio::time::sleep(session).await;
+    let later = world.put("org1/later.jpg", b"later").await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&later])).unwrap()).await;
+    assert_eq!(record(&report, "org1/later.jpg").outcome, Outcome::Copied);
+    let copy = s3.copies_to("later.jpg").pop().expect("a CopyObject");
+    assert!(
+        seen.iter().all(|s| s.access_key != copy.access_key),
+        "signed with credentials assumed for the first copy"
+    );
+    assert_eq!(assume_calls(&sts), assumed + 1);
+}
+
+on_each_server!(
+    a_copy_refused_as_expired_is_retried_with_renewed_credentials,
+    credentials_that_expire_during_a_copy_are_renewed,
+);

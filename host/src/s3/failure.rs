@@ -4,6 +4,8 @@
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
+use super::roles::AssumeRoleFailed;
+
 /// What an S3 error means for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum S3Failure {
@@ -83,11 +85,26 @@ const THROTTLING_CODES: &[&str] = &[
     "ServiceUnavailable",
 ];
 
+/// Codes S3 answers with a 4xx that another attempt can still get past: a conflicting
+/// operation on the bucket or key was in progress (`OperationAborted`: "try again"), or the
+/// request was signed with credentials that expired (a role's client assumes the role
+/// again before the retry: see `s3::roles`).
+const RETRY_AFTER_CODES: &[&str] = &["OperationAborted", "ExpiredToken", "TokenRefreshRequired"];
+
 /// Sorts an SDK error into superseded, retryable or fatal.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> S3Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    if let Some(failed) = assume_role_failure(err) {
+        // A role's credentials could not be renewed for this request.
+        let (code, message) = ("AssumeRoleNotPermitted".to_string(), failed.to_string());
+        return if failed.retryable {
+            S3Failure::Retryable { code, message }
+        } else {
+            S3Failure::Fatal { code, message }
+        };
+    }
     match err {
         SdkError::ServiceError(context) => {
             let code = context.err().code().unwrap_or_default().to_string();
@@ -132,11 +149,20 @@ pub fn classify_service(status: u16, code: String, message: String) -> S3Failure
     } else {
         code
     };
-    if status >= 500 || status == 429 || THROTTLING_CODES.contains(&code.as_str()) {
+    if status >= 500
+        || status == 429
+        || THROTTLING_CODES.contains(&code.as_str())
+        || RETRY_AFTER_CODES.contains(&code.as_str())
+    {
         S3Failure::Retryable { code, message }
     } else {
         S3Failure::Fatal { code, message }
     }
+}
+
+/// The role's failure to renew credentials, when that is why the request was not sent.
+fn assume_role_failure<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a AssumeRoleFailed> {
+    std::iter::successors(Some(err), |e| e.source()).find_map(|e| e.downcast_ref::<AssumeRoleFailed>())
 }
 
 fn source_chain(err: &dyn std::error::Error) -> String {
@@ -173,5 +199,52 @@ mod tests {
         assert!(matches!(c(500, ""), S3Failure::Retryable { code, .. } if code == "HTTP500"));
         assert!(matches!(c(400, "RequestTimeout"), S3Failure::Retryable { .. }));
         assert!(matches!(c(200, "InternalError"), S3Failure::Retryable { .. }));
+    }
+
+    #[test]
+    fn conflicts_and_expired_credentials_are_worth_another_attempt() {
+        let c = |status, code: &str| classify_service(status, code.into(), String::new());
+        assert!(
+            matches!(c(409, "OperationAborted"), S3Failure::Retryable { code, .. } if code == "OperationAborted")
+        );
+        assert!(
+            matches!(c(400, "ExpiredToken"), S3Failure::Retryable { code, .. } if code == "ExpiredToken")
+        );
+        assert!(matches!(
+            c(400, "TokenRefreshRequired"),
+            S3Failure::Retryable { .. }
+        ));
+        assert!(matches!(c(400, "InvalidToken"), S3Failure::Fatal { .. }));
+        assert!(matches!(c(409, "BucketAlreadyExists"), S3Failure::Fatal { .. }));
+    }
+
+    #[test]
+    fn a_role_that_cannot_be_renewed_is_named() {
+        use aws_sdk_s3::error::ConnectorError;
+        let failed = |retryable| AssumeRoleFailed {
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            reason: "STS answered HTTP 403 AccessDenied".into(),
+            retryable,
+        };
+        let sdk = |retryable| {
+            let source =
+                aws_credential_types::provider::error::CredentialsError::provider_error(failed(retryable));
+            SdkError::<aws_sdk_s3::operation::copy_object::CopyObjectError, HttpResponse>::dispatch_failure(
+                ConnectorError::other(Box::new(source), None),
+            )
+        };
+        let fatal = classify(&sdk(false));
+        assert!(
+            matches!(&fatal, S3Failure::Fatal { code, .. } if code == "AssumeRoleNotPermitted"),
+            "{fatal:?}"
+        );
+        assert!(
+            fatal
+                .to_string()
+                .contains("could not assume role arn:aws:iam::123456789012:role/r")
+        );
+        assert!(
+            matches!(classify(&sdk(true)), S3Failure::Retryable { code, .. } if code == "AssumeRoleNotPermitted")
+        );
     }
 }

@@ -1,12 +1,17 @@
 //! [`RoleClients`]: one S3 client per cross-account role (`roleArn` + `externalId`), built
-//! lazily from the function's own client with only the credentials replaced: credentials
-//! from `sts:AssumeRole`, kept until shortly before they expire and then assumed again.
+//! lazily from the function's own client with only the credentials replaced. Its credentials
+//! come from a provider over the role's slot, asked before every request: the slot holds the
+//! credentials from `sts:AssumeRole` and assumes again when they are due (shortly before they
+//! expire) or when S3 answered a request signed with them `ExpiredToken` (the client's
+//! [`Rejections`] interceptor tells the slot), so a retry after `ExpiredToken`, and every
+//! request of a copy that outlives its credentials, the abort included, signs with fresh ones.
 //!
 //! Each role has its own slot and its own lock: a role whose STS call is slow or refused
 //! delays only the records of the orgs that use it. The map of slots is locked only to find
 //! or add a slot, never across an STS call. Every STS call is bounded
 //! ([`RoleClients::new`]'s timeout), and a refusal is remembered for [`FAILURE_TTL`] so a
-//! burst of one org's records does not queue behind one STS timeout after another.
+//! burst of one org's records (or of one copy's requests) does not queue behind one STS
+//! timeout after another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,20 +19,26 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::future;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, IdentityCache, ProvideCredentials, SharedCredentialsProvider,
+    BehaviorVersion, ConfigBag, Credentials, IdentityCache, Intercept, ProvideCredentials, RuntimeComponents,
+    SharedCredentialsProvider,
 };
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::config::AssumedRole;
 
-/// Assumed credentials are renewed this long before they expire (STS gives an hour).
+/// Assumed credentials are renewed this long before they expire (STS gives an hour), or a
+/// quarter of their lifetime before when they were given for less than 20 minutes.
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// A failed AssumeRole is answered from memory this long before STS is asked again.
 pub const FAILURE_TTL: Duration = Duration::from_secs(10);
@@ -35,6 +46,9 @@ pub const FAILURE_TTL: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest reason kept from an STS error.
 const MAX_REASON: usize = 600;
+/// S3's error codes for a request signed with credentials that expired: the credentials
+/// must be replaced, and the request can then be sent again.
+pub const EXPIRED_CREDENTIALS: [&str; 2] = ["ExpiredToken", "TokenRefreshRequired"];
 
 /// The role could not be assumed: the org's records fail with `AssumeRoleNotPermitted`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,33 +69,51 @@ pub struct RoleClients {
     /// `None` when no credentials to call STS with were given.
     sts: Option<SdkConfig>,
     timeout: Duration,
-    slots: Mutex<HashMap<AssumedRole, Arc<Slot>>>,
+    session_length: Option<Duration>,
+    slots: Mutex<HashMap<AssumedRole, (Arc<Slot>, Client)>>,
 }
 
+/// One role's credentials: what its client's requests are signed with.
+#[derive(Debug)]
 struct Slot {
+    role: AssumedRole,
     session_name: String,
+    sts: Option<SdkConfig>,
+    timeout: Duration,
+    session_length: Option<Duration>,
     state: tokio::sync::Mutex<SlotState>,
+    /// The access key id of credentials S3 answered `ExpiredToken` to (set by the client's
+    /// interceptor, outside the slot's lock).
+    rejected: Mutex<Option<String>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct SlotState {
     provider: Option<AssumeRoleProvider>,
-    /// The client with the current credentials, and when they expire.
-    current: Option<(Client, Option<SystemTime>)>,
+    current: Option<Assumed>,
     /// The last failure, and when it happened.
     failed: Option<(AssumeRoleFailed, Instant)>,
+}
+
+#[derive(Debug)]
+struct Assumed {
+    credentials: Credentials,
+    /// When to assume again (`None`: credentials without an expiry).
+    renew_at: Option<SystemTime>,
 }
 
 impl RoleClients {
     /// Role clients derived from `base` (its endpoint, region, timeouts, HTTP connector, no
     /// SDK retries). AssumeRole is signed with `credentials` (those of `base`: the SDK cannot
     /// read them back from a client; `None` fails every role), sent to `sts_endpoint` (a
-    /// local server) or the region's STS, and given at most `timeout` per role.
+    /// local server) or the region's STS, and given at most `timeout` per role. Sessions last
+    /// `session_length` (`None`: STS's default, an hour).
     pub fn new(
         base: &Client,
         credentials: Option<SharedCredentialsProvider>,
         sts_endpoint: Option<&str>,
         timeout: Duration,
+        session_length: Option<Duration>,
     ) -> Self {
         let conf = base.config();
         let mut sts = SdkConfig::builder()
@@ -108,36 +140,101 @@ impl RoleClients {
             base: base.clone(),
             sts: credentials.map(|_| sts.build()),
             timeout,
+            session_length,
             slots: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The client whose requests are signed as `role`, assuming it first when there are no
-    /// credentials yet or they expire within [`REFRESH_BEFORE`]. `org` names the STS session
+    /// The client whose requests are signed as `role`, once the role's credentials are at
+    /// hand (assumed first when there are none yet or they are due). The client asks the
+    /// role's slot again before each request. `org` names the STS session
     /// (`artifact-export-<org>`) when this is the role's first use.
     pub async fn client(&self, role: &AssumedRole, org: &str) -> Result<Client, AssumeRoleFailed> {
-        let slot = {
+        let (slot, client) = {
             let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             slots
                 .entry(role.clone())
-                .or_insert_with(|| Arc::new(Slot::new(org)))
+                .or_insert_with(|| {
+                    let slot = Arc::new(Slot {
+                        role: role.clone(),
+                        session_name: session_name(org),
+                        sts: self.sts.clone(),
+                        timeout: self.timeout,
+                        session_length: self.session_length,
+                        state: tokio::sync::Mutex::new(SlotState::default()),
+                        rejected: Mutex::new(None),
+                    });
+                    let client = self.client_for(&slot);
+                    (slot, client)
+                })
                 .clone()
         };
-        let mut state = slot.state.lock().await;
+        slot.credentials().await?;
+        Ok(client)
+    }
+
+    /// The base client's configuration with the slot's credentials, asked per request (no
+    /// cache: the slot is the cache), and the interceptor that tells the slot of `ExpiredToken`.
+    fn client_for(&self, slot: &Arc<Slot>) -> Client {
+        let config = self
+            .base
+            .config()
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(RoleCredentials(slot.clone())))
+            .identity_cache(IdentityCache::no_cache())
+            .interceptor(Rejections(slot.clone()))
+            .build();
+        Client::from_conf(config)
+    }
+}
+
+/// STS session names: 2 to 64 of [\w+=,.@-]; org names are 1-64 of [A-Za-z0-9._-].
+fn session_name(org: &str) -> String {
+    let mut session_name = format!("artifact-export-{org}");
+    session_name.truncate(64);
+    session_name
+}
+
+/// When credentials assumed at `now` that expire at `expiry` are due for renewal:
+/// [`REFRESH_BEFORE`] before they expire, or a quarter of their lifetime when that is less.
+fn renewal_time(now: SystemTime, expiry: Option<SystemTime>) -> Option<SystemTime> {
+    let expiry = expiry?;
+    let lifetime = expiry.duration_since(now).unwrap_or_default();
+    Some(expiry - REFRESH_BEFORE.min(lifetime / 4))
+}
+
+impl Slot {
+    /// The role's credentials: the current ones while they are not due and S3 has not
+    /// refused them, else newly assumed ones (bounded by the timeout; a failure is
+    /// remembered for [`FAILURE_TTL`], and meanwhile credentials that have not expired yet
+    /// are still used).
+    async fn credentials(&self) -> Result<Credentials, AssumeRoleFailed> {
+        let mut state = self.state.lock().await;
         let now = SystemTime::now();
-        let fresh = |expiry: &Option<SystemTime>| {
-            expiry.is_none_or(|at| at.duration_since(now).is_ok_and(|left| left > REFRESH_BEFORE))
-        };
-        if let Some((client, expiry)) = &state.current
-            && fresh(expiry)
+        let rejected = self
+            .rejected
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let refused = |c: &Credentials| rejected.as_deref() == Some(c.access_key_id());
+        // Not refused by S3 and not expired: still good to sign with, if not for long.
+        let usable =
+            |a: &Assumed| !refused(&a.credentials) && a.credentials.expiry().is_none_or(|at| at > now);
+        if let Some(current) = &state.current
+            && !refused(&current.credentials)
+            && current.renew_at.is_none_or(|at| now < at)
         {
-            return Ok(client.clone());
+            return Ok(current.credentials.clone());
         }
         if let Some((failure, at)) = &state.failed
             && at.elapsed() < FAILURE_TTL
         {
-            return Err(failure.clone());
+            return match &state.current {
+                Some(current) if usable(current) => Ok(current.credentials.clone()),
+                _ => Err(failure.clone()),
+            };
         }
+        let role = &self.role;
         let Some(sts) = &self.sts else {
             return Err(AssumeRoleFailed {
                 role_arn: role.role_arn.clone(),
@@ -147,9 +244,12 @@ impl RoleClients {
         };
         if state.provider.is_none() {
             let mut builder =
-                AssumeRoleProvider::builder(&role.role_arn).session_name(slot.session_name.clone());
+                AssumeRoleProvider::builder(&role.role_arn).session_name(self.session_name.clone());
             if let Some(id) = &role.external_id {
                 builder = builder.external_id(id.clone());
+            }
+            if let Some(length) = self.session_length {
+                builder = builder.session_length(length);
             }
             state.provider = Some(builder.configure(sts).build().await);
         }
@@ -162,12 +262,14 @@ impl RoleClients {
         };
         let failed = match answer {
             Ok(Ok(credentials)) => {
-                let expiry = credentials.expiry();
-                let client = self.client_with(credentials);
-                state.current = Some((client.clone(), expiry));
+                let renew_at = renewal_time(SystemTime::now(), credentials.expiry());
+                state.current = Some(Assumed {
+                    credentials: credentials.clone(),
+                    renew_at,
+                });
                 state.failed = None;
                 tracing::debug!(role = %role.role_arn, "assumed role");
-                return Ok(client);
+                return Ok(credentials);
             }
             Ok(Err(error)) => {
                 let (text, retryable) = describe(&error);
@@ -178,41 +280,106 @@ impl RoleClients {
                 true,
             ),
         };
+        state.failed = Some((failed.clone(), Instant::now()));
         // Credentials that are about to expire still work until they do.
-        if let Some((client, Some(expiry))) = &state.current
-            && *expiry > now
+        if let Some(current) = &state.current
+            && usable(current)
         {
             tracing::warn!(role = %role.role_arn, reason = %failed.reason, "could not renew the role's credentials; using the current ones until they expire");
-            return Ok(client.clone());
+            return Ok(current.credentials.clone());
         }
         tracing::warn!(role = %role.role_arn, reason = %failed.reason, "could not assume role");
-        state.failed = Some((failed.clone(), Instant::now()));
         Err(failed)
     }
 
-    fn client_with(&self, credentials: Credentials) -> Client {
-        let config = self
-            .base
-            .config()
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            // Static credentials: nothing to cache (a new client replaces this one at renewal).
-            .identity_cache(IdentityCache::no_cache())
-            .build();
-        Client::from_conf(config)
+    /// S3 answered `ExpiredToken` to a request signed with `access_key_id`: those
+    /// credentials are not used again.
+    fn reject(&self, access_key_id: &str) {
+        tracing::debug!(role = %self.role.role_arn, "S3 refused the role's credentials as expired; assuming it again");
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(access_key_id.to_string());
     }
 }
 
-impl Slot {
-    fn new(org: &str) -> Slot {
-        // STS session names: 2 to 64 of [\w+=,.@-]; org names are 1-64 of [A-Za-z0-9._-].
-        let mut session_name = format!("artifact-export-{org}");
-        session_name.truncate(64);
-        Slot {
-            session_name,
-            state: tokio::sync::Mutex::new(SlotState::default()),
-        }
+/// The credentials provider of a role's client: its slot.
+#[derive(Debug)]
+struct RoleCredentials(Arc<Slot>);
+
+impl ProvideCredentials for RoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.0
+                .credentials()
+                .await
+                .map_err(CredentialsError::provider_error)
+        })
     }
+}
+
+/// Tells a role's slot when S3 answers one of [`EXPIRED_CREDENTIALS`] to a request signed
+/// with its credentials, so the next request (the retry) is signed with new ones.
+#[derive(Debug)]
+struct Rejections(Arc<Slot>);
+
+/// The access key id an attempt was signed with (the request is gone once it is sent).
+#[derive(Debug, Clone)]
+struct SignedWith(String);
+
+impl Storable for SignedWith {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for Rejections {
+    fn name(&self) -> &'static str {
+        "RoleCredentialRejections"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(key) = signing_key(context.request().headers().get("authorization")) {
+            cfg.interceptor_state().store_put(SignedWith(key.to_string()));
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (Some(response), Some(SignedWith(key))) = (context.response(), cfg.load::<SignedWith>()) else {
+            return Ok(());
+        };
+        if is_expired_credentials(response.status().as_u16(), response.body().bytes()) {
+            self.0.reject(key);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an answer (`status`, `body`) is an S3 error with one of [`EXPIRED_CREDENTIALS`]'s
+/// codes.
+fn is_expired_credentials(status: u16, body: Option<&[u8]>) -> bool {
+    status >= 400
+        && body
+            .and_then(|body| xml_element(&String::from_utf8_lossy(body), "Code"))
+            .is_some_and(|code| EXPIRED_CREDENTIALS.contains(&code.as_str()))
+}
+
+/// The access key id of a SigV4 `authorization` header (`… Credential=KEY/date/…`).
+fn signing_key(authorization: Option<&str>) -> Option<&str> {
+    let (_, rest) = authorization?.split_once("Credential=")?;
+    rest.split('/').next().filter(|key| !key.is_empty())
 }
 
 /// The text of the first `<tag>…</tag>` in `xml`.
@@ -298,9 +465,85 @@ mod tests {
 
     #[test]
     fn session_names_fit_sts() {
-        let slot = Slot::new(&"o".repeat(64));
-        assert_eq!(slot.session_name.len(), 64);
-        assert!(slot.session_name.starts_with("artifact-export-o"));
-        assert_eq!(Slot::new("org1").session_name, "artifact-export-org1");
+        let name = session_name(&"o".repeat(64));
+        assert_eq!(name.len(), 64);
+        assert!(name.starts_with("artifact-export-o"));
+        assert_eq!(session_name("org1"), "artifact-export-org1");
+    }
+
+    #[test]
+    fn renewal_is_due_before_expiry() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = now + Duration::from_secs(3600);
+        assert_eq!(renewal_time(now, Some(hour)), Some(hour - REFRESH_BEFORE));
+        let short = now + Duration::from_secs(8);
+        assert_eq!(renewal_time(now, Some(short)), Some(now + Duration::from_secs(6)));
+        let past = now - Duration::from_secs(1);
+        assert_eq!(renewal_time(now, Some(past)), Some(past));
+        assert_eq!(renewal_time(now, None), None);
+    }
+
+    #[test]
+    fn expired_token_answers_and_the_refused_key() {
+        let body = |code: &str| {
+            format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>m</Message></Error>")
+        };
+        for code in EXPIRED_CREDENTIALS {
+            assert!(is_expired_credentials(400, Some(body(code).as_bytes())), "{code}");
+        }
+        assert!(!is_expired_credentials(
+            403,
+            Some(body("AccessDenied").as_bytes())
+        ));
+        assert!(!is_expired_credentials(
+            200,
+            Some(body("ExpiredToken").as_bytes())
+        ));
+        assert!(!is_expired_credentials(400, None));
+        let auth = "AWS4-HMAC-SHA256 Credential=ASIAKEY1/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+        assert_eq!(signing_key(Some(auth)), Some("ASIAKEY1"));
+        assert_eq!(signing_key(Some("Bearer x")), None);
+        assert_eq!(signing_key(None), None);
+    }
+
+    /// A request of a role's client whose credentials cannot be assumed (STS refuses the
+    /// connection) is not sent, and is classified as the role's failure, not a network one.
+    #[tokio::test]
+    async fn a_request_whose_role_cannot_be_assumed_names_the_role() {
+        let closed = "http://127.0.0.1:9";
+        let base = crate::s3::client::for_endpoint(closed, "us-east-1", "k", "s");
+        let credentials = crate::s3::client::static_credentials("k", "s");
+        let roles = RoleClients::new(
+            &base,
+            Some(credentials),
+            Some(closed),
+            Duration::from_secs(2),
+            None,
+        );
+        let role = AssumedRole {
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            external_id: None,
+        };
+        let refused = roles.client(&role, "org1").await.unwrap_err();
+        assert!(refused.retryable, "{refused:?}");
+        // The role's client, as a copy already under way holds it.
+        let client = roles.slots.lock().unwrap()[&role].1.clone();
+        let error = client
+            .head_object()
+            .bucket("b")
+            .key("k")
+            .send()
+            .await
+            .unwrap_err();
+        let failure = crate::s3::classify(&error);
+        assert!(
+            matches!(&failure, crate::s3::S3Failure::Retryable { code, .. } if code == "AssumeRoleNotPermitted"),
+            "{failure:?}"
+        );
+        assert!(
+            failure
+                .to_string()
+                .contains("could not assume role arn:aws:iam::123456789012:role/r")
+        );
     }
 }

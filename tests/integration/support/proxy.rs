@@ -1,7 +1,7 @@
 //! A small HTTP proxy on loopback between the function's client and a real S3 server.
 //! It forwards requests untouched (the Host header too, so signatures stay valid) and can
-//! inject faults: 503 SlowDown, 500, dropped connections, or added latency, for requests
-//! that match a rule, a given number of times.
+//! inject faults: 503 SlowDown, 500, any S3 error, dropped connections, or added latency,
+//! for requests that match a rule, a given number of times.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,6 +30,9 @@ pub enum Fault {
     SlowDown,
     /// Answer 500 InternalError without forwarding.
     InternalError,
+    /// Answer `status` with an S3 XML error body whose code is `code`, without forwarding
+    /// (e.g. 400 `ExpiredToken`, 409 `OperationAborted`).
+    Error { status: u16, code: &'static str },
     /// Close the connection without answering.
     Drop,
     /// Forward after a delay.
@@ -293,6 +296,7 @@ async fn forward(
     match fault {
         Some(Fault::SlowDown) => return Ok(canned(503, "SlowDown")),
         Some(Fault::InternalError) => return Ok(canned(500, "InternalError")),
+        Some(Fault::Error { status, code }) => return Ok(canned(status, code)),
         Some(Fault::Drop) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,
