@@ -264,24 +264,13 @@ async fn list_destination(
             Some(true) => out.next_continuation_token().map(str::to_string),
             _ => None,
         };
-        let entries = out
-            .contents
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|o| {
-                let existing = Existing {
-                    size: o.size.and_then(|s| u64::try_from(s).ok()),
-                    etag: o.e_tag.map(|e| e.trim_matches('"').to_string()),
-                    last_modified: o.last_modified,
-                    // A listing carries checksum algorithms, not values.
-                    checksum: None,
-                };
-                Some(Entry {
-                    key: o.key?,
-                    existing,
-                })
-            })
-            .collect();
+        let mut entries = Vec::with_capacity(out.contents.as_ref().map_or(0, Vec::len));
+        for o in out.contents.unwrap_or_default() {
+            let Some(key) = o.key else { continue };
+            // A listing carries checksum algorithms, not values, and no encryption.
+            let existing = Existing::listed(o.size, o.e_tag.as_deref(), o.last_modified);
+            entries.push(Entry { key, existing });
+        }
         let last = token.is_none();
         if tx.send(Ok(Page { entries, last })).await.is_err() || last {
             return;
@@ -298,12 +287,7 @@ mod tests {
             .iter()
             .map(|k| Entry {
                 key: k.to_string(),
-                existing: Existing {
-                    size: Some(k.len() as u64),
-                    etag: Some(format!("etag of {k}")),
-                    last_modified: None,
-                    checksum: None,
-                },
+                existing: Existing::listed(Some(k.len() as i64), Some(&format!("etag of {k}")), None),
             })
             .collect();
         Ok(Page { entries, last })

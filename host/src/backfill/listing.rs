@@ -5,6 +5,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
+use crate::destination::Existing;
 use crate::event::SourceObject;
 use crate::s3::{RetryPolicy, S3Failure, classify, with_retries};
 
@@ -20,6 +21,18 @@ pub struct Listed {
     pub last_modified: Option<DateTime>,
     /// The source's storage class, from the listing (S3 and Garage list `STANDARD` too).
     pub storage_class: Option<String>,
+}
+
+impl Listed {
+    /// What the listing says of the source, as the in-place rule takes it.
+    pub fn facts(&self) -> Existing {
+        let object = &self.object;
+        Existing {
+            size: object.size,
+            etag: object.etag.clone(),
+            ..Existing::listed(None, None, self.last_modified)
+        }
+    }
 }
 
 /// One page of the listing, and where the next one starts.
@@ -54,26 +67,23 @@ pub async fn list_page(
     })
     .await;
     let out = result?;
-    let objects = out
-        .contents()
-        .iter()
-        .filter_map(|o| {
-            let key = o.key()?.to_string();
-            Some(Listed {
-                object: SourceObject {
-                    bucket: bucket.to_string(),
-                    key,
-                    size: o.size().and_then(|s| u64::try_from(s).ok()),
-                    etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
-                    version_id: None,
-                    event_time: o.last_modified().and_then(|t| t.fmt(Format::DateTime).ok()),
-                    event_name: BACKFILL_EVENT_NAME.into(),
-                },
-                last_modified: o.last_modified().copied(),
-                storage_class: o.storage_class().map(|c| c.as_str().to_string()),
-            })
-        })
-        .collect();
+    let mut objects = Vec::with_capacity(out.contents().len());
+    for o in out.contents() {
+        let Some(key) = o.key() else { continue };
+        objects.push(Listed {
+            object: SourceObject {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                size: o.size().and_then(|s| u64::try_from(s).ok()),
+                etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
+                version_id: None,
+                event_time: o.last_modified().and_then(|t| t.fmt(Format::DateTime).ok()),
+                event_name: BACKFILL_EVENT_NAME.into(),
+            },
+            last_modified: o.last_modified().copied(),
+            storage_class: o.storage_class().map(|c| c.as_str().to_string()),
+        });
+    }
     let next = if out.is_truncated() == Some(true) {
         out.next_continuation_token().map(str::to_string)
     } else {
