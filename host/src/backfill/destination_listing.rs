@@ -34,6 +34,8 @@ use crate::destination::Existing;
 use crate::route::owner;
 use crate::s3::{RetryPolicy, S3Failure, classify, with_retries};
 
+use super::listing::listed_key;
+
 /// Pages of one destination listing kept ready ahead of the join.
 pub const PAGES_AHEAD: usize = 2;
 
@@ -248,6 +250,7 @@ async fn list_destination(
                 .bucket(&*bucket)
                 .prefix(&prefix)
                 .max_keys(page_size)
+                .encoding_type(aws_sdk_s3::types::EncodingType::Url)
                 .set_expected_bucket_owner(owner.clone())
                 .set_continuation_token(token.clone());
             async move { request.send().await.map_err(|e| classify(&e)) }
@@ -264,9 +267,17 @@ async fn list_destination(
             Some(true) => out.next_continuation_token().map(str::to_string),
             _ => None,
         };
+        let encoding = out.encoding_type.clone();
         let mut entries = Vec::with_capacity(out.contents.as_ref().map_or(0, Vec::len));
         for o in out.contents.unwrap_or_default() {
             let Some(key) = o.key else { continue };
+            let key = match listed_key(&key, encoding.as_ref()) {
+                Ok(key) => key,
+                Err(failure) => {
+                    let _ = tx.send(Err(failure)).await;
+                    return;
+                }
+            };
             // A listing carries checksum algorithms, not values, and no encryption.
             let existing = Existing::listed(o.size, o.e_tag.as_deref(), o.last_modified);
             entries.push(Entry { key, existing });

@@ -1,12 +1,19 @@
 //! Existing objects of the source bucket, page by page (`ListObjectsV2`), as the source
 //! objects an event would have announced.
+//!
+//! Every listing here (the destination's too) asks for URL-encoded keys (`EncodingType=url`)
+//! and decodes them ([`listed_key`]): a key may hold characters XML 1.0 cannot carry
+//! (U+0001) or that an XML parser normalises (`\r`), and such a key must come back whole,
+//! or it would be copied under another name, skipped as superseded, or fail the listing.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::types::EncodingType;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use crate::destination::Existing;
 use crate::event::SourceObject;
+use crate::s3::keys::decode_listed_key;
 use crate::s3::{RetryPolicy, S3Failure, classify, with_retries};
 
 /// Event name a plugin sees for objects found by a backfill.
@@ -35,6 +42,20 @@ impl Listed {
     }
 }
 
+/// The key of a listed object, decoded when the listing answered URL-encoded keys (asked
+/// for with `EncodingType=url`, which every listing here does: XML cannot carry every
+/// character a key may hold, and a parser may turn `\r` into `\n`). A server that ignored
+/// the request answers plain keys, taken as they are.
+pub fn listed_key(key: &str, encoding: Option<&EncodingType>) -> Result<String, S3Failure> {
+    if encoding != Some(&EncodingType::Url) {
+        return Ok(key.to_string());
+    }
+    decode_listed_key(key).map_err(|e| S3Failure::Fatal {
+        code: "InvalidListedKey".into(),
+        message: e.to_string(),
+    })
+}
+
 /// One page of the listing, and where the next one starts.
 #[derive(Debug, Default)]
 pub struct Page {
@@ -61,19 +82,21 @@ pub async fn list_page(
             .bucket(bucket)
             .prefix(prefix)
             .max_keys(page_size)
+            .encoding_type(EncodingType::Url)
             .set_continuation_token(continuation.clone())
             .set_expected_bucket_owner(owner.map(str::to_string));
         async move { request.send().await.map_err(|e| classify(&e)) }
     })
     .await;
     let out = result?;
+    let encoding = out.encoding_type();
     let mut objects = Vec::with_capacity(out.contents().len());
     for o in out.contents() {
         let Some(key) = o.key() else { continue };
         objects.push(Listed {
             object: SourceObject {
                 bucket: bucket.to_string(),
-                key: key.to_string(),
+                key: listed_key(key, encoding)?,
                 size: o.size().and_then(|s| u64::try_from(s).ok()),
                 etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
                 version_id: None,
