@@ -439,7 +439,8 @@ async fn export_to(
                     Err(failure) => return could_not_check(&target, &failure),
                 },
             };
-            // Each side is read with a HEAD at most once: two rounds at most.
+            // Each side is read with a HEAD at most once (already_copied never asks for a
+            // side read already): three rounds at most.
             let mut in_place = false;
             for _ in 0..3 {
                 let Some(found) = existing.as_ref() else { break };
