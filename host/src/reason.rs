@@ -89,7 +89,7 @@ const THROTTLING: [&str; 6] = [
 
 impl ReasonCode {
     /// Every code, in declaration order (for docs and tests).
-    pub const ALL: [ReasonCode; 23] = [
+    pub const ALL: [ReasonCode; 24] = [
         ReasonCode::AccessDenied,
         ReasonCode::NoSuchBucket,
         ReasonCode::KmsDenied,

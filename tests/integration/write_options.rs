@@ -100,7 +100,7 @@ pub(crate) fn keeps_storage_class(server: &Server) -> bool {
 }
 
 /// Whether the server implements SSE-S3 / SSE-KMS (moto does; Garage ignores the headers).
-fn implements_sse(server: &Server) -> bool {
+pub(crate) fn implements_sse(server: &Server) -> bool {
     server.name == "moto"
 }
 
@@ -220,7 +220,7 @@ async fn wrong_source_checksums(server: &'static Server, world: &World) -> Fault
 }
 
 /// A KMS key on moto, made by boto3 in the test venv (the crate has no KMS client).
-fn moto_kms_key(server: &Server) -> String {
+pub(crate) fn moto_kms_key(server: &Server) -> String {
     let python = repo("target/test-venv/bin/python");
     let script = "import boto3,sys; k=boto3.client('kms',endpoint_url=sys.argv[1],region_name=sys.argv[2],\
                   aws_access_key_id=sys.argv[3],aws_secret_access_key=sys.argv[4]); print(k.create_key()['KeyMetadata']['Arn'])";

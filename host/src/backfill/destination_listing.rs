@@ -34,6 +34,8 @@ use crate::destination::Existing;
 use crate::route::owner;
 use crate::s3::{RetryPolicy, S3Failure, classify, with_retries};
 
+use super::listing::listed_key;
+
 /// Pages of one destination listing kept ready ahead of the join.
 pub const PAGES_AHEAD: usize = 2;
 
@@ -248,6 +250,7 @@ async fn list_destination(
                 .bucket(&*bucket)
                 .prefix(&prefix)
                 .max_keys(page_size)
+                .encoding_type(aws_sdk_s3::types::EncodingType::Url)
                 .set_expected_bucket_owner(owner.clone())
                 .set_continuation_token(token.clone());
             async move { request.send().await.map_err(|e| classify(&e)) }
@@ -264,24 +267,21 @@ async fn list_destination(
             Some(true) => out.next_continuation_token().map(str::to_string),
             _ => None,
         };
-        let entries = out
-            .contents
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|o| {
-                let existing = Existing {
-                    size: o.size.and_then(|s| u64::try_from(s).ok()),
-                    etag: o.e_tag.map(|e| e.trim_matches('"').to_string()),
-                    last_modified: o.last_modified,
-                    // A listing carries checksum algorithms, not values.
-                    checksum: None,
-                };
-                Some(Entry {
-                    key: o.key?,
-                    existing,
-                })
-            })
-            .collect();
+        let encoding = out.encoding_type.clone();
+        let mut entries = Vec::with_capacity(out.contents.as_ref().map_or(0, Vec::len));
+        for o in out.contents.unwrap_or_default() {
+            let Some(key) = o.key else { continue };
+            let key = match listed_key(&key, encoding.as_ref()) {
+                Ok(key) => key,
+                Err(failure) => {
+                    let _ = tx.send(Err(failure)).await;
+                    return;
+                }
+            };
+            // A listing carries checksum algorithms, not values, and no encryption.
+            let existing = Existing::listed(o.size, o.e_tag.as_deref(), o.last_modified);
+            entries.push(Entry { key, existing });
+        }
         let last = token.is_none();
         if tx.send(Ok(Page { entries, last })).await.is_err() || last {
             return;
@@ -298,12 +298,7 @@ mod tests {
             .iter()
             .map(|k| Entry {
                 key: k.to_string(),
-                existing: Existing {
-                    size: Some(k.len() as u64),
-                    etag: Some(format!("etag of {k}")),
-                    last_modified: None,
-                    checksum: None,
-                },
+                existing: Existing::listed(Some(k.len() as i64), Some(&format!("etag of {k}")), None),
             })
             .collect();
         Ok(Page { entries, last })

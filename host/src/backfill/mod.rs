@@ -4,7 +4,8 @@
 //! The listing runs ahead in its own task (page by page); objects are routed, checked
 //! against their destinations and copied concurrently. Whether an object is already at its
 //! destination is answered from a listing of the destination merge-joined with the source
-//! listing ([`destination_listing`]), and with a HEAD only where that listing cannot say.
+//! listing ([`destination_listing`]), and with a HEAD only where that listing cannot say or
+//! the in-place rule ([`in_place::already_copied`]) cannot decide from it.
 //! Every copy is one atomic request (or a completed multipart upload), and an object whose
 //! destination already holds it is skipped, so an interrupted backfill loses nothing and a
 //! rerun picks up the rest.
@@ -22,9 +23,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Org};
+use crate::config::{Config, Encryption, Org};
 use crate::config_store::ConfigLoadError;
-use crate::destination::{CopyOptions, S3Destination, Stop, StopReason, WriteOptions};
+use crate::destination::{CopyOptions, Existing, S3Destination, Sse, Stop, StopReason, WriteOptions};
 use crate::exporter::Exporter;
 use crate::plan::{Decision, plan_object};
 use crate::policy::OrgPlugins;
@@ -32,7 +33,7 @@ use crate::report::{Outcome, TargetReport};
 use crate::route::Target;
 use crate::s3::{RetryPolicy, S3Failure};
 use destination_listing::{DestinationListings, Known};
-use in_place::{is_in_place, is_multipart_etag, needs_source_checksum};
+use in_place::{Copied, Side, already_copied};
 use listing::{Listed, list_page};
 use progress::{Progress, Snapshot};
 
@@ -386,6 +387,13 @@ async fn backfill_object(plan: &Plan<'_>, listed: Listed, known: Option<Known>) 
     ObjectResult { listed, org, outcome }
 }
 
+fn could_not_check(target: &Target, failure: &S3Failure) -> ObjectOutcome {
+    ObjectOutcome::Failed(format!(
+        "could not check s3://{}/{}: {failure}",
+        target.bucket, target.key
+    ))
+}
+
 /// `known`: what the destination listing says of the source's key in the org's bucket; a
 /// target it does not cover (a rewritten key, another bucket) is checked with a HEAD.
 async fn export_to(
@@ -406,59 +414,67 @@ async fn export_to(
     };
     let destination = as_role.as_ref().unwrap_or(plan.destination);
     let mut missing = Vec::with_capacity(targets.len());
-    // The source's checksum, read at most once and only when it can decide.
-    let mut source_checksum = None;
+    // The source as the listing shows it; read with a HEAD at most once, and only when the
+    // in-place rule asks for it.
+    let mut source = listed.facts();
+    // A listing shows no encryption: a copy this org wrote is SSE-KMS if the org says so.
+    let listed_sse = match copy.write.encryption {
+        Some(Encryption::Kms { .. }) => Sse::Kms,
+        _ => Sse::Unknown,
+    };
     for target in targets {
         if !plan.options.force {
             let listing = known
                 .as_ref()
                 .filter(|k| *k.bucket == *target.bucket && target.key == listed.object.key);
             let owner = copy.write.owner_of(&target.bucket);
-            // The listing decides, except for a part-wise copy (a multipart-shaped ETag that
-            // differs from the source's): there the destination's checksum, which a listing
-            // does not carry, decides before the time rule, so a HEAD reads it.
-            let existing = match listing.map(|known| &known.existing) {
-                Some(Some(found))
-                    if found.etag != listed.object.etag
-                        && found.etag.as_deref().is_some_and(is_multipart_etag) =>
-                {
-                    destination.existing(&target, owner, &copy.retry).await
-                }
-                Some(found) => Ok(found.clone()),
-                None => destination.existing(&target, owner, &copy.retry).await,
+            let head = || destination.existing(&target, owner, &copy.retry);
+            let mut existing = match listing.map(|known| &known.existing) {
+                Some(found) => found.clone().map(|found| Existing {
+                    sse: listed_sse,
+                    ..found
+                }),
+                None => match head().await {
+                    Ok(found) => found,
+                    Err(failure) => return could_not_check(&target, &failure),
+                },
             };
-            match existing {
-                Ok(Some(existing)) => {
-                    if source_checksum.is_none() && needs_source_checksum(listed, &existing) {
+            // Each side is read with a HEAD at most once (already_copied never asks for a
+            // side read already): three rounds at most.
+            let mut in_place = false;
+            for _ in 0..3 {
+                let Some(found) = existing.as_ref() else { break };
+                match already_copied(&source, found) {
+                    Copied::Yes => in_place = true,
+                    Copied::No => {}
+                    Copied::ReadHead(Side::Destination) => {
+                        existing = match head().await {
+                            Ok(headed) => headed.map(|headed| headed.sharpened_by(found)),
+                            Err(failure) => return could_not_check(&target, &failure),
+                        };
+                        continue;
+                    }
+                    Copied::ReadHead(Side::Source) => {
                         // The source is read as the function, whatever the org's role.
-                        match plan.destination.source_checksum(&listed.object, copy).await {
-                            Ok(checksum) => source_checksum = Some(checksum),
+                        source = match plan.destination.source_head(&listed.object, copy).await {
+                            Ok(headed) => headed.sharpened_by(&source),
                             Err(S3Failure::SourceChanged(why)) => {
                                 return ObjectOutcome::Superseded(why.to_string());
                             }
                             Err(failure) => {
                                 return ObjectOutcome::Failed(format!(
-                                    "could not read the checksum of s3://{}/{}: {failure}",
+                                    "could not read s3://{}/{}: {failure}",
                                     listed.object.bucket, listed.object.key
                                 ));
                             }
-                        }
-                    }
-                    if is_in_place(
-                        listed,
-                        &existing,
-                        source_checksum.as_ref().and_then(Option::as_ref),
-                    ) {
+                        };
                         continue;
                     }
                 }
-                Ok(None) => {}
-                Err(failure) => {
-                    return ObjectOutcome::Failed(format!(
-                        "could not check s3://{}/{}: {failure}",
-                        target.bucket, target.key
-                    ));
-                }
+                break;
+            }
+            if in_place {
+                continue;
             }
         }
         missing.push(target);

@@ -19,7 +19,7 @@ use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
 pub use checksum::Checksum;
 pub use folder::{FolderDestination, KeyRefused, LocalMode};
 pub use one_file::{ManyTargets, OneFile, Ticket};
-pub use s3::{Existing, S3Destination, copy_heads_source};
+pub use s3::{Existing, Precision, S3Destination, Sse, copy_heads_source};
 pub use stop::{Stop, StopReason};
 
 /// Tuning that applies to every copy of one invocation or backfill.

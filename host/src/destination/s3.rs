@@ -32,17 +32,99 @@ pub struct S3Destination {
     source: Client,
 }
 
-/// What a HEAD (or a listing) of a destination key found.
+/// What a HEAD or a listing found of one object: a destination key, or the source as the
+/// in-place rule ([`crate::backfill::in_place::already_copied`]) compares it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Existing {
     /// Size in bytes.
     pub size: Option<u64>,
     /// ETag without quotes.
     pub etag: Option<String>,
-    /// Last-Modified (whole seconds from a HEAD, milliseconds from a listing).
+    /// Last-Modified.
     pub last_modified: Option<DateTime>,
-    /// Its checksum, when S3 keeps one.
+    /// What `last_modified` resolves: milliseconds from a listing, whole seconds from a
+    /// HEAD (an HTTP date).
+    pub precision: Precision,
+    /// Read by a HEAD with checksum mode: only then are `checksum` and `sse` what S3 keeps
+    /// (a listing shows neither).
+    pub headed: bool,
+    /// Its checksum, when S3 keeps one (and a HEAD read it).
     pub checksum: Option<ObjectChecksum>,
+    /// Its server-side encryption, as far as known.
+    pub sse: Sse,
+}
+
+/// The precision of a Last-Modified as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Whole seconds: a HEAD's `Last-Modified` header (an HTTP date).
+    Seconds,
+    /// Milliseconds: a listing's `LastModified`.
+    Millis,
+}
+
+/// An object's server-side encryption, as far as it decides what its ETag is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sse {
+    /// Not known: a listing does not show it.
+    Unknown,
+    /// Unencrypted or SSE-S3 (`AES256`): a single-part object's ETag is the MD5 of its bytes.
+    NotKms,
+    /// SSE-KMS, DSSE-KMS or SSE-C (from a HEAD; or, for a listed copy, what its org writes):
+    /// its ETag is not the MD5 of its bytes.
+    Kms,
+}
+
+impl Existing {
+    /// What a HEAD made with `ChecksumMode::Enabled` says.
+    pub fn from_head(head: &HeadObjectOutput) -> Self {
+        let kms = head.sse_customer_algorithm().is_some()
+            || matches!(
+                head.server_side_encryption(),
+                Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+            );
+        Existing {
+            size: head.content_length().and_then(|s| u64::try_from(s).ok()),
+            etag: head.e_tag().map(|e| e.trim_matches('"').to_string()),
+            last_modified: head.last_modified().copied(),
+            precision: Precision::Seconds,
+            headed: true,
+            checksum: ObjectChecksum::from_head(head),
+            sse: if kms { Sse::Kms } else { Sse::NotKms },
+        }
+    }
+
+    /// What a listing says: size, ETag and Last-Modified (milliseconds).
+    pub fn listed(size: Option<i64>, etag: Option<&str>, last_modified: Option<DateTime>) -> Self {
+        Existing {
+            size: size.and_then(|s| u64::try_from(s).ok()),
+            etag: etag.map(|e| e.trim_matches('"').to_string()),
+            last_modified,
+            precision: Precision::Millis,
+            headed: false,
+            checksum: None,
+            sse: Sse::Unknown,
+        }
+    }
+
+    /// This HEAD's facts, with `listed`'s Last-Modified in milliseconds when both read the
+    /// same object: same ETag and size, and the HEAD's second is the listing's.
+    pub fn sharpened_by(mut self, listed: &Existing) -> Self {
+        let same_second = match (self.last_modified, listed.last_modified) {
+            (Some(head), Some(listing)) => head.secs() == listing.secs(),
+            _ => false,
+        };
+        if listed.precision == Precision::Millis
+            && same_second
+            && self.etag.is_some()
+            && self.etag == listed.etag
+            && self.size == listed.size
+        {
+            self.last_modified = listed.last_modified;
+            self.precision = Precision::Millis;
+        }
+        self
+    }
 }
 
 /// What to copy where.
@@ -129,13 +211,14 @@ impl S3Destination {
         result.ok().map(|head| SourceHead(std::sync::Arc::new(head)))
     }
 
-    /// The source's checksum (a HEAD conditional on the object's ETag): what backfill's
-    /// in-place rule compares when the ETags differ.
-    pub async fn source_checksum(
+    /// The source as a HEAD conditional on the object's ETag reads it (checksum and
+    /// encryption included): what the in-place rule compares when the listings cannot
+    /// decide. A source changed since it was listed fails with `SourceChanged`.
+    pub async fn source_head(
         &self,
         object: &SourceObject,
         options: &CopyOptions,
-    ) -> Result<Option<ObjectChecksum>, S3Failure> {
+    ) -> Result<Existing, S3Failure> {
         let (result, _attempts) = head_source(
             &self.client,
             &object.bucket,
@@ -144,7 +227,7 @@ impl S3Destination {
             options,
         )
         .await;
-        result.map(|head| ObjectChecksum::from_head(&head))
+        result.map(|head| Existing::from_head(&head))
     }
 
     /// Looks up `target` (with its checksum; `owner`: the account that must own the
@@ -166,12 +249,7 @@ impl S3Destination {
                 .send()
                 .await
             {
-                Ok(out) => Ok(Some(Existing {
-                    size: out.content_length().and_then(|s| u64::try_from(s).ok()),
-                    etag: out.e_tag().map(|e| e.trim_matches('"').to_string()),
-                    last_modified: out.last_modified().copied(),
-                    checksum: ObjectChecksum::from_head(&out),
-                })),
+                Ok(out) => Ok(Some(Existing::from_head(&out))),
                 Err(SdkError::ServiceError(context)) if context.raw().status().as_u16() == 404 => Ok(None),
                 Err(e) => Err(match classify(&e) {
                     // classify reads a 404 as a vanished *source*; here any other failure is

@@ -59,6 +59,13 @@ pub fn decode_notification_key(encoded: &str) -> Result<String, KeyDecodeError> 
     String::from_utf8(out).map_err(|_| KeyDecodeError::NotUtf8(encoded.to_string()))
 }
 
+/// Decodes a key (or prefix) from a listing made with `EncodingType=url`: S3 encodes it as
+/// it does in notifications (`+` for a space, `%XX` for the rest), so a key with characters
+/// XML cannot carry (`\r`, U+0001) comes back whole.
+pub fn decode_listed_key(encoded: &str) -> Result<String, KeyDecodeError> {
+    decode_notification_key(encoded)
+}
+
 /// Encodes a key the way S3 writes it into notifications (space → `+`, bytes outside the
 /// unreserved set and `/` → `%XX`): the inverse of [`decode_notification_key`], for tools
 /// and tests that generate events.
@@ -98,6 +105,15 @@ mod tests {
         assert_eq!(
             decode_notification_key("a+b%2Bc%C3%A9.pdf").unwrap(),
             "a b+cé.pdf"
+        );
+    }
+
+    #[test]
+    fn listed_keys_with_control_characters() {
+        // moto quotes with `%20` for a space, S3 with `+`: both decode.
+        assert_eq!(
+            decode_listed_key("org1/a%0Db%01c%20d+e%2B.jpg").unwrap(),
+            "org1/a\rb\u{1}c d e+.jpg"
         );
     }
 

@@ -53,6 +53,12 @@ pub enum Fault {
     /// Forward, then replace the value of every `x-amz-checksum-*` header of the answer
     /// with `AAAAAA==`: a source whose HEAD reports another checksum than its bytes have.
     WrongChecksum,
+    /// Forward, then replace every ETag of the answer (the `ETag` header, and each
+    /// `<ETag>` of a listing or copy result) with another hex value of the same length (a
+    /// hash of the original): what S3 answers for objects under SSE-KMS, whose ETags are not
+    /// the MD5 of their bytes, in front of a server that keeps MD5s (moto). The same object
+    /// always gets the same ETag.
+    NotMd5Etags,
 }
 
 /// Which requests a fault applies to, and how many times.
@@ -311,7 +317,7 @@ async fn forward(
             let _ = released.wait_for(|released| *released).await;
         }
         Some(Fault::OwnedBy(_)) => return Ok(canned(403, "AccessDenied")),
-        Some(Fault::WrongChecksum) | None => {}
+        Some(Fault::WrongChecksum | Fault::NotMd5Etags) | None => {}
     }
     *req.uri_mut() = format!("{}{path}", state.upstream).parse().unwrap();
     match state.client.request(req).await {
@@ -331,8 +337,71 @@ async fn forward(
                         .insert(name, hyper::header::HeaderValue::from_static("AAAAAA=="));
                 }
             }
+            if fault == Some(Fault::NotMd5Etags) {
+                return not_md5_etags(response).await;
+            }
             Ok(response.map(|b| b.boxed()))
         }
         Err(e) => Err(std::io::Error::other(e)),
     }
+}
+
+/// `response` with every ETag replaced as [`Fault::NotMd5Etags`] says.
+async fn not_md5_etags(response: Response<Incoming>) -> Result<Response<ProxyBody>, std::io::Error> {
+    let (mut parts, body) = response.into_parts();
+    if let Some(etag) = parts.headers.get("etag").and_then(|v| v.to_str().ok()) {
+        let replaced = not_md5(etag);
+        parts
+            .headers
+            .insert("etag", hyper::header::HeaderValue::from_str(&replaced).unwrap());
+    }
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let body = match std::str::from_utf8(&body) {
+        Ok(text) if text.contains("<ETag>") => {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text;
+            while let Some(at) = rest.find("<ETag>") {
+                let (before, from) = rest.split_at(at + "<ETag>".len());
+                let end = from.find("</ETag>").unwrap_or(from.len());
+                out.push_str(before);
+                out.push_str(&not_md5(&from[..end]));
+                rest = &from[end..];
+            }
+            out.push_str(rest);
+            // Same length: the Content-Length header still holds.
+            Bytes::from(out)
+        }
+        _ => body,
+    };
+    Ok(Response::from_parts(
+        parts,
+        Full::new(body)
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    ))
+}
+
+/// `etag` with each run of 32 hex digits replaced by the first 32 hex digits of its
+/// SHA-256 (quotes, entities and a `-N` part count kept).
+fn not_md5(etag: &str) -> String {
+    use sha2::Digest;
+    let bytes = etag.as_bytes();
+    let mut out = String::with_capacity(etag.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if run == 32 {
+            let hash = hex::encode(sha2::Sha256::digest(&bytes[i..i + 32]));
+            out.push_str(&hash[..32]);
+            i += 32;
+        } else if run > 0 {
+            out.push_str(&etag[i..i + run]);
+            i += run;
+        } else {
+            let c = etag[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
 }
