@@ -800,6 +800,7 @@ async fn a_failed_destination_listing_falls_back_to_head(server: &'static Server
             fault: Fault::InternalError,
             path_contains: Some(format!("/{dest2}/?list-type=2")),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )

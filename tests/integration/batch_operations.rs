@@ -68,6 +68,7 @@ async fn mixed_outcomes_get_their_result_codes(server: &'static Server) {
                 fault: Fault::SlowDown,
                 path_contains: Some("throttled.jpg".into()),
                 copies_only: false,
+                method: None,
                 times: None,
             }],
         )

@@ -212,6 +212,7 @@ async fn a_failed_download_leaves_no_file() {
             fault: Fault::Drop,
             path_contains: Some("a.jpg".into()),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )
