@@ -6,11 +6,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::destination::{CopyOptions, LocalMode, Stop, WriteOptions};
+use crate::destination::{Aborts, CopyOptions, LocalMode, Stop, WriteOptions};
 use crate::s3::RetryPolicy;
 use crate::s3::client::Timeouts;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
 use crate::suffix::SuffixSet;
+
+/// The least `DEADLINE_MARGIN_MS`: records stop this long before the deadline and the
+/// cut-off comes a third of it before, so a multipart copy stopped at the margin has at
+/// least 1.3 s to abort its upload before the invocation answers.
+pub const MIN_DEADLINE_MARGIN_MS: u64 = 2_000;
 
 /// Reads one variable by name; `None` when unset. [`process_env`] reads the real one.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -115,8 +120,8 @@ pub enum EnvError {
 
 impl Settings {
     /// Copy tuning from these settings, with the configuration's `retry` count, for copies
-    /// that end early when `stop` fires.
-    pub fn copy_options(&self, retry: u32, stop: Stop) -> CopyOptions {
+    /// that end early when `stop` fires and run their uploads' clean-ups on `aborts`.
+    pub fn copy_options(&self, retry: u32, stop: Stop, aborts: Aborts) -> CopyOptions {
         CopyOptions {
             multipart_threshold: self.multipart_threshold,
             part_size: self.multipart_part_size,
@@ -124,6 +129,7 @@ impl Settings {
             retry: RetryPolicy::new(retry, self.retry_base_delay),
             timeouts: self.timeouts,
             stop,
+            aborts,
             source_owner: self.expected_bucket_owner.clone(),
             write: WriteOptions::default(),
             listed_storage_class: None,
