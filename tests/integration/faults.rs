@@ -188,9 +188,10 @@ async fn the_deadline_fails_what_cannot_finish_and_aborts_uploads(server: &'stat
     let mut settings = world.settings("jpg");
     settings.copy_concurrency = 2;
     settings.multipart_threshold = 5 * 1024 * 1024;
-    settings.deadline_margin = Duration::from_millis(1500);
+    // The least margin DEADLINE_MARGIN_MS accepts.
+    settings.deadline_margin = Duration::from_millis(2000);
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
-    let deadline = Instant::now() + Duration::from_millis(3000);
+    let deadline = Instant::now() + Duration::from_millis(4000);
     let event = parse_event(&s3_event(&objects.iter().collect::<Vec<_>>())).unwrap();
     let report = handle_until(&exporter, event, Some(deadline)).await;
     assert!(
@@ -307,14 +308,16 @@ async fn a_config_read_that_outlasts_the_deadline_fails_every_record(server: &'s
             fault: Fault::Hang,
             path_contains: Some(world.config_key.clone()),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )
     .await;
     let mut settings = world.settings("jpg");
-    settings.deadline_margin = Duration::from_millis(600);
+    // The least margin DEADLINE_MARGIN_MS accepts.
+    settings.deadline_margin = Duration::from_millis(2000);
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
-    let deadline = Instant::now() + Duration::from_millis(1500);
+    let deadline = Instant::now() + Duration::from_millis(3000);
     let report = handle_until(
         &exporter,
         parse_event(&s3_event(&[&a, &b])).unwrap(),
