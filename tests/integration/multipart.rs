@@ -262,7 +262,8 @@ async fn a_completed_upload_whose_answer_was_lost_is_copied(server: &'static Ser
 }
 
 /// The same lost answer, and a destination that does not hold the copy's object after all
-/// (another writer replaced it before the HEAD, here: it was deleted): the record fails.
+/// (another writer replaced it before the HEAD, here: it was deleted): the record fails,
+/// retryable.
 async fn a_lost_complete_is_not_taken_for_a_copy_that_is_not_there(server: &'static Server) {
     let world = World::new(server, &["org1"]).await;
     let (key, body) = ("org1/lost-and-gone.pdf", bytes(6 * MIB, 8));
@@ -296,6 +297,8 @@ async fn a_lost_complete_is_not_taken_for_a_copy_that_is_not_there(server: &'sta
     };
     let (r, ()) = tokio::join!(copy, delete);
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    // The record is worth another try: the next copies the object again.
+    assert!(r.retryable, "{r:?}");
     assert_eq!(world.get(&dest, key).await, None);
     let left = uploads_in(&world, &dest).await;
     assert!(left.is_empty(), "upload left behind: {left:?}");

@@ -1,7 +1,7 @@
 //! [`Aborts`]: the clean-ups of multipart uploads (aborts, and the search for uploads a
 //! retried create left behind) run as tasks of their own, so nothing that ends a record
-//! early (the deadline's cut-off drops its future) ends them too. Each is bounded by
-//! [`ABORT_TIMEOUT`]; the Lambda loop and the CLI wait for the outstanding ones (bounded)
+//! early (the deadline's cut-off drops its future) ends them too. Each clean-up is bounded
+//! by [`ABORT_TIMEOUT`]; the Lambda loop and the CLI wait for the outstanding ones (bounded)
 //! before they answer or exit.
 
 use std::future::Future;
@@ -25,9 +25,9 @@ impl Default for Aborts {
 }
 
 impl Aborts {
-    /// Runs `work` as a task of its own, bounded by [`ABORT_TIMEOUT`]: it runs to completion
-    /// even when whoever spawned it is dropped. Awaiting the handle is optional.
-    pub fn spawn<F>(&self, what: &'static str, work: F) -> JoinHandle<()>
+    /// Runs `work` as a task of its own: it runs to completion even when whoever spawned it
+    /// is dropped. Awaiting the handle is optional. `work` bounds itself ([`bounded`]).
+    pub fn spawn<F>(&self, work: F) -> JoinHandle<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -35,13 +35,7 @@ impl Aborts {
         let outstanding = Outstanding(self.0.clone());
         tokio::spawn(async move {
             let _outstanding = outstanding;
-            if tokio::time::timeout(ABORT_TIMEOUT, work).await.is_err() {
-                tracing::warn!(
-                    what,
-                    timeout = ?ABORT_TIMEOUT,
-                    "multipart clean-up timed out; a lifecycle rule for incomplete uploads will remove what is left"
-                );
-            }
+            work.await;
         })
     }
 
@@ -66,6 +60,17 @@ impl Aborts {
     }
 }
 
+/// `work` (a clean-up: `what`), given up after [`ABORT_TIMEOUT`].
+pub async fn bounded(what: &'static str, work: impl Future<Output = ()>) {
+    if tokio::time::timeout(ABORT_TIMEOUT, work).await.is_err() {
+        tracing::warn!(
+            what,
+            timeout = ?ABORT_TIMEOUT,
+            "multipart clean-up timed out; a lifecycle rule for incomplete uploads will remove what is left"
+        );
+    }
+}
+
 /// Counts one task as outstanding until it ends (or is dropped with its runtime).
 struct Outstanding(Arc<watch::Sender<usize>>);
 
@@ -86,7 +91,7 @@ mod tests {
         let spawner = {
             let aborts = aborts.clone();
             async move {
-                aborts.spawn("test", async move {
+                aborts.spawn(async move {
                     let _ = rx.await;
                 });
                 std::future::pending::<()>().await;

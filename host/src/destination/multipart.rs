@@ -169,7 +169,8 @@ async fn copy_steps(
         let completed = match attempts.note((completed, tries)) {
             Ok(completed) => completed,
             // An attempt whose answer was lost may have completed the upload (its retry
-            // then finds none): the destination tells. The upload is aborted either way.
+            // then finds none): the destination tells. The upload is aborted either way, and
+            // a copy not in place is worth another try of the record (NoSuchUpload included).
             Err(failure) if lost_answer => {
                 let expected = Expected {
                     size,
@@ -179,7 +180,7 @@ async fn copy_steps(
                 };
                 return match upload::found_in_place(&at, &expected).await {
                     Some(copied) => Ok((copied, false)),
-                    None => Err(failure),
+                    None => Err(upload::not_in_place(failure)),
                 };
             }
             Err(failure) => return Err(failure),

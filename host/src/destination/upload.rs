@@ -22,7 +22,7 @@ use aws_sdk_s3::types::ChecksumMode;
 use tokio::sync::oneshot;
 
 use super::Copied;
-use super::aborts::Aborts;
+use super::aborts::{Aborts, bounded};
 use super::checksum::{Checksum, first_checksum};
 use crate::s3::{RetryPolicy, Retryable, S3Failure, classify, with_retries};
 
@@ -59,7 +59,8 @@ pub(super) async fn create(
 ) -> (Result<Upload, S3Failure>, u32) {
     let (hand_over, handed) = oneshot::channel();
     let task_at = at.clone();
-    aborts.spawn("CreateMultipartUpload", async move {
+    // The create itself is bounded by its attempts' timeouts; what it leaves, by ABORT_TIMEOUT.
+    aborts.spawn(async move {
         let at = task_at;
         let began = SystemTime::now();
         let (result, attempts) = with_retries(&at.policy, || async {
@@ -73,11 +74,12 @@ pub(super) async fn create(
         })
         .await;
         if maybe_done(&result, attempts) {
-            abort_strays(&at, began, result.as_ref().ok()).await;
+            let strays = abort_strays(&at, began, result.as_ref().ok());
+            bounded("uploads left by a retried CreateMultipartUpload", strays).await;
         }
         if let Err((Ok(upload_id), _)) = hand_over.send((result, attempts)) {
             // The copy was dropped while its upload was being created.
-            abort_upload(&at, &upload_id).await;
+            bounded("AbortMultipartUpload", abort_upload(&at, &upload_id)).await;
         }
     });
     match handed.await {
@@ -198,8 +200,8 @@ impl Upload {
 
     fn spawn_abort(&self) -> tokio::task::JoinHandle<()> {
         let (at, id) = (self.at.clone(), self.id.clone());
-        self.aborts.spawn("AbortMultipartUpload", async move {
-            abort_upload(&at, &id).await;
+        self.aborts.spawn(async move {
+            bounded("AbortMultipartUpload", abort_upload(&at, &id)).await;
         })
     }
 }
@@ -270,6 +272,20 @@ pub(super) async fn found_in_place(at: &UploadAt, expected: &Expected<'_>) -> Op
         parts: Some(expected.parts),
         checksum: found.or_else(|| expected.checksum.cloned()),
     })
+}
+
+/// The failure of a complete retried after a lost answer whose copy is not in place: the
+/// upload is gone or unusable, and the record worth another try.
+pub(super) fn not_in_place(failure: S3Failure) -> S3Failure {
+    match failure {
+        S3Failure::Retryable { code, message } | S3Failure::Fatal { code, message } => S3Failure::Retryable {
+            code,
+            message: format!(
+                "{message} (after a retried CompleteMultipartUpload; the destination does not hold the copy)"
+            ),
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
