@@ -127,6 +127,7 @@ async fn run() {
             fault: Fault::Delay(ADDED_LATENCY),
             path_contains: None,
             copies_only: false,
+            method: None,
             times: None,
         }],
     )

@@ -113,6 +113,7 @@ async fn latency_proxy(endpoint: &str, slow: &[String]) -> FaultProxy {
             fault: Fault::Delay(SLOW_LATENCY),
             path_contains: Some(key.clone()),
             copies_only: true,
+            method: None,
             times: None,
         })
         .collect();
@@ -120,6 +121,7 @@ async fn latency_proxy(endpoint: &str, slow: &[String]) -> FaultProxy {
         fault: Fault::Delay(ADDED_LATENCY),
         path_contains: None,
         copies_only: false,
+        method: None,
         times: None,
     });
     FaultProxy::start(endpoint, rules).await

@@ -6,11 +6,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::destination::{CopyOptions, LocalMode, Stop, WriteOptions};
+use crate::destination::{Aborts, CopyOptions, LocalMode, Stop, WriteOptions};
 use crate::s3::RetryPolicy;
 use crate::s3::client::Timeouts;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
 use crate::suffix::SuffixSet;
+
+/// The least `DEADLINE_MARGIN_MS`: records stop this long before the deadline and the
+/// cut-off comes a third of it before, so a multipart copy stopped at the margin has at
+/// least 1.3 s to abort its upload before the invocation answers.
+pub const MIN_DEADLINE_MARGIN_MS: u64 = 2_000;
 
 /// Reads one variable by name; `None` when unset. [`process_env`] reads the real one.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -72,8 +77,9 @@ pub struct Settings {
     /// `S3_REQUEST_TIMEOUT_MS` (default 10 s) and `COPY_REQUEST_TIMEOUT_MS` (default 10 min):
     /// how long one attempt of an ordinary request and of a copy request may take.
     pub timeouts: Timeouts,
-    /// `DEADLINE_MARGIN_MS` (default 5 s): in Lambda, how long before the invocation's
-    /// deadline records stop starting and multipart uploads in flight are aborted.
+    /// `DEADLINE_MARGIN_MS` (default 5 s, at least [`MIN_DEADLINE_MARGIN_MS`]): in Lambda,
+    /// how long before the invocation's deadline records stop starting and multipart
+    /// uploads in flight are aborted.
     pub deadline_margin: Duration,
     /// `SOURCE_BUCKET` (optional; the template sets it): the shared source bucket, so a
     /// configuration that would export into it is refused.
@@ -115,8 +121,8 @@ pub enum EnvError {
 
 impl Settings {
     /// Copy tuning from these settings, with the configuration's `retry` count, for copies
-    /// that end early when `stop` fires.
-    pub fn copy_options(&self, retry: u32, stop: Stop) -> CopyOptions {
+    /// that end early when `stop` fires and run their uploads' clean-ups on `aborts`.
+    pub fn copy_options(&self, retry: u32, stop: Stop, aborts: Aborts) -> CopyOptions {
         CopyOptions {
             multipart_threshold: self.multipart_threshold,
             part_size: self.multipart_part_size,
@@ -124,6 +130,7 @@ impl Settings {
             retry: RetryPolicy::new(retry, self.retry_base_delay),
             timeouts: self.timeouts,
             stop,
+            aborts,
             source_owner: self.expected_bucket_owner.clone(),
             write: WriteOptions::default(),
             listed_storage_class: None,
@@ -212,7 +219,12 @@ impl Settings {
                 request: Duration::from_millis(number("S3_REQUEST_TIMEOUT_MS", 10_000, 100, 900_000)?),
                 copy: Duration::from_millis(number("COPY_REQUEST_TIMEOUT_MS", 600_000, 100, 900_000)?),
             },
-            deadline_margin: Duration::from_millis(number("DEADLINE_MARGIN_MS", 5_000, 0, 60_000)?),
+            deadline_margin: Duration::from_millis(number(
+                "DEADLINE_MARGIN_MS",
+                5_000,
+                MIN_DEADLINE_MARGIN_MS,
+                60_000,
+            )?),
             source_bucket: present("SOURCE_BUCKET").map(|b| b.trim().to_string()),
             plugin_instances: number("PLUGIN_INSTANCES", 128, 1, 1024)? as u32,
             sts_endpoint: present("AWS_ENDPOINT_URL_STS").or_else(|| present("AWS_ENDPOINT_URL")),
@@ -412,18 +424,32 @@ mod tests {
         vars.extend([
             ("S3_REQUEST_TIMEOUT_MS", "1500"),
             ("COPY_REQUEST_TIMEOUT_MS", "120000"),
-            ("DEADLINE_MARGIN_MS", "0"),
+            ("DEADLINE_MARGIN_MS", "2000"),
         ]);
         let s = settings(&vars).unwrap();
         assert_eq!(s.timeouts.request, Duration::from_millis(1500));
         assert_eq!(s.timeouts.copy, Duration::from_secs(120));
-        assert_eq!(s.deadline_margin, Duration::ZERO);
+        assert_eq!(s.deadline_margin, Duration::from_secs(2));
         let mut vars = BASE.to_vec();
         vars.push(("COPY_REQUEST_TIMEOUT_MS", "0"));
         assert_eq!(
             settings(&vars).unwrap_err().to_string(),
             "environment variable COPY_REQUEST_TIMEOUT_MS=\"0\" is invalid; expected a whole number from 100 to 900000"
         );
+    }
+
+    #[test]
+    fn a_deadline_margin_without_room_for_an_abort_is_refused() {
+        for short in ["0", "1999"] {
+            let mut vars = BASE.to_vec();
+            vars.push(("DEADLINE_MARGIN_MS", short));
+            assert_eq!(
+                settings(&vars).unwrap_err().to_string(),
+                format!(
+                    "environment variable DEADLINE_MARGIN_MS=\"{short}\" is invalid; expected a whole number from 2000 to 60000"
+                )
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use aws_sdk_s3::config::SharedCredentialsProvider;
 
 use crate::config::{Config, Org};
 use crate::config_store::{ConfigLoadError, ConfigStore};
-use crate::destination::{Destination, FolderDestination, S3Destination};
+use crate::destination::{Aborts, Destination, FolderDestination, S3Destination};
 use crate::env::Settings;
 use crate::policy::{Fuel, OrgPlugins, PluginCache, Runtime};
 use crate::s3::roles::{AssumeRoleFailed, RoleClients};
@@ -29,6 +29,7 @@ pub struct Exporter {
     /// ([`Exporter::with_role_session_length`]).
     role_credentials: Option<SharedCredentialsProvider>,
     role_session_length: Option<Duration>,
+    aborts: Aborts,
 }
 
 impl Exporter {
@@ -62,6 +63,7 @@ impl Exporter {
             config,
             runtime: OnceLock::new(),
             plugins: PluginCache::new(),
+            aborts: Aborts::default(),
         }
     }
 
@@ -209,6 +211,13 @@ impl Exporter {
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The multipart uploads' creates and aborts still running as tasks of their own (a
+    /// record cut off by the deadline leaves its abort running): wait for them
+    /// ([`Aborts::settle`]) before the process answers or exits.
+    pub fn aborts(&self) -> &Aborts {
+        &self.aborts
     }
 
     /// The configuration in force (loaded or refreshed when due).

@@ -34,7 +34,8 @@ pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
 /// `Deadline`, so Lambda's retry or the SQS batch response brings it back) and multipart
 /// copies in flight abort their uploads; a third of the margin before it, whatever is still
 /// running is cut off and reported the same way. So the answer always leaves in time, with
-/// every record in it.
+/// every record in it. The cut-off drops a record's work, never an upload's abort: aborts
+/// run as tasks of their own ([`Exporter::aborts`]), which the caller may wait for.
 pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Option<Instant>) -> Report {
     let stop = Stop::new();
     let margin = exporter.settings().deadline_margin;
@@ -204,7 +205,7 @@ async fn export_object(
     // Routed once: the owning org and what plain matching proposes.
     let proposal = propose(config, &settings.suffixes, object);
     let owner = proposal.customer;
-    let mut options = settings.copy_options(config.retry, stop);
+    let mut options = settings.copy_options(config.retry, stop, exporter.aborts().clone());
     if let Some(org) = owner {
         options.write = WriteOptions::for_org(org);
     }

@@ -800,6 +800,7 @@ async fn a_failed_destination_listing_falls_back_to_head(server: &'static Server
             fault: Fault::InternalError,
             path_contains: Some(format!("/{dest2}/?list-type=2")),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )
@@ -954,6 +955,7 @@ async fn a_kms_org_is_in_place_on_a_rerun(server: &'static Server) {
     let proxy = FaultProxy::start(
         &server.endpoint,
         vec![Rule {
+            method: None,
             fault: Fault::NotMd5Etags,
             path_contains: Some(format!("/{dest}")),
             copies_only: false,

@@ -68,6 +68,7 @@ async fn mixed_outcomes_get_their_result_codes(server: &'static Server) {
                 fault: Fault::SlowDown,
                 path_contains: Some("throttled.jpg".into()),
                 copies_only: false,
+                method: None,
                 times: None,
             }],
         )
@@ -204,6 +205,7 @@ async fn an_unreadable_config_is_a_temporary_failure(server: &'static Server) {
     let proxy = FaultProxy::start(
         &server.endpoint,
         vec![Rule {
+            method: None,
             fault: Fault::SlowDown,
             path_contains: Some(world.config_key.clone()),
             copies_only: false,
@@ -252,6 +254,7 @@ async fn an_object_changed_during_its_task_is_superseded_not_missing(server: &'s
     let proxy = FaultProxy::start(
         &server.endpoint,
         vec![Rule {
+            method: None,
             fault: Fault::Held,
             path_contains: Some("changing.jpg".into()),
             copies_only: true,

@@ -229,6 +229,7 @@ async fn the_write_probe_names_the_bucket_owner(server: &'static Server) {
         let proxy = FaultProxy::start(
             &server.endpoint,
             vec![Rule {
+                method: None,
                 fault: Fault::OwnedBy("111111111111"),
                 path_contains: Some(format!("/{bucket}/{PROBE_PREFIX}")),
                 copies_only: false,

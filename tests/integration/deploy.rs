@@ -307,9 +307,16 @@ fn expected_grants(plugins: Option<&str>) -> BTreeSet<(String, String)> {
             "s3:PutObjectTagging",
             "s3:PutObjectAcl",
             "s3:AbortMultipartUpload",
+            // A retried CompleteMultipartUpload HEADs the destination.
+            "s3:GetObject",
         ] {
             pairs.push((a.into(), format!("arn:aws:s3:::{d}/*")));
         }
+        // A retried CreateMultipartUpload lists the key's uploads.
+        pairs.push((
+            "s3:ListBucketMultipartUploads".into(),
+            format!("arn:aws:s3:::{d}"),
+        ));
     }
     if let Some(p) = plugins {
         pairs.push(("s3:GetObject".into(), format!("arn:aws:s3:::{p}")));

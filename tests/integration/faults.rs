@@ -69,6 +69,7 @@ async fn exhausted_retries_fail_only_that_record(server: &'static Server) {
             fault: Fault::SlowDown,
             path_contains: Some("two.jpg".into()),
             copies_only: true,
+            method: None,
             times: None,
         }],
     )
@@ -142,6 +143,7 @@ async fn copies_that_never_finish_time_out(server: &'static Server) {
         fault,
         path_contains: Some(key.into()),
         copies_only: true,
+        method: None,
         times: None,
     };
     let proxy = FaultProxy::start(
@@ -183,6 +185,7 @@ async fn an_unanswered_config_read_times_out(server: &'static Server) {
             fault: Fault::Hang,
             path_contains: Some(world.config_key.clone()),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )
@@ -209,9 +212,10 @@ async fn the_deadline_fails_what_cannot_finish_and_aborts_uploads(server: &'stat
     let mut settings = world.settings("jpg");
     settings.copy_concurrency = 2;
     settings.multipart_threshold = 5 * 1024 * 1024;
-    settings.deadline_margin = Duration::from_millis(1500);
+    // The least margin DEADLINE_MARGIN_MS accepts.
+    settings.deadline_margin = Duration::from_millis(2000);
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
-    let deadline = Instant::now() + Duration::from_millis(3000);
+    let deadline = Instant::now() + Duration::from_millis(4000);
     let event = parse_event(&s3_event(&objects.iter().collect::<Vec<_>>())).unwrap();
     let report = handle_until(&exporter, event, Some(deadline)).await;
     assert!(
@@ -245,6 +249,77 @@ async fn the_deadline_fails_what_cannot_finish_and_aborts_uploads(server: &'stat
     );
 }
 
+/// An abort slower than the time left before the cut-off: the cut-off ends the record (its
+/// report says `Deadline`), not the abort, which runs on and removes the upload.
+async fn an_abort_slower_than_the_cut_off_still_removes_the_upload(server: &'static Server) {
+    let world = world_with_retry(server, 0).await;
+    let big = world
+        .put("org1/slow-abort.jpg", &vec![9u8; 6 * 1024 * 1024])
+        .await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![
+            // The parts never finish: the deadline's stop finds the upload in progress.
+            Rule {
+                fault: Fault::Hang,
+                path_contains: Some("partNumber=".into()),
+                copies_only: true,
+                method: None,
+                times: None,
+            },
+            // The abort reaches the server only after the cut-off.
+            Rule::requests("DELETE", "uploadId=", Fault::Delay(Duration::from_secs(4)), 1),
+        ],
+    )
+    .await;
+    let mut settings = world.settings("jpg");
+    settings.multipart_threshold = 5 * 1024 * 1024;
+    settings.deadline_margin = Duration::from_millis(2000);
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
+    // Records stop 2 s from now, the cut-off comes at 3.33 s, the abort lands at about 6 s.
+    let deadline = Instant::now() + Duration::from_millis(4000);
+    let report = handle_until(
+        &exporter,
+        parse_event(&s3_event(&[&big])).unwrap(),
+        Some(deadline),
+    )
+    .await;
+    assert!(
+        Instant::now() < deadline,
+        "the answer must leave before the deadline"
+    );
+    let r = &report.records[0];
+    assert_eq!(r.error_code.as_deref(), Some("Deadline"), "{r:?}");
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.method == "DELETE" && s.path.contains("uploadId=")),
+        "the abort was sent before the cut-off"
+    );
+    // Bounded: the abort's own timeout.
+    let dest = world.bucket_of("org1");
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let uploads = world
+            .client
+            .list_multipart_uploads()
+            .bucket(dest)
+            .send()
+            .await
+            .unwrap();
+        if uploads.uploads().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the upload outlived its record: {:?}",
+            uploads.uploads()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A cold start whose config read outlasts the deadline still answers in time, with every
 /// record failed (and so retried) rather than nothing reported.
 async fn a_config_read_that_outlasts_the_deadline_fails_every_record(server: &'static Server) {
@@ -257,14 +332,16 @@ async fn a_config_read_that_outlasts_the_deadline_fails_every_record(server: &'s
             fault: Fault::Hang,
             path_contains: Some(world.config_key.clone()),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )
     .await;
     let mut settings = world.settings("jpg");
-    settings.deadline_margin = Duration::from_millis(600);
+    // The least margin DEADLINE_MARGIN_MS accepts.
+    settings.deadline_margin = Duration::from_millis(2000);
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), settings);
-    let deadline = Instant::now() + Duration::from_millis(1500);
+    let deadline = Instant::now() + Duration::from_millis(3000);
     let report = handle_until(
         &exporter,
         parse_event(&s3_event(&[&a, &b])).unwrap(),
@@ -293,6 +370,7 @@ on_each_server!(
     copies_that_never_finish_time_out,
     an_unanswered_config_read_times_out,
     the_deadline_fails_what_cannot_finish_and_aborts_uploads,
+    an_abort_slower_than_the_cut_off_still_removes_the_upload,
 );
 
 async fn records_are_copied_concurrently_up_to_the_bound(server: &'static Server) {
@@ -341,6 +419,7 @@ async fn a_slow_record_does_not_hold_back_the_others(server: &'static Server) {
             fault: Fault::Held,
             path_contains: Some("slow.jpg".into()),
             copies_only: true,
+            method: None,
             times: Some(1),
         }],
     )

@@ -212,6 +212,7 @@ async fn a_failed_download_leaves_no_file() {
             fault: Fault::Drop,
             path_contains: Some("a.jpg".into()),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )
@@ -401,6 +402,7 @@ async fn a_stalled_download_leaves_no_partial_file() {
     let proxy = FaultProxy::start(
         &server.endpoint,
         vec![Rule {
+            method: None,
             fault: Fault::Stall,
             path_contains: Some("stalled.jpg".into()),
             copies_only: false,

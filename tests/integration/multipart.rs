@@ -1,4 +1,5 @@
 use artifact_export::event::parse_event;
+use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
 use aws_sdk_s3::primitives::ByteStream;
@@ -99,6 +100,7 @@ async fn a_failed_part_aborts_the_upload(server: &'static Server) {
             fault: Fault::InternalError,
             path_contains: Some("partNumber=2".into()),
             copies_only: true,
+            method: None,
             times: None,
         }],
     )
@@ -155,8 +157,158 @@ async fn a_stale_etag_on_a_large_object_is_superseded(server: &'static Server) {
     assert_eq!(world.get(world.bucket_of("org1"), "org1/big.pdf").await, None);
 }
 
+/// The destination bucket's incomplete multipart uploads, read with a plain client.
+async fn uploads_in(world: &World, bucket: &str) -> Vec<String> {
+    let uploads = world
+        .client
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    uploads
+        .uploads()
+        .iter()
+        .map(|u| format!("{:?} {:?}", u.key(), u.upload_id()))
+        .collect()
+}
+
+/// A 6 MiB object copied in parts through `proxy`; the report's only record.
+async fn copy_in_parts_through(
+    world: &World,
+    proxy: &FaultProxy,
+    key: &str,
+    body: &[u8],
+) -> artifact_export::report::RecordReport {
+    let uploaded = world.put(key, body).await;
+    let mut settings = world.settings("pdf");
+    settings.multipart_threshold = 5 * MIB as u64;
+    let exporter = Exporter::new(world.server.client_via(&proxy.endpoint), settings);
+    let report = handle(&exporter, parse_event(&s3_event(&[&uploaded])).unwrap()).await;
+    report.records.into_iter().next().unwrap()
+}
+
+/// The `method` requests the proxy saw whose path and query contain `needle`.
+fn requests(proxy: &FaultProxy, method: &str, needle: &str) -> usize {
+    proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == method && s.path.contains(needle))
+        .count()
+}
+
+/// A CreateMultipartUpload that the server carried out but whose answer never came: the
+/// retry creates a second upload. The copy then fails (every part copy answers 500) and
+/// aborts the upload it knows; the one the lost answer named is found (the key's uploads,
+/// listed) and aborted too, so no upload outlives the record. (Had the copy succeeded,
+/// Garage would drop the older upload by itself when the newer one completes.)
+async fn an_upload_created_by_an_unanswered_create_is_aborted(server: &'static Server) {
+    require!(
+        server,
+        dates_uploads,
+        "ListMultipartUploads gives every upload the same Initiated time, so the uploads a create began cannot be told from older ones"
+    );
+    let world = World::new(server, &["org1"]).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![
+            Rule::requests("POST", "uploads", Fault::DropAnswer, 1),
+            Rule {
+                fault: Fault::InternalError,
+                path_contains: Some("partNumber=".into()),
+                copies_only: true,
+                method: None,
+                times: None,
+            },
+        ],
+    )
+    .await;
+    let (key, body) = ("org1/lost-create.pdf", bytes(6 * MIB, 5));
+    let r = copy_in_parts_through(&world, &proxy, key, &body).await;
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert_eq!(r.error_code.as_deref(), Some("InternalError"), "{r:?}");
+    assert_eq!(requests(&proxy, "POST", "uploads"), 2, "the create was retried");
+    let dest = world.bucket_of("org1");
+    let left = uploads_in(&world, dest).await;
+    assert!(left.is_empty(), "upload left behind: {left:?}");
+}
+
+/// A CompleteMultipartUpload that the server carried out but whose answer never came: the
+/// retry finds no upload (NoSuchUpload), and the destination's HEAD shows the object in
+/// place, so the record is copied, not failed.
+async fn a_completed_upload_whose_answer_was_lost_is_copied(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule::requests("POST", "uploadId=", Fault::DropAnswer, 1)],
+    )
+    .await;
+    let (key, body) = ("org1/lost-complete.pdf", bytes(6 * MIB, 6));
+    let r = copy_in_parts_through(&world, &proxy, key, &body).await;
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    assert_eq!(r.bytes, Some(body.len() as u64), "{r:?}");
+    assert_eq!(
+        requests(&proxy, "POST", "uploadId="),
+        2,
+        "the complete was retried"
+    );
+    let dest = world.bucket_of("org1");
+    assert!(
+        world.get(dest, key).await.unwrap() == body,
+        "copy is not byte-identical"
+    );
+    let left = uploads_in(&world, dest).await;
+    assert!(left.is_empty(), "upload left behind: {left:?}");
+}
+
+/// The same lost answer, and a destination that does not hold the copy's object after all
+/// (another writer replaced it before the HEAD, here: it was deleted): the record fails,
+/// retryable.
+async fn a_lost_complete_is_not_taken_for_a_copy_that_is_not_there(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let (key, body) = ("org1/lost-and-gone.pdf", bytes(6 * MIB, 8));
+    let dest = world.bucket_of("org1").to_string();
+    // The dropped answer's connection closes; the retry (NoSuchUpload) is held until the
+    // object the first attempt completed has been deleted.
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![
+            Rule::requests("POST", "uploadId=", Fault::DropAnswer, 1),
+            Rule::requests("POST", "uploadId=", Fault::Held, 1),
+        ],
+    )
+    .await;
+    let copy = copy_in_parts_through(&world, &proxy, key, &body);
+    let delete = async {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while requests(&proxy, "POST", "uploadId=") < 2 {
+            assert!(std::time::Instant::now() < give_up, "no retry of the complete");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        world
+            .client
+            .delete_object()
+            .bucket(&dest)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        proxy.release();
+    };
+    let (r, ()) = tokio::join!(copy, delete);
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    // The record is worth another try: the next copies the object again.
+    assert!(r.retryable, "{r:?}");
+    assert_eq!(world.get(&dest, key).await, None);
+    let left = uploads_in(&world, &dest).await;
+    assert!(left.is_empty(), "upload left behind: {left:?}");
+}
+
 on_each_server!(
     large_objects_are_copied_in_parts_with_metadata,
     a_failed_part_aborts_the_upload,
     a_stale_etag_on_a_large_object_is_superseded,
+    an_upload_created_by_an_unanswered_create_is_aborted,
+    a_completed_upload_whose_answer_was_lost_is_copied,
+    a_lost_complete_is_not_taken_for_a_copy_that_is_not_there,
 );

@@ -140,6 +140,7 @@ async fn failed_records_carry_a_reason_code(server: &'static Server) {
             fault: Fault::SlowDown,
             path_contains: Some("throttled.jpg".into()),
             copies_only: true,
+            method: None,
             times: None,
         }],
     )

@@ -723,6 +723,7 @@ async fn passthrough_in_s3(
             fault,
             path_contains: Some(format!("plugins/{name}")),
             copies_only: false,
+            method: None,
             times: Some(1),
         }],
     )
@@ -850,6 +851,7 @@ async fn a_plugin_that_is_slow_to_load_delays_only_its_own_org(server: &'static 
             fault: Fault::Held,
             path_contains: Some("plugins/held.wasm".into()),
             copies_only: false,
+            method: None,
             times: Some(1),
         }],
     )

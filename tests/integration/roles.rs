@@ -328,6 +328,7 @@ async fn a_copy_refused_as_expired_is_retried_with_renewed_credentials(server: &
         code: "ExpiredToken",
     };
     let once_on = |needle: &str| Rule {
+        method: None,
         fault: expired,
         path_contains: Some(needle.into()),
         copies_only: true,
@@ -397,6 +398,7 @@ async fn credentials_that_expire_during_a_copy_are_renewed(server: &'static Serv
     let s3 = FaultProxy::start(
         &server.endpoint,
         vec![Rule {
+            method: None,
             fault: Fault::Delay(session + Duration::from_secs(1)),
             path_contains: Some("partNumber=".into()),
             copies_only: true,

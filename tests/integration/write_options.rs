@@ -213,6 +213,7 @@ async fn wrong_source_checksums(server: &'static Server, world: &World) -> Fault
             fault: Fault::WrongChecksum,
             path_contains: Some(format!("/{}/", world.source)),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )
@@ -342,6 +343,7 @@ async fn a_wrong_bucket_owner_fails_only_that_org(server: &'static Server) {
             fault: Fault::OwnedBy("111111111111"),
             path_contains: Some(format!("/{org1_bucket}/")),
             copies_only: false,
+            method: None,
             times: None,
         }],
     )

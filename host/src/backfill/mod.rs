@@ -197,7 +197,9 @@ pub async fn run(
         destination,
         config: &config,
         plugins: &plugins,
-        copy: exporter.settings().copy_options(config.retry, copy_stop.clone()),
+        copy: exporter
+            .settings()
+            .copy_options(config.retry, copy_stop.clone(), exporter.aborts().clone()),
         options,
     };
 

@@ -3,12 +3,14 @@
 //! with one result type: [`Delivery`], whose outcome is [`Copied`] or a [`CopyError`]
 //! (superseded, or a [`Failure`] with its code and whether a retry could help).
 
+pub mod aborts;
 pub mod checksum;
 pub mod folder;
 mod multipart;
 pub mod one_file;
 pub mod s3;
 pub mod stop;
+mod upload;
 
 use crate::config::{CannedAcl, Encryption, Org, StorageClass};
 use crate::event::SourceObject;
@@ -16,6 +18,7 @@ use crate::route::Target;
 use crate::s3::client::Timeouts;
 use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
 
+pub use aborts::Aborts;
 pub use checksum::Checksum;
 pub use folder::{FolderDestination, KeyRefused, LocalMode};
 pub use one_file::{ManyTargets, OneFile, Ticket};
@@ -37,6 +40,9 @@ pub struct CopyOptions {
     pub timeouts: Timeouts,
     /// When it fires, multipart copies abort their upload (the Lambda deadline, Ctrl-C).
     pub stop: Stop,
+    /// Where multipart copies run their creates and aborts, as tasks that outlive the copy
+    /// (the exporter's: the Lambda loop and the CLI wait for them).
+    pub aborts: Aborts,
     /// `EXPECTED_BUCKET_OWNER`: the account that must own the source bucket, sent with
     /// every request that reads it (`ExpectedBucketOwner` on its HEAD and tagging,
     /// `ExpectedSourceBucketOwner` on copies).

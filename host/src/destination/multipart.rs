@@ -4,6 +4,8 @@
 //! source (conditionally on its ETag) and set explicitly on the new upload. Parts are copied
 //! concurrently; any failure aborts the upload so no orphaned parts keep costing storage.
 
+use std::time::SystemTime;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
@@ -18,11 +20,12 @@ use super::s3::{
     CopyJob, SourceFacts, acl_header, checksum_mismatch, head_source, single_copy, sse_headers,
     storage_class_to_send,
 };
+use super::upload::{self, Expected, UploadAt};
 use super::{Copied, CopyOptions, StopReason};
 use crate::s3::client::copy_request;
 use crate::s3::keys::copy_source;
 use crate::s3::limits::{MAX_PARTS, MIN_PART_SIZE};
-use crate::s3::{RetryPolicy, S3Failure, classify, if_match, with_retries};
+use crate::s3::{Retryable, S3Failure, classify, if_match, with_retries};
 
 /// Part size for an object of `size` bytes: the preferred size, raised (to whole MiB) as far
 /// as needed to stay within [`MAX_PARTS`], and never below S3's 5 MiB minimum.
@@ -108,65 +111,80 @@ async fn copy_steps(
         .as_ref()
         .filter(|c| c.fits_multipart())
         .map(|c| &c.checksum);
-    let upload = attempts.note(
-        with_retries(policy, || async {
-            client
-                .create_multipart_upload()
+    let at = UploadAt {
+        client: client.clone(),
+        bucket: job.destination_bucket.to_string(),
+        key: job.destination_key.to_string(),
+        owner: owner.clone(),
+        policy: *policy,
+    };
+    let began = SystemTime::now();
+    let request = client
+        .create_multipart_upload()
+        .bucket(job.destination_bucket)
+        .key(job.destination_key)
+        .set_content_type(head.content_type().map(str::to_string))
+        .set_metadata(head.metadata().cloned())
+        .set_cache_control(head.cache_control().map(str::to_string))
+        .set_content_disposition(head.content_disposition().map(str::to_string))
+        .set_content_encoding(head.content_encoding().map(str::to_string))
+        .set_content_language(head.content_language().map(str::to_string))
+        .set_tagging(tagging)
+        .set_storage_class(class)
+        .set_server_side_encryption(sse)
+        .set_ssekms_key_id(kms_key)
+        .set_bucket_key_enabled(bucket_key)
+        .set_acl(acl_header(write.acl))
+        .set_checksum_algorithm(full_object.map(Checksum::sdk_algorithm))
+        .set_checksum_type(full_object.map(|_| ChecksumType::FullObject))
+        .set_expected_bucket_owner(owner.clone());
+    // From here on the upload is aborted unless it is completed, whatever ends the copy.
+    let upload = attempts.note(upload::create(&at, request, &options.aborts).await)?;
+    let upload_id = upload.id().to_string();
+    let parts_and_complete = async {
+        let parts = attempts.note(copy_parts(client, &job, head, size, &upload_id, options).await)?;
+        let count = parts.len();
+        let (completed, tries) = with_retries(policy, || async {
+            let request = client
+                .complete_multipart_upload()
                 .bucket(job.destination_bucket)
                 .key(job.destination_key)
-                .set_content_type(head.content_type().map(str::to_string))
-                .set_metadata(head.metadata().cloned())
-                .set_cache_control(head.cache_control().map(str::to_string))
-                .set_content_disposition(head.content_disposition().map(str::to_string))
-                .set_content_encoding(head.content_encoding().map(str::to_string))
-                .set_content_language(head.content_language().map(str::to_string))
-                .set_tagging(tagging.clone())
-                .set_storage_class(class.clone())
-                .set_server_side_encryption(sse.clone())
-                .set_ssekms_key_id(kms_key.clone())
-                .set_bucket_key_enabled(bucket_key)
-                .set_acl(acl_header(write.acl))
-                .set_checksum_algorithm(full_object.map(Checksum::sdk_algorithm))
-                .set_checksum_type(full_object.map(|_| ChecksumType::FullObject))
-                .set_expected_bucket_owner(owner.clone())
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts.clone()))
+                        .build(),
+                )
+                .set_expected_bucket_owner(owner.clone());
+            with_full_object_checksum(request, full_object)
+                .customize()
+                .config_override(copy_request(options.timeouts))
                 .send()
                 .await
                 .map_err(|e| classify(&e))
         })
-        .await,
-    )?;
-    let upload_id = upload
-        .upload_id()
-        .map(str::to_string)
-        .ok_or_else(|| S3Failure::Fatal {
-            code: "InvalidResponse".into(),
-            message: "CreateMultipartUpload returned no upload id".into(),
-        })?;
-    let parts_and_complete = async {
-        let parts = attempts.note(copy_parts(client, &job, head, size, &upload_id, options).await)?;
-        let count = parts.len();
-        let completed = attempts.note(
-            with_retries(policy, || async {
-                let request = client
-                    .complete_multipart_upload()
-                    .bucket(job.destination_bucket)
-                    .key(job.destination_key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts.clone()))
-                            .build(),
-                    )
-                    .set_expected_bucket_owner(owner.clone());
-                with_full_object_checksum(request, full_object)
-                    .customize()
-                    .config_override(copy_request(options.timeouts))
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))
-            })
-            .await,
-        )?;
+        .await;
+        let lost_answer =
+            completed.is_err() && (tries > 1 || completed.as_ref().is_err_and(|f| f.is_retryable()));
+        let completed = match attempts.note((completed, tries)) {
+            Ok(completed) => completed,
+            // An attempt whose answer was lost may have completed the upload (its retry
+            // then finds none): the destination tells. The upload is aborted either way, and
+            // a copy not in place is worth another try of the record (NoSuchUpload included).
+            Err(failure) if lost_answer => {
+                let expected = Expected {
+                    size,
+                    parts: count,
+                    checksum: full_object,
+                    began,
+                };
+                return match upload::found_in_place(&at, &expected).await {
+                    Some(copied) => Ok((copied, false)),
+                    None => Err(upload::not_in_place(failure)),
+                };
+            }
+            Err(failure) => return Err(failure),
+        };
         // Servers that do not echo it: the value S3 was given to check at completion.
         let checksum = first_checksum!(&completed).or_else(|| full_object.cloned());
         if let (Some(expected), Some(got)) = (full_object, &checksum)
@@ -175,11 +193,12 @@ async fn copy_steps(
         {
             return Err(checksum_mismatch(expected, got));
         }
-        Ok(Copied {
+        let copied = Copied {
             bytes: Some(size),
             parts: Some(count),
             checksum,
-        })
+        };
+        Ok((copied, true))
     };
     // The deadline or an interrupt ends the copy here, not by dropping it: the upload is
     // aborted below either way, so no incomplete upload keeps costing storage.
@@ -187,10 +206,20 @@ async fn copy_steps(
         completed = parts_and_complete => completed,
         reason = options.stop.stopped() => Err(stopped(reason)),
     };
-    if completed.is_err() {
-        abort(client, &job, &upload_id, owner.as_deref(), policy).await;
+    match completed {
+        Ok((copied, true)) => {
+            upload.completed();
+            Ok(copied)
+        }
+        Ok((copied, false)) => {
+            upload.abort().await;
+            Ok(copied)
+        }
+        Err(failure) => {
+            upload.abort().await;
+            Err(failure)
+        }
     }
-    completed
 }
 
 /// The failure of a copy cut short by `reason` (retryable: it is done next time).
@@ -342,30 +371,6 @@ fn part_with_checksum(part: CompletedPartBuilder, checksum: Option<Checksum>) ->
         "SHA256" => part.checksum_sha256(value),
         "SHA1" => part.checksum_sha1(value),
         _ => part,
-    }
-}
-
-async fn abort(
-    client: &Client,
-    job: &CopyJob<'_>,
-    upload_id: &str,
-    owner: Option<&str>,
-    policy: &RetryPolicy,
-) {
-    let (result, _) = with_retries(policy, || async {
-        client
-            .abort_multipart_upload()
-            .bucket(job.destination_bucket)
-            .key(job.destination_key)
-            .upload_id(upload_id)
-            .set_expected_bucket_owner(owner.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| classify(&e))
-    })
-    .await;
-    if let Err(failure) = result {
-        tracing::warn!(upload_id, %failure, "could not abort multipart upload; a lifecycle rule for incomplete uploads will clean it up");
     }
 }
 

@@ -59,6 +59,10 @@ pub enum Fault {
     /// the MD5 of their bytes, in front of a server that keeps MD5s (moto). The same object
     /// always gets the same ETag.
     NotMd5Etags,
+    /// Forward, read the server's whole answer, then close the connection without passing
+    /// it on: the request took effect, the client never learns so (a timed-out request
+    /// that the server carried out).
+    DropAnswer,
 }
 
 /// Which requests a fault applies to, and how many times.
@@ -69,6 +73,9 @@ pub struct Rule {
     pub path_contains: Option<String>,
     /// Only copy requests (those with `x-amz-copy-source`).
     pub copies_only: bool,
+    /// Only requests with this method (`"POST"`: CreateMultipartUpload is `POST ?uploads`,
+    /// CompleteMultipartUpload `POST ?uploadId=`).
+    pub method: Option<&'static str>,
     /// How many matching requests get the fault; `None` = all.
     pub times: Option<usize>,
 }
@@ -80,6 +87,7 @@ impl Rule {
             fault: Fault::Delay(delay),
             path_contains: None,
             copies_only: true,
+            method: None,
             times: None,
         }
     }
@@ -90,6 +98,19 @@ impl Rule {
             fault,
             path_contains: None,
             copies_only: true,
+            method: None,
+            times: Some(times),
+        }
+    }
+
+    /// `fault` for the first `times` `method` requests whose path and query contain
+    /// `needle` (`Rule::requests("POST", "?uploads", …)`: CreateMultipartUpload).
+    pub fn requests(method: &'static str, needle: &str, fault: Fault, times: usize) -> Rule {
+        Rule {
+            fault,
+            path_contains: Some(needle.into()),
+            copies_only: false,
+            method: Some(method),
             times: Some(times),
         }
     }
@@ -267,6 +288,7 @@ async fn forward(
             };
             owner_check
                 && (!r.copies_only || copy)
+                && r.method.is_none_or(|m| req.method().as_str() == m)
                 && r.path_contains
                     .as_deref()
                     .is_none_or(|needle| path.contains(needle))
@@ -317,10 +339,18 @@ async fn forward(
             let _ = released.wait_for(|released| *released).await;
         }
         Some(Fault::OwnedBy(_)) => return Ok(canned(403, "AccessDenied")),
-        Some(Fault::WrongChecksum | Fault::NotMd5Etags) | None => {}
+        Some(Fault::WrongChecksum | Fault::NotMd5Etags | Fault::DropAnswer) | None => {}
     }
     *req.uri_mut() = format!("{}{path}", state.upstream).parse().unwrap();
     match state.client.request(req).await {
+        Ok(response) if fault == Some(Fault::DropAnswer) => {
+            // The whole answer, so the server has finished the request before it is dropped.
+            let _ = response.into_body().collect().await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "answer dropped by the test proxy",
+            ))
+        }
         Ok(mut response) => {
             if fault == Some(Fault::WrongChecksum) {
                 let names: Vec<_> = response

@@ -26,6 +26,9 @@ pub struct Capabilities {
     pub enforces_expected_bucket_owner: bool,
     /// Refuses SSE-KMS with a key that does not exist or may not be used.
     pub checks_kms_keys: bool,
+    /// ListMultipartUploads gives each upload its real `Initiated` time (moto gives every
+    /// upload the same constant, 2010-11-10).
+    pub dates_uploads: bool,
 }
 
 /// One running server.
@@ -113,6 +116,7 @@ fn load() -> (Server, Server) {
                 checks_credentials: true,
                 enforces_expected_bucket_owner: false,
                 checks_kms_keys: false,
+                dates_uploads: true,
             },
         ),
         server(
@@ -126,6 +130,7 @@ fn load() -> (Server, Server) {
                 checks_credentials: false,
                 enforces_expected_bucket_owner: false,
                 checks_kms_keys: false,
+                dates_uploads: false,
             },
         ),
     )

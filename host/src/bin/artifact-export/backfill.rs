@@ -14,6 +14,7 @@ use artifact_export::backfill::progress::{Progress, Snapshot};
 use artifact_export::backfill::{
     self, BackfillOptions, DEFAULT_PAGE_SIZE, ObjectOutcome, ObjectResult, Summary,
 };
+use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::{Lookup, Settings};
 use artifact_export::exporter::Exporter;
 use clap::Args;
@@ -118,6 +119,8 @@ pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, B
         }
     };
     let outcome = backfill::run(&exporter, &options, progress.clone(), interrupted(), on_result).await;
+    // The process ends with this command: multipart aborts still running end first.
+    exporter.aborts().settle(ABORT_TIMEOUT).await;
     display.finish();
     let summary = match outcome {
         Ok(summary) => summary,

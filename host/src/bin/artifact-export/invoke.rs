@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::{Lookup, Settings};
 use artifact_export::event::{parse_event_text, read_event_text};
 use artifact_export::exporter::Exporter;
@@ -49,6 +50,8 @@ pub async fn invoke(
     let exporter = Exporter::from_env(settings).await;
     exporter.config().await?;
     let report = handle(&exporter, event).await;
+    // The process ends with this command: multipart aborts still running end first.
+    exporter.aborts().settle(ABORT_TIMEOUT).await;
     // The report serialized as itself (fields in its own order, as before `--output`),
     // straight to stdout: never the whole document in memory (10,000 records are MiBs).
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

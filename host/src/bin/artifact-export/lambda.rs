@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::Settings;
 use artifact_export::event::parse_event_text;
 use artifact_export::exporter::Exporter;
@@ -105,6 +106,14 @@ async fn invocation(
     // The records hold what they need: the event's text is not kept while they are copied.
     drop(payload);
     let report = handle_until(exporter, event, deadline).await;
+    // Aborts the cut-off left running finish before the answer: once it is sent, Lambda may
+    // freeze the process. Bounded by the deadline, less time to send the answer.
+    let reserve = exporter.settings().deadline_margin / 6;
+    let within = deadline.map_or(ABORT_TIMEOUT, |d| {
+        d.checked_sub(reserve)
+            .map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()))
+    });
+    exporter.aborts().settle(within).await;
     tracing::info!(totals = ?report.totals, "invocation done");
     print_metrics(&report);
     if report.must_fail_invocation() {
