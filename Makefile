@@ -141,7 +141,7 @@ lambda: $(TOOLS_VENV)/bin/cargo-lambda
 	cd target/lambda/artifact-export && rm -f ../artifact-export.zip && python3 -m zipfile -c ../artifact-export.zip bootstrap
 	@ls -l target/lambda/artifact-export/bootstrap target/lambda/artifact-export.zip
 
-# Asks for the stack name, region and parameters (README, "Deploying") and remembers the
+# Asks for the stack name, region and parameters (docs/deploy.md, "Deploy") and remembers the
 # answers in samconfig.toml. Needs AWS credentials; never run in CI.
 deploy: lambda $(TOOLS_VENV)/bin/sam
 	$(TOOLS_BIN)/sam deploy --guided --template-file deploy/template.yaml --capabilities CAPABILITY_IAM

@@ -1,7 +1,8 @@
 //! Why a record failed, as a stable code from a small set: [`ReasonCode`]. The free-text
 //! `reason` of a report says what happened to this record; the code says which *kind* of
 //! failure it was, so operators can graph, alarm and search by cause (the EMF `Failed`
-//! metric carries it as the `ReasonCode` dimension) and README's table says what to do.
+//! metric carries it as the `ReasonCode` dimension) and the table in docs/operations.md
+//! ("Failure reason codes") says what to do.
 //!
 //! The set is closed on purpose: a metric dimension with unbounded values (raw S3 error
 //! codes, messages) would create a new metric per spelling. S3 error codes outside the set

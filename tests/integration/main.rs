@@ -19,6 +19,8 @@ mod cli;
 mod config_refresh;
 /// The deployment template: cfn-lint and least-privilege IAM.
 mod deploy;
+/// The docs' links: every relative link and anchor resolves, every docs/ page is in the book.
+mod docs;
 /// Event fixtures (AWS's sample shapes) → parsed records; no server needed.
 mod event_shapes;
 /// Routing and single-request copies end to end: suffixes, orgs, keys, metadata, tags.

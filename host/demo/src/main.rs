@@ -95,7 +95,7 @@ async fn main() -> Result<()> {
     );
 
     // Plugins live beside the config (a relative source is read from the config's bucket)
-    // and are pinned by digest, as the README asks for plugins in S3.
+    // and are pinned by digest, as docs/plugins.md asks for plugins in S3.
     for plugin in plugins() {
         let bytes = std::fs::read(plugin.wasm).with_context(|| format!("read {}", plugin.wasm))?;
         let digest = hex::encode(Sha256::digest(&bytes));
