@@ -31,6 +31,21 @@ pub enum ConfigLoadError {
         /// stream), not a refusal or a missing object.
         retryable: bool,
     },
+    /// There is no object at the configured location (S3 answered 404 / `NoSuchKey`).
+    #[error(
+        "config {location}: could not be read: there is no such object; expected the configuration document there (CONFIGURATION_BUCKET / CONFIGURATION_KEY)"
+    )]
+    Missing {
+        /// Where it was looked for.
+        location: String,
+    },
+    /// The invocation's deadline came before the document (a cold start's read): the
+    /// records are cut short like any other the deadline stops.
+    #[error("config {location}: not read before the invocation's deadline")]
+    Deadline {
+        /// Where it was being read from.
+        location: String,
+    },
     /// The document is larger than [`MAX_CONFIG_BYTES`]; nothing beyond the limit was read.
     #[error("config {location}: larger than the {} limit for a configuration; expected a smaller document", human(*limit))]
     TooLarge {
@@ -48,7 +63,10 @@ impl ConfigLoadError {
     /// Whether the same read could succeed later without anyone changing anything: a Batch
     /// Operations task then answers `TemporaryFailure`, so S3 retries it.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ConfigLoadError::Unreadable { retryable: true, .. })
+        matches!(
+            self,
+            ConfigLoadError::Unreadable { retryable: true, .. } | ConfigLoadError::Deadline { .. }
+        )
     }
 }
 
@@ -191,6 +209,11 @@ impl ConfigStore {
                     Ok(output) => output,
                     Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 304 => {
                         return Ok(Fetched::Unchanged);
+                    }
+                    Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
+                        return Err(ConfigLoadError::Missing {
+                            location: self.location.to_string(),
+                        });
                     }
                     Err(e) => {
                         let failure = classify(&e);

@@ -46,10 +46,8 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
         None => exporter.config().await,
         Some(at) => tokio::select! {
             config = exporter.config() => config,
-            _ = sleep_until(at.into()) => Err(ConfigLoadError::Unreadable {
+            _ = sleep_until(at.into()) => Err(ConfigLoadError::Deadline {
                 location: exporter.settings().config_location.to_string(),
-                reason: "the invocation's deadline came first".into(),
-                retryable: true,
             }),
         },
     };
@@ -165,7 +163,11 @@ async fn process_record(
                     // A 503 or a timeout on a cold start: the record comes back (Batch
                     // Operations: TemporaryFailure), it is not refused for good.
                     report.retryable = error.is_retryable();
-                    report.fail(ReasonCode::ConfigUnavailable, error.to_string())
+                    let code = match error {
+                        ConfigLoadError::Deadline { .. } => ReasonCode::Deadline,
+                        _ => ReasonCode::ConfigUnavailable,
+                    };
+                    report.fail(code, error.to_string())
                 }
             }
             if upload_events && report.outcome == Outcome::Copied {

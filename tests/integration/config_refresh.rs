@@ -111,6 +111,9 @@ async fn a_missing_config_object_is_named(server: &'static Server) {
     let report = handle(&world.exporter(settings), parse_event(&s3_event(&[&a])).unwrap()).await;
     let reason = report.records[0].reason.as_deref().unwrap();
     assert!(reason.contains("nope.json: could not be read"), "{reason}");
+    // Said as what it is, not in the words of a source deleted since its event.
+    assert!(reason.contains("there is no such object"), "{reason}");
+    assert!(!reason.contains("since the event"), "{reason}");
     assert_eq!(report.records[0].outcome, Outcome::Failed);
 }
 

@@ -356,6 +356,7 @@ async fn a_config_read_that_outlasts_the_deadline_fails_every_record(server: &'s
     for r in &report.records {
         // Cut short before it could start (the config never came): failed, retryable.
         assert_eq!(r.error_code.as_deref(), Some("Deadline"), "{r:?}");
+        assert_eq!(r.reason_code, Some(ReasonCode::Deadline), "{r:?}");
         assert!(r.retryable, "{r:?}");
     }
 }

@@ -16,19 +16,31 @@ mod validate;
 
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// A plain `main`: what must happen before any other thread exists (the signal disposition)
+/// happens before the tokio runtime and its worker threads are built.
+fn main() -> ExitCode {
     let in_lambda = artifact_export::env::runs_in_lambda(&artifact_export::env::process_env);
-    if in_lambda && std::env::args_os().len() == 1 {
-        lambda::run().await
-    } else {
+    let lambda_loop = in_lambda && std::env::args_os().len() == 1;
+    if !lambda_loop {
         // Like other command-line tools, end quietly when the reader of our output goes away
         // (`artifact-export plan ... | head`) instead of failing on the next write. Copies are
         // atomic, so ending at any point loses nothing.
-        // SAFETY: sets a signal disposition to its default, before any other thread writes.
+        // SAFETY: sets a signal disposition to its default while this is the process's only
+        // thread (the runtime is built below).
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
-        cli::run().await
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if lambda_loop {
+        runtime.block_on(lambda::run())
+    } else {
+        runtime.block_on(cli::run())
     }
 }
