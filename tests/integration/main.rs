@@ -5,7 +5,8 @@
 #[macro_use]
 mod support;
 
-/// `artifact-export backfill`: listing, idempotent reruns, dry runs, manifests, interrupts.
+/// `artifact-export backfill`: listing, idempotent reruns, the in-place rule, dry runs,
+/// manifests, interrupts.
 mod backfill;
 /// S3 Batch Operations invocations (backfills): per-task result codes and response shape.
 mod batch_operations;
@@ -17,7 +18,7 @@ mod check;
 mod cli;
 /// Loading, caching and refreshing the configuration from S3.
 mod config_refresh;
-/// The deployment template: cfn-lint and least-privilege IAM.
+/// The deployment template: cfn-lint, parameters, least-privilege IAM, triggers, alarms.
 mod deploy;
 /// The docs' links: every relative link and anchor resolves, every docs/ page is in the book.
 mod docs;
@@ -41,7 +42,8 @@ mod ordering;
 /// What a plugin author starts with: `plugin wit`, `plugin new` projects built and run in
 /// each language, `plugin test --cases` budgets and `--json`.
 mod plugin_authors;
-/// Per-org WebAssembly plugins: rewrite, filter, hostile guests, loading and pinning.
+/// Per-org WebAssembly plugins: rewrite, filter, hostile guests, loading and pinning, plugins
+/// in S3, the plugin commands.
 mod plugins;
 /// Property-based tests (proptest) of the input parsers: events, configs, keys, ARNs.
 mod properties;

@@ -1,0 +1,50 @@
+use artifact_export::report::Report;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// `plugin test`, `plugin compile`, `plan` and `validate` with plugins, from the command line.
+mod commands;
+/// What a plugin's answer does: rewrite, filter, `onError` fallbacks, long reasons cut.
+mod decisions;
+/// Plugins read from S3: pinned by sha256, warmed up, retried, each org waiting for its own.
+mod from_s3;
+/// Hostile and demanding guests: each cap stops them, and only their own records suffer.
+mod hostile;
+/// Loading and pinning local plugins: sha256 pins, precompiled `.cwasm` declared or refused.
+mod loading;
+
+fn sha256_hex(path: &str) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn record<'a>(report: &'a Report, key: &str) -> &'a artifact_export::report::RecordReport {
+    report
+        .records
+        .iter()
+        .find(|r| r.key.as_deref() == Some(key))
+        .unwrap()
+}
+
+/// Config: org1 plain, then one org per `(org, plugin json)`.
+fn config_with(orgs: &[(String, String)], plugins: &[(&str, Value)]) -> String {
+    let customers: Vec<Value> = orgs
+        .iter()
+        .map(|(org, bucket)| {
+            let mut c = json!({"org": org, "destinationBucket": bucket});
+            if let Some((_, plugin)) = plugins.iter().find(|(o, _)| o == org) {
+                c["plugin"] = plugin.clone();
+            }
+            c
+        })
+        .collect();
+    json!({"customers": customers, "retry": 0}).to_string()
+}
+
+fn run(cmd: &mut std::process::Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
