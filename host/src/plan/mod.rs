@@ -10,6 +10,8 @@ use std::time::Instant;
 use crate::config::{Config, OnError, Org};
 use crate::event::SourceObject;
 use crate::policy::{Answer, Blame, DecisionError, OrgPlugins, Verdict, check_targets};
+// Re-exported: callers (and tests) that name the plan's plugin record keep one path to it.
+pub use crate::policy::{PluginErrorKind, PluginRun};
 use crate::reason::ReasonCode;
 use crate::route::{Route, Target, route};
 use crate::suffix::SuffixSet;
@@ -65,34 +67,6 @@ impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.reason)
     }
-}
-
-/// How an org's plugin fared on one object, for the plugin-health metrics. Present only
-/// when a plugin was asked (not when it is missing or failed to load: that is the record's
-/// `PluginNotLoaded` failure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PluginRun {
-    /// Wall time of the decision, in milliseconds: asked now, as the record waited for it
-    /// (queueing on the blocking pool included); asked ahead, its own time in the org's lane
-    /// (from its instance-pool slot to its answer).
-    pub decision_ms: u64,
-    /// What went wrong with the decision, if anything.
-    pub error: Option<PluginErrorKind>,
-    /// The org's `onError` (`skip` or `default`) decided instead of the plugin.
-    pub fallback: bool,
-}
-
-/// The ways a plugin decision goes wrong, as counted per org.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginErrorKind {
-    /// A trap: panic, `unreachable`, memory limit, a failed instantiation.
-    Trapped,
-    /// The decision's deadline passed.
-    TimedOut,
-    /// The plugin answered `err(message)`.
-    ErrAnswer,
-    /// The plugin answered targets the org may not use (refused whatever `onError` says).
-    InvalidAnswer,
 }
 
 /// Routes `object` and applies its org's policy: the plain decision, or the plugin's
