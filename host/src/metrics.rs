@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::policy::{PluginErrorKind, PluginRun};
+use crate::plan::{PluginErrorKind, PluginRun};
 use crate::reason::ReasonCode;
 use crate::report::{Outcome, RecordReport, Report};
 
