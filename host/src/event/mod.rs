@@ -1,23 +1,29 @@
-//! Every event shape the function is invoked with, unwrapped into [`SourceObject`]s.
+//! Every event shape the function is invoked with, unwrapped into [`SourceObject`]s: the
+//! model of an invocation's records, and the entry points that pick a decoder.
 //!
 //! Accepted: S3 notifications (`Records[].eventSource == "aws:s3"`), `s3:TestEvent`, the
 //! same carried in SQS message bodies, in SNS messages, in SNS inside SQS, and EventBridge
 //! "Object Created" events, directly or through SQS. A record that cannot be understood
 //! becomes [`RecordBody::Invalid`] with a reason naming where it is, so it is reported as
 //! failed instead of vanishing; only an event whose overall shape is unknown is an error.
+//!
+//! The decoders, one per shape: [`envelope`] (the `Records` list and what SQS and SNS wrap),
+//! [`s3`] (S3 notification records, `s3:TestEvent`), [`eventbridge`] and [`batch`] (S3
+//! Batch Operations jobs). Reading an event file or stdin is the binary's.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 pub use crate::bounded::MAX_EVENT_BYTES;
-use crate::bounded::{ReadError, human, read_to_limit};
+use crate::bounded::human;
 use crate::logging::escape_controls;
-use crate::s3::keys::decode_notification_key;
 
 mod batch;
+mod envelope;
+mod eventbridge;
+mod s3;
 
 pub use batch::{BatchJob, BucketArnError, ResultCode, bucket_from_arn};
 
@@ -151,31 +157,6 @@ pub enum EventError {
     },
 }
 
-/// Reads event text from a file, or from stdin for `-`, never more than [`MAX_EVENT_BYTES`]
-/// (plus the one byte that shows it is too large).
-pub fn read_event_text(path: &Path) -> Result<String, EventError> {
-    let (origin, bytes) = if path == Path::new("-") {
-        (
-            "stdin".to_string(),
-            read_to_limit(std::io::stdin().lock(), MAX_EVENT_BYTES),
-        )
-    } else {
-        let origin = path.display().to_string();
-        let bytes = std::fs::File::open(path)
-            .map_err(|e| ReadError::Failed(e.to_string()))
-            .and_then(|file| read_to_limit(file, MAX_EVENT_BYTES));
-        (origin, bytes)
-    };
-    match bytes {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| EventError::Unreadable {
-            origin,
-            reason: "not UTF-8 text".into(),
-        }),
-        Err(ReadError::TooLarge { limit }) => Err(EventError::TooLarge { origin, limit }),
-        Err(ReadError::Failed(reason)) => Err(EventError::Unreadable { origin, reason }),
-    }
-}
-
 /// Parses event JSON text of at most [`MAX_EVENT_BYTES`].
 pub fn parse_event_text(text: &str) -> Result<ParsedEvent, EventError> {
     if text.len() as u64 > MAX_EVENT_BYTES {
@@ -187,7 +168,9 @@ pub fn parse_event_text(text: &str) -> Result<ParsedEvent, EventError> {
     // A `Records` list is read one record at a time: a whole JSON tree costs about ten times
     // the event's size, one record's tree a few KiB.
     if let Some(records) = records_list(text) {
-        return Ok(parse_raw_records(&records));
+        return Ok(envelope::records(
+            records.iter().map(|raw| serde_json::from_str::<Value>(raw.get())),
+        ));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| EventError::NotJson {
         line: e.line(),
@@ -208,44 +191,6 @@ fn records_list(text: &str) -> Option<Vec<&RawValue>> {
     serde_json::from_str(top.get("Records")?.get()).ok()
 }
 
-/// [`parse_event`]'s `Records` branch over raw entries, each parsed, read and dropped in turn.
-fn parse_raw_records(records: &[&RawValue]) -> ParsedEvent {
-    let mut trigger = Trigger::S3;
-    let mut out = Vec::with_capacity(records.len());
-    for (i, raw) in records.iter().enumerate() {
-        let locator = format!("Records[{i}]");
-        // The text was read as JSON already, so this fails only past serde_json's depth limit.
-        match serde_json::from_str::<Value>(raw.get()) {
-            Ok(record) => {
-                if i == 0 {
-                    trigger = records_trigger(Some(&record));
-                }
-                outer_record(&locator, &record, &mut out);
-            }
-            Err(e) => out.push(EventRecord {
-                locator: locator.clone(),
-                message_id: None,
-                task_id: None,
-                body: invalid(&locator, "", &format!("not readable as JSON: {e}")),
-            }),
-        }
-    }
-    ParsedEvent {
-        trigger,
-        records: out,
-        batch: None,
-    }
-}
-
-/// What invoked the function, from the first record of a `Records` list.
-fn records_trigger(first: Option<&Value>) -> Trigger {
-    match first.and_then(record_source) {
-        Some("aws:sqs") => Trigger::Sqs,
-        Some("aws:sns") => Trigger::Sns,
-        _ => Trigger::S3,
-    }
-}
-
 /// Parses an already-decoded event.
 pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
     let Value::Object(top) = value else {
@@ -261,26 +206,19 @@ pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
         let Value::Array(records) = records else {
             return Err(EventError::UnknownShape("Records: expected a list".into()));
         };
-        let trigger = records_trigger(records.first());
-        let mut out = Vec::new();
-        for (i, record) in records.iter().enumerate() {
-            outer_record(&format!("Records[{i}]"), record, &mut out);
-        }
-        return Ok(ParsedEvent {
-            trigger,
-            records: out,
-            batch: None,
-        });
+        return Ok(envelope::records(
+            records.iter().map(Ok::<_, std::convert::Infallible>),
+        ));
     }
-    if is_test_event(top) {
+    if s3::is_test_event(top) {
         return Ok(ParsedEvent {
             trigger: Trigger::S3,
-            records: vec![test_event_record("event".into(), None, top)],
+            records: vec![s3::test_event_record("event".into(), None, top)],
             batch: None,
         });
     }
-    if is_eventbridge(top) {
-        let body = eventbridge_body("event", top);
+    if eventbridge::is_eventbridge(top) {
+        let body = eventbridge::body("event", top);
         return Ok(ParsedEvent {
             trigger: Trigger::EventBridge,
             records: vec![EventRecord {
@@ -301,294 +239,7 @@ pub fn parse_event(value: &Value) -> Result<ParsedEvent, EventError> {
     )))
 }
 
-fn record_source(record: &Value) -> Option<&str> {
-    record
-        .get("eventSource")
-        .or_else(|| record.get("EventSource"))
-        .and_then(Value::as_str)
-}
-
-/// A record of the outermost `Records` list: S3 itself, an SQS message or an SNS delivery.
-fn outer_record(locator: &str, record: &Value, out: &mut Vec<EventRecord>) {
-    let push_one = |out: &mut Vec<EventRecord>, message_id: Option<String>, body| {
-        out.push(EventRecord {
-            locator: locator.to_string(),
-            message_id,
-            task_id: None,
-            body,
-        })
-    };
-    match record_source(record) {
-        Some("aws:s3") => push_one(out, None, s3_record(locator, record)),
-        Some("aws:sqs") => {
-            let message_id = record
-                .get("messageId")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let Some(message) = &message_id else {
-                return push_one(
-                    out,
-                    None,
-                    invalid(locator, "messageId", "missing; expected a string"),
-                );
-            };
-            let locator = format!("{locator} (SQS message {message})");
-            match record.get("body").and_then(Value::as_str) {
-                Some(body) => nested_message(&locator, "body", body, Some(message), out),
-                None => push_one(
-                    out,
-                    message_id.clone(),
-                    invalid(&locator, "body", "missing; expected a string"),
-                ),
-            }
-        }
-        Some("aws:sns") => match record.pointer("/Sns/Message").and_then(Value::as_str) {
-            Some(message) => nested_message(locator, "Sns.Message", message, None, out),
-            None => push_one(
-                out,
-                None,
-                invalid(locator, "Sns.Message", "missing; expected a string"),
-            ),
-        },
-        Some(other) => push_one(
-            out,
-            None,
-            invalid(
-                locator,
-                "eventSource",
-                &format!("{other:?} is not supported; expected aws:s3, aws:sqs or aws:sns"),
-            ),
-        ),
-        None => push_one(
-            out,
-            None,
-            invalid(
-                locator,
-                "eventSource",
-                "missing; expected aws:s3, aws:sqs or aws:sns",
-            ),
-        ),
-    }
-}
-
-/// A JSON document carried as a string (SQS body, SNS message): S3 notification, test
-/// event, SNS envelope (SNS → SQS without raw delivery) or EventBridge event.
-fn nested_message(
-    parent: &str,
-    field: &str,
-    text: &str,
-    message_id: Option<&str>,
-    out: &mut Vec<EventRecord>,
-) {
-    let locator = format!("{parent}.{field}");
-    let record = |locator: String, body| EventRecord {
-        locator,
-        message_id: message_id.map(str::to_string),
-        task_id: None,
-        body,
-    };
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return out.push(record(
-                locator.clone(),
-                RecordBody::Invalid {
-                    reason: format!(
-                        "{locator}: not JSON (line {} column {}): {e}",
-                        e.line(),
-                        e.column()
-                    ),
-                },
-            ));
-        }
-    };
-    let Value::Object(fields) = &value else {
-        return out.push(record(
-            locator.clone(),
-            invalid(&locator, "", "expected a JSON object"),
-        ));
-    };
-    if let Some(Value::Array(records)) = fields.get("Records") {
-        for (i, inner) in records.iter().enumerate() {
-            let inner_locator = format!("{locator}.Records[{i}]");
-            let body = match record_source(inner) {
-                Some("aws:s3") => s3_record(&inner_locator, inner),
-                _ => invalid(&inner_locator, "eventSource", "expected aws:s3"),
-            };
-            out.push(record(inner_locator, body));
-        }
-    } else if is_test_event(fields) {
-        out.push(test_event_record(locator, message_id, fields));
-    } else if fields.get("Type").and_then(Value::as_str) == Some("Notification") {
-        match fields.get("Message").and_then(Value::as_str) {
-            Some(inner) => nested_message(&locator, "Message", inner, message_id, out),
-            None => out.push(record(
-                locator.clone(),
-                invalid(&locator, "Message", "missing; expected a string"),
-            )),
-        }
-    } else if is_eventbridge(fields) {
-        out.push(record(locator.clone(), eventbridge_body(&locator, fields)));
-    } else {
-        out.push(record(
-            locator.clone(),
-            invalid(
-                &locator,
-                "",
-                "expected an S3 notification, s3:TestEvent, SNS notification or EventBridge event",
-            ),
-        ));
-    }
-}
-
-fn is_test_event(fields: &Map<String, Value>) -> bool {
-    fields.get("Event").and_then(Value::as_str) == Some("s3:TestEvent")
-}
-
-fn is_eventbridge(fields: &Map<String, Value>) -> bool {
-    fields.get("source").and_then(Value::as_str) == Some("aws.s3") && fields.contains_key("detail-type")
-}
-
-fn test_event_record(locator: String, message_id: Option<&str>, fields: &Map<String, Value>) -> EventRecord {
-    EventRecord {
-        locator,
-        message_id: message_id.map(str::to_string),
-        task_id: None,
-        body: RecordBody::Ignored {
-            bucket: fields.get("Bucket").and_then(Value::as_str).map(str::to_string),
-            key: None,
-            reason: "s3:TestEvent acknowledged".into(),
-        },
-    }
-}
-
-fn s3_record(locator: &str, record: &Value) -> RecordBody {
-    let event_name = match record.get("eventName").and_then(Value::as_str) {
-        Some(name) => name,
-        None => {
-            return invalid(
-                locator,
-                "eventName",
-                "missing; expected a string such as ObjectCreated:Put",
-            );
-        }
-    };
-    let bucket = match record.pointer("/s3/bucket/name").and_then(Value::as_str) {
-        Some(b) if !b.is_empty() => b.to_string(),
-        _ => {
-            return invalid(
-                locator,
-                "s3.bucket.name",
-                "missing; expected the source bucket name",
-            );
-        }
-    };
-    let raw_key = match record.pointer("/s3/object/key").and_then(Value::as_str) {
-        Some(k) => k,
-        None => {
-            return invalid(
-                locator,
-                "s3.object.key",
-                "missing; expected the URL-encoded object key",
-            );
-        }
-    };
-    let key = match decode_notification_key(raw_key) {
-        Ok(k) => k,
-        Err(e) => return invalid(locator, "s3.object.key", &e.to_string()),
-    };
-    if !event_name.starts_with("ObjectCreated:") {
-        return RecordBody::Ignored {
-            bucket: Some(bucket),
-            key: Some(key),
-            reason: format!("event {event_name} is not an object creation"),
-        };
-    }
-    let object = record.pointer("/s3/object").unwrap_or(&Value::Null);
-    let size = match optional_size(object.get("size")) {
-        Ok(size) => size,
-        Err(why) => return invalid(locator, "s3.object.size", why),
-    };
-    RecordBody::Object(SourceObject {
-        bucket,
-        key,
-        size,
-        etag: object.get("eTag").and_then(Value::as_str).and_then(clean_etag),
-        version_id: object
-            .get("versionId")
-            .and_then(Value::as_str)
-            .and_then(non_empty),
-        event_time: record
-            .get("eventTime")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        event_name: event_name.to_string(),
-    })
-}
-
-fn eventbridge_body(locator: &str, fields: &Map<String, Value>) -> RecordBody {
-    let detail_type = fields
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let detail = fields.get("detail").unwrap_or(&Value::Null);
-    let bucket = detail
-        .pointer("/bucket/name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let raw_key = detail.pointer("/object/key").and_then(Value::as_str);
-    if detail_type != "Object Created" {
-        return RecordBody::Ignored {
-            bucket,
-            key: raw_key.and_then(|k| decode_notification_key(k).ok()),
-            reason: format!("EventBridge event {detail_type:?} is not an object creation"),
-        };
-    }
-    let Some(bucket) = bucket.filter(|b| !b.is_empty()) else {
-        return invalid(
-            locator,
-            "detail.bucket.name",
-            "missing; expected the source bucket name",
-        );
-    };
-    let Some(raw_key) = raw_key else {
-        return invalid(locator, "detail.object.key", "missing; expected the object key");
-    };
-    let key = match decode_notification_key(raw_key) {
-        Ok(k) => k,
-        Err(e) => return invalid(locator, "detail.object.key", &e.to_string()),
-    };
-    let size = match optional_size(detail.pointer("/object/size")) {
-        Ok(size) => size,
-        Err(why) => return invalid(locator, "detail.object.size", why),
-    };
-    let reason = detail
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or("PutObject");
-    let event_name = match reason {
-        "PutObject" => "ObjectCreated:Put",
-        "POST Object" => "ObjectCreated:Post",
-        "CopyObject" => "ObjectCreated:Copy",
-        "CompleteMultipartUpload" => "ObjectCreated:CompleteMultipartUpload",
-        _ => "ObjectCreated:Put",
-    };
-    RecordBody::Object(SourceObject {
-        bucket,
-        key,
-        size,
-        etag: detail
-            .pointer("/object/etag")
-            .and_then(Value::as_str)
-            .and_then(clean_etag),
-        version_id: detail
-            .pointer("/object/version-id")
-            .and_then(Value::as_str)
-            .and_then(non_empty),
-        event_time: fields.get("time").and_then(Value::as_str).map(str::to_string),
-        event_name: event_name.to_string(),
-    })
-}
+// Field readers shared by the decoders.
 
 fn optional_size(value: Option<&Value>) -> Result<Option<u64>, &'static str> {
     match value {

@@ -8,6 +8,7 @@ mod answer;
 mod bindings;
 mod cache;
 pub mod engine;
+mod health;
 mod lane;
 mod limits;
 pub mod loader;
@@ -26,6 +27,7 @@ pub use answer::{MAX_KEY_BYTES, MAX_TARGETS, check_targets};
 pub use bindings::{WIT, WIT_FILE};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
+pub use health::{PluginErrorKind, PluginRun};
 pub use lane::{Answer, Request};
 pub use loader::LoadError;
 pub use plugin::{

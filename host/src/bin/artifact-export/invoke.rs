@@ -8,12 +8,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::{Lookup, Settings};
-use artifact_export::event::{parse_event_text, read_event_text};
+use artifact_export::event::parse_event_text;
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;
 use artifact_export::report::Outcome;
 
 use crate::exit::{BadInput, failed_if};
+use crate::input::read_event_text;
 
 /// `--output both`: the report and what Lambda would return.
 #[derive(serde::Serialize)]

@@ -1,0 +1,36 @@
+//! How an org's plugin fared on one object: the record [`plan`](crate::plan) fills in when
+//! it asks a plugin, [`report`](crate::report) carries (serde-skipped) and
+//! [`metrics`](crate::metrics) counts as plugin health.
+//!
+//! It lives here, beside the plugins it describes and below every module that uses it, so
+//! `plan`, `report` and `metrics` all import it downward: defined in `plan`, the report would
+//! reach back into the step that fills it; defined in `report`, `plan` would. It holds plain
+//! data only: no plugin, engine or S3 type, and no import from above `policy`.
+
+/// How an org's plugin fared on one object, for the plugin-health metrics. Present only
+/// when a plugin was asked (not when it is missing or failed to load: that is the record's
+/// `PluginNotLoaded` failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginRun {
+    /// Wall time of the decision, in milliseconds: asked now, as the record waited for it
+    /// (queueing on the blocking pool included); asked ahead, its own time in the org's lane
+    /// (from its instance-pool slot to its answer).
+    pub decision_ms: u64,
+    /// What went wrong with the decision, if anything.
+    pub error: Option<PluginErrorKind>,
+    /// The org's `onError` (`skip` or `default`) decided instead of the plugin.
+    pub fallback: bool,
+}
+
+/// The ways a plugin decision goes wrong, as counted per org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginErrorKind {
+    /// A trap: panic, `unreachable`, memory limit, a failed instantiation.
+    Trapped,
+    /// The decision's deadline passed.
+    TimedOut,
+    /// The plugin answered `err(message)`.
+    ErrAnswer,
+    /// The plugin answered targets the org may not use (refused whatever `onError` says).
+    InvalidAnswer,
+}
