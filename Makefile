@@ -9,7 +9,8 @@
 #                  latency), plugin decisions (Rust; JavaScript and Python glob-filters beside it),
 #                  cold start through cargo-lambda's Runtime API emulator, a 100,000-object backfill
 #                  against rclone (rclone and componentize-py installed if missing, make bench-tools)
-#   make lint    - rustfmt and clippy, warnings are errors
+#   make lint    - the import direction of host/src (tests/layers.py), rustfmt and clippy,
+#                  warnings are errors
 #   make tools   - cfn-lint, aws-sam-translator, cloud-radar and cargo-lambda into target/tools-venv,
 #                  for the deploy tests (deploy/render.py) and the Runtime API end-to-end test
 #                  (tests/integration/lambda_e2e.rs); ComponentizeJS into target/node-tools (npm),
@@ -59,7 +60,10 @@ test: setup tools
 	set -o pipefail; $(CARGO) test --workspace --lib --bins --tests -- --nocapture 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
+# tests/layers.py: each module of host/src uses only the layers below it, and only `env` reads
+# the process environment (the layers are declared there, lowest first).
 lint:
+	python3 tests/layers.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::destination::{Aborts, CopyOptions, LocalMode, Stop, WriteOptions};
-use crate::s3::RetryPolicy;
 use crate::s3::client::Timeouts;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
 use crate::suffix::SuffixSet;
@@ -96,6 +94,17 @@ pub struct Settings {
     pub expected_bucket_owner: Option<String>,
 }
 
+/// Where local mode (`ENV=local`) reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMode {
+    /// `LOCAL_DEST`: replaces the destination buckets.
+    pub dest_dir: PathBuf,
+    /// `LOCAL_SOURCE`: replaces the source bucket (no S3 at all).
+    pub source_dir: Option<PathBuf>,
+    /// `DESTINATION_KEY`: the file name to write instead of the target key.
+    pub destination_key: Option<String>,
+}
+
 /// A missing or malformed environment variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvError {
@@ -120,24 +129,6 @@ pub enum EnvError {
 }
 
 impl Settings {
-    /// Copy tuning from these settings, with the configuration's `retry` count, for copies
-    /// that end early when `stop` fires and run their uploads' clean-ups on `aborts`.
-    pub fn copy_options(&self, retry: u32, stop: Stop, aborts: Aborts) -> CopyOptions {
-        CopyOptions {
-            multipart_threshold: self.multipart_threshold,
-            part_size: self.multipart_part_size,
-            part_concurrency: self.part_concurrency,
-            retry: RetryPolicy::new(retry, self.retry_base_delay),
-            timeouts: self.timeouts,
-            stop,
-            aborts,
-            source_owner: self.expected_bucket_owner.clone(),
-            write: WriteOptions::default(),
-            listed_storage_class: None,
-            source_head: None,
-        }
-    }
-
     /// Reads settings from the real process environment.
     pub fn from_process_env() -> Result<Self, EnvError> {
         Self::from_lookup(process_env)

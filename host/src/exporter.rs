@@ -70,7 +70,7 @@ impl Exporter {
     /// An exporter over the process environment's client ([`s3::client::from_env`]), whose
     /// credentials also assume the orgs' roles: what the Lambda and the CLI run.
     pub async fn from_env(settings: Settings) -> Self {
-        let (client, credentials) = s3::client::from_env_with_credentials().await;
+        let (client, credentials) = s3::client::from_env_with_credentials(&crate::env::process_env).await;
         let exporter = Exporter::new(client, settings);
         match credentials {
             Some(credentials) => exporter.with_role_credentials(credentials),

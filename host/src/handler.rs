@@ -16,7 +16,7 @@ use tokio::time::sleep_until;
 
 use crate::config::Config;
 use crate::config_store::ConfigLoadError;
-use crate::destination::{OneFile, Stop, StopReason, Ticket, WriteOptions, copy_heads_source};
+use crate::destination::{CopyOptions, OneFile, Stop, StopReason, Ticket, WriteOptions, copy_heads_source};
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
 use crate::plan::{Ask, Decision, PlanAhead, plan_proposal, propose};
@@ -207,7 +207,7 @@ async fn export_object(
     // Routed once: the owning org and what plain matching proposes.
     let proposal = propose(config, &settings.suffixes, object);
     let owner = proposal.customer;
-    let mut options = settings.copy_options(config.retry, stop, exporter.aborts().clone());
+    let mut options = CopyOptions::from_settings(settings, config.retry, stop, exporter.aborts().clone());
     if let Some(org) = owner {
         options.write = WriteOptions::for_org(org);
     }

@@ -26,9 +26,12 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber. `filter` is `RUST_LOG`'s value (`env::process_env`): when
+/// set and valid, it overrides the default `info` level.
+pub fn init(format: LogFormat, filter: Option<&str>) {
+    let filter = filter
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
     // A second init (tests, embedding) keeps the first subscriber; that is fine.
     let _ = subscriber(format, filter, std::io::stderr, ansi).try_init();

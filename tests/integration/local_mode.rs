@@ -1,8 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use artifact_export::destination::LocalMode;
-use artifact_export::env::{ConfigLocation, Settings};
+use artifact_export::env::{ConfigLocation, LocalMode, Settings};
 use artifact_export::event::parse_event;
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;

@@ -31,6 +31,8 @@ mod faults;
 /// Through the real Lambda Runtime API: cargo-lambda's emulator, the binary as the function
 /// process, `cargo lambda invoke` with S3, SQS and Batch Operations events.
 mod lambda_e2e;
+/// The import direction of host/src (`tests/layers.py`): nothing reaches backwards.
+mod layers;
 /// Local mode (ENV=local): folders for destinations and source, traversal, crash safety.
 mod local_mode;
 /// Multipart copies above a lowered threshold.

@@ -197,9 +197,12 @@ pub async fn run(
         destination,
         config: &config,
         plugins: &plugins,
-        copy: exporter
-            .settings()
-            .copy_options(config.retry, copy_stop.clone(), exporter.aborts().clone()),
+        copy: CopyOptions::from_settings(
+            exporter.settings(),
+            config.retry,
+            copy_stop.clone(),
+            exporter.aborts().clone(),
+        ),
         options,
     };
 

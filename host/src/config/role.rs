@@ -4,25 +4,12 @@
 use serde_json::Value;
 
 use super::fields::FieldReader;
+/// The role an org's copies are made as: the protocol layer's type (`s3::roles` assumes it),
+/// read here from the org's `roleArn` and `externalId`.
+pub use crate::s3::roles::AssumedRole;
 
 /// Longest `externalId` STS accepts.
 pub const MAX_EXTERNAL_ID: usize = 1224;
-
-/// The role an org's copies are made as.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AssumedRole {
-    /// `arn:<partition>:iam::<account>:role/<path/name>`.
-    pub role_arn: String,
-    /// Sent as `ExternalId` on `AssumeRole` (the tenant's trust policy may require it).
-    pub external_id: Option<String>,
-}
-
-impl AssumedRole {
-    /// The 12-digit account the role belongs to.
-    pub fn account(&self) -> &str {
-        self.role_arn.split(':').nth(4).unwrap_or_default()
-    }
-}
 
 /// `roleArn` and `externalId` of one org; `None` when it has no role (or after a problem).
 pub(super) fn parse_role(fields: &mut FieldReader) -> Option<AssumedRole> {

@@ -13,20 +13,10 @@ use aws_sdk_s3::Client;
 use tokio::io::AsyncWriteExt;
 
 use super::{Copied, CopyError, CopyOptions, Delivery, Failure};
+use crate::env::LocalMode;
 use crate::event::SourceObject;
 use crate::route::Target;
 use crate::s3::{SourceChange, classify, if_match, with_retries};
-
-/// Where local mode reads and writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalMode {
-    /// `LOCAL_DEST`: replaces the destination buckets.
-    pub dest_dir: PathBuf,
-    /// `LOCAL_SOURCE`: replaces the source bucket (no S3 at all).
-    pub source_dir: Option<PathBuf>,
-    /// `DESTINATION_KEY`: the file name to write instead of the target key.
-    pub destination_key: Option<String>,
-}
 
 /// Why a key names no file under a local folder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,6 +13,7 @@ pub mod stop;
 mod upload;
 
 use crate::config::{CannedAcl, Encryption, Org, StorageClass};
+use crate::env::Settings;
 use crate::event::SourceObject;
 use crate::route::Target;
 use crate::s3::client::Timeouts;
@@ -20,7 +21,7 @@ use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
 
 pub use aborts::Aborts;
 pub use checksum::Checksum;
-pub use folder::{FolderDestination, KeyRefused, LocalMode};
+pub use folder::{FolderDestination, KeyRefused};
 pub use one_file::{ManyTargets, OneFile, Ticket};
 pub use s3::{Existing, Precision, S3Destination, Sse, copy_heads_source};
 pub use stop::{Stop, StopReason};
@@ -57,6 +58,26 @@ pub struct CopyOptions {
     /// The source's HEAD, read ahead while the plan was made
     /// ([`S3Destination::read_source_head`]): a copy that needs it does not send its own.
     pub source_head: Option<SourceHead>,
+}
+
+impl CopyOptions {
+    /// Copy tuning from the process's `settings`, with the configuration's `retry` count, for
+    /// copies that end early when `stop` fires and run their uploads' clean-ups on `aborts`.
+    pub fn from_settings(settings: &Settings, retry: u32, stop: Stop, aborts: Aborts) -> Self {
+        CopyOptions {
+            multipart_threshold: settings.multipart_threshold,
+            part_size: settings.multipart_part_size,
+            part_concurrency: settings.part_concurrency,
+            retry: RetryPolicy::new(retry, settings.retry_base_delay),
+            timeouts: settings.timeouts,
+            stop,
+            aborts,
+            source_owner: settings.expected_bucket_owner.clone(),
+            write: WriteOptions::default(),
+            listed_storage_class: None,
+            source_head: None,
+        }
+    }
 }
 
 /// A source HEAD (if-match on the record's ETag, checksum included) read ahead of the copy,

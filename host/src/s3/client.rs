@@ -119,14 +119,18 @@ fn plain_http_client() -> Option<SharedHttpClient> {
 }
 
 /// The client for the process environment (credentials chain, `AWS_REGION`,
-/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` for a local server).
-pub async fn from_env() -> aws_sdk_s3::Client {
-    from_env_with_credentials().await.0
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` for a local server). `get` reads a variable of
+/// the process environment (`env::process_env`): the endpoint and whether credentials are
+/// in the environment are read through it; the SDK's own providers read the rest.
+pub async fn from_env(get: &(dyn Fn(&str) -> Option<String> + Sync)) -> aws_sdk_s3::Client {
+    from_env_with_credentials(get).await.0
 }
 
 /// [`from_env`], and the credentials provider its requests are signed with (the SDK gives no
 /// way to read it back from a client): orgs' roles are assumed with it.
-pub async fn from_env_with_credentials() -> (aws_sdk_s3::Client, Option<SharedCredentialsProvider>) {
+pub async fn from_env_with_credentials(
+    get: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> (aws_sdk_s3::Client, Option<SharedCredentialsProvider>) {
     // Region from the environment or the profile, else us-east-1: never a slow IMDS probe
     // (Lambda always sets AWS_REGION; a laptop without one gets a sane default).
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
@@ -136,13 +140,12 @@ pub async fn from_env_with_credentials() -> (aws_sdk_s3::Client, Option<SharedCr
     // Credentials in the environment (Lambda's, a local server's): the default chain takes
     // them first anyway; naming them skips building the chain's other providers (SSO, web
     // identity, ECS, IMDS), whose HTTP client reads the platform's TLS roots.
-    if env_credentials_present() {
+    if env_credentials_present(get) {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
     let shared = loader.load().await;
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .ok()
+    let endpoint = get("AWS_ENDPOINT_URL_S3")
+        .or_else(|| get("AWS_ENDPOINT_URL"))
         .filter(|e| !e.is_empty());
     let builder = aws_sdk_s3::config::Builder::from(&shared);
     let client = aws_sdk_s3::Client::from_conf(tune(builder, endpoint.as_deref()).build());
@@ -151,8 +154,8 @@ pub async fn from_env_with_credentials() -> (aws_sdk_s3::Client, Option<SharedCr
 
 /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` both set: what the environment provider
 /// needs (with one missing, the default chain goes on to the profile and beyond).
-fn env_credentials_present() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+fn env_credentials_present(get: &(dyn Fn(&str) -> Option<String> + Sync)) -> bool {
+    let set = |name: &str| get(name).is_some_and(|v| !v.is_empty());
     set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
 }
 

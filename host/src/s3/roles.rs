@@ -35,8 +35,6 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::config::AssumedRole;
-
 /// Assumed credentials are renewed this long before they expire (STS gives an hour), or a
 /// quarter of their lifetime before when they were given for less than 20 minutes.
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
@@ -49,6 +47,23 @@ const MAX_REASON: usize = 600;
 /// S3's error codes for a request signed with credentials that expired: the credentials
 /// must be replaced, and the request can then be sent again.
 pub const EXPIRED_CREDENTIALS: [&str; 2] = ["ExpiredToken", "TokenRefreshRequired"];
+
+/// A cross-account role an org's copies are made as (the config's `roleArn` and
+/// `externalId`, checked by `config::valid_role_arn`): the key of its slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssumedRole {
+    /// `arn:<partition>:iam::<account>:role/<path/name>`.
+    pub role_arn: String,
+    /// Sent as `ExternalId` on `AssumeRole` (the tenant's trust policy may require it).
+    pub external_id: Option<String>,
+}
+
+impl AssumedRole {
+    /// The 12-digit account the role belongs to.
+    pub fn account(&self) -> &str {
+        self.role_arn.split(':').nth(4).unwrap_or_default()
+    }
+}
 
 /// The role could not be assumed: the org's records fail with `AssumeRoleNotPermitted`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -102,7 +102,7 @@ enum Command {
 /// Parses the command line and runs the command.
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(LogFormat::Text);
+    logging::init(LogFormat::Text, env::process_env("RUST_LOG").as_deref());
     let get: Lookup = &env::process_env;
     let result = match cli.command {
         Command::Invoke {

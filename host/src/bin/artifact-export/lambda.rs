@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use artifact_export::destination::aborts::ABORT_TIMEOUT;
-use artifact_export::env::Settings;
+use artifact_export::env::{self, Settings};
 use artifact_export::event::parse_event_text;
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle_until;
@@ -25,7 +25,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 pub async fn run() -> ExitCode {
-    logging::init(LogFormat::Json);
+    logging::init(LogFormat::Json, env::process_env("RUST_LOG").as_deref());
     let settings = match Settings::from_process_env() {
         Ok(settings) => settings,
         Err(error) => {

@@ -299,7 +299,7 @@ pub async fn load_plugins(config: &Config) -> Result<OrgPlugins> {
         return Ok(OrgPlugins::new());
     }
     let runtime = Runtime::new().map_err(|e| anyhow!("plugin engine: {e:#}"))?;
-    let client = s3::client::from_env().await;
+    let client = s3::client::from_env(&artifact_export::env::process_env).await;
     // The Lambda's default backoff (`RETRY_BASE_DELAY_MS`), with the config's retry count.
     let retry = RetryPolicy::new(config.retry, std::time::Duration::from_millis(200));
     Ok(runtime.load_all(&client, config, &retry).await)

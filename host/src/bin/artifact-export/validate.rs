@@ -32,7 +32,7 @@ pub async fn validate(
             let store = ConfigStore::new(location, std::time::Duration::ZERO)
                 .with_source_bucket(source_bucket)
                 .with_bucket_owner(owner);
-            let client = s3::client::from_env().await;
+            let client = s3::client::from_env(&env::process_env).await;
             (*store.current(&client).await?).clone()
         }
     };
