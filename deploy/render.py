@@ -13,7 +13,7 @@ Nothing is deployed, so references have no value: a Ref to a resource becomes
 "{{ref:LogicalId}}", an attribute "{{LogicalId.Attr}}". Pseudo parameters: partition aws (or
 AWS::Partition=aws-cn / aws-us-gov ...), account 123456789012, stack name artifact-export.
 The function's local CodeUri is replaced by an S3 location first, as `sam package` does (SAM
-accepts only S3 code locations). tests/integration/deploy.rs checks the IAM statements of the
+accepts only S3 code locations). tests/integration/deploy/ checks the IAM statements of the
 output, including the role and policies SAM generates.
 
 This file glues the two libraries together and fills three gaps of cloud-radar 0.17: the

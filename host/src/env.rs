@@ -171,6 +171,31 @@ impl Settings {
             Some(path) => ConfigLocation::File(path),
             None => config_in_s3(get)?,
         };
+        Self::with_tuning(get, suffixes, config_location, local)
+    }
+
+    /// The settings of a command that reads a configuration and loads its plugins but copies
+    /// nothing (`validate`, `plan`): what loading takes from the environment
+    /// (`EXPECTED_BUCKET_OWNER`, `RETRY_BASE_DELAY_MS`, `S3_REQUEST_TIMEOUT_MS`,
+    /// `PLUGIN_INSTANCES`, …) is read as [`Settings::from_lookup`] reads it, so the command
+    /// loads plugins as the Lambda does. Where the configuration is and the suffixes are the
+    /// command's; `ENV=local` is ignored (nothing is written).
+    pub fn for_loading(
+        get: Lookup,
+        config_location: ConfigLocation,
+        suffixes: SuffixSet,
+    ) -> Result<Self, EnvError> {
+        Self::with_tuning(get, suffixes, config_location, None)
+    }
+
+    /// `suffixes`, `config_location` and `local`, with everything else read through `get`.
+    fn with_tuning(
+        get: Lookup,
+        suffixes: SuffixSet,
+        config_location: ConfigLocation,
+        local: Option<LocalMode>,
+    ) -> Result<Self, EnvError> {
+        let present = |name: &str| present(get, name);
         let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, EnvError> {
             let Some(raw) = present(name) else {
                 return Ok(default);
@@ -283,6 +308,35 @@ mod tests {
         ("CONFIGURATION_BUCKET", "cfg"),
         ("CONFIGURATION_KEY", "export/config.json"),
     ];
+
+    /// `validate` and `plan` load plugins with the Lambda's owner and backoff, without the
+    /// variables only copies need.
+    #[test]
+    fn loading_reads_the_owner_and_the_backoff_alone() {
+        let map: HashMap<&str, &str> = [
+            ("EXPECTED_BUCKET_OWNER", "111111111111"),
+            ("RETRY_BASE_DELAY_MS", "7"),
+            ("ENV", "local"),
+        ]
+        .into();
+        let get = |name: &str| map.get(name).map(|v| v.to_string());
+        let location = ConfigLocation::File("config.json".into());
+        let suffixes = SuffixSet::parse_list("jpg").unwrap();
+        let s = Settings::for_loading(&get, location.clone(), suffixes).unwrap();
+        assert_eq!(s.expected_bucket_owner.as_deref(), Some("111111111111"));
+        assert_eq!(s.retry_base_delay, Duration::from_millis(7));
+        assert_eq!(s.config_location, location);
+        assert_eq!(s.local, None);
+        let bad = |name: &str| (name == "EXPECTED_BUCKET_OWNER").then(|| "nobody".to_string());
+        let suffixes = SuffixSet::parse_list("jpg").unwrap();
+        assert!(matches!(
+            Settings::for_loading(&bad, location, suffixes),
+            Err(EnvError::Invalid {
+                name: "EXPECTED_BUCKET_OWNER",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn defaults() {

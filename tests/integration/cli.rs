@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::support::events::{fixture_path, s3_event};
 use crate::support::paths::{binary, repo};
+use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::garage;
 use crate::support::world::World;
 
@@ -263,6 +264,78 @@ async fn validate_reads_the_config_from_s3() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains(world.bucket_of("org2")), "{stdout}");
+}
+
+/// `validate` loads plugins as the Lambda does: with `EXPECTED_BUCKET_OWNER`, an `s3://`
+/// plugin is read only from a bucket that account owns. Neither server checks the owner, so
+/// the proxy plays S3's check: the plugin's bucket is owned by 111111111111.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_refuses_a_plugin_bucket_of_another_owner() {
+    use sha2::Digest;
+    let server = garage();
+    let world = World::new(server, &["org1"]).await;
+    let wasm = std::fs::read(plugin_artifacts::PASSTHROUGH).unwrap();
+    let sha256 = hex::encode(sha2::Sha256::digest(&wasm));
+    world.put_config_object("export/plugins/owned.wasm", wasm).await;
+    let plugin = format!("s3://{}/export/plugins/owned.wasm", world.config_bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let text = serde_json::json!({"customers": [{"org": "org1", "destinationBucket": world.bucket_of("org1"),
+        "plugin": {"source": plugin, "sha256": sha256}}], "retry": 0});
+    std::fs::write(&config, text.to_string()).unwrap();
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule {
+            method: Some("GET"),
+            fault: Fault::OwnedBy("111111111111"),
+            path_contains: Some("/export/plugins/owned.wasm".into()),
+            copies_only: false,
+            times: None,
+        }],
+    )
+    .await;
+    for (owner, refused) in [("222222222222", true), ("111111111111", false)] {
+        let mut cmd = binary();
+        cmd.envs(server.child_env())
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .env("EXPECTED_BUCKET_OWNER", owner)
+            .args(["validate", "--config"])
+            .arg(&config);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = stderr_of(&out);
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("plugin of org1:"))
+            .unwrap_or_else(|| panic!("no plugin line:\n{stdout}{stderr}"));
+        if refused {
+            assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+            assert!(
+                line.contains(&format!(
+                    "BROKEN: plugin {plugin}: could not be read: AccessDenied"
+                )) && line.contains(&format!("not owned by EXPECTED_BUCKET_OWNER {owner}")),
+                "{line}"
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+            assert!(line.ends_with(&format!("ok ({plugin})")), "{line}");
+        }
+    }
+    // Every GET of the plugin named the owner (the retry and the cache are the Lambda's).
+    let gets: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.contains("/export/plugins/owned.wasm"))
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    assert_eq!(
+        gets.iter()
+            .map(|s| s.header("x-amz-expected-bucket-owner"))
+            .collect::<Vec<_>>(),
+        [Some("222222222222"), Some("111111111111")]
+    );
 }
 
 #[test]

@@ -312,6 +312,86 @@ async fn backfill_checks_and_copies_as_the_role(server: &'static Server) {
 
 on_each_server!(backfill_checks_and_copies_as_the_role);
 
+/// When backfill's in-place rule must read the source's HEAD (same size, other ETags, a
+/// full-object checksum at the destination), it reads it as the org's role: the role is who
+/// copies, so an org whose role cannot read the source is never told "in place" on the
+/// strength of the function's own rights. (moto enforces no IAM: the test shows whose
+/// credentials signed the HEAD.)
+async fn backfill_reads_the_source_head_as_the_role(server: &'static Server) {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+    require!(
+        server,
+        sts,
+        "no STS; a role's failure on this server is in role_credentials_the_server_does_not_know_fail_only_that_org"
+    );
+    let world = role_world(server).await;
+    world.put("org1/a.jpg", b"source bytes").await;
+    // Other bytes of the same size at the destination, with a full-object CRC32.
+    let dest = world.bucket_of("org1").to_string();
+    world
+        .client
+        .put_object()
+        .bucket(&dest)
+        .key("org1/a.jpg")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .body(ByteStream::from_static(b"other  bytes"))
+        .send()
+        .await
+        .unwrap();
+    let copy = world
+        .client
+        .head_object()
+        .bucket(&dest)
+        .key("org1/a.jpg")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    if copy.checksum_crc32().is_none() {
+        eprintln!("SKIP on {}: the server keeps no CRC32 of an object", server.name);
+        return;
+    }
+    let s3 = FaultProxy::start(&server.endpoint, vec![]).await;
+    let mut cmd = crate::support::paths::binary();
+    cmd.envs(world.function_env("jpg"))
+        .env("AWS_ENDPOINT_URL", &s3.endpoint)
+        .env("AWS_ENDPOINT_URL_STS", &server.endpoint)
+        .args([
+            "backfill",
+            "--dry-run",
+            "--org",
+            "org1",
+            "--bucket",
+            &world.source,
+        ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = server.access_key.clone();
+    let of_source = format!("/{}/org1/a.jpg", world.source);
+    let heads = keys_of(&s3, |s| s.method == "HEAD" && s.path.starts_with(&of_source));
+    assert_eq!(heads.len(), 1, "one HEAD of the source: {:#?}", s3.seen());
+    assert_ne!(
+        heads[0], base,
+        "the source's HEAD is read as the role, not the function"
+    );
+    assert_eq!(
+        keys_of(&s3, |s| s.method == "HEAD"
+            && s.path.starts_with(&format!("/{dest}/"))),
+        heads,
+        "the destination's HEAD and the source's are the same role's"
+    );
+}
+
+on_each_server!(backfill_reads_the_source_head_as_the_role);
+
 /// S3 answers `ExpiredToken` when a request is signed with credentials that expired (early,
 /// or by S3's clock): the role is assumed again and the request retried with the new
 /// credentials, for a single copy and for a part of a multipart copy, whose upload is then

@@ -460,8 +460,10 @@ async fn export_to(
                         continue;
                     }
                     Copied::ReadHead(Side::Source) => {
-                        // The source is read as the function, whatever the org's role.
-                        source = match plan.destination.source_head(&listed.object, copy).await {
+                        // Read as whoever copies (the org's role, when it has one): a role
+                        // that cannot read the source is never told "in place" on the
+                        // strength of the function's rights.
+                        source = match destination.source_head(&listed.object, copy).await {
                             Ok(headed) => headed.sharpened_by(&source),
                             Err(S3Failure::SourceChanged(why)) => {
                                 return ObjectOutcome::Superseded(why.to_string());

@@ -154,8 +154,10 @@ impl S3Destination {
     }
 
     /// The same destination with copies and destination HEADs made by `client` (an org's
-    /// role): `CopyObject` and `UploadPartCopy` read the source with its credentials too.
-    /// The source's own HEAD and tags are still read by the function's client.
+    /// role): `CopyObject` and `UploadPartCopy` read the source with its credentials too,
+    /// and so does the in-place rule's [`S3Destination::source_head`]. The copy's own
+    /// read-ahead of the source ([`S3Destination::read_source_head`]) and its tags are still
+    /// read by the function's client.
     pub fn as_role(&self, client: Client) -> Self {
         S3Destination {
             client,
@@ -213,7 +215,9 @@ impl S3Destination {
 
     /// The source as a HEAD conditional on the object's ETag reads it (checksum and
     /// encryption included): what the in-place rule compares when the listings cannot
-    /// decide. A source changed since it was listed fails with `SourceChanged`.
+    /// decide. Read with the copies' client (an org's role, see [`S3Destination::as_role`]):
+    /// what counts as in place is what the copier can read. A source changed since it was
+    /// listed fails with `SourceChanged`.
     pub async fn source_head(
         &self,
         object: &SourceObject,

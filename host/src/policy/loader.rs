@@ -157,10 +157,16 @@ pub async fn read_plugin_bytes(
                 (Ok(read), _) => read.map_err(bounded)?,
                 (Err(failure), attempts) => {
                     let transient = matches!(failure, S3Failure::Retryable { .. });
-                    return Err(unreadable(
-                        format!("{failure} (after {attempts} attempts)"),
-                        transient,
-                    ));
+                    let mut reason = format!("{failure} (after {attempts} attempts)");
+                    // S3 answers a request naming another bucket owner with a plain 403.
+                    if let (Some(owner), S3Failure::Fatal { code, .. }) = (bucket_owner, &failure)
+                        && code == "AccessDenied"
+                    {
+                        reason.push_str(&format!(
+                            "; also the answer when bucket {bucket} is not owned by EXPECTED_BUCKET_OWNER {owner}"
+                        ));
+                    }
+                    return Err(unreadable(reason, transient));
                 }
             }
         }

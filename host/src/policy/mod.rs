@@ -36,7 +36,7 @@ pub use plugin::{
 };
 pub use sandbox::RANDOM_SEQUENCE;
 
-use crate::config::{Config, PluginSpec};
+use crate::config::PluginSpec;
 use crate::s3::RetryPolicy;
 use bindings::CopyPolicyPre;
 
@@ -188,21 +188,5 @@ impl Runtime {
             "plugin loaded"
         );
         Ok(Plugin::new(&source, pre, limits, self.slots.clone()))
-    }
-
-    /// Loads the plugin of every org of `config` that has one, concurrently (the authoring
-    /// tools; the exporter loads each org's plugin through `PluginCache`).
-    pub async fn load_all(&self, client: &Client, config: &Config, retry: &RetryPolicy) -> OrgPlugins {
-        let loads = config.customers.iter().filter_map(|customer| {
-            let spec = customer.plugin.as_ref()?;
-            Some(async move {
-                let loaded = self.load_with_retry(Some(client), spec, retry).await.map(Arc::new);
-                if let Err(error) = &loaded {
-                    tracing::error!(org = %customer.org, %error, "plugin failed to load; this org's records will fail");
-                }
-                (customer.org.clone(), loaded)
-            })
-        });
-        futures::future::join_all(loads).await.into_iter().collect()
     }
 }

@@ -1,5 +1,6 @@
 //! `artifact-export plan`: for each key, the owning org and the decision (plugins
-//! included). Touches no S3 object.
+//! included, loaded as the Lambda loads them: through the library's `Exporter`). Touches no
+//! S3 object.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,13 +8,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use artifact_export::config::Config;
-use artifact_export::env::{self, Lookup};
+use artifact_export::env::{self, ConfigLocation, Lookup, Settings};
+use artifact_export::exporter::Exporter;
 use artifact_export::plan::cases::case_object;
 use artifact_export::plan::{Decision, plan_object};
 use artifact_export::suffix::SuffixSet;
 
 use crate::input::{read_config_file, read_text};
-use crate::plugin::load_plugins;
 
 /// `plan --config FILE --keys FILE|-`: the decision for each key, plugins included.
 pub async fn plan(
@@ -28,7 +29,10 @@ pub async fn plan(
         Some(list) => SuffixSet::parse_list(&list).with_context(|| format!("--suffixes {list:?}"))?,
         None => env::default_suffixes(get).map_err(|e| anyhow!("{e}, or pass --suffixes LIST"))?,
     };
-    let plugins = load_plugins(&config).await?;
+    let location = ConfigLocation::File(config_path.to_path_buf());
+    let settings = Settings::for_loading(get, location, suffixes.clone())?;
+    let exporter = Exporter::from_env(settings).await;
+    let plugins = exporter.plugins_for(&config).await;
     let keys_text = read_text(keys, "keys")?;
     let mut failed = false;
     for key in keys_text.lines().map(str::trim).filter(|k| !k.is_empty()) {

@@ -1,14 +1,13 @@
-//! `artifact-export plugin …` (wit, new, test, compile): tools for plugin authors, and the
-//! loading of a configuration's plugins that `validate` and `plan` share. Nothing here copies
-//! anything.
+//! `artifact-export plugin …` (wit, new, test, compile): tools for plugin authors. Nothing
+//! here copies anything.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use artifact_export::config::{Config, OnError, PluginSource, PluginSpec};
 use artifact_export::config::{DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS};
+use artifact_export::config::{OnError, PluginSource, PluginSpec};
 use artifact_export::plan::Decision;
 use artifact_export::plan::cases::{
     Case, CaseOnError, CaseTarget, CasesReport, Expect, case_object, describe, describe_decision,
@@ -16,10 +15,8 @@ use artifact_export::plan::cases::{
 };
 use artifact_export::policy::engine::new_engine;
 use artifact_export::policy::loader::precompile;
-use artifact_export::policy::{OrgPlugins, Plugin, Runtime, Usage, WIT};
+use artifact_export::policy::{Plugin, Runtime, Usage, WIT};
 use artifact_export::route::Target;
-use artifact_export::s3;
-use artifact_export::s3::RetryPolicy;
 use artifact_export::suffix::SuffixSet;
 use clap::Subcommand;
 
@@ -291,16 +288,4 @@ fn run_cases(plugin: &Plugin, path: &Path, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Loads every org's plugin with a client from the environment (for `s3://` sources).
-pub async fn load_plugins(config: &Config) -> Result<OrgPlugins> {
-    if config.customers.iter().all(|c| c.plugin.is_none()) {
-        return Ok(OrgPlugins::new());
-    }
-    let runtime = Runtime::new().map_err(|e| anyhow!("plugin engine: {e:#}"))?;
-    let client = s3::client::from_env(&artifact_export::env::process_env).await;
-    // The Lambda's default backoff (`RETRY_BASE_DELAY_MS`), with the config's retry count.
-    let retry = RetryPolicy::new(config.retry, std::time::Duration::from_millis(200));
-    Ok(runtime.load_all(&client, config, &retry).await)
 }

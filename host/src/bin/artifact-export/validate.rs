@@ -1,18 +1,19 @@
 //! `artifact-export validate`: loads a configuration (a file, or the one in S3), prints
-//! which org exports to which bucket, and loads and instantiates every org's plugin.
+//! which org exports to which bucket, and loads and instantiates every org's plugin as the
+//! Lambda loads it (through the library's `Exporter`: `EXPECTED_BUCKET_OWNER`, its retry).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use artifact_export::config::Config;
-use artifact_export::config_store::ConfigStore;
-use artifact_export::env::{self, Lookup};
-use artifact_export::s3;
+use artifact_export::env::{self, ConfigLocation, Lookup, Settings};
+use artifact_export::exporter::Exporter;
+use artifact_export::suffix::SuffixSet;
 
 use crate::exit::{BAD_INPUT, BadInput};
 use crate::input::read_config_file;
-use crate::plugin::load_plugins;
 
 /// Exit 0 when the configuration and its plugins work, 2 otherwise.
 /// With `source_bucket`, a destination that is the shared source bucket is refused too.
@@ -21,20 +22,29 @@ pub async fn validate(
     source_bucket: Option<String>,
     get: Lookup<'_>,
 ) -> Result<ExitCode, BadInput> {
+    let location = match &config_file {
+        Some(path) => ConfigLocation::File(path.clone()),
+        None => env::config_in_s3(get).map_err(|e| anyhow!("{e}, or pass --config FILE"))?,
+    };
+    // validate routes no key: the suffixes decide nothing (SUFFIX_TO_COPY need not be set).
+    let suffixes = match env::default_suffixes(get) {
+        Ok(suffixes) => suffixes,
+        Err(_) => SuffixSet::parse_list("validate").map_err(|e| anyhow!("{e}"))?,
+    };
+    let mut settings = Settings::for_loading(get, location, suffixes).map_err(|e| anyhow!("{e}"))?;
+    settings.source_bucket = source_bucket.clone();
+    let exporter = Exporter::from_env(settings).await;
     let config = match config_file {
         Some(path) => {
             let text = read_config_file(&path).await?;
-            Config::parse_for_source(&text, &path.display().to_string(), source_bucket.as_deref())?
+            Arc::new(Config::parse_for_source(
+                &text,
+                &path.display().to_string(),
+                source_bucket.as_deref(),
+            )?)
         }
-        None => {
-            let location = env::config_in_s3(get).map_err(|e| anyhow!("{e}, or pass --config FILE"))?;
-            let owner = env::expected_bucket_owner(get).map_err(|e| anyhow!("{e}"))?;
-            let store = ConfigStore::new(location, std::time::Duration::ZERO)
-                .with_source_bucket(source_bucket)
-                .with_bucket_owner(owner);
-            let client = s3::client::from_env(&env::process_env).await;
-            (*store.current(&client).await?).clone()
-        }
+        // The exporter's own read: its owner, its source bucket, its client.
+        None => exporter.config().await?,
     };
     println!(
         "configuration is valid: {} orgs, retry {}",
@@ -52,7 +62,7 @@ pub async fn validate(
             c.org, c.prefix, c.destination_bucket, suffixes
         );
     }
-    let plugins = load_plugins(&config).await?;
+    let plugins = exporter.plugins_for(&config).await;
     let mut broken = 0;
     for c in config.customers.iter().filter(|c| c.plugin.is_some()) {
         let status = match plugins.get(&c.org) {
