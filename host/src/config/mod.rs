@@ -17,6 +17,8 @@ mod role;
 mod tenancy;
 mod write;
 
+pub use crate::s3::names::bucket_name_problem;
+
 use fields::FieldReader;
 
 pub use plugin::{
@@ -389,73 +391,11 @@ impl ConfigDir {
     }
 }
 
-/// The known name nearest to `name`, when it is a plausible typo of it.
-pub(crate) fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    let lower = name.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
-        .filter(|(d, k)| *d <= k.len().div_ceil(2).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diag + usize::from(ca != *cb));
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 fn valid_org(org: &str) -> bool {
     (1..=64).contains(&org.len())
         && org
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-}
-
-/// Why `name` breaks S3's general-purpose bucket naming rules, if it does.
-pub fn bucket_name_problem(name: &str) -> Option<&'static str> {
-    let bytes = name.as_bytes();
-    if !(3..=63).contains(&bytes.len()) {
-        return Some("3 to 63 characters");
-    }
-    if !bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
-    {
-        return Some("lowercase letters, digits, dots, hyphens");
-    }
-    let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !edge_ok(bytes[0]) || !edge_ok(bytes[bytes.len() - 1]) {
-        return Some("must begin and end with a letter or digit");
-    }
-    if name.contains("..") {
-        return Some("no two adjacent dots");
-    }
-    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
-        return Some("must not look like an IP address");
-    }
-    if ["xn--", "sthree-", "amzn-s3-demo-"]
-        .iter()
-        .any(|p| name.starts_with(p))
-        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3"]
-            .iter()
-            .any(|s| name.ends_with(s))
-    {
-        return Some("uses a prefix or suffix S3 reserves");
-    }
-    None
 }
 
 pub(crate) fn kind(value: &Value) -> &'static str {

@@ -9,6 +9,7 @@ pub mod client;
 pub mod failure;
 pub mod keys;
 pub mod limits;
+pub mod names;
 pub mod retry;
 pub mod roles;
 
