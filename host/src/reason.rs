@@ -10,11 +10,33 @@
 
 use serde::Serialize;
 
-/// The kind of a record's failure. Spelled in reports, logs and metrics exactly as the
-/// variant name (`AccessDenied`, `PluginTimeout`, …); new variants may be added, existing
-/// spellings never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum ReasonCode {
+/// Declares [`ReasonCode`] from one list: the variants, [`ReasonCode::ALL`] and
+/// [`ReasonCode::as_str`] (the variant's name, which is also serde's spelling) cannot drift.
+macro_rules! reason_codes {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// The kind of a record's failure. Spelled in reports, logs and metrics exactly as the
+        /// variant name (`AccessDenied`, `PluginTimeout`, …); new variants may be added, existing
+        /// spellings never change.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        pub enum ReasonCode {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl ReasonCode {
+            /// Every code, in declaration order (for docs and tests).
+            pub const ALL: &[ReasonCode] = &[$(ReasonCode::$name,)*];
+
+            /// The code as spelled in reports and metrics: the variant's name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ReasonCode::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+reason_codes! {
     /// S3 refused the request (`AccessDenied`, `AllAccessDisabled`, …): the role or a bucket
     /// policy does not allow it.
     AccessDenied,
@@ -89,64 +111,6 @@ const THROTTLING: [&str; 6] = [
 ];
 
 impl ReasonCode {
-    /// Every code, in declaration order (for docs and tests).
-    pub const ALL: [ReasonCode; 24] = [
-        ReasonCode::AccessDenied,
-        ReasonCode::NoSuchBucket,
-        ReasonCode::KmsDenied,
-        ReasonCode::SlowDown,
-        ReasonCode::ServerError,
-        ReasonCode::Timeout,
-        ReasonCode::Network,
-        ReasonCode::S3Error,
-        ReasonCode::Deadline,
-        ReasonCode::Interrupted,
-        ReasonCode::PluginError,
-        ReasonCode::PluginTimeout,
-        ReasonCode::PluginInvalidAnswer,
-        ReasonCode::PluginNotLoaded,
-        ReasonCode::InvalidRecord,
-        ReasonCode::ConfigUnavailable,
-        ReasonCode::LocalIo,
-        ReasonCode::InvalidKey,
-        ReasonCode::UnsafeLocalKey,
-        ReasonCode::OneFileManyRecords,
-        ReasonCode::AssumeRoleNotPermitted,
-        ReasonCode::ChecksumMismatch,
-        ReasonCode::NotTheSourceBucket,
-        ReasonCode::Other,
-    ];
-
-    /// The code as spelled in reports and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReasonCode::AccessDenied => "AccessDenied",
-            ReasonCode::NoSuchBucket => "NoSuchBucket",
-            ReasonCode::KmsDenied => "KmsDenied",
-            ReasonCode::SlowDown => "SlowDown",
-            ReasonCode::ServerError => "ServerError",
-            ReasonCode::Timeout => "Timeout",
-            ReasonCode::Network => "Network",
-            ReasonCode::S3Error => "S3Error",
-            ReasonCode::Deadline => "Deadline",
-            ReasonCode::Interrupted => "Interrupted",
-            ReasonCode::PluginError => "PluginError",
-            ReasonCode::PluginTimeout => "PluginTimeout",
-            ReasonCode::PluginInvalidAnswer => "PluginInvalidAnswer",
-            ReasonCode::PluginNotLoaded => "PluginNotLoaded",
-            ReasonCode::InvalidRecord => "InvalidRecord",
-            ReasonCode::ConfigUnavailable => "ConfigUnavailable",
-            ReasonCode::LocalIo => "LocalIo",
-            ReasonCode::InvalidKey => "InvalidKey",
-            ReasonCode::UnsafeLocalKey => "UnsafeLocalKey",
-            ReasonCode::OneFileManyRecords => "OneFileManyRecords",
-            ReasonCode::AssumeRoleNotPermitted => "AssumeRoleNotPermitted",
-            ReasonCode::ChecksumMismatch => "ChecksumMismatch",
-            ReasonCode::NotTheSourceBucket => "NotTheSourceBucket",
-            ReasonCode::Other => "Other",
-        }
-    }
-
     /// The code of a failed copy from its failure code: an S3 error code
     /// (`s3::failure::classify` keeps S3's spelling, `HTTP<status>` when S3 gave none) or one
     /// of the crate's own names (`Timeout`, `ConnectionError`, `Deadline`, `LocalIo`, …).

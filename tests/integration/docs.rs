@@ -363,3 +363,32 @@ fn the_checker_finds_dead_files_and_anchors_and_skips_code() {
         "{dead:?}"
     );
 }
+
+/// The reason-code table in docs/operations.md has one row per `ReasonCode`, no more, no
+/// fewer: an operator looking up a code always finds what to do.
+#[test]
+fn every_reason_code_has_its_row_in_the_operations_table() {
+    let page = read(&repo("docs/operations.md"));
+    let documented: BTreeSet<String> = page
+        .lines()
+        .skip_while(|line| !(line.starts_with('#') && line.contains("Failure reason codes")))
+        .skip(1)
+        .take_while(|line| !line.starts_with('#'))
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once("` |"))
+        .map(|(code, _)| code.to_string())
+        .filter(|code| {
+            code.chars().all(|c| c.is_ascii_alphanumeric()) && code.starts_with(char::is_uppercase)
+        })
+        .collect();
+    let codes: BTreeSet<String> = artifact_export::reason::ReasonCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    let missing: Vec<_> = codes.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&codes).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "docs/operations.md: codes without a row: {missing:?}; rows that are no code: {unknown:?}"
+    );
+}
