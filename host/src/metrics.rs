@@ -42,7 +42,7 @@ use serde_json::{Map, Value, json};
 
 use crate::plan::{PluginErrorKind, PluginRun};
 use crate::reason::ReasonCode;
-use crate::report::{Outcome, RecordReport, Report};
+use crate::report::{Outcome, RecordReport, Report, Totals};
 
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "ArtifactExport";
@@ -92,11 +92,8 @@ impl PluginTally {
 /// The counts of one line: all orgs, or one org.
 #[derive(Debug, Default)]
 struct Tally {
-    copied: u64,
-    skipped: u64,
-    superseded: u64,
-    failed: u64,
-    bytes_copied: u64,
+    /// Counted by the report's own rule ([`Totals::count`]).
+    totals: Totals,
     latencies_ms: Vec<u64>,
     lags_ms: Vec<u64>,
     failed_by_code: BTreeMap<ReasonCode, u64>,
@@ -105,22 +102,19 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, r: &RecordReport) {
+        self.totals.count(r);
         match r.outcome {
             Outcome::Copied => {
-                self.copied += 1;
-                self.bytes_copied += r.bytes.unwrap_or(0);
                 self.latencies_ms.push(r.ms);
                 self.lags_ms.extend(r.lag_ms);
             }
-            Outcome::Skipped => self.skipped += 1,
-            Outcome::Superseded => self.superseded += 1,
             Outcome::Failed => {
-                self.failed += 1;
                 *self
                     .failed_by_code
                     .entry(r.reason_code.unwrap_or(ReasonCode::Other))
                     .or_default() += 1;
             }
+            Outcome::Skipped | Outcome::Superseded => {}
         }
         if let Some(run) = &r.plugin {
             self.plugin.add(run);
@@ -169,11 +163,11 @@ fn by_code_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u64) -> Vec
 /// lines with the time metrics' further values.
 fn tally_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u64) -> Vec<String> {
     let mut counts: Vec<(&str, &str, u64)> = vec![
-        ("Copied", "Count", tally.copied),
-        ("Skipped", "Count", tally.skipped),
-        ("Superseded", "Count", tally.superseded),
-        ("Failed", "Count", tally.failed),
-        ("BytesCopied", "Bytes", tally.bytes_copied),
+        ("Copied", "Count", tally.totals.copied as u64),
+        ("Skipped", "Count", tally.totals.skipped as u64),
+        ("Superseded", "Count", tally.totals.superseded as u64),
+        ("Failed", "Count", tally.totals.failed as u64),
+        ("BytesCopied", "Bytes", tally.totals.bytes_copied),
     ];
     let p = &tally.plugin;
     if p.decisions > 0 {

@@ -338,6 +338,23 @@ pub struct Totals {
     pub bytes_copied: u64,
 }
 
+impl Totals {
+    /// Counts `record`'s outcome (and its bytes, when copied): the one place an outcome is
+    /// counted, for the report's totals and the metrics' per-org lines alike. `records` is
+    /// the caller's.
+    pub fn count(&mut self, record: &RecordReport) {
+        match record.outcome {
+            Outcome::Copied => {
+                self.copied += 1;
+                self.bytes_copied += record.bytes.unwrap_or(0);
+            }
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Superseded => self.superseded += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+}
+
 /// The result of one invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -371,15 +388,7 @@ impl Report {
             };
         }
         for r in &records {
-            match r.outcome {
-                Outcome::Copied => {
-                    totals.copied += 1;
-                    totals.bytes_copied += r.bytes.unwrap_or(0);
-                }
-                Outcome::Skipped => totals.skipped += 1,
-                Outcome::Superseded => totals.superseded += 1,
-                Outcome::Failed => totals.failed += 1,
-            }
+            totals.count(r);
         }
         let batch_item_failures = response::batch_item_failures(trigger, &records);
         Report {
