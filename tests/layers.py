@@ -40,6 +40,9 @@ LAYERS = [
     ["plan", "report"],
     # What every invocation shares (`exporter`); metric lines read from a report.
     ["exporter", "metrics"],
+    # The copy step every entry point shares: the org's destination (its role), a copy per
+    # target, a report per target.
+    ["deliver"],
     # The entry points: one invocation, the pre-flight check, the backfill.
     ["handler", "check", "backfill"],
 ]

@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 
 use artifact_export::config::{Config, DEFAULT_MAX_INSTRUCTIONS, OnError, PluginSource, PluginSpec};
 use artifact_export::event::SourceObject;
-use artifact_export::plan::{Ask, PlanAhead, plan_object_asking};
-use artifact_export::policy::{EngineOptions, Fuel, OrgPlugins, Plugin, Request, Runtime};
+use artifact_export::plan::{Ask, PlanAhead, Planned, plan};
+use artifact_export::policy::{EngineOptions, Fuel, Plugin, PluginLoad, Request, Runtime};
 use artifact_export::route::Target;
+use artifact_export::route::propose;
 use artifact_export::suffix::SuffixSet;
 
 /// The integration tests' helpers; here only the other languages' builds and `thousands`.
@@ -472,11 +473,14 @@ async fn through_handler_path(
     config.customers[0].plugin = Some(spec(source));
     let config = Arc::new(config);
     let suffixes = Arc::new(SuffixSet::parse_list("jpg,pdf,indd,xml").unwrap());
-    let plugins: Arc<OrgPlugins> = Arc::new([("org2".to_string(), Ok(plugin.clone()))].into_iter().collect());
-    let ahead = Arc::new(PlanAhead::for_objects(
-        &config,
-        &suffixes,
-        objects.iter().enumerate(),
+    let plugin: PluginLoad = Ok(plugin.clone());
+    let proposals: Vec<_> = objects.iter().map(|o| propose(&config, &suffixes, o)).collect();
+    let ahead = Arc::new(PlanAhead::new(
+        objects
+            .iter()
+            .zip(&proposals)
+            .enumerate()
+            .map(|(index, (object, proposal))| (index, object, proposal)),
     ));
     let tasks = (0..at_once).map(|task| {
         let mine: Vec<(usize, SourceObject)> = objects
@@ -486,15 +490,20 @@ async fn through_handler_path(
             .skip(task)
             .step_by(at_once)
             .collect();
-        let (config, suffixes, plugins, ahead) =
-            (config.clone(), suffixes.clone(), plugins.clone(), ahead.clone());
+        let (config, suffixes, plugin, ahead) =
+            (config.clone(), suffixes.clone(), plugin.clone(), ahead.clone());
         tokio::spawn(async move {
             let mut times = Vec::with_capacity(mine.len());
             for (index, object) in mine {
                 let started = Instant::now();
-                let (_, decision, run) =
-                    plan_object_asking(&config, &suffixes, &plugins, &object, Ask::Ahead(&ahead, index))
-                        .await;
+                // As the handler does per record: its proposal, then the plan.
+                let proposal = propose(&config, &suffixes, &object);
+                let ask = Ask::Ahead {
+                    ahead: &ahead,
+                    index,
+                    object: &object,
+                };
+                let Planned { decision, run } = plan(proposal, Some(&plugin), ask).await;
                 times.push(started.elapsed());
                 assert!(run.is_some_and(|r| r.error.is_none()), "{decision:?}");
             }

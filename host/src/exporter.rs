@@ -12,7 +12,7 @@ use crate::config::{Config, Org};
 use crate::config_store::{ConfigLoadError, ConfigStore};
 use crate::destination::{Aborts, Destination, FolderDestination, S3Destination};
 use crate::env::Settings;
-use crate::policy::{Fuel, OrgPlugins, PluginCache, Runtime};
+use crate::policy::{Fuel, OrgPlugins, PluginCache, PluginLoad, Runtime};
 use crate::s3::roles::{AssumeRoleFailed, RoleClients};
 use crate::s3::{self, RetryPolicy};
 
@@ -162,9 +162,9 @@ impl Exporter {
             .await
     }
 
-    /// The plugin of `org` alone (an empty map when it has none): what one of its records
-    /// waits for, never another org's load.
-    pub async fn plugin_of(&self, config: &Arc<Config>, org: &str) -> Arc<OrgPlugins> {
+    /// The plugin of `org` alone (`None` when it has none): what one of its records waits
+    /// for, never another org's load.
+    pub async fn plugin_of(&self, config: &Arc<Config>, org: &Org) -> Option<PluginLoad> {
         self.plugins
             .get(
                 || self.runtime(),
@@ -196,7 +196,7 @@ impl Exporter {
     /// buckets, written (and their keys HEADed) with the role's credentials. `Ok(None)`: the
     /// org uses [`Exporter::destination`]. Local mode ignores roles (folders have none).
     pub async fn role_destination(&self, org: &Org) -> Result<Option<S3Destination>, AssumeRoleFailed> {
-        let (Some(role), Some(s3)) = (&org.role, self.destination.as_s3()) else {
+        let (Some(role), Destination::S3(s3)) = (&org.role, &self.destination) else {
             return Ok(None);
         };
         let client = self.roles.client(role, &org.org).await?;

@@ -2,9 +2,10 @@
 //!
 //! The Lambda runtime loop and the CLI both call [`handle`]; neither adds behaviour.
 //! Records run concurrently (bounded by `COPY_CONCURRENCY`) and every record is attempted
-//! whatever happens to the others. Per record: the plan (route + policy; plugin decisions
-//! asked ahead, one lane per org: [`PlanAhead`]), then the
-//! [`Destination`](crate::destination::Destination) copies to each target, then the report.
+//! whatever happens to the others. Every record is routed once, when the invocation starts
+//! (its [`Proposal`]); plugin decisions are asked ahead, one lane per org ([`PlanAhead`]).
+//! Per record: the plan over its proposal, then the copy step ([`deliver`]), then the
+//! report.
 //! Under local mode's `DESTINATION_KEY`, between plan and copies, the invocation's targets
 //! are counted ([`OneFile`]): more than one fails every object record.
 
@@ -16,12 +17,15 @@ use tokio::time::sleep_until;
 
 use crate::config::Config;
 use crate::config_store::ConfigLoadError;
-use crate::destination::{CopyOptions, OneFile, Stop, StopReason, Ticket, WriteOptions, copy_heads_source};
+use crate::deliver::deliver;
+use crate::destination::{CopyOptions, OneFile, Stop, StopReason, Ticket};
+use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
-use crate::plan::{Ask, Decision, PlanAhead, plan_proposal, propose};
+use crate::plan::{Ask, Decision, PlanAhead, Planned, plan};
 use crate::reason::ReasonCode;
-use crate::report::{Outcome, RecordReport, Report, TargetReport, lag_ms};
+use crate::report::{Outcome, RecordReport, Report, lag_ms};
+use crate::route::{Proposal, propose};
 
 /// Handles one invocation: routes and copies every record, and reports on each.
 pub async fn handle(exporter: &Exporter, event: ParsedEvent) -> Report {
@@ -74,19 +78,33 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
         Some(_) => event.records.len().max(exporter.settings().copy_concurrency),
         None => exporter.settings().copy_concurrency,
     };
-    // Every plugin decision of the invocation, asked ahead: one lane per org.
-    let ahead = match config {
-        Ok(config) => PlanAhead::new(config, &exporter.settings().suffixes, &event.records),
-        Err(_) => PlanAhead::default(),
+    // Every object record routed once; every plugin decision asked ahead, one lane per org.
+    let routed: Vec<Routed> = event
+        .records
+        .iter()
+        .map(|record| match (&record.body, config) {
+            (RecordBody::Object(object), Ok(config)) => route_record(exporter.settings(), config, object),
+            _ => Routed::Unrouted,
+        })
+        .collect();
+    let ahead = PlanAhead::new(event.records.iter().zip(&routed).enumerate().filter_map(
+        |(index, (record, routed))| match (&record.body, routed) {
+            (RecordBody::Object(object), Routed::Proposed(proposal)) => Some((index, object, proposal)),
+            _ => None,
+        },
+    ));
+    let shared = Shared {
+        exporter,
+        config,
+        ahead: &ahead,
+        // Batch Operations tasks name objects that exist, not uploads: no event time to lag from.
+        upload_events: event.trigger != Trigger::BatchOperations,
     };
-    let ahead = &ahead;
-    // Batch Operations tasks name objects that exist, not uploads: no event time to lag from.
-    let upload_events = event.trigger != Trigger::BatchOperations;
     // Records finish in any order (one slow copy never holds back the window behind it);
     // at most `copy_concurrency` run at once, and the report keeps the event's order.
     let mut records: Vec<(usize, RecordReport)> =
-        futures::stream::iter(event.records.into_iter().enumerate())
-            .map(|(index, record)| {
+        futures::stream::iter(event.records.into_iter().zip(routed).enumerate())
+            .map(|(index, (record, routed))| {
                 let stop = stop.clone();
                 // Dropped with the record's future (cut off, stopped): it then counts no target.
                 let ticket = match (one_file, &record.body) {
@@ -102,12 +120,12 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
                         return RecordReport::cut_short(&record, StopReason::Deadline).logged();
                     }
                     let Some(at) = cut_at else {
-                        return process_record(exporter, config, (index, record), ahead, stop, ticket, upload_events).await;
+                        return process_record(shared, index, record, routed, stop, ticket).await;
                     };
                     // Built before the record is handed over, in case it must be reported cut off.
                     let cut_short = RecordReport::cut_short(&record, StopReason::Deadline);
                     tokio::select! {
-                        report = process_record(exporter, config, (index, record), ahead, stop, ticket, upload_events) => report,
+                        report = process_record(shared, index, record, routed, stop, ticket) => report,
                         _ = sleep_until(at.into()) => cut_short.logged(),
                     }
                 };
@@ -124,14 +142,51 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
     Report::new(event.trigger, records).with_batch(event.batch)
 }
 
+/// What an invocation's records share.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    exporter: &'a Exporter,
+    /// The configuration in force, or why there is none (every object record fails with it).
+    config: Result<&'a Arc<Config>, &'a ConfigLoadError>,
+    /// The plugin decisions asked ahead.
+    ahead: &'a PlanAhead,
+    /// Whether records are uploads (their lag is measured), not Batch Operations tasks.
+    upload_events: bool,
+}
+
+/// What routing made of one record when the invocation started.
+enum Routed<'c> {
+    /// Not an object record, or no configuration to route it by.
+    Unrouted,
+    /// Names a bucket other than `SOURCE_BUCKET`: refused, with the reason.
+    NotTheSourceBucket(String),
+    /// The owning org and what plain matching proposes.
+    Proposed(Proposal<'c>),
+}
+
+/// Routes one object record: refused when it names a bucket other than `SOURCE_BUCKET`
+/// (a destination bucket's own events are left to routing's copy-loop protection, which
+/// skips them), else its [`Proposal`].
+fn route_record<'c>(settings: &Settings, config: &'c Config, object: &SourceObject) -> Routed<'c> {
+    match settings.source_bucket.as_deref() {
+        Some(source) if object.bucket != source && !config.is_destination_bucket(&object.bucket) => {
+            // Refused, not copied as far as the signer can read.
+            Routed::NotTheSourceBucket(format!(
+                "bucket {} is not the source bucket {source} (SOURCE_BUCKET); not exported",
+                object.bucket
+            ))
+        }
+        _ => Routed::Proposed(propose(config, &settings.suffixes, object)),
+    }
+}
+
 async fn process_record(
-    exporter: &Exporter,
-    config: Result<&Arc<Config>, &ConfigLoadError>,
-    (index, record): (usize, EventRecord),
-    ahead: &PlanAhead,
+    shared: Shared<'_>,
+    index: usize,
+    record: EventRecord,
+    routed: Routed<'_>,
     stop: Stop,
     ticket: Option<Ticket<'_>>,
-    upload_events: bool,
 ) -> RecordReport {
     let started = Instant::now();
     let mut report = RecordReport::failed(record.locator, record.message_id, record.task_id);
@@ -146,20 +201,8 @@ async fn process_record(
         RecordBody::Object(object) => {
             report.source_bucket = Some(object.bucket.clone());
             report.key = Some(object.key.clone());
-            match config {
-                Ok(config) => {
-                    export_object(
-                        exporter,
-                        config,
-                        &object,
-                        Ask::Ahead(ahead, index),
-                        stop,
-                        ticket,
-                        &mut report,
-                    )
-                    .await
-                }
-                Err(error) => {
+            match (shared.config, routed) {
+                (Err(error), _) => {
                     // A 503 or a timeout on a cold start: the record comes back (Batch
                     // Operations: TemporaryFailure), it is not refused for good.
                     report.retryable = error.is_retryable();
@@ -169,8 +212,28 @@ async fn process_record(
                     };
                     report.fail(code, error.to_string())
                 }
+                (Ok(_), Routed::NotTheSourceBucket(reason)) => {
+                    report.fail(ReasonCode::NotTheSourceBucket, reason)
+                }
+                (Ok(config), Routed::Proposed(proposal)) => {
+                    export_object(
+                        shared,
+                        config,
+                        index,
+                        &object,
+                        proposal,
+                        stop,
+                        ticket,
+                        &mut report,
+                    )
+                    .await
+                }
+                (Ok(_), Routed::Unrouted) => report.fail(
+                    ReasonCode::Other,
+                    "the record was not routed when the invocation started".into(),
+                ),
             }
-            if upload_events && report.outcome == Outcome::Copied {
+            if shared.upload_events && report.outcome == Outcome::Copied {
                 report.lag_ms = object.event_time.as_deref().and_then(|at| lag_ms(at, now_ms()));
             }
         }
@@ -179,58 +242,49 @@ async fn process_record(
     report.logged()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn export_object(
-    exporter: &Exporter,
+    shared: Shared<'_>,
     config: &Arc<Config>,
+    index: usize,
     object: &SourceObject,
-    ask: Ask<'_>,
+    proposal: Proposal<'_>,
     stop: Stop,
     ticket: Option<Ticket<'_>>,
     report: &mut RecordReport,
 ) {
-    let settings = exporter.settings();
-    if let Some(source) = settings.source_bucket.as_deref()
-        && object.bucket != source
-        && !config.is_destination_bucket(&object.bucket)
-    {
-        // A destination bucket's own events are skipped by copy-loop protection (routing);
-        // any other bucket is refused, not copied as far as the signer can read.
-        report.fail(
-            ReasonCode::NotTheSourceBucket,
-            format!(
-                "bucket {} is not the source bucket {source} (SOURCE_BUCKET); not exported",
-                object.bucket
-            ),
-        );
-        return;
-    }
-    // Routed once: the owning org and what plain matching proposes.
-    let proposal = propose(config, &settings.suffixes, object);
-    let owner = proposal.customer;
-    let mut options = CopyOptions::from_settings(settings, config.retry, stop, exporter.aborts().clone());
-    if let Some(org) = owner {
-        options.write = WriteOptions::for_org(org);
-    }
+    let exporter = shared.exporter;
+    let org = proposal.org;
+    let base = CopyOptions::from_settings(exporter.settings(), config.retry, stop, exporter.aborts().clone());
+    let options = base.for_object(org, object, None);
     // The source's HEAD, when the copy of a proposed target will read one, is read while
     // the plan is made (a cold start's plugin load, a plugin decision) instead of after it.
-    let read_head = !proposal.proposed.is_empty() && copy_heads_source(object, &options);
-    let plan = async {
+    let read_ahead = !proposal.proposed.is_empty();
+    let planned = async {
         // Only this object's org's plugin: a record never waits for another org's plugin load.
-        let plugins = match owner {
-            Some(org) => exporter.plugin_of(config, &org.org).await,
-            None => Default::default(),
+        let plugin = match org {
+            Some(org) => exporter.plugin_of(config, org).await,
+            None => None,
         };
-        plan_proposal(proposal, &plugins, object, ask).await
+        let ask = Ask::Ahead {
+            ahead: shared.ahead,
+            index,
+            object,
+        };
+        plan(proposal, plugin.as_ref(), ask).await
     };
     let head = async {
-        match exporter.destination().as_s3() {
-            Some(s3) if read_head => s3.read_source_head(object, &options).await,
-            _ => None,
+        match read_ahead {
+            true => exporter.destination().read_source_head(object, &options).await,
+            false => None,
         }
     };
-    let ((customer, decision, run), source_head) = tokio::join!(plan, head);
-    options.source_head = source_head;
-    report.org = customer.map(|c| c.org.clone());
+    let (Planned { decision, run }, source_head) = tokio::join!(planned, head);
+    let options = CopyOptions {
+        source_head,
+        ..options
+    };
+    report.org = org.map(|o| o.org.clone());
     report.plugin = run;
     if let Some(ticket) = ticket {
         let targets = match &decision {
@@ -256,39 +310,14 @@ async fn export_object(
             return;
         }
     };
-    let role_destination = match customer {
-        Some(org) => match exporter.role_destination(org).await {
-            Ok(destination) => destination,
-            Err(failed) => {
-                // Only this org's records: other orgs' records never wait for this role.
-                report.retryable = failed.retryable;
-                report.fail(ReasonCode::AssumeRoleNotPermitted, failed.to_string());
-                return;
-            }
-        },
-        None => None,
-    };
-    let destination = exporter.destination();
-    let deliveries = futures::future::join_all(targets.iter().map(|target| async {
-        match &role_destination {
-            Some(as_role) => as_role.copy(object, target, &options).await,
-            None => destination.copy(object, target, &options).await,
+    match deliver(exporter, org, object, &targets, &options).await {
+        Ok(targets) => report.merge_targets(targets),
+        Err(failed) => {
+            // Only this org's records: other orgs' records never wait for this role.
+            report.retryable = failed.retryable;
+            report.fail(ReasonCode::AssumeRoleNotPermitted, failed.to_string());
         }
-    }))
-    .await;
-    let role = customer
-        .and_then(|c| c.role.as_ref())
-        .filter(|_| role_destination.is_some());
-    report.merge_targets(
-        deliveries
-            .into_iter()
-            .map(|delivery| match role {
-                Some(role) => delivery.naming_role(&role.role_arn),
-                None => delivery,
-            })
-            .map(TargetReport::from)
-            .collect(),
-    );
+    }
 }
 
 /// The wall clock in milliseconds since the Unix epoch, as event times are written.

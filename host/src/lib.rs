@@ -3,8 +3,9 @@
 //!
 //! The data path, one module per step: [`event`] (every event shape → source objects) →
 //! [`plan`] ([`route`]: org + suffix; [`policy`]: the org's plugin) → [`destination`]
-//! (server-side copy into a bucket, or a folder in local mode) → [`report`]. [`handler`]
-//! strings them together over an [`exporter::Exporter`]; the binaries only parse input and
+//! (server-side copy into a bucket, or a folder in local mode; [`deliver`]: an org's
+//! targets, as its role) → [`report`]. [`handler`] strings them together over an
+//! [`exporter::Exporter`]; the binaries only parse input and
 //! print. Everything that speaks S3 goes through [`s3`]. See ARCHITECTURE.md for the codemap
 //! and invariants.
 
@@ -13,6 +14,7 @@ pub mod bounded;
 pub mod check;
 pub mod config;
 pub mod config_store;
+pub mod deliver;
 pub mod destination;
 pub mod env;
 pub mod event;

@@ -1,6 +1,7 @@
 //! Routing: which org an object belongs to, and whether its suffix is exported.
 //!
-//! Pure functions over the config; no I/O. The destination key is always the source key.
+//! Pure functions over the config; no I/O. The proposed key is always the source key (a
+//! plugin may rewrite it).
 
 use crate::config::{Config, Org};
 use crate::event::SourceObject;
@@ -15,26 +16,19 @@ pub struct Target {
     pub key: String,
 }
 
-/// Where one object goes, or why it goes nowhere.
+/// What routing proposes for one object, before the org's policy has its say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route<'c> {
-    /// Copy into the org's destination bucket under the same key.
-    Copy {
-        /// The owning org.
-        customer: &'c Org,
-        /// Destination key (equal to the source key).
-        destination_key: String,
-    },
-    /// Nothing to do; not an error.
-    Skip {
-        /// The owning org, when one matched.
-        customer: Option<&'c Org>,
-        /// Why the object is not exported.
-        reason: String,
-    },
+pub struct Proposal<'c> {
+    /// The owning org, if any.
+    pub org: Option<&'c Org>,
+    /// The target plain suffix matching proposes: the org's destination bucket under the
+    /// same key; empty when the object is not selected (no org, copy-loop, suffix).
+    pub proposed: Vec<Target>,
+    /// Why plain matching selects nothing (empty when it proposes a target).
+    pub skip_reason: String,
 }
 
-/// The customer whose prefix is the longest one matching `key`.
+/// The org whose prefix is the longest one matching `key`.
 pub fn owner<'c>(config: &'c Config, key: &str) -> Option<&'c Org> {
     config
         .customers
@@ -43,33 +37,37 @@ pub fn owner<'c>(config: &'c Config, key: &str) -> Option<&'c Org> {
         .max_by_key(|c| c.prefix.len())
 }
 
-/// Decides the route of `object` under `config`, with `default_suffixes` from the environment.
-pub fn route<'c>(config: &'c Config, default_suffixes: &SuffixSet, object: &SourceObject) -> Route<'c> {
+/// Routes `object` under `config`, with `default_suffixes` from the environment: its org,
+/// and what plain suffix matching proposes.
+pub fn propose<'c>(config: &'c Config, default_suffixes: &SuffixSet, object: &SourceObject) -> Proposal<'c> {
+    let skip = |org, reason| Proposal {
+        org,
+        proposed: Vec::new(),
+        skip_reason: reason,
+    };
     if config.is_destination_bucket(&object.bucket) {
-        return Route::Skip {
-            customer: None,
-            reason: format!(
+        return skip(
+            None,
+            format!(
                 "bucket {} is a destination bucket; not exported again (copy-loop protection)",
                 object.bucket
             ),
-        };
+        );
     }
-    let Some(customer) = owner(config, &object.key) else {
-        return Route::Skip {
-            customer: None,
-            reason: "no org's prefix matches the key".into(),
-        };
+    let Some(org) = owner(config, &object.key) else {
+        return skip(None, "no org's prefix matches the key".into());
     };
-    let suffixes = customer.suffixes.as_ref().unwrap_or(default_suffixes);
+    let suffixes = org.suffixes.as_ref().unwrap_or(default_suffixes);
     if suffixes.matching(&object.key).is_none() {
-        return Route::Skip {
-            customer: Some(customer),
-            reason: format!("suffix not selected (exported: {suffixes})"),
-        };
+        return skip(Some(org), format!("suffix not selected (exported: {suffixes})"));
     }
-    Route::Copy {
-        customer,
-        destination_key: object.key.clone(),
+    Proposal {
+        org: Some(org),
+        proposed: vec![Target {
+            bucket: org.destination_bucket.clone(),
+            key: object.key.clone(),
+        }],
+        skip_reason: String::new(),
     }
 }
 
@@ -96,12 +94,10 @@ mod tests {
     fn routed(key: &str) -> Result<(String, String), String> {
         let config = config();
         let suffixes = SuffixSet::parse_list("jpg,pdf").unwrap();
-        match route(&config, &suffixes, &object("src", key)) {
-            Route::Copy {
-                customer,
-                destination_key,
-            } => Ok((customer.org.clone(), destination_key)),
-            Route::Skip { reason, .. } => Err(reason),
+        let proposal = propose(&config, &suffixes, &object("src", key));
+        match proposal.proposed.first() {
+            Some(target) => Ok((proposal.org.unwrap().org.clone(), target.key.clone())),
+            None => Err(proposal.skip_reason),
         }
     }
 
@@ -142,7 +138,12 @@ mod tests {
     fn destination_buckets_are_never_sources() {
         let config = config();
         let suffixes = SuffixSet::parse_list("jpg").unwrap();
-        let r = route(&config, &suffixes, &object("org1-export", "org1/a.jpg"));
-        assert!(matches!(r, Route::Skip { reason, .. } if reason.contains("copy-loop")));
+        let proposal = propose(&config, &suffixes, &object("org1-export", "org1/a.jpg"));
+        assert!(proposal.proposed.is_empty());
+        assert!(
+            proposal.skip_reason.contains("copy-loop"),
+            "{}",
+            proposal.skip_reason
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod destination_listing;
 pub mod in_place;
 pub mod listing;
 pub mod manifest;
+mod object;
 pub mod progress;
 
 use std::future::Future;
@@ -23,18 +24,15 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Encryption, Org};
+use crate::config::Config;
 use crate::config_store::ConfigLoadError;
-use crate::destination::{CopyOptions, Existing, S3Destination, Sse, Stop, StopReason, WriteOptions};
+use crate::destination::{CopyOptions, Destination, Stop, StopReason};
 use crate::exporter::Exporter;
-use crate::plan::{Decision, plan_object};
-use crate::policy::OrgPlugins;
-use crate::report::{Outcome, TargetReport};
 use crate::route::Target;
 use crate::s3::{RetryPolicy, S3Failure};
 use destination_listing::{DestinationListings, Known};
-use in_place::{Copied, Side, already_copied};
 use listing::{Listed, list_page};
+use object::{RunContext, backfill_object};
 use progress::{Progress, Snapshot};
 
 /// Keys per listing page (the S3 maximum).
@@ -155,15 +153,6 @@ pub enum BackfillError {
     },
 }
 
-struct Plan<'a> {
-    exporter: &'a Exporter,
-    destination: &'a S3Destination,
-    config: &'a Config,
-    plugins: &'a OrgPlugins,
-    copy: CopyOptions,
-    options: &'a BackfillOptions,
-}
-
 /// Runs a backfill. `progress` is updated as it goes; `on_result` sees every finished
 /// object (in completion order); when `stop` completes, no new object is started, the ones
 /// in flight finish, and the summary says it was interrupted.
@@ -176,7 +165,9 @@ pub async fn run(
 ) -> Result<Summary, BackfillError> {
     let started = Instant::now();
     // Listing, in-place checks and copies exist only between buckets.
-    let destination = exporter.destination().as_s3().ok_or(BackfillError::LocalMode)?;
+    let Destination::S3(destination) = exporter.destination() else {
+        return Err(BackfillError::LocalMode);
+    };
     if options.concurrency == 0 {
         return Err(BackfillError::Option("--concurrency must be at least 1".into()));
     }
@@ -191,12 +182,10 @@ pub async fn run(
     // Fired by an interrupt: multipart copies in flight abort their uploads (single
     // copies are atomic and finish).
     let copy_stop = Stop::new();
-    let plugins = exporter.plugins_for(&config).await;
-    let plan = Plan {
+    let run = RunContext {
         exporter,
         destination,
         config: &config,
-        plugins: &plugins,
         copy: CopyOptions::from_settings(
             exporter.settings(),
             config.retry,
@@ -212,8 +201,8 @@ pub async fn run(
         &prefix,
         options.page_size,
         None,
-        plan.copy.source_owner.as_deref(),
-        &plan.copy.retry,
+        run.copy.source_owner.as_deref(),
+        &run.copy.retry,
     )
     .await
     .map_err(|failure| BackfillError::List {
@@ -226,7 +215,7 @@ pub async fn run(
         DestinationListings::new(
             destination.client().clone(),
             config.clone(),
-            plan.copy.retry,
+            run.copy.retry,
             options.page_size,
             prefix.clone(),
             options.org.clone(),
@@ -239,8 +228,8 @@ pub async fn run(
         prefix.clone(),
         options.page_size,
         first,
-        plan.copy.source_owner.clone(),
-        plan.copy.retry,
+        run.copy.source_owner.clone(),
+        run.copy.retry,
         progress.clone(),
         destinations,
         tx,
@@ -253,7 +242,7 @@ pub async fn run(
     let mut results = std::pin::pin!(
         listed
             .take_until(copy_stop.stopped())
-            .map(|(listed, known)| backfill_object(&plan, listed, known))
+            .map(|(listed, known)| backfill_object(&run, listed, known))
             .buffer_unordered(options.concurrency)
     );
     loop {
@@ -364,163 +353,4 @@ async fn list_rest(
             )
         })?;
     }
-}
-
-async fn backfill_object(plan: &Plan<'_>, listed: Listed, known: Option<Known>) -> ObjectResult {
-    let settings = plan.exporter.settings();
-    let (customer, decision) =
-        plan_object(plan.config, &settings.suffixes, plan.plugins, &listed.object).await;
-    let org = customer.map(|c| c.org.clone());
-    let outcome = match (&plan.options.org, decision) {
-        (Some(wanted), _) if org.as_deref() != Some(wanted.as_str()) => ObjectOutcome::Skipped(format!(
-            "belongs to {}, not --org {wanted}",
-            org.as_deref()
-                .map_or("no org".to_string(), |o| format!("org {o}"))
-        )),
-        (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
-        (_, Decision::Fail(failed)) => ObjectOutcome::Failed(failed.reason),
-        (_, Decision::Copy(targets)) => {
-            let copy = CopyOptions {
-                write: customer.map(WriteOptions::for_org).unwrap_or_default(),
-                // The listing's class: no source HEAD per object to keep it.
-                listed_storage_class: listed.storage_class.clone(),
-                ..plan.copy.clone()
-            };
-            export_to(plan, customer, &copy, &listed, known, targets).await
-        }
-    };
-    ObjectResult { listed, org, outcome }
-}
-
-fn could_not_check(target: &Target, failure: &S3Failure) -> ObjectOutcome {
-    ObjectOutcome::Failed(format!(
-        "could not check s3://{}/{}: {failure}",
-        target.bucket, target.key
-    ))
-}
-
-/// `known`: what the destination listing says of the source's key in the org's bucket; a
-/// target it does not cover (a rewritten key, another bucket) is checked with a HEAD.
-async fn export_to(
-    plan: &Plan<'_>,
-    org: Option<&Org>,
-    copy: &CopyOptions,
-    listed: &Listed,
-    known: Option<Known>,
-    targets: Vec<Target>,
-) -> ObjectOutcome {
-    // An org with a roleArn is checked and written as its role, like an event's records.
-    let as_role = match org {
-        Some(org) => match plan.exporter.role_destination(org).await {
-            Ok(as_role) => as_role,
-            Err(failed) => return ObjectOutcome::Failed(failed.to_string()),
-        },
-        None => None,
-    };
-    let destination = as_role.as_ref().unwrap_or(plan.destination);
-    let mut missing = Vec::with_capacity(targets.len());
-    // The source as the listing shows it; read with a HEAD at most once, and only when the
-    // in-place rule asks for it.
-    let mut source = listed.facts();
-    // A listing shows no encryption: a copy this org wrote is SSE-KMS if the org says so.
-    let listed_sse = match copy.write.encryption {
-        Some(Encryption::Kms { .. }) => Sse::Kms,
-        _ => Sse::Unknown,
-    };
-    for target in targets {
-        if !plan.options.force {
-            let listing = known
-                .as_ref()
-                .filter(|k| *k.bucket == *target.bucket && target.key == listed.object.key);
-            let owner = copy.write.owner_of(&target.bucket);
-            let head = || destination.existing(&target, owner, &copy.retry);
-            let mut existing = match listing.map(|known| &known.existing) {
-                Some(found) => found.clone().map(|found| Existing {
-                    sse: listed_sse,
-                    ..found
-                }),
-                None => match head().await {
-                    Ok(found) => found,
-                    Err(failure) => return could_not_check(&target, &failure),
-                },
-            };
-            // Each side is read with a HEAD at most once (already_copied never asks for a
-            // side read already): three rounds at most.
-            let mut in_place = false;
-            for _ in 0..3 {
-                let Some(found) = existing.as_ref() else { break };
-                match already_copied(&source, found) {
-                    Copied::Yes => in_place = true,
-                    Copied::No => {}
-                    Copied::ReadHead(Side::Destination) => {
-                        existing = match head().await {
-                            Ok(headed) => headed.map(|headed| headed.sharpened_by(found)),
-                            Err(failure) => return could_not_check(&target, &failure),
-                        };
-                        continue;
-                    }
-                    Copied::ReadHead(Side::Source) => {
-                        // Read as whoever copies (the org's role, when it has one): a role
-                        // that cannot read the source is never told "in place" on the
-                        // strength of the function's rights.
-                        source = match destination.source_head(&listed.object, copy).await {
-                            Ok(headed) => headed.sharpened_by(&source),
-                            Err(S3Failure::SourceChanged(why)) => {
-                                return ObjectOutcome::Superseded(why.to_string());
-                            }
-                            Err(failure) => {
-                                return ObjectOutcome::Failed(format!(
-                                    "could not read s3://{}/{}: {failure}",
-                                    listed.object.bucket, listed.object.key
-                                ));
-                            }
-                        };
-                        continue;
-                    }
-                }
-                break;
-            }
-            if in_place {
-                continue;
-            }
-        }
-        missing.push(target);
-    }
-    if missing.is_empty() {
-        return ObjectOutcome::InPlace;
-    }
-    if plan.options.dry_run {
-        return ObjectOutcome::WouldCopy(missing);
-    }
-    let reports: Vec<TargetReport> = futures::future::join_all(
-        missing
-            .iter()
-            .map(|target| destination.copy(&listed.object, target, copy)),
-    )
-    .await
-    .into_iter()
-    .map(
-        |delivery| match org.and_then(|o| o.role.as_ref()).filter(|_| as_role.is_some()) {
-            Some(role) => delivery.naming_role(&role.role_arn),
-            None => delivery,
-        },
-    )
-    .map(TargetReport::from)
-    .collect();
-    let described = |t: &TargetReport| {
-        format!(
-            "s3://{}/{}: {}",
-            t.destination_bucket,
-            t.destination_key,
-            t.reason.as_deref().unwrap_or("")
-        )
-    };
-    if let Some(failed) = reports.iter().find(|t| t.outcome == Outcome::Failed) {
-        return ObjectOutcome::Failed(described(failed));
-    }
-    if let Some(superseded) = reports.iter().find(|t| t.outcome == Outcome::Superseded) {
-        return ObjectOutcome::Superseded(described(superseded));
-    }
-    let bytes = reports.iter().filter_map(|t| t.bytes).sum();
-    ObjectOutcome::Copied { bytes }
 }

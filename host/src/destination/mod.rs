@@ -23,7 +23,8 @@ pub use aborts::Aborts;
 pub use checksum::Checksum;
 pub use folder::{FolderDestination, KeyRefused};
 pub use one_file::{ManyTargets, OneFile, Ticket};
-pub use s3::{Existing, Precision, S3Destination, Sse, copy_heads_source};
+use s3::copy_heads_source;
+pub use s3::{Existing, Precision, S3Destination, Sse};
 pub use stop::{Stop, StopReason};
 
 /// Tuning that applies to every copy of one invocation or backfill.
@@ -55,8 +56,11 @@ pub struct CopyOptions {
     /// checksum over by itself). `None` (events: the class is not in the event): the HEAD
     /// reads it.
     pub listed_storage_class: Option<String>,
+    /// Whether the copy reads the source's HEAD first: decided once per object, by
+    /// [`CopyOptions::for_object`] ([`copy_heads_source`]); `true` until then.
+    pub heads_source: bool,
     /// The source's HEAD, read ahead while the plan was made
-    /// ([`S3Destination::read_source_head`]): a copy that needs it does not send its own.
+    /// ([`Destination::read_source_head`]): a copy that needs it does not send its own.
     pub source_head: Option<SourceHead>,
 }
 
@@ -75,8 +79,28 @@ impl CopyOptions {
             source_owner: settings.expected_bucket_owner.clone(),
             write: WriteOptions::default(),
             listed_storage_class: None,
+            heads_source: true,
             source_head: None,
         }
+    }
+
+    /// These options for one `object` of `org` (the owning org, if any): the org's write
+    /// options, the source's storage class when a listing gave it, and, decided here once,
+    /// whether the copy reads the source's HEAD first.
+    pub fn for_object(
+        &self,
+        org: Option<&Org>,
+        object: &SourceObject,
+        listed_storage_class: Option<String>,
+    ) -> Self {
+        let mut options = CopyOptions {
+            write: org.map(WriteOptions::for_org).unwrap_or_default(),
+            listed_storage_class,
+            source_head: None,
+            ..self.clone()
+        };
+        options.heads_source = copy_heads_source(object, &options);
+        options
     }
 }
 
@@ -245,12 +269,13 @@ impl Destination {
         }
     }
 
-    /// The S3 destination, for work that exists only between buckets (backfill's listing
-    /// and in-place checks); `None` in local mode.
-    pub fn as_s3(&self) -> Option<&S3Destination> {
+    /// The source's HEAD, read ahead of a copy that will need it (`options.heads_source`)
+    /// so the copy does not wait for it; `None` when it failed (the copy reads it again, and
+    /// reports what goes wrong) or in local mode (a file has no HEAD).
+    pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
         match self {
-            Destination::S3(s3) => Some(s3),
-            Destination::Folder(_) => None,
+            Destination::S3(s3) if options.heads_source => s3.read_source_head(object, options).await,
+            Destination::S3(_) | Destination::Folder(_) => None,
         }
     }
 }

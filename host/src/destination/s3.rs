@@ -181,7 +181,7 @@ impl S3Destination {
             destination_key: &target.key,
         };
         let threshold = copy_threshold(options);
-        let (result, attempts) = if copy_heads_source(object, options) {
+        let (result, attempts) = if options.heads_source {
             // The multipart path heads the source first and picks either way.
             multipart::copy(&self.client, &self.source, &job, options, threshold).await
         } else {
@@ -280,10 +280,10 @@ fn copy_threshold(options: &CopyOptions) -> u64 {
 }
 
 /// Whether [`S3Destination::copy`] of `object` with `options` reads the source's HEAD
-/// first: its size is unknown or over one `CopyObject`, the org keeps the source's storage
+/// first (decided once per object: [`CopyOptions::for_object`]): its size is unknown or over one `CopyObject`, the org keeps the source's storage
 /// class and no listing gave it (an event does not carry it), or the record has no ETag (the
 /// HEAD's ETag is what the copy is then made conditional on: no copy is unconditional).
-pub fn copy_heads_source(object: &SourceObject, options: &CopyOptions) -> bool {
+pub(super) fn copy_heads_source(object: &SourceObject, options: &CopyOptions) -> bool {
     let class_unknown =
         options.write.storage_class == StorageClass::Source && options.listed_storage_class.is_none();
     object.size.is_none_or(|size| size > copy_threshold(options)) || class_unknown || object.etag.is_none()

@@ -1,7 +1,7 @@
 //! An invocation's plugin decisions, asked ahead of the copies.
 //!
-//! When an invocation starts, [`PlanAhead::new`] routes every object record (pure, no I/O)
-//! and keeps, per org with a plugin, the requests of its records. The first of an org's
+//! When an invocation starts, the handler routes every object record (pure, no I/O) and
+//! [`PlanAhead::new`] keeps, per org with a plugin, the requests of its records. The first of an org's
 //! records to ask starts the org's lane ([`Plugin::decide_ahead`]): one blocking thread that
 //! decides all of them back to back while the records wait for their copies, so a decision
 //! costs what the decision costs, not two thread wake-ups. Each org has its own lane: a slow
@@ -12,16 +12,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use super::{Proposal, propose};
-use crate::config::Config;
-use crate::event::{EventRecord, RecordBody, SourceObject};
+use crate::event::SourceObject;
 use crate::policy::{Answer, DecisionError, Plugin, Request};
-use crate::suffix::SuffixSet;
+use crate::route::Proposal;
 
 /// The requests of an invocation's records, by org, until each org's lane starts.
 #[derive(Default)]
 pub struct PlanAhead {
-    orgs: Mutex<HashMap<String, OrgLane>>,
+    /// One lane per org with a plugin.
+    lanes: Vec<Mutex<OrgLane>>,
+    /// The lane of each record that has a request, by record index.
+    lane_of: HashMap<usize, usize>,
 }
 
 enum OrgLane {
@@ -32,71 +33,56 @@ enum OrgLane {
 }
 
 impl PlanAhead {
-    /// Routes each object record of `records` (indexed by position) and keeps a request for
-    /// each whose org has a plugin.
-    pub fn new(config: &Config, suffixes: &SuffixSet, records: &[EventRecord]) -> Self {
-        Self::for_objects(
-            config,
-            suffixes,
-            records
-                .iter()
-                .enumerate()
-                .filter_map(|(index, record)| match &record.body {
-                    RecordBody::Object(object) => Some((index, object)),
-                    _ => None,
-                }),
-        )
-    }
-
-    /// [`PlanAhead::new`] over indexed objects.
-    pub fn for_objects<'o>(
-        config: &Config,
-        suffixes: &SuffixSet,
-        objects: impl IntoIterator<Item = (usize, &'o SourceObject)>,
+    /// Keeps a request for each routed object (by record index) whose org has a plugin,
+    /// with what routing proposed for it.
+    pub fn new<'a, 'c: 'a>(
+        routed: impl IntoIterator<Item = (usize, &'a SourceObject, &'a Proposal<'c>)>,
     ) -> Self {
-        if config.customers.iter().all(|c| c.plugin.is_none()) {
-            // Nothing to ask ahead: no record is routed twice for nothing.
-            return Self::default();
-        }
-        let mut orgs: HashMap<String, OrgLane> = HashMap::new();
-        for (index, object) in objects {
-            let Proposal {
-                customer, proposed, ..
-            } = propose(config, suffixes, object);
-            let Some((org, spec)) = customer.and_then(|c| Some((c, c.plugin.as_ref()?))) else {
+        let mut lane_by_org: HashMap<&str, usize> = HashMap::new();
+        let mut waiting: Vec<Vec<(usize, Request)>> = Vec::new();
+        let mut lane_of = HashMap::new();
+        for (index, object, proposal) in routed {
+            let Some((org, spec)) = proposal.org.and_then(|o| Some((o, o.plugin.as_ref()?))) else {
                 continue;
             };
-            let request = Request {
-                org: org.org.clone(),
-                object: object.clone(),
-                proposed,
-                settings: spec.settings.clone(),
-            };
-            if let OrgLane::Waiting(requests) = orgs
-                .entry(org.org.clone())
-                .or_insert_with(|| OrgLane::Waiting(Vec::new()))
-            {
-                requests.push((index, request));
-            }
+            let lane = *lane_by_org.entry(org.org.as_str()).or_insert_with(|| {
+                waiting.push(Vec::new());
+                waiting.len() - 1
+            });
+            waiting[lane].push((
+                index,
+                Request {
+                    org: org.org.clone(),
+                    object: object.clone(),
+                    proposed: proposal.proposed.clone(),
+                    settings: spec.settings.clone(),
+                },
+            ));
+            lane_of.insert(index, lane);
         }
         Self {
-            orgs: Mutex::new(orgs),
+            lanes: waiting
+                .into_iter()
+                .map(|requests| Mutex::new(OrgLane::Waiting(requests)))
+                .collect(),
+            lane_of,
         }
     }
 
-    /// The answer to record `index`'s request to `org`'s `plugin`, starting the org's lane
+    /// The answer to record `index`'s request to its org's `plugin`, starting the org's lane
     /// if this is the first of its records to ask; `None` when no request was kept for it.
-    pub async fn answer(&self, index: usize, org: &str, plugin: &Arc<Plugin>) -> Option<Answer> {
+    pub async fn answer(&self, index: usize, plugin: &Arc<Plugin>) -> Option<Answer> {
         let receiver = {
-            let mut orgs = self.orgs.lock().unwrap_or_else(PoisonError::into_inner);
-            let lane = orgs.get_mut(org)?;
-            if let OrgLane::Waiting(requests) = lane {
+            let mut lane = self.lanes[*self.lane_of.get(&index)?]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let OrgLane::Waiting(requests) = &mut *lane {
                 let (indexes, requests): (Vec<usize>, Vec<Request>) =
                     std::mem::take(requests).into_iter().unzip();
                 let receivers = plugin.clone().decide_ahead(requests);
                 *lane = OrgLane::Started(indexes.into_iter().zip(receivers).collect());
             }
-            let OrgLane::Started(receivers) = lane else {
+            let OrgLane::Started(receivers) = &mut *lane else {
                 return None;
             };
             receivers.remove(&index)?

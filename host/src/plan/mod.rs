@@ -1,20 +1,22 @@
-//! The plan for one object: [`route`] (copy-loop check, owning org, suffix), then the org's
-//! policy: plain suffix matching, or its plugin's answer checked against the org's buckets
-//! with `onError` applied. [`plan_object`] serves the handler, backfill and `plan` alike.
+//! The plan for one object: over what routing proposed ([`propose`]: copy-loop check,
+//! owning org, suffix), the org's policy: plain suffix matching, or its plugin's answer
+//! checked against the org's buckets with `onError` applied. [`plan`] serves the handler,
+//! backfill and `plan` alike.
 //!
 //! Pure but for the plugin call: [`apply_answer`] turns a plugin's answer into a
 //! [`Decision`] without any I/O, so every path is unit-tested with a canned answer.
 
 use std::time::Instant;
 
-use crate::config::{Config, OnError, Org};
+use crate::config::{OnError, Org};
 use crate::event::SourceObject;
-use crate::policy::{Answer, Blame, DecisionError, OrgPlugins, Verdict, check_targets};
+use crate::policy::{Answer, Blame, DecisionError, PluginLoad, Verdict, check_targets};
 // Re-exported: callers (and tests) that name the plan's plugin record keep one path to it.
 pub use crate::policy::{PluginErrorKind, PluginRun};
 use crate::reason::ReasonCode;
-use crate::route::{Route, Target, route};
-use crate::suffix::SuffixSet;
+#[cfg(doc)]
+use crate::route::propose;
+use crate::route::{Proposal, Target};
 
 mod ahead;
 pub mod cases;
@@ -69,100 +71,55 @@ impl std::fmt::Display for Failed {
     }
 }
 
-/// Routes `object` and applies its org's policy: the plain decision, or the plugin's
-/// answer checked against the org's buckets. Returns the owning org, if any.
-pub async fn plan_object<'c>(
-    config: &'c Config,
-    suffixes: &SuffixSet,
-    plugins: &OrgPlugins,
-    object: &SourceObject,
-) -> (Option<&'c Org>, Decision) {
-    let (customer, decision, _) = plan_object_with_run(config, suffixes, plugins, object).await;
-    (customer, decision)
-}
-
-/// [`plan_object`], also handing back how the org's plugin fared ([`PluginRun`]) when one
-/// was asked; the decision is the same.
-pub async fn plan_object_with_run<'c>(
-    config: &'c Config,
-    suffixes: &SuffixSet,
-    plugins: &OrgPlugins,
-    object: &SourceObject,
-) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
-    plan_object_asking(config, suffixes, plugins, object, Ask::Now).await
-}
-
-/// How a plan gets its plugin's answer.
+/// How a plan gets its plugin's answer for `object`.
 #[derive(Clone, Copy)]
 pub enum Ask<'a> {
     /// Hands this one decision to the blocking pool (backfill, `plan`).
-    Now,
+    Now(&'a SourceObject),
     /// Takes the answer asked ahead for the invocation's record `index` (the handler), or
     /// asks now if it has none.
-    Ahead(&'a PlanAhead, usize),
+    Ahead {
+        /// The invocation's decisions, asked ahead.
+        ahead: &'a PlanAhead,
+        /// The record's index in the invocation.
+        index: usize,
+        /// The record's object.
+        object: &'a SourceObject,
+    },
 }
 
-/// What routing proposes for one object before the org's policy has its say.
-pub struct Proposal<'c> {
-    /// The owning org, if any.
-    pub customer: Option<&'c Org>,
-    /// The targets plain suffix matching proposes (none when the suffix is not selected).
-    pub proposed: Vec<Target>,
-    /// Why plain matching would skip it (empty when it proposes a target).
-    pub skip_reason: String,
-}
-
-/// Routes `object`: its org, and what plain suffix matching proposes.
-pub fn propose<'c>(config: &'c Config, suffixes: &SuffixSet, object: &SourceObject) -> Proposal<'c> {
-    match route(config, suffixes, object) {
-        Route::Skip { customer, reason } => Proposal {
-            customer,
-            proposed: Vec::new(),
-            skip_reason: reason,
-        },
-        Route::Copy {
-            customer,
-            destination_key,
-        } => Proposal {
-            customer: Some(customer),
-            proposed: vec![Target {
-                bucket: customer.destination_bucket.clone(),
-                key: destination_key,
-            }],
-            skip_reason: String::new(),
-        },
+impl<'a> Ask<'a> {
+    fn object(&self) -> &'a SourceObject {
+        match *self {
+            Ask::Now(object) | Ask::Ahead { object, .. } => object,
+        }
     }
 }
 
-/// [`plan_object_with_run`], taking the plugin's answer as `ask` says.
-pub async fn plan_object_asking<'c>(
-    config: &'c Config,
-    suffixes: &SuffixSet,
-    plugins: &OrgPlugins,
-    object: &SourceObject,
-    ask: Ask<'_>,
-) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
-    plan_proposal(propose(config, suffixes, object), plugins, object, ask).await
+/// A plan: the org's policy's decision, and how its plugin fared when one was asked.
+#[derive(Debug)]
+pub struct Planned {
+    /// What to do with the object.
+    pub decision: Decision,
+    /// The plugin's run (time, error, fallback); `None` without a plugin.
+    pub run: Option<PluginRun>,
 }
 
-/// The org's policy over what routing already proposed for `object` (its [`propose`]).
-pub async fn plan_proposal<'c>(
-    proposal: Proposal<'c>,
-    plugins: &OrgPlugins,
-    object: &SourceObject,
-    ask: Ask<'_>,
-) -> (Option<&'c Org>, Decision, Option<PluginRun>) {
+/// The one plan of an object, for the handler, backfill and `plan` alike: the org's policy
+/// over what routing proposed ([`propose`]): plain suffix matching, or `plugin`'s answer
+/// (the org's plugin as loaded, `None` when it has none) checked against the org's buckets.
+pub async fn plan(proposal: Proposal<'_>, plugin: Option<&PluginLoad>, ask: Ask<'_>) -> Planned {
     let Proposal {
-        customer,
+        org,
         proposed,
         skip_reason,
     } = proposal;
-    match customer {
-        None => (None, Decision::Skip(skip_reason), None),
-        Some(customer) => {
-            let (decision, run) = decide(customer, plugins, object, proposed, skip_reason, ask).await;
-            (Some(customer), decision, run)
-        }
+    match org {
+        None => Planned {
+            decision: Decision::Skip(skip_reason),
+            run: None,
+        },
+        Some(org) => decide(org, plugin, proposed, skip_reason, ask).await,
     }
 }
 
@@ -176,40 +133,40 @@ fn plain(proposed: Vec<Target>, skip_reason: String) -> Decision {
 }
 
 async fn decide(
-    customer: &Org,
-    plugins: &OrgPlugins,
-    object: &SourceObject,
+    owner: &Org,
+    plugin: Option<&PluginLoad>,
     proposed: Vec<Target>,
     skip_reason: String,
     ask: Ask<'_>,
-) -> (Decision, Option<PluginRun>) {
-    let Some(spec) = &customer.plugin else {
-        return (plain(proposed, skip_reason), None);
+) -> Planned {
+    let Some(spec) = &owner.plugin else {
+        return Planned {
+            decision: plain(proposed, skip_reason),
+            run: None,
+        };
     };
-    let org = &customer.org;
-    let plugin = match plugins.get(org) {
+    let org = &owner.org;
+    let not_loaded = |decision| Planned { decision, run: None };
+    let plugin = match plugin {
         Some(Ok(plugin)) => plugin,
         // A GET that kept failing, or the engine: tried again by a later invocation.
         Some(Err(error)) if error.is_transient() => {
-            return (
-                fail_retryable(ReasonCode::PluginNotLoaded, format!("org {org}: {error}")),
-                None,
-            );
+            return not_loaded(fail_retryable(
+                ReasonCode::PluginNotLoaded,
+                format!("org {org}: {error}"),
+            ));
         }
         Some(Err(error)) => {
-            return (
-                fail(ReasonCode::PluginNotLoaded, format!("org {org}: {error}")),
-                None,
-            );
+            return not_loaded(fail(ReasonCode::PluginNotLoaded, format!("org {org}: {error}")));
         }
         None => {
             let reason = format!("org {org}: plugin {} is not loaded", spec.source);
-            return (fail(ReasonCode::PluginNotLoaded, reason), None);
+            return not_loaded(fail(ReasonCode::PluginNotLoaded, reason));
         }
     };
     let asked_ahead = match ask {
-        Ask::Ahead(ahead, index) => ahead.answer(index, org, plugin).await,
-        Ask::Now => None,
+        Ask::Ahead { ahead, index, .. } => ahead.answer(index, plugin).await,
+        Ask::Now(_) => None,
     };
     let (answer, elapsed) = match asked_ahead {
         Some(Answer { result, elapsed }) => (result, elapsed),
@@ -219,7 +176,7 @@ async fn decide(
                 .clone()
                 .decide_blocking(
                     org.clone(),
-                    object.clone(),
+                    ask.object().clone(),
                     proposed.clone(),
                     spec.settings.clone(),
                 )
@@ -237,11 +194,7 @@ async fn decide(
         // Not the plugin's doing: the host's failure is the record's, not the plugin's health.
         Err(DecisionError::Host(_)) | Ok(_) => None,
     };
-    let on_error = customer
-        .plugin
-        .as_ref()
-        .map_or(OnError::Fail, |spec| spec.on_error);
-    let decision = apply_answer(customer, on_error, plugin.name(), proposed, skip_reason, answer);
+    let decision = apply_answer(owner, spec.on_error, plugin.name(), proposed, skip_reason, answer);
     // An answer that decided to fail was rejected targets; a failed decision that did not
     // fail the record was `onError` (skip or default) stepping in.
     let (error, fallback) = match (error, &decision) {
@@ -255,23 +208,26 @@ async fn decide(
         error,
         fallback,
     };
-    (decision, Some(run))
+    Planned {
+        decision,
+        run: Some(run),
+    }
 }
 
 /// The decision that follows from a plugin's `answer`: its targets once checked against
 /// the org's buckets (a violation fails the record whatever `onError` says), its skip, or,
 /// when it failed, the org's `onError`: fail, skip, or plain suffix matching over `proposed`.
 pub fn apply_answer(
-    customer: &Org,
+    owner: &Org,
     on_error: OnError,
     plugin_name: &str,
     proposed: Vec<Target>,
     skip_reason: String,
     answer: Result<Verdict, DecisionError>,
 ) -> Decision {
-    let org = &customer.org;
+    let org = &owner.org;
     match answer {
-        Ok(Verdict::Copy(targets)) => match check_targets(customer, &targets) {
+        Ok(Verdict::Copy(targets)) => match check_targets(owner, &targets) {
             Ok(()) if targets.is_empty() => Decision::Skip(format!("plugin {plugin_name} chose no targets")),
             Ok(()) => Decision::Copy(without_repeats(targets)),
             Err(why) => fail(

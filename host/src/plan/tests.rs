@@ -1,10 +1,12 @@
 //! Unit tests of the plan: every decision path with a canned plugin answer.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::*;
+use crate::config::Config;
 use crate::policy::{LoadError, MAX_TARGETS};
+use crate::route::propose;
+use crate::suffix::SuffixSet;
 
 const PLUGIN: &str = "p.wasm";
 
@@ -174,9 +176,19 @@ async fn an_org_without_a_loaded_plugin_fails() {
     .unwrap();
     let suffixes = SuffixSet::parse_list("jpg").unwrap();
     let object = |key: &str| SourceObject::created("src", key);
-    let mut plugins = OrgPlugins::new();
-    let (org, decision) = plan_object(&config, &suffixes, &plugins, &object("org1/a.jpg")).await;
-    assert_eq!(org.map(|c| c.org.as_str()), Some("org1"));
+    let plan_of = |key: &str, plugin: Option<PluginLoad>| {
+        let object = object(key);
+        let config = &config;
+        let suffixes = &suffixes;
+        async move {
+            let proposal = propose(config, suffixes, &object);
+            let org = proposal.org.map(|c| c.org.clone());
+            let Planned { decision, .. } = plan(proposal, plugin.as_ref(), Ask::Now(&object)).await;
+            (org, decision)
+        }
+    };
+    let (org, decision) = plan_of("org1/a.jpg", None).await;
+    assert_eq!(org.as_deref(), Some("org1"));
     assert_eq!(
         decision,
         Decision::Fail(Failed {
@@ -190,8 +202,7 @@ async fn an_org_without_a_loaded_plugin_fails() {
         reason: "not a component".into(),
     };
     let text = failure.to_string();
-    plugins = HashMap::from([("org1".to_string(), Err(failure))]);
-    let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org1/a.jpg")).await;
+    let (_, decision) = plan_of("org1/a.jpg", Some(Err(failure))).await;
     assert_eq!(
         decision,
         Decision::Fail(Failed {
@@ -201,12 +212,12 @@ async fn an_org_without_a_loaded_plugin_fails() {
         })
     );
     // The other org has no plugin: plain suffix matching, unaffected.
-    let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org2/b.jpg")).await;
+    let (_, decision) = plan_of("org2/b.jpg", None).await;
     assert_eq!(
         decision,
         Decision::Copy(vec![target("org2-export", "org2/b.jpg")])
     );
-    let (_, decision) = plan_object(&config, &suffixes, &plugins, &object("org2/b.txt")).await;
+    let (_, decision) = plan_of("org2/b.txt", None).await;
     assert_eq!(
         decision,
         Decision::Skip("suffix not selected (exported: jpg)".into())

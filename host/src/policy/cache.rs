@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use tokio::sync::Mutex;
 
-use super::{LoadError, OrgPlugins, Plugin, Runtime, loader};
-use crate::config::Config;
+use super::{LoadError, OrgPlugins, PluginLoad, Runtime, loader};
+use crate::config::{Config, Org};
 use crate::s3::RetryPolicy;
 
 /// Longest wait between two invocations' attempts to load a plugin that failed transiently.
@@ -35,7 +35,7 @@ struct Slot {
 
 /// One org's load, and when to retry it if it failed transiently.
 struct Loaded {
-    plugin: Result<Arc<Plugin>, LoadError>,
+    plugin: PluginLoad,
     /// Reload rounds so far that ended in a transient failure (for the backoff).
     failed_rounds: u32,
     /// When a later invocation may try again; `None` unless the load failed transiently.
@@ -54,7 +54,7 @@ impl PluginCache {
         Self::default()
     }
 
-    /// The plugin of `org` in `config` (an empty map when it has none): loaded on the first
+    /// The plugin of `org` in `config` (`None` when it has none): loaded on the first
     /// call for this configuration version; a load that failed transiently (after `retry`'s
     /// attempts) is tried again by the first call after a backoff (`retry.base_delay`
     /// doubled per failed round, at most [`MAX_RELOAD_DELAY`]). `runtime` is the process's
@@ -67,23 +67,17 @@ impl PluginCache {
         client: &Client,
         bucket_owner: Option<&str>,
         config: &Arc<Config>,
-        org: &str,
+        owner: &Org,
         retry: &RetryPolicy,
-    ) -> Arc<OrgPlugins> {
-        let Some(spec) = config
-            .customers
-            .iter()
-            .find(|c| c.org == org)
-            .and_then(|c| c.plugin.as_ref())
-        else {
-            return Arc::default();
-        };
+    ) -> Option<PluginLoad> {
+        let spec = owner.plugin.as_ref()?;
+        let org = owner.org.as_str();
         let slot = self.slot(config, org);
         let mut loaded = slot.loaded.lock().await;
         let failed_rounds = match loaded.as_ref() {
             Some(done) => match done.retry_at {
                 Some(at) if Instant::now() >= at => done.failed_rounds,
-                _ => return one(org, &done.plugin),
+                _ => return Some(done.plugin.clone()),
             },
             None => 0,
         };
@@ -116,13 +110,12 @@ impl PluginCache {
             }
             Ok(_) => (0, None),
         };
-        let answer = one(org, &plugin);
         *loaded = Some(Loaded {
-            plugin,
+            plugin: plugin.clone(),
             failed_rounds,
             retry_at,
         });
-        answer
+        Some(plugin)
     }
 
     /// The plugins of every org of `config` that has one, loaded concurrently (each through
@@ -139,14 +132,12 @@ impl PluginCache {
             .customers
             .iter()
             .filter(|c| c.plugin.is_some())
-            .map(|c| self.get(&runtime, client, bucket_owner, config, &c.org, retry));
+            .map(|c| async {
+                let plugin = self.get(&runtime, client, bucket_owner, config, c, retry).await;
+                plugin.map(|plugin| (c.org.clone(), plugin))
+            });
         let all = futures::future::join_all(loads).await;
-        Arc::new(
-            all.iter()
-                .flat_map(|one| one.iter())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
+        Arc::new(all.into_iter().flatten().collect())
     }
 
     /// `org`'s slot in `config`'s generation (a new configuration version starts empty).
@@ -166,11 +157,6 @@ impl PluginCache {
             .or_default()
             .clone()
     }
-}
-
-/// A map holding `org`'s load result alone (what a plan of one of its objects looks up).
-fn one(org: &str, plugin: &Result<Arc<Plugin>, LoadError>) -> Arc<OrgPlugins> {
-    Arc::new(OrgPlugins::from([(org.to_string(), plugin.clone())]))
 }
 
 /// The wait before reload round `rounds + 1`: `base` doubled per failed round, capped.

@@ -55,9 +55,12 @@ pub struct Runtime {
     bucket_owner: Option<String>,
 }
 
-/// The plugins of one configuration, by org. An org whose plugin failed to load has its
-/// load error instead: its records fail with it, other orgs are unaffected.
-pub type OrgPlugins = HashMap<String, Result<Arc<Plugin>, LoadError>>;
+/// One org's plugin as loaded, or why it could not be: its records fail with the error,
+/// other orgs are unaffected.
+pub type PluginLoad = Result<Arc<Plugin>, LoadError>;
+
+/// The plugins of one configuration, by org (`validate` and `check`, which load them all).
+pub type OrgPlugins = HashMap<String, PluginLoad>;
 
 impl Runtime {
     /// Creates the engine (with its epoch ticker) and the linker.

@@ -247,16 +247,11 @@ impl RecordReport {
     /// outcome (failed, then superseded, then copied), and every target listed when there
     /// is more than one.
     pub fn merge_targets(&mut self, targets: Vec<TargetReport>) {
-        let rank = |o: Outcome| match o {
-            Outcome::Failed => 3,
-            Outcome::Superseded => 2,
-            Outcome::Copied => 1,
-            Outcome::Skipped => 0,
+        let (Some(first), Some(worst)) = (targets.first(), TargetReport::worst(&targets)) else {
+            return;
         };
-        let Some(first) = targets.first() else { return };
         self.destination_bucket = Some(first.destination_bucket.clone());
         self.destination_key = Some(first.destination_key.clone());
-        let worst = targets.iter().max_by_key(|t| rank(t.outcome)).unwrap_or(first);
         self.outcome = worst.outcome;
         self.reason = worst.reason.clone();
         self.error_code = worst.error_code.clone();
@@ -276,6 +271,21 @@ impl RecordReport {
         if targets.len() > 1 {
             self.targets = targets;
         }
+    }
+}
+
+impl TargetReport {
+    /// The target whose outcome is the worst (failed, then superseded, then copied): the
+    /// outcome of an object copied to all of `targets`. The first of equals; `None` when
+    /// there is no target.
+    pub fn worst(targets: &[TargetReport]) -> Option<&TargetReport> {
+        let rank = |o: Outcome| match o {
+            Outcome::Failed => 3,
+            Outcome::Superseded => 2,
+            Outcome::Copied => 1,
+            Outcome::Skipped => 0,
+        };
+        targets.iter().rev().max_by_key(|t| rank(t.outcome))
     }
 }
 

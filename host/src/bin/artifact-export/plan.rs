@@ -11,7 +11,8 @@ use artifact_export::config::Config;
 use artifact_export::env::{self, ConfigLocation, Lookup, Settings};
 use artifact_export::exporter::Exporter;
 use artifact_export::plan::cases::case_object;
-use artifact_export::plan::{Decision, plan_object};
+use artifact_export::plan::{self as planning, Ask, Decision, Planned};
+use artifact_export::route::propose;
 use artifact_export::suffix::SuffixSet;
 
 use crate::input::{read_config_file, read_text};
@@ -32,13 +33,18 @@ pub async fn plan(
     let location = ConfigLocation::File(config_path.to_path_buf());
     let settings = Settings::for_loading(get, location, suffixes.clone())?;
     let exporter = Exporter::from_env(settings).await;
-    let plugins = exporter.plugins_for(&config).await;
     let keys_text = read_text(keys, "keys")?;
     let mut failed = false;
     for key in keys_text.lines().map(str::trim).filter(|k| !k.is_empty()) {
         let object = case_object(key, None, None);
-        let (customer, decision) = plan_object(&config, &suffixes, &plugins, &object).await;
-        let org = customer.map(|c| c.org.as_str()).unwrap_or("-");
+        let proposal = propose(&config, &suffixes, &object);
+        let owner = proposal.org;
+        let plugin = match owner {
+            Some(owner) => exporter.plugin_of(&config, owner).await,
+            None => None,
+        };
+        let Planned { decision, .. } = planning::plan(proposal, plugin.as_ref(), Ask::Now(&object)).await;
+        let org = owner.map(|c| c.org.as_str()).unwrap_or("-");
         let decision = match decision {
             Decision::Copy(targets) => {
                 let to: Vec<String> = targets

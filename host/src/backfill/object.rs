@@ -1,0 +1,183 @@
+//! One listed object of a backfill: its plan (as an event's), the in-place check of each
+//! target, and the copy step ([`deliver`]) for the targets that need it.
+
+use crate::config::{Config, Encryption, Org};
+use crate::deliver::deliver;
+use crate::destination::{CopyOptions, Existing, S3Destination, Sse};
+use crate::exporter::Exporter;
+use crate::plan::{Ask, Decision, Planned, plan};
+use crate::report::{Outcome, TargetReport};
+use crate::route::{Target, propose};
+use crate::s3::S3Failure;
+
+use super::destination_listing::Known;
+use super::in_place::{Copied, Side, already_copied};
+use super::listing::Listed;
+use super::{BackfillOptions, ObjectOutcome, ObjectResult};
+
+/// What every object of one backfill run shares.
+pub(super) struct RunContext<'a> {
+    pub(super) exporter: &'a Exporter,
+    /// The destination buckets (a backfill runs only between buckets).
+    pub(super) destination: &'a S3Destination,
+    pub(super) config: &'a std::sync::Arc<Config>,
+    /// The run's copy options, before any object's own.
+    pub(super) copy: CopyOptions,
+    pub(super) options: &'a BackfillOptions,
+}
+
+pub(super) async fn backfill_object(
+    run: &RunContext<'_>,
+    listed: Listed,
+    known: Option<Known>,
+) -> ObjectResult {
+    let settings = run.exporter.settings();
+    let proposal = propose(run.config, &settings.suffixes, &listed.object);
+    let owner = proposal.org;
+    let plugin = match owner {
+        Some(owner) => run.exporter.plugin_of(run.config, owner).await,
+        None => None,
+    };
+    let Planned { decision, .. } = plan(proposal, plugin.as_ref(), Ask::Now(&listed.object)).await;
+    let org = owner.map(|c| c.org.clone());
+    let outcome = match (&run.options.org, decision) {
+        (Some(wanted), _) if org.as_deref() != Some(wanted.as_str()) => ObjectOutcome::Skipped(format!(
+            "belongs to {}, not --org {wanted}",
+            org.as_deref()
+                .map_or("no org".to_string(), |o| format!("org {o}"))
+        )),
+        (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
+        (_, Decision::Fail(failed)) => ObjectOutcome::Failed(failed.reason),
+        (_, Decision::Copy(targets)) => {
+            // The listing's class: no source HEAD per object to keep it.
+            let copy = run
+                .copy
+                .for_object(owner, &listed.object, listed.storage_class.clone());
+            export_to(run, owner, &copy, &listed, known, targets).await
+        }
+    };
+    ObjectResult { listed, org, outcome }
+}
+
+fn could_not_check(target: &Target, failure: &S3Failure) -> ObjectOutcome {
+    ObjectOutcome::Failed(format!(
+        "could not check s3://{}/{}: {failure}",
+        target.bucket, target.key
+    ))
+}
+
+/// `known`: what the destination listing says of the source's key in the org's bucket; a
+/// target it does not cover (a rewritten key, another bucket) is checked with a HEAD.
+async fn export_to(
+    run: &RunContext<'_>,
+    org: Option<&Org>,
+    copy: &CopyOptions,
+    listed: &Listed,
+    known: Option<Known>,
+    targets: Vec<Target>,
+) -> ObjectOutcome {
+    // An org with a roleArn is checked and written as its role, like an event's records.
+    let as_role = match org {
+        Some(org) => match run.exporter.role_destination(org).await {
+            Ok(as_role) => as_role,
+            Err(failed) => return ObjectOutcome::Failed(failed.to_string()),
+        },
+        None => None,
+    };
+    let destination = as_role.as_ref().unwrap_or(run.destination);
+    let mut missing = Vec::with_capacity(targets.len());
+    // The source as the listing shows it; read with a HEAD at most once, and only when the
+    // in-place rule asks for it.
+    let mut source = listed.facts();
+    // A listing shows no encryption: a copy this org wrote is SSE-KMS if the org says so.
+    let listed_sse = match copy.write.encryption {
+        Some(Encryption::Kms { .. }) => Sse::Kms,
+        _ => Sse::Unknown,
+    };
+    for target in targets {
+        if !run.options.force {
+            let listing = known
+                .as_ref()
+                .filter(|k| *k.bucket == *target.bucket && target.key == listed.object.key);
+            let owner = copy.write.owner_of(&target.bucket);
+            let head = || destination.existing(&target, owner, &copy.retry);
+            let mut existing = match listing.map(|known| &known.existing) {
+                Some(found) => found.clone().map(|found| Existing {
+                    sse: listed_sse,
+                    ..found
+                }),
+                None => match head().await {
+                    Ok(found) => found,
+                    Err(failure) => return could_not_check(&target, &failure),
+                },
+            };
+            // Each side is read with a HEAD at most once (already_copied never asks for a
+            // side read already): three rounds at most.
+            let mut in_place = false;
+            for _ in 0..3 {
+                let Some(found) = existing.as_ref() else { break };
+                match already_copied(&source, found) {
+                    Copied::Yes => in_place = true,
+                    Copied::No => {}
+                    Copied::ReadHead(Side::Destination) => {
+                        existing = match head().await {
+                            Ok(headed) => headed.map(|headed| headed.sharpened_by(found)),
+                            Err(failure) => return could_not_check(&target, &failure),
+                        };
+                        continue;
+                    }
+                    Copied::ReadHead(Side::Source) => {
+                        // Read as whoever copies (the org's role, when it has one): a role
+                        // that cannot read the source is never told "in place" on the
+                        // strength of the function's rights.
+                        source = match destination.source_head(&listed.object, copy).await {
+                            Ok(headed) => headed.sharpened_by(&source),
+                            Err(S3Failure::SourceChanged(why)) => {
+                                return ObjectOutcome::Superseded(why.to_string());
+                            }
+                            Err(failure) => {
+                                return ObjectOutcome::Failed(format!(
+                                    "could not read s3://{}/{}: {failure}",
+                                    listed.object.bucket, listed.object.key
+                                ));
+                            }
+                        };
+                        continue;
+                    }
+                }
+                break;
+            }
+            if in_place {
+                continue;
+            }
+        }
+        missing.push(target);
+    }
+    if missing.is_empty() {
+        return ObjectOutcome::InPlace;
+    }
+    if run.options.dry_run {
+        return ObjectOutcome::WouldCopy(missing);
+    }
+    let reports = match deliver(run.exporter, org, &listed.object, &missing, copy).await {
+        Ok(reports) => reports,
+        Err(failed) => return ObjectOutcome::Failed(failed.to_string()),
+    };
+    let described = |t: &TargetReport| {
+        format!(
+            "s3://{}/{}: {}",
+            t.destination_bucket,
+            t.destination_key,
+            t.reason.as_deref().unwrap_or("")
+        )
+    };
+    match TargetReport::worst(&reports) {
+        Some(failed) if failed.outcome == Outcome::Failed => return ObjectOutcome::Failed(described(failed)),
+        Some(superseded) if superseded.outcome == Outcome::Superseded => {
+            return ObjectOutcome::Superseded(described(superseded));
+        }
+        _ => {}
+    }
+    let bytes = reports.iter().filter_map(|t| t.bytes).sum();
+    ObjectOutcome::Copied { bytes }
+}
