@@ -225,7 +225,7 @@ async fn copy_steps(
 /// The failure of a copy cut short by `reason` (retryable: it is done next time).
 fn stopped(reason: StopReason) -> S3Failure {
     S3Failure::Retryable {
-        code: reason.code().into(),
+        code: reason.code(),
         message: reason.message().into(),
     }
 }

@@ -18,6 +18,7 @@ use super::checksum::{Checksum, ObjectChecksum};
 use super::{Copied, CopyError, CopyOptions, Delivery, SourceHead, WriteOptions, multipart};
 use crate::config::{CannedAcl, Encryption, StorageClass};
 use crate::event::SourceObject;
+use crate::reason::FailureCode;
 use crate::route::Target;
 use crate::s3::client::copy_request;
 use crate::s3::keys::copy_source;
@@ -259,7 +260,7 @@ impl S3Destination {
                     // classify reads a 404 as a vanished *source*; here any other failure is
                     // just a failed check.
                     S3Failure::SourceChanged(why) => S3Failure::Fatal {
-                        code: "HeadFailed".into(),
+                        code: FailureCode::HeadFailed,
                         message: why.to_string(),
                     },
                     other => other,
@@ -322,7 +323,7 @@ pub(super) async fn head_source(
             .await;
             let result = match bucket_exists {
                 Ok(false) => Err(S3Failure::Fatal {
-                    code: "NoSuchBucket".into(),
+                    code: FailureCode::s3("NoSuchBucket"),
                     message: format!("the source bucket {bucket} does not exist"),
                 }),
                 // The bucket is there (or could not be asked): the key is what is missing.
@@ -417,7 +418,7 @@ pub(super) fn acl_header(acl: Option<CannedAcl>) -> Option<ObjectCannedAcl> {
 /// The failure of a copy whose checksum differs from the source's.
 pub(super) fn checksum_mismatch(expected: &Checksum, got: &Checksum) -> S3Failure {
     S3Failure::Fatal {
-        code: "ChecksumMismatch".into(),
+        code: FailureCode::ChecksumMismatch,
         message: format!(
             "the copy's {} checksum {} differs from the source's {} {}",
             got.algorithm, got.value, expected.algorithm, expected.value
