@@ -223,9 +223,29 @@ async fn export_object(
         plan_proposal(proposal, &plugins, object, ask).await
     };
     let head = async {
-        match exporter.destination().as_s3() {
-            Some(s3) if read_head => s3.read_source_head(object, &options).await,
-            _ => None,
+        if !read_head {
+            return None;
+        }
+        // Read by whoever copies: the org's role when it has one (none read ahead when the
+        // role cannot be assumed; the copy reports that).
+        match owner {
+            Some(org) => match exporter.role_destination(org).await.ok()? {
+                Some(role) => role.read_source_head(object, &options).await,
+                None => {
+                    exporter
+                        .destination()
+                        .as_s3()?
+                        .read_source_head(object, &options)
+                        .await
+                }
+            },
+            None => {
+                exporter
+                    .destination()
+                    .as_s3()?
+                    .read_source_head(object, &options)
+                    .await
+            }
         }
     };
     let ((customer, decision, run), source_head) = tokio::join!(plan, head);

@@ -25,12 +25,12 @@ use crate::s3::keys::copy_source;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
 use crate::s3::{RetryPolicy, S3Failure, SourceChange, classify, if_match, with_retries};
 
-/// The destination buckets: written through one client (the function's, or an org's role),
-/// the source read (HEAD, tags) through the function's own.
+/// The destination buckets, written through one client (the function's, or an org's role)
+/// that also reads the source (HEAD, tags, the copies' own reads): whoever copies reads
+/// what it copies, never with another principal's rights.
 #[derive(Clone)]
 pub struct S3Destination {
     client: Client,
-    source: Client,
 }
 
 /// What a HEAD or a listing found of one object: a destination key, or the source as the
@@ -148,22 +148,15 @@ pub(super) struct CopyJob<'a> {
 impl S3Destination {
     /// Copies with `client`.
     pub fn new(client: Client) -> Self {
-        S3Destination {
-            source: client.clone(),
-            client,
-        }
+        S3Destination { client }
     }
 
-    /// The same destination with copies and destination HEADs made by `client` (an org's
-    /// role): `CopyObject` and `UploadPartCopy` read the source with its credentials too,
-    /// and so does the in-place rule's [`S3Destination::source_head`]. The copy's own
-    /// read-ahead of the source ([`S3Destination::read_source_head`]) and its tags are still
-    /// read by the function's client.
+    /// The same destination with every request made by `client` (an org's role): copies,
+    /// destination HEADs, and every read of the source (`CopyObject` and `UploadPartCopy`,
+    /// the source's HEAD and tags, [`S3Destination::read_source_head`],
+    /// [`S3Destination::source_head`]).
     pub fn as_role(&self, client: Client) -> Self {
-        S3Destination {
-            client,
-            source: self.source.clone(),
-        }
+        S3Destination { client }
     }
 
     /// The client the copies go through.
@@ -184,7 +177,7 @@ impl S3Destination {
         let threshold = copy_threshold(options);
         let (result, attempts) = if copy_heads_source(object, options) {
             // The multipart path heads the source first and picks either way.
-            multipart::copy(&self.client, &self.source, &job, options, threshold).await
+            multipart::copy(&self.client, &job, options, threshold).await
         } else {
             let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
                 storage_class: Some(class.clone()),
@@ -204,7 +197,7 @@ impl S3Destination {
     /// copy then reads it itself, and reports what goes wrong).
     pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
         let (result, _attempts) = head_source(
-            &self.source,
+            &self.client,
             &object.bucket,
             &object.key,
             object.etag.as_deref(),
@@ -331,6 +324,14 @@ pub(super) async fn head_source(
             };
             (result, attempts)
         }
+        // A HEAD's refusal has no body, so no message: say what was read.
+        Err(S3Failure::Fatal { code, message }) if message.is_empty() => (
+            Err(S3Failure::Fatal {
+                code,
+                message: format!("HEAD of the source s3://{bucket}/{key}"),
+            }),
+            attempts,
+        ),
         other => (other, attempts),
     }
 }
