@@ -1,13 +1,13 @@
 //! `artifact-export check`: for each org, what the function can actually do with its
 //! settings, asked of the real services in the order a copy needs them:
 //!
-//! 1. the org's `roleArn` can be assumed ([`CheckReason::AssumeRoleNotPermitted`]);
-//! 2. the destination bucket exists ([`CheckReason::DstBucketNotFound`]) and may be reached
-//!    ([`CheckReason::AccessDenied`]), as the owner the org expects
-//!    ([`CheckReason::DstBucketOwnerMismatch`], [`bucket_reachable`]);
-//! 3. the org's KMS key is usable ([`CheckReason::KmsDenied`], [`kms_key_usable`]);
+//! 1. the org's `roleArn` can be assumed ([`ReasonCode::AssumeRoleNotPermitted`]);
+//! 2. the destination bucket exists ([`ReasonCode::DstBucketNotFound`]) and may be reached
+//!    ([`ReasonCode::AccessDenied`]), as the owner the org expects
+//!    ([`ReasonCode::DstBucketOwnerMismatch`], [`bucket_reachable`]);
+//! 3. the org's KMS key is usable ([`ReasonCode::KmsDenied`], [`kms_key_usable`]);
 //! 4. the org's plugin loads and instantiates, sha256 pin included, through the exporter's
-//!    own plugin loading ([`CheckReason::PluginNotLoadable`]);
+//!    own plugin loading ([`ReasonCode::PluginNotLoadable`]);
 //! 5. with `write_probe`: a zero-byte probe key is put into the bucket and deleted again.
 //!
 //! Every request to the org's bucket names the owner the org expects (`expectedBucketOwner`),
@@ -37,58 +37,20 @@ pub const PROBE_PREFIX: &str = ".artifact-export-probe/";
 /// Orgs checked at once.
 const CONCURRENCY: usize = 8;
 
-/// Why an org's check failed, spelled like S3 Replication's failure reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckReason {
-    /// The org's `roleArn` could not be assumed.
-    AssumeRoleNotPermitted,
-    /// The destination bucket does not exist.
-    DstBucketNotFound,
-    /// The destination bucket belongs to another account than the org expects.
-    DstBucketOwnerMismatch,
-    /// S3 refused a request (HeadBucket, or the write probe).
-    AccessDenied,
-    /// The org's KMS key could not be used to write into the bucket.
-    KmsDenied,
-    /// The org's plugin could not be loaded or instantiated.
-    PluginNotLoadable,
-    /// Any other answer (a timeout, a 5xx, another error code): the message says which.
-    S3Error,
-}
-
-impl CheckReason {
-    /// The reason as printed.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckReason::AssumeRoleNotPermitted => "AssumeRoleNotPermitted",
-            CheckReason::DstBucketNotFound => "DstBucketNotFound",
-            CheckReason::DstBucketOwnerMismatch => "DstBucketOwnerMismatch",
-            CheckReason::AccessDenied => "AccessDenied",
-            CheckReason::KmsDenied => "KmsDenied",
-            CheckReason::PluginNotLoadable => "PluginNotLoadable",
-            CheckReason::S3Error => "S3Error",
-        }
-    }
-}
-
-impl std::fmt::Display for CheckReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A failed check: why, and what was asked and answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct CheckFailure {
-    /// The kind of failure.
-    pub reason: CheckReason,
+    /// The kind of failure (one of the codes `check` answers with, spelled like S3
+    /// Replication's failure reasons: `AssumeRoleNotPermitted`, `DstBucketNotFound`,
+    /// `DstBucketOwnerMismatch`, `AccessDenied`, `KmsDenied`, `PluginNotLoadable`, `S3Error`).
+    pub reason: ReasonCode,
     /// One line naming the bucket, role, key or plugin.
     pub message: String,
 }
 
 impl CheckFailure {
-    fn new(reason: CheckReason, message: impl Into<String>) -> Self {
+    fn new(reason: ReasonCode, message: impl Into<String>) -> Self {
         CheckFailure {
             reason,
             message: message.into(),
@@ -211,7 +173,7 @@ async fn check_steps(
         Ok(None) => exporter.client().clone(),
         Err(failed) => {
             return Err(CheckFailure::new(
-                CheckReason::AssumeRoleNotPermitted,
+                ReasonCode::AssumeRoleNotPermitted,
                 failed.to_string(),
             ));
         }
@@ -232,17 +194,17 @@ async fn check_steps(
             Ok(()) => Some(plugin.name().to_string()),
             Err(e) => {
                 return Err(CheckFailure::new(
-                    CheckReason::PluginNotLoadable,
+                    ReasonCode::PluginNotLoadable,
                     format!("plugin {} does not instantiate: {e}", plugin.name()),
                 ));
             }
         },
         (Some(_), Some(Err(e))) => {
-            return Err(CheckFailure::new(CheckReason::PluginNotLoadable, e.to_string()));
+            return Err(CheckFailure::new(ReasonCode::PluginNotLoadable, e.to_string()));
         }
         (Some(spec), None) => {
             return Err(CheckFailure::new(
-                CheckReason::PluginNotLoadable,
+                ReasonCode::PluginNotLoadable,
                 format!("plugin {} was not loaded", spec.source),
             ));
         }
@@ -261,9 +223,9 @@ async fn check_steps(
 }
 
 /// `HeadBucket` on `bucket` (with `ExpectedBucketOwner` when `expected_owner` is given): a
-/// 404 is [`CheckReason::DstBucketNotFound`]; a 403 is
-/// [`CheckReason::DstBucketOwnerMismatch`] when an owner was expected (S3 answers 403 when
-/// the owner differs) and [`CheckReason::AccessDenied`] otherwise.
+/// 404 is [`ReasonCode::DstBucketNotFound`]; a 403 is
+/// [`ReasonCode::DstBucketOwnerMismatch`] when an owner was expected (S3 answers 403 when
+/// the owner differs) and [`ReasonCode::AccessDenied`] otherwise.
 pub async fn bucket_reachable(
     client: &Client,
     bucket: &str,
@@ -281,24 +243,24 @@ pub async fn bucket_reachable(
     let (status, code) = status_and_code(&error);
     Err(match (status, expected_owner) {
         (Some(404), _) => CheckFailure::new(
-            CheckReason::DstBucketNotFound,
+            ReasonCode::DstBucketNotFound,
             format!("bucket {bucket:?} does not exist"),
         ),
         (Some(403), Some(owner)) => CheckFailure::new(
-            CheckReason::DstBucketOwnerMismatch,
+            ReasonCode::DstBucketOwnerMismatch,
             format!(
                 "bucket {bucket:?} is not owned by account {owner} (HeadBucket with ExpectedBucketOwner answered 403)"
             ),
         ),
         (Some(403), None) => CheckFailure::new(
-            CheckReason::AccessDenied,
+            ReasonCode::AccessDenied,
             format!(
                 "HeadBucket on {bucket:?} was refused (403{}): the bucket policy or the role does not allow s3:ListBucket",
                 code_suffix(&code)
             ),
         ),
         _ => CheckFailure::new(
-            CheckReason::S3Error,
+            ReasonCode::S3Error,
             format!("HeadBucket on {bucket:?}: {}", classify(&error)),
         ),
     })
@@ -368,12 +330,13 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let (status, code) = status_and_code(error);
-    let reason = match code.as_deref().map(ReasonCode::from_failure_code) {
-        Some(ReasonCode::KmsDenied) => CheckReason::KmsDenied,
-        Some(ReasonCode::NoSuchBucket) => CheckReason::DstBucketNotFound,
-        Some(ReasonCode::AccessDenied) => CheckReason::AccessDenied,
-        _ if status == Some(403) => CheckReason::AccessDenied,
-        _ => CheckReason::S3Error,
+    let reason = match code.as_deref().map(ReasonCode::from_s3_code) {
+        Some(ReasonCode::KmsDenied) => ReasonCode::KmsDenied,
+        // `check` says which bucket: the org's destination.
+        Some(ReasonCode::NoSuchBucket) => ReasonCode::DstBucketNotFound,
+        Some(ReasonCode::AccessDenied) => ReasonCode::AccessDenied,
+        _ if status == Some(403) => ReasonCode::AccessDenied,
+        _ => ReasonCode::S3Error,
     };
     CheckFailure::new(
         reason,
@@ -420,7 +383,7 @@ mod tests {
         let failed = OrgCheck {
             org: "org2".into(),
             result: Err(CheckFailure::new(
-                CheckReason::DstBucketNotFound,
+                ReasonCode::DstBucketNotFound,
                 "bucket \"x\" does not exist",
             )),
         };

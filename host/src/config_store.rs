@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 use crate::bounded::{MAX_CONFIG_BYTES, ReadError, collect_body, human, read_file_to_limit};
 use crate::config::{Config, ConfigError};
 use crate::env::ConfigLocation;
-use crate::s3::{S3Failure, classify};
+use crate::s3::{S3Failure, SourceChange, classify};
 
 /// Why no configuration could be loaded.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -170,6 +170,31 @@ impl ConfigStore {
         }
     }
 
+    /// The load error of a config read S3 answered with `failure`, in the config's words:
+    /// S3's "no such key" is [`ConfigLoadError::Missing`]; a precondition the read did not
+    /// set is an unreadable answer, not a source "overwritten since the event".
+    fn not_read(&self, failure: S3Failure) -> ConfigLoadError {
+        let location = self.location.to_string();
+        match failure {
+            S3Failure::SourceChanged(SourceChange::Deleted) => ConfigLoadError::Missing { location },
+            S3Failure::SourceChanged(SourceChange::Overwritten) => ConfigLoadError::Unreadable {
+                location,
+                reason: "S3 answered 412 PreconditionFailed to a read without a precondition".into(),
+                retryable: true,
+            },
+            S3Failure::Retryable { .. } => ConfigLoadError::Unreadable {
+                location,
+                reason: failure.to_string(),
+                retryable: true,
+            },
+            S3Failure::Fatal { .. } => ConfigLoadError::Unreadable {
+                location,
+                reason: failure.to_string(),
+                retryable: false,
+            },
+        }
+    }
+
     async fn fetch(&self, client: &Client, known_etag: Option<&str>) -> Result<Fetched, ConfigLoadError> {
         let unreadable = |reason: String, retryable: bool| ConfigLoadError::Unreadable {
             location: self.location.to_string(),
@@ -210,16 +235,7 @@ impl ConfigStore {
                     Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 304 => {
                         return Ok(Fetched::Unchanged);
                     }
-                    Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
-                        return Err(ConfigLoadError::Missing {
-                            location: self.location.to_string(),
-                        });
-                    }
-                    Err(e) => {
-                        let failure = classify(&e);
-                        let retryable = matches!(failure, S3Failure::Retryable { .. });
-                        return Err(unreadable(failure.to_string(), retryable));
-                    }
+                    Err(e) => return Err(self.not_read(classify(&e))),
                 };
                 let etag = output.e_tag().map(str::to_string);
                 let bytes = collect_body(output.body, output.content_length, MAX_CONFIG_BYTES)

@@ -17,7 +17,7 @@ use tokio::time::sleep_until;
 
 use crate::config::Config;
 use crate::config_store::ConfigLoadError;
-use crate::deliver::deliver;
+use crate::deliver::{deliver, read_source_ahead};
 use crate::destination::{CopyOptions, OneFile, Stop, StopReason, Ticket};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
@@ -275,7 +275,7 @@ async fn export_object(
     };
     let head = async {
         match read_ahead {
-            true => exporter.destination().read_source_head(object, &options).await,
+            true => read_source_ahead(exporter, org, object, &options).await,
             false => None,
         }
     };

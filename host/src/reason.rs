@@ -96,8 +96,103 @@ reason_codes! {
     /// The record names a bucket other than `SOURCE_BUCKET`: refused, whatever the
     /// function's credentials could read there (IAM is the first line, this the second).
     NotTheSourceBucket,
+    /// `check`: the org's destination bucket does not exist (HeadBucket answered 404).
+    DstBucketNotFound,
+    /// `check`: the org's destination bucket belongs to another account than its
+    /// `expectedBucketOwner`.
+    DstBucketOwnerMismatch,
+    /// `check`: the org's plugin could not be loaded or instantiated (a record's failure
+    /// for the same cause is [`ReasonCode::PluginNotLoaded`]).
+    PluginNotLoadable,
     /// A failure no other code describes (a record no path of the handler reported on).
     Other,
+}
+
+/// Declares [`FailureCode`] from one list: each of the crate's own failures, spelled as its
+/// variant name in a report's `errorCode`, beside the [`ReasonCode`] it is of.
+macro_rules! failure_codes {
+    ($($(#[$doc:meta])* $name:ident => $reason:ident,)*) => {
+        /// What a failed request or copy ran into: S3's own error code, or one of the crate's
+        /// own failures. [`FailureCode::reason`] says which [`ReasonCode`] it is of;
+        /// [`FailureCode::as_str`] is the report's `errorCode`.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum FailureCode {
+            /// An error code as S3 answered it (`AccessDenied`, `KMS.DisabledException`, …),
+            /// or `HTTP<status>` when S3 gave none. Only these go through S3's code table.
+            S3(String),
+            $($(#[$doc])* $name,)*
+        }
+
+        impl FailureCode {
+            /// The code as spelled in a report's `errorCode`: S3's own, or the variant's name.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    FailureCode::S3(code) => code,
+                    $(FailureCode::$name => stringify!($name),)*
+                }
+            }
+
+            /// The kind of failure this is, for the report's `reasonCode` and the metrics.
+            pub fn reason(&self) -> ReasonCode {
+                match self {
+                    FailureCode::S3(code) => ReasonCode::from_s3_code(code),
+                    $(FailureCode::$name => ReasonCode::$reason,)*
+                }
+            }
+        }
+    };
+}
+
+failure_codes! {
+    /// A request attempt, or a download's whole body, did not finish in time.
+    Timeout => Timeout,
+    /// The connection to S3 failed.
+    ConnectionError => Network,
+    /// S3's response could not be read.
+    ResponseError => Network,
+    /// S3 answered without what the request needs (an upload without its id, a part
+    /// without its ETag).
+    InvalidResponse => Network,
+    /// The SDK refused to build or send the request.
+    InvalidRequest => S3Error,
+    /// The org's `roleArn` could not be assumed for the request.
+    AssumeRoleNotPermitted => AssumeRoleNotPermitted,
+    /// The Lambda invocation's deadline cut the work short.
+    Deadline => Deadline,
+    /// The backfill was interrupted.
+    Interrupted => Interrupted,
+    /// The copy's full-object checksum differs from the source's.
+    ChecksumMismatch => ChecksumMismatch,
+    /// The source's HEAD failed in a way a copy cannot go on from.
+    HeadFailed => S3Error,
+    /// A listing named a key that could not be decoded.
+    InvalidListedKey => S3Error,
+    /// An object's body broke off while it was read.
+    BodyRead => Network,
+    /// Local mode could not read or write a file.
+    LocalIo => LocalIo,
+    /// Local mode refused a key that would leave the folder or pass a symbolic link.
+    InvalidKey => InvalidKey,
+    /// Local mode refused a key with an empty or `.` segment.
+    UnsafeLocalKey => UnsafeLocalKey,
+}
+
+impl FailureCode {
+    /// S3's own error `code`.
+    pub fn s3(code: impl Into<String>) -> Self {
+        FailureCode::S3(code.into())
+    }
+
+    /// Whether this is S3's own error `code`.
+    pub fn is_s3(&self, code: &str) -> bool {
+        matches!(self, FailureCode::S3(c) if c == code)
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// S3 error codes that mean S3 throttled the request.
@@ -111,12 +206,10 @@ const THROTTLING: [&str; 6] = [
 ];
 
 impl ReasonCode {
-    /// The code of a failed copy from its failure code: an S3 error code
-    /// (`s3::failure::classify` keeps S3's spelling, `HTTP<status>` when S3 gave none) or one
-    /// of the crate's own names (`Timeout`, `ConnectionError`, `Deadline`, `LocalIo`, …).
-    /// KMS is checked before access: a KMS refusal is an `AccessDenied`-like code whose fix
-    /// is a key grant, not the role's S3 policy.
-    pub fn from_failure_code(code: &str) -> ReasonCode {
+    /// The code of a failure S3 answered with its own error `code` (`HTTP<status>` when S3
+    /// gave none). KMS is checked before access: a KMS refusal is an `AccessDenied`-like code
+    /// whose fix is a key grant, not the role's S3 policy.
+    pub fn from_s3_code(code: &str) -> ReasonCode {
         let lower = code.to_ascii_lowercase();
         if lower.starts_with("kms") {
             return ReasonCode::KmsDenied;
@@ -132,20 +225,9 @@ impl ReasonCode {
             | "InvalidToken"
             | "HTTP403" => ReasonCode::AccessDenied,
             "NoSuchBucket" => ReasonCode::NoSuchBucket,
-            "Timeout" | "RequestTimeout" => ReasonCode::Timeout,
-            "ConnectionError" | "ResponseError" | "InvalidResponse" => ReasonCode::Network,
-            "Deadline" => ReasonCode::Deadline,
-            "Interrupted" => ReasonCode::Interrupted,
-            "LocalIo" => ReasonCode::LocalIo,
-            "InvalidKey" => ReasonCode::InvalidKey,
-            "UnsafeLocalKey" => ReasonCode::UnsafeLocalKey,
-            "OneFileManyRecords" => ReasonCode::OneFileManyRecords,
-            "AssumeRoleNotPermitted" => ReasonCode::AssumeRoleNotPermitted,
-            // S3's answer to a CompleteMultipartUpload whose full-object checksum differs
-            // (BadDigest), and the crate's own for a CopyObject answer that differs.
-            "ChecksumMismatch" | "BadDigest" | "InvalidDigest" | "InvalidChecksum" => {
-                ReasonCode::ChecksumMismatch
-            }
+            "RequestTimeout" => ReasonCode::Timeout,
+            // S3's answer to a CompleteMultipartUpload whose full-object checksum differs.
+            "BadDigest" | "InvalidDigest" | "InvalidChecksum" => ReasonCode::ChecksumMismatch,
             "InternalError" | "ServiceUnavailable" => ReasonCode::ServerError,
             _ if THROTTLING.contains(&code) => ReasonCode::SlowDown,
             _ if code.strip_prefix("HTTP5").is_some_and(|rest| rest.len() == 2) => ReasonCode::ServerError,
@@ -176,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn failure_codes_map_into_the_set() {
+    fn s3_codes_map_into_the_set() {
         let cases = [
             ("AccessDenied", ReasonCode::AccessDenied),
             ("HTTP403", ReasonCode::AccessDenied),
@@ -188,17 +270,7 @@ mod tests {
             ("HTTP429", ReasonCode::SlowDown),
             ("InternalError", ReasonCode::ServerError),
             ("HTTP503", ReasonCode::ServerError),
-            ("Timeout", ReasonCode::Timeout),
             ("RequestTimeout", ReasonCode::Timeout),
-            ("ConnectionError", ReasonCode::Network),
-            ("Deadline", ReasonCode::Deadline),
-            ("Interrupted", ReasonCode::Interrupted),
-            ("LocalIo", ReasonCode::LocalIo),
-            ("InvalidKey", ReasonCode::InvalidKey),
-            ("UnsafeLocalKey", ReasonCode::UnsafeLocalKey),
-            ("OneFileManyRecords", ReasonCode::OneFileManyRecords),
-            ("AssumeRoleNotPermitted", ReasonCode::AssumeRoleNotPermitted),
-            ("ChecksumMismatch", ReasonCode::ChecksumMismatch),
             ("BadDigest", ReasonCode::ChecksumMismatch),
             ("InvalidObjectState", ReasonCode::S3Error),
             // Retried (a role assumed again in between), and still refused or in conflict.
@@ -208,9 +280,49 @@ mod tests {
             ("HTTP400", ReasonCode::S3Error),
             ("HTTP5000", ReasonCode::S3Error),
             ("", ReasonCode::S3Error),
+            // The crate's own names are not S3's: S3 never answers with them.
+            ("Deadline", ReasonCode::S3Error),
+            ("LocalIo", ReasonCode::S3Error),
         ];
         for (code, expected) in cases {
-            assert_eq!(ReasonCode::from_failure_code(code), expected, "{code:?}");
+            assert_eq!(FailureCode::s3(code).reason(), expected, "{code:?}");
+            assert_eq!(FailureCode::s3(code).as_str(), code);
+        }
+    }
+
+    #[test]
+    fn the_crates_own_failures_are_spelled_as_their_names() {
+        let cases = [
+            (FailureCode::Timeout, "Timeout", ReasonCode::Timeout),
+            (
+                FailureCode::ConnectionError,
+                "ConnectionError",
+                ReasonCode::Network,
+            ),
+            (FailureCode::Deadline, "Deadline", ReasonCode::Deadline),
+            (FailureCode::Interrupted, "Interrupted", ReasonCode::Interrupted),
+            (FailureCode::LocalIo, "LocalIo", ReasonCode::LocalIo),
+            (FailureCode::InvalidKey, "InvalidKey", ReasonCode::InvalidKey),
+            (
+                FailureCode::UnsafeLocalKey,
+                "UnsafeLocalKey",
+                ReasonCode::UnsafeLocalKey,
+            ),
+            (
+                FailureCode::AssumeRoleNotPermitted,
+                "AssumeRoleNotPermitted",
+                ReasonCode::AssumeRoleNotPermitted,
+            ),
+            (
+                FailureCode::ChecksumMismatch,
+                "ChecksumMismatch",
+                ReasonCode::ChecksumMismatch,
+            ),
+        ];
+        for (code, spelled, reason) in cases {
+            assert_eq!(code.as_str(), spelled);
+            assert_eq!(code.to_string(), spelled);
+            assert_eq!(code.reason(), reason, "{code:?}");
         }
     }
 }

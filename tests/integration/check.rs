@@ -1,10 +1,9 @@
 use std::path::Path;
 use std::process::Output;
 
-use artifact_export::check::{
-    CheckOptions, CheckReason, PROBE_PREFIX, bucket_reachable, check_orgs, kms_key_usable,
-};
+use artifact_export::check::{CheckOptions, PROBE_PREFIX, bucket_reachable, check_orgs, kms_key_usable};
 use artifact_export::exporter::Exporter;
+use artifact_export::reason::ReasonCode;
 use serde_json::json;
 
 use crate::support::paths::binary;
@@ -173,13 +172,13 @@ async fn owner_and_kms_checks_ask_the_server(server: &'static Server) {
             .await
             .unwrap_err()
             .reason,
-        CheckReason::DstBucketNotFound
+        ReasonCode::DstBucketNotFound
     );
     assert_eq!(bucket_reachable(&world.client, bucket, None).await, Ok(()));
     let wrong_owner = bucket_reachable(&world.client, bucket, Some("999999999999")).await;
     if server.caps.enforces_expected_bucket_owner {
         let failure = wrong_owner.unwrap_err();
-        assert_eq!(failure.reason, CheckReason::DstBucketOwnerMismatch, "{failure}");
+        assert_eq!(failure.reason, ReasonCode::DstBucketOwnerMismatch, "{failure}");
         assert!(failure.message.contains("999999999999"), "{failure}");
     } else {
         eprintln!(
@@ -193,7 +192,7 @@ async fn owner_and_kms_checks_ask_the_server(server: &'static Server) {
     let unknown_key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
     let kms = kms_key_usable(&world.client, bucket, None, Some(unknown_key)).await;
     if server.caps.checks_kms_keys {
-        assert_eq!(kms.unwrap_err().reason, CheckReason::KmsDenied);
+        assert_eq!(kms.unwrap_err().reason, ReasonCode::KmsDenied);
     } else {
         eprintln!(
             "SKIP on {}: KmsDenied: the server accepts any SSE-KMS key",
@@ -209,7 +208,7 @@ async fn owner_and_kms_checks_ask_the_server(server: &'static Server) {
             .await
             .unwrap_err()
             .reason,
-        CheckReason::DstBucketNotFound
+        ReasonCode::DstBucketNotFound
     );
 }
 
@@ -249,7 +248,7 @@ async fn the_write_probe_names_the_bucket_owner(server: &'static Server) {
             .collect();
         if refused {
             let failure = checks[0].result.clone().unwrap_err();
-            assert_eq!(failure.reason, CheckReason::AccessDenied, "{failure}");
+            assert_eq!(failure.reason, ReasonCode::AccessDenied, "{failure}");
             assert!(
                 failure
                     .message

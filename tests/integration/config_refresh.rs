@@ -7,7 +7,7 @@ use artifact_export::report::Outcome;
 use serde_json::json;
 
 use crate::support::events::s3_event;
-use crate::support::proxy::FaultProxy;
+use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::Server;
 use crate::support::world::World;
 
@@ -158,10 +158,45 @@ async fn a_refresh_that_crosses_tenants_keeps_the_last_good_config(server: &'sta
     }
 }
 
+/// S3 answers a missing config object with a 404 whose code is not `NoSuchKey` (a plain
+/// `NotFound`, as a HEAD or an S3-compatible store does): still the config's own words,
+/// naming the object, never those of a source object deleted since its event. Nor is a 412
+/// "overwritten since the event" (the config is read unconditionally the first time).
+async fn a_config_read_answered_404_or_412_says_so_in_the_configs_words(server: &'static Server) {
+    let world = World::new(server, &["org1"]).await;
+    let a = world.put("org1/a.jpg", b"a").await;
+    let location = format!("config s3://{}/export/config.json", world.config_bucket);
+    for (status, code, says) in [
+        (404, "NotFound", "there is no such object"),
+        (412, "PreconditionFailed", "PreconditionFailed"),
+    ] {
+        let proxy = FaultProxy::start(
+            &server.endpoint,
+            vec![Rule::requests(
+                "GET",
+                "config.json",
+                Fault::Error { status, code },
+                usize::MAX,
+            )],
+        )
+        .await;
+        let exporter = Exporter::new(server.client_via(&proxy.endpoint), world.settings("jpg"));
+        let report = handle(&exporter, parse_event(&s3_event(&[&a])).unwrap()).await;
+        let r = &report.records[0];
+        assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+        let reason = r.reason.as_deref().unwrap();
+        assert!(reason.starts_with(&location), "{status}: {reason}");
+        assert!(reason.contains(says), "{status}: {reason}");
+        assert!(!reason.contains("source"), "{status}: {reason}");
+        assert!(!reason.contains("since the event"), "{status}: {reason}");
+    }
+}
+
 on_each_server!(
     a_refresh_that_crosses_tenants_keeps_the_last_good_config,
     the_config_is_read_once_until_it_is_due,
     changes_are_picked_up_and_bad_edits_keep_the_last_good_config,
     an_invalid_config_at_cold_start_fails_every_object_record,
     a_missing_config_object_is_named,
+    a_config_read_answered_404_or_412_says_so_in_the_configs_words,
 );

@@ -145,12 +145,20 @@ async fn copies_are_signed_with_the_assumed_roles_credentials(server: &'static S
         keys_of(&s3, |s| s.path.starts_with(&format!("/{org2}/"))),
         std::slice::from_ref(&base)
     );
-    // The source's own HEAD (multipart planning) stays the function's.
-    assert_eq!(
-        keys_of(&s3, |s| s.method == "HEAD"
-            && s.path.starts_with(&format!("/{}/", world.source))),
-        [base]
-    );
+    // The source's own HEAD (multipart planning) is read by whoever copies: org1's and
+    // org3's as the role, org2's as the function.
+    for (org, keys) in [
+        ("org1", &role_keys),
+        ("org3", &role_keys),
+        ("org2", &vec![base.clone()]),
+    ] {
+        assert_eq!(
+            &keys_of(&s3, |s| s.method == "HEAD"
+                && s.path.starts_with(&format!("/{}/{org}/", world.source))),
+            keys,
+            "{org}"
+        );
+    }
     // One AssumeRole for four records of two orgs: the credentials are cached per role.
     let assumes: Vec<_> = sts.seen().into_iter().filter(|s| s.method == "POST").collect();
     assert_eq!(assumes.len(), 1, "{assumes:?}");
@@ -391,6 +399,76 @@ async fn backfill_reads_the_source_head_as_the_role(server: &'static Server) {
 }
 
 on_each_server!(backfill_reads_the_source_head_as_the_role);
+
+/// An org whose role cannot read the source (the source bucket's policy grants the function
+/// only; the proxy plays it, moto enforces no IAM): its copy reads the source as the role,
+/// HEAD and tags included, never with the function's rights, and fails AccessDenied naming
+/// the role at that first read, before any upload is started in its bucket. org2 (no role)
+/// copies as the function.
+async fn a_role_that_cannot_read_the_source_never_has_it_read_by_the_function(server: &'static Server) {
+    require!(
+        server,
+        sts,
+        "no STS; see role_credentials_the_server_does_not_know_fail_only_that_org"
+    );
+    let world = role_world(server).await;
+    let base: &'static str = server.access_key.as_str();
+    let org1 = world.bucket_of("org1").to_string();
+    let only_the_function = |needle: String, copies_only: bool| Rule {
+        method: None,
+        fault: Fault::OnlySignedBy(base),
+        path_contains: Some(needle),
+        copies_only,
+        times: None,
+    };
+    let s3 = FaultProxy::start(
+        &server.endpoint,
+        vec![
+            // Reads of the source bucket (HEAD, tagging, GET)...
+            only_the_function(format!("/{}/", world.source), false),
+            // ...and copies out of it into org1's bucket (the role's CopyObject and
+            // UploadPartCopy read the source too).
+            only_the_function(format!("/{org1}/"), true),
+        ],
+    )
+    .await;
+    let mut settings = world.settings("jpg");
+    settings.sts_endpoint = Some(server.endpoint.clone());
+    settings.multipart_threshold = 5 * MIB as u64;
+    let exporter =
+        Exporter::new(server.client_via(&s3.endpoint), settings).with_role_credentials(server.credentials());
+    let big = world.put("org1/big.jpg", &bytes(6 * MIB, 5)).await;
+    let other = world.put("org2/c.jpg", b"two").await;
+    let report = handle(&exporter, parse_event(&s3_event(&[&big, &other])).unwrap()).await;
+    let r = record(&report, "org1/big.jpg");
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+    assert_eq!(r.reason_code, Some(ReasonCode::AccessDenied), "{r:?}");
+    let reason = r.reason.as_deref().unwrap();
+    assert!(reason.contains(&format!("as role {ROLE}")), "{reason}");
+    assert_eq!(record(&report, "org2/c.jpg").outcome, Outcome::Copied);
+
+    let of_org1_source = format!("/{}/org1/", world.source);
+    let reads = keys_of(&s3, |s| s.path.starts_with(&of_org1_source));
+    assert!(
+        !reads.is_empty(),
+        "the copy reads the source's HEAD: {:#?}",
+        s3.seen()
+    );
+    assert!(
+        !reads.iter().any(|key| key == base),
+        "org1's source was read with the function's key, not the role's: {:#?}",
+        s3.seen()
+    );
+    assert!(
+        !s3.seen()
+            .iter()
+            .any(|s| s.method == "POST" && s.path.starts_with(&format!("/{org1}/"))),
+        "no upload is started for a source the role cannot read: {:#?}",
+        s3.seen()
+    );
+}
+
+on_each_server!(a_role_that_cannot_read_the_source_never_has_it_read_by_the_function);
 
 /// S3 answers `ExpiredToken` when a request is signed with credentials that expired (early,
 /// or by S3's clock): the role is assumed again and the request retried with the new

@@ -352,7 +352,7 @@ mod tests {
     #[tokio::test]
     async fn a_listing_that_breaks_off_answers_nothing_from_there() {
         let failed = Err(S3Failure::Fatal {
-            code: "AccessDenied".into(),
+            code: crate::reason::FailureCode::s3("AccessDenied"),
             message: "no".into(),
         });
         let mut c = cursor(vec![page(&["org1/a"], false), failed]).await;

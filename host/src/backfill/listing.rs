@@ -51,7 +51,7 @@ pub fn listed_key(key: &str, encoding: Option<&EncodingType>) -> Result<String, 
         return Ok(key.to_string());
     }
     decode_listed_key(key).map_err(|e| S3Failure::Fatal {
-        code: "InvalidListedKey".into(),
+        code: crate::reason::FailureCode::InvalidListedKey,
         message: e.to_string(),
     })
 }

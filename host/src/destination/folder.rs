@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use super::{Copied, CopyError, CopyOptions, Delivery, Failure};
 use crate::env::LocalMode;
 use crate::event::SourceObject;
+use crate::reason::FailureCode;
 use crate::route::Target;
 use crate::s3::{SourceChange, classify, if_match, with_retries};
 
@@ -46,10 +47,10 @@ pub enum KeyRefused {
 
 impl KeyRefused {
     /// The failure code: `UnsafeLocalKey` for an ambiguous key, `InvalidKey` otherwise.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> FailureCode {
         match self {
-            KeyRefused::Outside { .. } => "InvalidKey",
-            KeyRefused::Ambiguous { .. } => "UnsafeLocalKey",
+            KeyRefused::Outside { .. } => FailureCode::InvalidKey,
+            KeyRefused::Ambiguous { .. } => FailureCode::UnsafeLocalKey,
         }
     }
 }
@@ -170,7 +171,7 @@ impl FolderDestination {
                         .await
                         .unwrap_or_else(|_| {
                             Err(CopyError::Failed(Failure {
-                                code: "Timeout".into(),
+                                code: FailureCode::Timeout,
                                 message: format!(
                                     "download did not finish within {:?}",
                                     options.timeouts.copy
@@ -187,15 +188,15 @@ impl FolderDestination {
 
 /// [`confined_path`], through no symbolic link ([`no_links_below`]), or the record's failure.
 fn local_path(root: &Path, bucket: Option<&str>, key: &str) -> Result<PathBuf, CopyError> {
-    let refused = |code: &str, message: String| {
+    let refused = |code: FailureCode, message: String| {
         CopyError::Failed(Failure {
-            code: code.into(),
+            code,
             message,
             retryable: false,
         })
     };
     let path = confined_path(root, bucket, key).map_err(|e| refused(e.code(), e.to_string()))?;
-    no_links_below(root, &path).map_err(|why| refused("InvalidKey", why))?;
+    no_links_below(root, &path).map_err(|why| refused(FailureCode::InvalidKey, why))?;
     Ok(path)
 }
 
@@ -229,7 +230,7 @@ async fn write_atomically(
     // Again now that the folders exist: a link made meanwhile must not carry the write out.
     no_links_below(root, dir).map_err(|why| {
         CopyError::Failed(Failure {
-            code: "InvalidKey".into(),
+            code: FailureCode::InvalidKey,
             message: why,
             retryable: false,
         })
@@ -335,7 +336,7 @@ fn io_failure(path: &Path, error: &std::io::Error) -> CopyError {
             | std::io::ErrorKind::Other
     );
     CopyError::Failed(Failure {
-        code: "LocalIo".into(),
+        code: FailureCode::LocalIo,
         message: format!("{}: {error}", path.display()),
         retryable,
     })
@@ -355,7 +356,7 @@ mod tests {
         // Keys that a folder would merge with another key's file: refused, not normalised.
         for ambiguous in ["org1//c.jpg", "org1/./c.jpg", "./c.jpg", "org1/c.jpg/."] {
             let err = confined_path(root, Some("b"), ambiguous).unwrap_err();
-            assert_eq!(err.code(), "UnsafeLocalKey", "{ambiguous:?}");
+            assert_eq!(err.code(), FailureCode::UnsafeLocalKey, "{ambiguous:?}");
             assert!(err.to_string().contains("nothing is written"), "{err}");
         }
         for bad in [
@@ -368,7 +369,7 @@ mod tests {
             "a/..",
         ] {
             let err = confined_path(root, Some("b"), bad).unwrap_err();
-            assert_eq!(err.code(), "InvalidKey", "{bad:?}");
+            assert_eq!(err.code(), FailureCode::InvalidKey, "{bad:?}");
             let err = err.to_string();
             assert!(
                 err.contains("refused") && err.contains("nothing is written outside /dest"),

@@ -15,6 +15,7 @@ mod upload;
 use crate::config::{CannedAcl, Encryption, Org, StorageClass};
 use crate::env::Settings;
 use crate::event::SourceObject;
+use crate::reason::FailureCode;
 use crate::route::Target;
 use crate::s3::client::Timeouts;
 use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
@@ -171,10 +172,11 @@ pub enum CopyError {
 
 /// A failed copy: what went wrong and whether another attempt could succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", if message.is_empty() { code.clone() } else { format!("{code}: {message}") })]
+#[error("{}", if message.is_empty() { code.to_string() } else { format!("{code}: {message}") })]
 pub struct Failure {
-    /// The S3 error code, or a name for the failure (`LocalIo`, `InvalidKey`, `Timeout`, …).
-    pub code: String,
+    /// S3's error code, or the crate's own failure (`LocalIo`, `InvalidKey`, `Timeout`, …):
+    /// the report's `errorCode`, and by [`FailureCode::reason`] its `reasonCode`.
+    pub code: FailureCode,
     /// Details.
     pub message: String,
     /// Throttling, 5xx, timeouts, broken streams: worth another attempt later.
@@ -203,7 +205,7 @@ impl Failure {
     /// Work cut short by `reason` (retryable: the next invocation or run does it).
     pub fn stopped(reason: StopReason) -> Self {
         Failure {
-            code: reason.code().into(),
+            code: reason.code(),
             message: reason.message().into(),
             retryable: true,
         }
@@ -274,8 +276,8 @@ impl Destination {
     /// reports what goes wrong) or in local mode (a file has no HEAD).
     pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
         match self {
-            Destination::S3(s3) if options.heads_source => s3.read_source_head(object, options).await,
-            Destination::S3(_) | Destination::Folder(_) => None,
+            Destination::S3(s3) => s3.read_source_head(object, options).await,
+            Destination::Folder(_) => None,
         }
     }
 }
@@ -291,13 +293,13 @@ mod tests {
             CopyError::Superseded(SourceChange::Deleted)
         );
         let retryable = CopyError::from(S3Failure::Retryable {
-            code: "SlowDown".into(),
+            code: FailureCode::s3("SlowDown"),
             message: "reduce your rate".into(),
         });
         assert!(retryable.is_retryable());
         assert_eq!(retryable.to_string(), "SlowDown: reduce your rate");
         let fatal = CopyError::from(S3Failure::Fatal {
-            code: "AccessDenied".into(),
+            code: FailureCode::s3("AccessDenied"),
             message: String::new(),
         });
         assert!(!fatal.is_retryable());

@@ -49,23 +49,21 @@ impl Attempts {
 
 /// Heads the source (if-match), then copies it whole when it turns out to fit under the
 /// threshold, or part by part. Returns the result and the attempts of the most-retried request.
-/// `client` writes (and its credentials read the source through the copy requests);
-/// `source` reads the source's HEAD and tags.
+/// `client` reads the source (its HEAD, tags and the copy requests) and writes: the
+/// function's, or an org's role.
 pub(super) async fn copy(
     client: &Client,
-    source: &Client,
     job: &CopyJob<'_>,
     options: &CopyOptions,
     threshold: u64,
 ) -> (Result<Copied, S3Failure>, u32) {
     let mut attempts = Attempts::default();
-    let result = copy_steps(client, source, job, options, threshold, &mut attempts).await;
+    let result = copy_steps(client, job, options, threshold, &mut attempts).await;
     (result, attempts.0)
 }
 
 async fn copy_steps(
     client: &Client,
-    source: &Client,
     job: &CopyJob<'_>,
     options: &CopyOptions,
     threshold: u64,
@@ -77,7 +75,7 @@ async fn copy_steps(
         Some(read_ahead) => &*read_ahead.0,
         None => {
             fetched = attempts
-                .note(head_source(source, job.source_bucket, job.source_key, job.etag, options).await)?;
+                .note(head_source(client, job.source_bucket, job.source_key, job.etag, options).await)?;
             &fetched
         }
     };
@@ -99,7 +97,7 @@ async fn copy_steps(
         // Told to stop before the upload exists: nothing to abort, nothing started.
         return Err(stopped(reason));
     }
-    let tagging = attempts.note(with_retries(policy, || read_tagging(source, &job, options)).await)?;
+    let tagging = attempts.note(with_retries(policy, || read_tagging(client, &job, options)).await)?;
     let write = &options.write;
     let class = storage_class_to_send(write, Some(&facts));
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
@@ -225,7 +223,7 @@ async fn copy_steps(
 /// The failure of a copy cut short by `reason` (retryable: it is done next time).
 fn stopped(reason: StopReason) -> S3Failure {
     S3Failure::Retryable {
-        code: reason.code().into(),
+        code: reason.code(),
         message: reason.message().into(),
     }
 }

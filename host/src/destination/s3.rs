@@ -18,18 +18,19 @@ use super::checksum::{Checksum, ObjectChecksum};
 use super::{Copied, CopyError, CopyOptions, Delivery, SourceHead, WriteOptions, multipart};
 use crate::config::{CannedAcl, Encryption, StorageClass};
 use crate::event::SourceObject;
+use crate::reason::FailureCode;
 use crate::route::Target;
 use crate::s3::client::copy_request;
 use crate::s3::keys::copy_source;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
 use crate::s3::{RetryPolicy, S3Failure, SourceChange, classify, if_match, with_retries};
 
-/// The destination buckets: written through one client (the function's, or an org's role),
-/// the source read (HEAD, tags) through the function's own.
+/// The destination buckets, written through one client (the function's, or an org's role)
+/// that also reads the source (HEAD, tags, the copies' own reads): whoever copies reads
+/// what it copies, never with another principal's rights.
 #[derive(Clone)]
 pub struct S3Destination {
     client: Client,
-    source: Client,
 }
 
 /// What a HEAD or a listing found of one object: a destination key, or the source as the
@@ -147,22 +148,15 @@ pub(super) struct CopyJob<'a> {
 impl S3Destination {
     /// Copies with `client`.
     pub fn new(client: Client) -> Self {
-        S3Destination {
-            source: client.clone(),
-            client,
-        }
+        S3Destination { client }
     }
 
-    /// The same destination with copies and destination HEADs made by `client` (an org's
-    /// role): `CopyObject` and `UploadPartCopy` read the source with its credentials too,
-    /// and so does the in-place rule's [`S3Destination::source_head`]. The copy's own
-    /// read-ahead of the source ([`S3Destination::read_source_head`]) and its tags are still
-    /// read by the function's client.
+    /// The same destination with every request made by `client` (an org's role): copies,
+    /// destination HEADs, and every read of the source (`CopyObject` and `UploadPartCopy`,
+    /// the source's HEAD and tags, [`S3Destination::read_source_head`],
+    /// [`S3Destination::source_head`]).
     pub fn as_role(&self, client: Client) -> Self {
-        S3Destination {
-            client,
-            source: self.source.clone(),
-        }
+        S3Destination { client }
     }
 
     /// The client the copies go through.
@@ -183,7 +177,7 @@ impl S3Destination {
         let threshold = copy_threshold(options);
         let (result, attempts) = if options.heads_source {
             // The multipart path heads the source first and picks either way.
-            multipart::copy(&self.client, &self.source, &job, options, threshold).await
+            multipart::copy(&self.client, &job, options, threshold).await
         } else {
             let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
                 storage_class: Some(class.clone()),
@@ -200,10 +194,14 @@ impl S3Destination {
 
     /// The source's HEAD as a copy takes it (if-match on the object's ETag, checksum
     /// included), read ahead so the copy need not wait for it; `None` when it failed (the
-    /// copy then reads it itself, and reports what goes wrong).
+    /// copy then reads it itself, and reports what goes wrong) or when the copy reads none
+    /// (`options.heads_source`).
     pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
+        if !options.heads_source {
+            return None;
+        }
         let (result, _attempts) = head_source(
-            &self.source,
+            &self.client,
             &object.bucket,
             &object.key,
             object.etag.as_deref(),
@@ -259,7 +257,7 @@ impl S3Destination {
                     // classify reads a 404 as a vanished *source*; here any other failure is
                     // just a failed check.
                     S3Failure::SourceChanged(why) => S3Failure::Fatal {
-                        code: "HeadFailed".into(),
+                        code: FailureCode::HeadFailed,
                         message: why.to_string(),
                     },
                     other => other,
@@ -322,7 +320,7 @@ pub(super) async fn head_source(
             .await;
             let result = match bucket_exists {
                 Ok(false) => Err(S3Failure::Fatal {
-                    code: "NoSuchBucket".into(),
+                    code: FailureCode::s3("NoSuchBucket"),
                     message: format!("the source bucket {bucket} does not exist"),
                 }),
                 // The bucket is there (or could not be asked): the key is what is missing.
@@ -330,6 +328,14 @@ pub(super) async fn head_source(
             };
             (result, attempts)
         }
+        // A HEAD's refusal has no body, so no message: say what was read.
+        Err(S3Failure::Fatal { code, message }) if message.is_empty() => (
+            Err(S3Failure::Fatal {
+                code,
+                message: format!("HEAD of the source s3://{bucket}/{key}"),
+            }),
+            attempts,
+        ),
         other => (other, attempts),
     }
 }
@@ -417,7 +423,7 @@ pub(super) fn acl_header(acl: Option<CannedAcl>) -> Option<ObjectCannedAcl> {
 /// The failure of a copy whose checksum differs from the source's.
 pub(super) fn checksum_mismatch(expected: &Checksum, got: &Checksum) -> S3Failure {
     S3Failure::Fatal {
-        code: "ChecksumMismatch".into(),
+        code: FailureCode::ChecksumMismatch,
         message: format!(
             "the copy's {} checksum {} differs from the source's {} {}",
             got.algorithm, got.value, expected.algorithm, expected.value

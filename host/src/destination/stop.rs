@@ -7,6 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::reason::FailureCode;
+
 /// Why copies were told to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -18,10 +20,10 @@ pub enum StopReason {
 
 impl StopReason {
     /// The failure code of work cut short for this reason.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> FailureCode {
         match self {
-            StopReason::Deadline => "Deadline",
-            StopReason::Interrupted => "Interrupted",
+            StopReason::Deadline => FailureCode::Deadline,
+            StopReason::Interrupted => FailureCode::Interrupted,
         }
     }
 
@@ -79,6 +81,9 @@ mod tests {
         stop.stop(StopReason::Interrupted);
         stop.stop(StopReason::Deadline);
         assert_eq!(seen.stopped().await, StopReason::Interrupted);
-        assert_eq!(seen.reason().map(StopReason::code), Some("Interrupted"));
+        assert_eq!(
+            seen.reason().map(StopReason::code),
+            Some(FailureCode::Interrupted)
+        );
     }
 }

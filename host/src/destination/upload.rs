@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use super::Copied;
 use super::aborts::{Aborts, bounded};
 use super::checksum::{Checksum, first_checksum};
+use crate::reason::FailureCode;
 use crate::s3::{RetryPolicy, Retryable, S3Failure, classify, with_retries};
 
 /// How far back of the local clock an upload's `Initiated` (or an object's `Last-Modified`,
@@ -68,7 +69,7 @@ pub(super) async fn create(
             out.upload_id()
                 .map(str::to_string)
                 .ok_or_else(|| S3Failure::Fatal {
-                    code: "InvalidResponse".into(),
+                    code: FailureCode::InvalidResponse,
                     message: "CreateMultipartUpload returned no upload id".into(),
                 })
         })
@@ -94,7 +95,7 @@ pub(super) async fn create(
         ),
         Err(_) => (
             Err(S3Failure::Retryable {
-                code: "InternalError".into(),
+                code: FailureCode::s3("InternalError"),
                 message: "the CreateMultipartUpload task ended without an answer".into(),
             }),
             1,
@@ -162,7 +163,7 @@ async fn abort_upload(at: &UploadAt, upload_id: &str) {
     .await;
     match result {
         Ok(_) => {}
-        Err(S3Failure::Fatal { code, .. }) if code == "NoSuchUpload" => {
+        Err(S3Failure::Fatal { code, .. }) if code.is_s3("NoSuchUpload") => {
             tracing::debug!(upload_id, "upload already gone");
         }
         Err(failure) => {
@@ -296,13 +297,13 @@ mod tests {
     fn only_a_first_refusal_certainly_did_nothing() {
         let fatal = || -> Result<(), S3Failure> {
             Err(S3Failure::Fatal {
-                code: "AccessDenied".into(),
+                code: FailureCode::s3("AccessDenied"),
                 message: String::new(),
             })
         };
         let timeout = || -> Result<(), S3Failure> {
             Err(S3Failure::Retryable {
-                code: "Timeout".into(),
+                code: FailureCode::Timeout,
                 message: String::new(),
             })
         };

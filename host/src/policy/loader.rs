@@ -148,7 +148,7 @@ pub async fn read_plugin_bytes(
                     Err(too_large @ ReadError::TooLarge { .. }) => Ok(Err(too_large)),
                     // A body cut off mid-way is as transient as a 503.
                     Err(ReadError::Failed(message)) => Err(S3Failure::Retryable {
-                        code: "BodyRead".into(),
+                        code: crate::reason::FailureCode::BodyRead,
                         message,
                     }),
                 }
@@ -160,7 +160,7 @@ pub async fn read_plugin_bytes(
                     let mut reason = format!("{failure} (after {attempts} attempts)");
                     // S3 answers a request naming another bucket owner with a plain 403.
                     if let (Some(owner), S3Failure::Fatal { code, .. }) = (bucket_owner, &failure)
-                        && code == "AccessDenied"
+                        && code.is_s3("AccessDenied")
                     {
                         reason.push_str(&format!(
                             "; also the answer when bucket {bucket} is not owned by EXPECTED_BUCKET_OWNER {owner}"

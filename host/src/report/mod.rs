@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::destination::{Checksum, CopyError, Delivery, StopReason};
 use crate::event::{BatchJob, EventRecord, RecordBody, Trigger};
 use crate::policy::PluginRun;
-use crate::reason::ReasonCode;
+use crate::reason::{FailureCode, ReasonCode};
 use crate::s3::SourceChange;
 
 pub mod response;
@@ -182,7 +182,7 @@ impl RecordReport {
     }
 
     /// A record failed before any work, with its `code` and `reason`.
-    pub fn refused(record: &EventRecord, code: &str, reason: String, retryable: bool) -> Self {
+    pub fn refused(record: &EventRecord, code: FailureCode, reason: String, retryable: bool) -> Self {
         let mut report = RecordReport::failed(
             record.locator.clone(),
             record.message_id.clone(),
@@ -193,8 +193,8 @@ impl RecordReport {
             report.key = Some(object.key.clone());
         }
         report.reason = Some(reason);
+        report.reason_code = Some(code.reason());
         report.error_code = Some(code.to_string());
-        report.reason_code = Some(ReasonCode::from_failure_code(code));
         report.retryable = retryable;
         report
     }
@@ -317,8 +317,8 @@ impl From<Delivery> for TargetReport {
             }
             Err(CopyError::Failed(failure)) => {
                 report.retryable = failure.retryable;
-                report.error_code = Some(failure.code.clone());
-                report.reason_code = Some(ReasonCode::from_failure_code(&failure.code));
+                report.reason_code = Some(failure.code.reason());
+                report.error_code = Some(failure.code.to_string());
                 report.reason = Some(if failure.retryable {
                     format!("{failure} (gave up after {} attempts)", delivery.attempts)
                 } else {
@@ -457,7 +457,7 @@ mod tests {
                 key: "k".into(),
             },
             result: Err(CopyError::Failed(crate::destination::Failure {
-                code: code.into(),
+                code: FailureCode::s3(code),
                 message: String::new(),
                 retryable: false,
             })),

@@ -5,6 +5,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::roles::AssumeRoleFailed;
+use crate::reason::FailureCode;
 
 /// What an S3 error means for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,15 +15,15 @@ pub enum S3Failure {
     SourceChanged(SourceChange),
     /// Worth another attempt: throttling, 5xx, timeouts, broken connections.
     Retryable {
-        /// S3 error code, or a name for the transport failure.
-        code: String,
+        /// S3 error code, or the transport failure.
+        code: FailureCode,
         /// Details.
         message: String,
     },
     /// Will not succeed by retrying (AccessDenied, NoSuchBucket, InvalidRequest, …).
     Fatal {
-        /// S3 error code.
-        code: String,
+        /// S3 error code, or the crate's own failure.
+        code: FailureCode,
         /// Details.
         message: String,
     },
@@ -48,23 +49,13 @@ impl std::fmt::Display for SourceChange {
     }
 }
 
-impl S3Failure {
-    /// The error code, for reports.
-    pub fn code(&self) -> &str {
-        match self {
-            S3Failure::SourceChanged(_) => "Superseded",
-            S3Failure::Retryable { code, .. } | S3Failure::Fatal { code, .. } => code,
-        }
-    }
-}
-
 impl std::fmt::Display for S3Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             S3Failure::SourceChanged(change) => change.fmt(f),
             S3Failure::Retryable { code, message } | S3Failure::Fatal { code, message } => {
                 if message.is_empty() {
-                    f.write_str(code)
+                    code.fmt(f)
                 } else {
                     write!(f, "{code}: {message}")
                 }
@@ -98,7 +89,7 @@ where
 {
     if let Some(failed) = assume_role_failure(err) {
         // A role's credentials could not be renewed for this request.
-        let (code, message) = ("AssumeRoleNotPermitted".to_string(), failed.to_string());
+        let (code, message) = (FailureCode::AssumeRoleNotPermitted, failed.to_string());
         return if failed.retryable {
             S3Failure::Retryable { code, message }
         } else {
@@ -114,23 +105,23 @@ where
         }
         // The attempt timeout, or the connector's own read timeout (whichever fires first).
         SdkError::TimeoutError(_) => S3Failure::Retryable {
-            code: "Timeout".into(),
+            code: FailureCode::Timeout,
             message: "request timed out".into(),
         },
         SdkError::DispatchFailure(failure) if failure.is_timeout() => S3Failure::Retryable {
-            code: "Timeout".into(),
+            code: FailureCode::Timeout,
             message: format!("request timed out: {}", source_chain(err)),
         },
         SdkError::DispatchFailure(failure) if !failure.is_user() => S3Failure::Retryable {
-            code: "ConnectionError".into(),
+            code: FailureCode::ConnectionError,
             message: source_chain(err),
         },
         SdkError::ResponseError(_) => S3Failure::Retryable {
-            code: "ResponseError".into(),
+            code: FailureCode::ResponseError,
             message: source_chain(err),
         },
         _ => S3Failure::Fatal {
-            code: "InvalidRequest".into(),
+            code: FailureCode::InvalidRequest,
             message: source_chain(err),
         },
     }
@@ -144,11 +135,11 @@ pub fn classify_service(status: u16, code: String, message: String) -> S3Failure
     if code == "NoSuchKey" || (status == 404 && (code.is_empty() || code == "NotFound")) {
         return S3Failure::SourceChanged(SourceChange::Deleted);
     }
-    let code = if code.is_empty() {
+    let code = FailureCode::S3(if code.is_empty() {
         format!("HTTP{status}")
     } else {
         code
-    };
+    });
     if status >= 500
         || status == 429
         || THROTTLING_CODES.contains(&code.as_str())
@@ -192,11 +183,13 @@ mod tests {
             S3Failure::SourceChanged(SourceChange::Deleted)
         );
         assert_eq!(c(404, ""), S3Failure::SourceChanged(SourceChange::Deleted));
-        assert!(matches!(c(404, "NoSuchBucket"), S3Failure::Fatal { code, .. } if code == "NoSuchBucket"));
+        assert!(
+            matches!(c(404, "NoSuchBucket"), S3Failure::Fatal { code, .. } if code.is_s3("NoSuchBucket"))
+        );
         assert!(matches!(c(403, "AccessDenied"), S3Failure::Fatal { .. }));
         assert!(matches!(c(400, "InvalidRequest"), S3Failure::Fatal { .. }));
         assert!(matches!(c(503, "SlowDown"), S3Failure::Retryable { .. }));
-        assert!(matches!(c(500, ""), S3Failure::Retryable { code, .. } if code == "HTTP500"));
+        assert!(matches!(c(500, ""), S3Failure::Retryable { code, .. } if code.is_s3("HTTP500")));
         assert!(matches!(c(400, "RequestTimeout"), S3Failure::Retryable { .. }));
         assert!(matches!(c(200, "InternalError"), S3Failure::Retryable { .. }));
     }
@@ -205,10 +198,10 @@ mod tests {
     fn conflicts_and_expired_credentials_are_worth_another_attempt() {
         let c = |status, code: &str| classify_service(status, code.into(), String::new());
         assert!(
-            matches!(c(409, "OperationAborted"), S3Failure::Retryable { code, .. } if code == "OperationAborted")
+            matches!(c(409, "OperationAborted"), S3Failure::Retryable { code, .. } if code.is_s3("OperationAborted"))
         );
         assert!(
-            matches!(c(400, "ExpiredToken"), S3Failure::Retryable { code, .. } if code == "ExpiredToken")
+            matches!(c(400, "ExpiredToken"), S3Failure::Retryable { code, .. } if code.is_s3("ExpiredToken"))
         );
         assert!(matches!(
             c(400, "TokenRefreshRequired"),
@@ -235,7 +228,13 @@ mod tests {
         };
         let fatal = classify(&sdk(false));
         assert!(
-            matches!(&fatal, S3Failure::Fatal { code, .. } if code == "AssumeRoleNotPermitted"),
+            matches!(
+                &fatal,
+                S3Failure::Fatal {
+                    code: FailureCode::AssumeRoleNotPermitted,
+                    ..
+                }
+            ),
             "{fatal:?}"
         );
         assert!(
@@ -243,8 +242,12 @@ mod tests {
                 .to_string()
                 .contains("could not assume role arn:aws:iam::123456789012:role/r")
         );
-        assert!(
-            matches!(classify(&sdk(true)), S3Failure::Retryable { code, .. } if code == "AssumeRoleNotPermitted")
-        );
+        assert!(matches!(
+            classify(&sdk(true)),
+            S3Failure::Retryable {
+                code: FailureCode::AssumeRoleNotPermitted,
+                ..
+            }
+        ));
     }
 }

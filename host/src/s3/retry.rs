@@ -110,7 +110,7 @@ mod tests {
         let (result, attempts) = with_retries(&policy(2), || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err::<(), _>(S3Failure::Retryable {
-                code: "SlowDown".into(),
+                code: crate::reason::FailureCode::s3("SlowDown"),
                 message: String::new(),
             })
         })
@@ -126,7 +126,7 @@ mod tests {
         let (_, attempts) = with_retries(&policy(5), || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err::<(), _>(S3Failure::Fatal {
-                code: "AccessDenied".into(),
+                code: crate::reason::FailureCode::s3("AccessDenied"),
                 message: String::new(),
             })
         })
@@ -140,7 +140,7 @@ mod tests {
         let (result, attempts) = with_retries(&policy(1), || async {
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 Err(S3Failure::Retryable {
-                    code: "HTTP500".into(),
+                    code: crate::reason::FailureCode::s3("HTTP500"),
                     message: String::new(),
                 })
             } else {

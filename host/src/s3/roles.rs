@@ -552,7 +552,13 @@ mod tests {
             .unwrap_err();
         let failure = crate::s3::classify(&error);
         assert!(
-            matches!(&failure, crate::s3::S3Failure::Retryable { code, .. } if code == "AssumeRoleNotPermitted"),
+            matches!(
+                &failure,
+                crate::s3::S3Failure::Retryable {
+                    code: crate::reason::FailureCode::AssumeRoleNotPermitted,
+                    ..
+                }
+            ),
             "{failure:?}"
         );
         assert!(

@@ -50,6 +50,10 @@ pub enum Fault {
     /// bucket owned by `account`, for servers that ignore the header. Requests without the
     /// header pass.
     OwnedBy(&'static str),
+    /// Answer 403 AccessDenied, as a bucket policy does, to a request not signed with this
+    /// access key; requests signed with it pass: a bucket one principal may read and another
+    /// (an org's role) may not, for servers that enforce no IAM.
+    OnlySignedBy(&'static str),
     /// Forward, then replace the value of every `x-amz-checksum-*` header of the answer
     /// with `AAAAAA==`: a source whose HEAD reports another checksum than its bytes have.
     WrongChecksum,
@@ -275,6 +279,13 @@ async fn forward(
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
+    let access_key = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once("Credential="))
+        .and_then(|(_, rest)| rest.split('/').next())
+        .map(str::to_string);
     let fault = {
         let mut rules = state.rules.lock().unwrap();
         let owner = req
@@ -284,6 +295,7 @@ async fn forward(
         let hit = rules.iter_mut().find(|r| {
             let owner_check = match r.fault {
                 Fault::OwnedBy(account) => owner.is_some_and(|o| o != account),
+                Fault::OnlySignedBy(key) => access_key.as_deref() != Some(key),
                 _ => true,
             };
             owner_check
@@ -301,13 +313,6 @@ async fn forward(
             r.fault
         })
     };
-    let access_key = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once("Credential="))
-        .and_then(|(_, rest)| rest.split('/').next())
-        .map(str::to_string);
     state.seen.lock().unwrap().push(Seen {
         method: req.method().to_string(),
         path: path.clone(),
@@ -338,7 +343,7 @@ async fn forward(
             let mut released = state.released.subscribe();
             let _ = released.wait_for(|released| *released).await;
         }
-        Some(Fault::OwnedBy(_)) => return Ok(canned(403, "AccessDenied")),
+        Some(Fault::OwnedBy(_) | Fault::OnlySignedBy(_)) => return Ok(canned(403, "AccessDenied")),
         Some(Fault::WrongChecksum | Fault::NotMd5Etags | Fault::DropAnswer) | None => {}
     }
     *req.uri_mut() = format!("{}{path}", state.upstream).parse().unwrap();
