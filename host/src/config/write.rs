@@ -175,37 +175,6 @@ pub fn is_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The org's write fields as JSON, for [`super::Config::to_json`]: only those not at their
-/// default.
-pub(super) fn to_json(org: &super::Org, fields: &mut Map<String, Value>) {
-    if let StorageClass::Fixed(class) = &org.storage_class {
-        fields.insert("storageClass".into(), Value::from(class.as_str()));
-    }
-    match &org.encryption {
-        None => {}
-        Some(Encryption::Aes256) => {
-            fields.insert("encryption".into(), serde_json::json!({"type": "AES256"}));
-        }
-        Some(Encryption::Kms { key_id, bucket_key }) => {
-            let mut kms = Map::new();
-            kms.insert("type".into(), Value::from("aws:kms"));
-            if let Some(id) = key_id {
-                kms.insert("kmsKeyId".into(), Value::from(id.as_str()));
-            }
-            if let Some(b) = bucket_key {
-                kms.insert("bucketKey".into(), Value::from(*b));
-            }
-            fields.insert("encryption".into(), Value::Object(kms));
-        }
-    }
-    if let Some(acl) = org.acl {
-        fields.insert("acl".into(), Value::from(acl.as_str()));
-    }
-    if let Some(owner) = &org.expected_bucket_owner {
-        fields.insert("expectedBucketOwner".into(), Value::from(owner.as_str()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{Config, Org};
