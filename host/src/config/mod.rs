@@ -35,22 +35,6 @@ pub const DEFAULT_RETRY: u32 = 1;
 /// Upper bound for `retry`: more than this only delays Lambda's own retry and the DLQ.
 pub const MAX_RETRY: u32 = 10;
 
-const TOP_LEVEL_FIELDS: &[&str] = &["customers", "retry"];
-const CUSTOMER_FIELDS: &[&str] = &[
-    "org",
-    "destinationBucket",
-    "prefix",
-    "suffixes",
-    "plugin",
-    "allowedBuckets",
-    "roleArn",
-    "externalId",
-    "storageClass",
-    "encryption",
-    "acl",
-    "expectedBucketOwner",
-];
-
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -144,14 +128,17 @@ impl Config {
         };
         let config_dir = ConfigDir::of(origin);
         let mut problems = Vec::new();
-        let retry = {
+        let (customers, retry) = {
             let mut fields = FieldReader::new(&top, "", &mut problems);
-            fields.known(TOP_LEVEL_FIELDS);
-            fields.whole_number("retry", u64::from(DEFAULT_RETRY), 0..=u64::from(MAX_RETRY)) as u32
+            let customers = fields.value("customers");
+            let retry =
+                fields.whole_number("retry", u64::from(DEFAULT_RETRY), 0..=u64::from(MAX_RETRY)) as u32;
+            fields.finish();
+            (customers, retry)
         };
         // Each org with its index in `customers[]`: problems name the entry as written, also
         // when an earlier entry could not be parsed.
-        let customers: Vec<(usize, Org)> = match top.get("customers") {
+        let customers: Vec<(usize, Org)> = match customers {
             None => {
                 problems
                     .push("customers: missing; expected a list of {\"org\", \"destinationBucket\"}".into());
@@ -224,7 +211,6 @@ fn parse_customer(
         None => format!("customers[{index}]"),
     };
     fields.set_context(format!("{who}: "));
-    fields.known(CUSTOMER_FIELDS);
     let destination_bucket = fields
         .required_string("destinationBucket", "a string", " is missing")
         .and_then(|b| bucket_name(&mut fields, "destinationBucket", b));
@@ -276,7 +262,7 @@ fn parse_customer(
     let encryption = write::encryption(&who, &mut fields);
     let acl = write::acl(&mut fields);
     let expected_bucket_owner = write::expected_bucket_owner(&mut fields);
-    if !fields.clean() {
+    if !fields.finish() {
         return None;
     }
     Some(Org {

@@ -8,17 +8,6 @@ use serde_json::Value;
 use super::fields::FieldReader;
 use super::{ConfigDir, bucket_name_problem, kind};
 
-const PLUGIN_FIELDS: &[&str] = &[
-    "source",
-    "sha256",
-    "settings",
-    "timeoutMs",
-    "maxMemoryMiB",
-    "maxInstructions",
-    "precompiled",
-    "onError",
-];
-
 /// Default per-call wall-clock deadline: a backstop, not the budget (that is
 /// `maxInstructions`). High enough that a loaded machine or a small Lambda does not trip
 /// it for a plugin within its instruction budget.
@@ -104,7 +93,6 @@ pub(super) fn parse_plugin(
         return None;
     };
     let mut fields = FieldReader::new(object, format!("{who}: plugin."), problems);
-    fields.known(PLUGIN_FIELDS);
     let source = match fields.required_string(
         "source",
         "a path or s3://bucket/key",
@@ -162,7 +150,7 @@ pub(super) fn parse_plugin(
             ("default", OnError::Default),
         ],
     );
-    if !fields.clean() {
+    if !fields.finish() {
         return None;
     }
     Some(PluginSpec {

@@ -171,3 +171,47 @@ fn display_is_one_line() {
     assert!(!text.contains('\n'));
     assert!(text.starts_with("config s3://cfg/x.json: retry: -2"), "{text}");
 }
+
+/// Every field the org parser reads is a known field: a typo of any of them gets a "did you
+/// mean" naming it (the known fields are the ones the parser asks for, no separate list).
+#[test]
+fn a_typo_of_any_org_field_names_the_field() {
+    for field in [
+        "org",
+        "destinationBucket",
+        "prefix",
+        "suffixes",
+        "plugin",
+        "allowedBuckets",
+        "roleArn",
+        "externalId",
+        "storageClass",
+        "encryption",
+        "acl",
+        "expectedBucketOwner",
+    ] {
+        let typo = format!("{field}x");
+        let p = problems(&format!(
+            r#"{{"customers":[{{"org":"a","destinationBucket":"abc","{typo}":1}}]}}"#
+        ));
+        assert_eq!(
+            p,
+            [format!(
+                "customers[0] (a): unknown field {typo:?}; did you mean {field:?}?"
+            )]
+        );
+    }
+}
+
+/// A config with every field of an org set has no unknown field.
+#[test]
+fn every_org_field_is_known() {
+    let text = r#"{"customers":[{"org":"a","destinationBucket":"a-out","prefix":"a/","suffixes":["pdf"],
+        "plugin":{"source":"p.wasm","sha256":"00000000000000000000000000000000000000000000000000000000000000aa",
+            "settings":{},"timeoutMs":5,"maxMemoryMiB":8,"maxInstructions":10,"precompiled":false,"onError":"skip"},
+        "allowedBuckets":["a-other"],"roleArn":"arn:aws:iam::123456789012:role/x","externalId":"e-1",
+        "storageClass":"STANDARD_IA","encryption":{"type":"aws:kms","kmsKeyId":"alias/x","bucketKey":true},
+        "acl":"bucket-owner-full-control","expectedBucketOwner":"111122223333"}],"retry":2}"#;
+    let config = Config::parse(text, "t.json").unwrap();
+    assert_eq!(config.customers[0].allowed_buckets, ["a-other"]);
+}

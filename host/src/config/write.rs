@@ -111,10 +111,8 @@ fn encryption_object(
         None => return None,
     };
     if !kms {
-        fields.known(&["type"]);
-        return fields.clean().then_some(Encryption::Aes256);
+        return fields.finish().then_some(Encryption::Aes256);
     }
-    fields.known(&["type", "kmsKeyId", "bucketKey"]);
     let key_id = match fields.string("kmsKeyId", "a KMS key ARN, alias or id") {
         Some(id) if valid_kms_key_id(id) => Some(id.to_string()),
         Some(id) => {
@@ -132,7 +130,7 @@ fn encryption_object(
         .value("bucketKey")
         .is_some()
         .then(|| fields.boolean("bucketKey", false));
-    fields.clean().then_some(Encryption::Kms { key_id, bucket_key })
+    fields.finish().then_some(Encryption::Kms { key_id, bucket_key })
 }
 
 /// A key ARN or alias ARN, `alias/…`, or a key id (a UUID, or `mrk-` and 32 hex digits).
