@@ -4,7 +4,6 @@
 //! One [`Engine`] and [`Linker`] per process; each plugin compiled (or deserialized) once
 //! per cold start and cached by content digest; a fresh instance per decision.
 
-mod answer;
 mod bindings;
 mod cache;
 pub mod engine;
@@ -14,6 +13,7 @@ mod limits;
 pub mod loader;
 mod plugin;
 mod sandbox;
+mod target_check;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,6 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-pub use answer::{MAX_KEY_BYTES, MAX_TARGETS, check_targets};
 pub use bindings::{WIT, WIT_FILE};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
@@ -35,6 +34,7 @@ pub use plugin::{
     WATCHDOG_MARGIN,
 };
 pub use sandbox::RANDOM_SEQUENCE;
+pub use target_check::{MAX_TARGETS, check_targets};
 
 use crate::config::PluginSpec;
 use crate::s3::RetryPolicy;

@@ -40,7 +40,7 @@ pub const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
 /// What a plugin decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Copy to these targets (unchecked: see `answer::check_targets`).
+    /// Copy to these targets (unchecked: see `target_check::check_targets`).
     Copy(Vec<Target>),
     /// Do not copy.
     Skip(String),
