@@ -27,11 +27,10 @@ pub use bindings::{WIT, WIT_FILE};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
 pub use health::{PluginErrorKind, PluginRun};
-pub use lane::{Answer, Request};
+pub use lane::{Answer, Request, WATCHDOG_MARGIN};
 pub use loader::LoadError;
 pub use plugin::{
     Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,
-    WATCHDOG_MARGIN,
 };
 pub use sandbox::RANDOM_SEQUENCE;
 pub use target_check::{MAX_TARGETS, check_targets};
