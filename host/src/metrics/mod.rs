@@ -32,9 +32,9 @@
 //! only), so no value is dropped and no count is published twice. The longest line holds
 //! three arrays of 100 integers, a few KB. An event touching 300 orgs thus prints a few
 //! hundred small lines; the number of lines grows with the orgs and reason codes that
-//! occurred (the codes are a closed set, [`ReasonCode`]), never with a per-line limit
-//! broken. The dimension values are org names, which the config limits to 64 ASCII
-//! characters (CloudWatch takes 1024), and reason codes.
+//! occurred (the codes are a closed set, [`ReasonCode`](crate::reason::ReasonCode)),
+//! never with a per-line limit broken. The dimension values are org names, which the
+//! config limits to 64 ASCII characters (CloudWatch takes 1024), and reason codes.
 
 use std::collections::BTreeMap;
 
@@ -54,7 +54,7 @@ pub const NAMESPACE: &str = "ArtifactExport";
 /// The dimension that names the org.
 pub const ORG_DIMENSION: &str = "Org";
 
-/// The dimension that names a failure's [`ReasonCode`].
+/// The dimension that names a failure's [`ReasonCode`](crate::reason::ReasonCode).
 pub const REASON_CODE_DIMENSION: &str = "ReasonCode";
 
 /// The most values EMF accepts for one metric in one line.
