@@ -189,7 +189,7 @@ async fn process_record(
     ticket: Option<Ticket<'_>>,
 ) -> RecordReport {
     let started = Instant::now();
-    let mut report = RecordReport::failed(record.locator, record.message_id, record.task_id);
+    let mut report = RecordReport::pending(record.locator, record.message_id, record.task_id);
     match record.body {
         RecordBody::Invalid { reason } => report.fail(ReasonCode::InvalidRecord, reason),
         RecordBody::Ignored { bucket, key, reason } => {

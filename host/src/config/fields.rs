@@ -1,7 +1,13 @@
 //! [`FieldReader`]: reads the fields of one JSON object of the config, each getter naming
 //! the field in its problem (`customers[2] (org3): plugin.timeoutMs: 0 is not allowed; …`),
 //! so a new field and all its error messages take one line in the parser.
+//!
+//! The fields an object may have are the ones its parser reads: the reader notes every name
+//! it is asked for, and [`FieldReader::finish`] reports each field of the object that was
+//! never asked for as unknown, with a "did you mean" among those that were. There is no
+//! separate list of field names to keep in step with the parser.
 
+use std::cell::RefCell;
 use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
@@ -16,6 +22,11 @@ pub(crate) struct FieldReader<'a, 'p> {
     context: String,
     problems: &'p mut Vec<String>,
     first_problem: usize,
+    /// Where the unknown-field problems go, among `problems`: first of those found since
+    /// the reader was made, or since its context was last set.
+    unknown_at: usize,
+    /// Every field name asked for so far, in the order first asked: the object's known fields.
+    read: RefCell<Vec<String>>,
 }
 
 impl<'a, 'p> FieldReader<'a, 'p> {
@@ -31,30 +42,49 @@ impl<'a, 'p> FieldReader<'a, 'p> {
             context: context.into(),
             problems,
             first_problem,
+            unknown_at: first_problem,
+            read: RefCell::new(Vec::new()),
         }
     }
 
-    /// From now on, problems start with `context` (once the object's name is known).
+    /// From now on, problems start with `context` (once the object's name is known); unknown
+    /// fields are listed before the problems found after this.
     pub(crate) fn set_context(&mut self, context: impl Into<String>) {
         self.context = context.into();
+        self.unknown_at = self.problems.len();
     }
 
-    /// Reports every field not in `known`, with a "did you mean" when one is close.
-    pub(crate) fn known(&mut self, known: &[&str]) {
+    /// Done reading: reports every field of the object that no getter asked for, with a "did
+    /// you mean" when an asked-for name is close (else the list of them), and returns whether
+    /// no problem was recorded since the reader was made.
+    pub(crate) fn finish(self) -> bool {
+        let read = self.read.into_inner();
+        let known: Vec<&str> = read.iter().map(String::as_str).collect();
         // `customers[0] (a): plugin.` names fields; unknown ones are "… plugin: unknown field".
         let context = match self.context.strip_suffix('.') {
             Some(object) => format!("{object}: "),
             None => self.context.clone(),
         };
-        for name in self.fields.keys() {
-            if known.contains(&name.as_str()) {
-                continue;
-            }
-            let hint = closest(name, known)
-                .map(|k| format!("; did you mean {k:?}?"))
-                .unwrap_or_else(|| format!("; expected one of {}", known.join(", ")));
-            self.problems
-                .push(format!("{context}unknown field {name:?}{hint}"));
+        let unknown: Vec<String> = self
+            .fields
+            .keys()
+            .filter(|name| !known.contains(&name.as_str()))
+            .map(|name| {
+                let hint = closest(name, &known)
+                    .map(|k| format!("; did you mean {k:?}?"))
+                    .unwrap_or_else(|| format!("; expected one of {}", known.join(", ")));
+                format!("{context}unknown field {name:?}{hint}")
+            })
+            .collect();
+        self.problems.splice(self.unknown_at..self.unknown_at, unknown);
+        self.problems.len() == self.first_problem
+    }
+
+    /// Notes `name` as one of the object's fields.
+    fn ask(&self, name: &str) {
+        let mut read = self.read.borrow_mut();
+        if !read.iter().any(|r| r == name) {
+            read.push(name.to_string());
         }
     }
 
@@ -69,19 +99,15 @@ impl<'a, 'p> FieldReader<'a, 'p> {
         self.problems
     }
 
-    /// Whether no problem was recorded since the reader was made.
-    pub(crate) fn clean(&self) -> bool {
-        self.problems.len() == self.first_problem
-    }
-
     /// The raw value of `name`, when present.
     pub(crate) fn value(&self, name: &str) -> Option<&'a Value> {
+        self.ask(name);
         self.fields.get(name)
     }
 
     /// A string field; absent is `None`, another type is a problem naming `expected`.
     pub(crate) fn string(&mut self, name: &str, expected: &str) -> Option<&'a str> {
-        match self.fields.get(name)? {
+        match self.value(name)? {
             Value::String(s) => Some(s),
             other => {
                 self.problem(name, format!(": expected {expected}, got {}", kind(other)));
@@ -92,7 +118,7 @@ impl<'a, 'p> FieldReader<'a, 'p> {
 
     /// A string field that must be there: absent is the problem `name` + `missing`.
     pub(crate) fn required_string(&mut self, name: &str, expected: &str, missing: &str) -> Option<&'a str> {
-        if !self.fields.contains_key(name) {
+        if self.value(name).is_none() {
             self.problem(name, missing);
             return None;
         }
@@ -102,7 +128,7 @@ impl<'a, 'p> FieldReader<'a, 'p> {
     /// A whole number in `range`, `default` when absent (or wrong, after the problem).
     pub(crate) fn whole_number(&mut self, name: &str, default: u64, range: RangeInclusive<u64>) -> u64 {
         let (min, max) = (*range.start(), *range.end());
-        match self.fields.get(name) {
+        match self.value(name) {
             None => default,
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if range.contains(&v) => v,
@@ -130,7 +156,7 @@ impl<'a, 'p> FieldReader<'a, 'p> {
 
     /// `true` or `false`, `default` when absent (or wrong, after the problem).
     pub(crate) fn boolean(&mut self, name: &str, default: bool) -> bool {
-        match self.fields.get(name) {
+        match self.value(name) {
             None => default,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
@@ -193,7 +219,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    /// What `f` returns, and the problems once the reader finished (unknown fields included).
     fn read<T>(json: &str, f: impl FnOnce(&mut FieldReader) -> T) -> (T, Vec<String>) {
+        let (out, _, problems) = read_and_finish(json, f);
+        (out, problems)
+    }
+
+    /// [`read`], and whether the reader finished clean.
+    fn read_and_finish<T>(json: &str, f: impl FnOnce(&mut FieldReader) -> T) -> (T, bool, Vec<String>) {
         let value: Value = serde_json::from_str(json).unwrap();
         let mut problems = Vec::new();
         let mut reader = FieldReader::new(
@@ -202,7 +235,8 @@ mod tests {
             &mut problems,
         );
         let out = f(&mut reader);
-        (out, problems)
+        let clean = reader.finish();
+        (out, clean, problems)
     }
 
     #[test]
@@ -244,14 +278,51 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named_on_the_object() {
-        let (clean, problems) = read(r#"{"sourse":"x"}"#, |r| {
-            r.known(&["source", "sha256"]);
-            r.clean()
+        let ((), clean, problems) = read_and_finish(r#"{"sourse":"x"}"#, |r| {
+            r.string("source", "a string");
+            r.string("sha256", "a string");
         });
         assert!(!clean);
         assert_eq!(
             problems,
             [r#"customers[0] (a): plugin: unknown field "sourse"; did you mean "source"?"#]
+        );
+    }
+
+    #[test]
+    fn the_known_fields_are_those_asked_for_in_that_order() {
+        let ((), clean, problems) = read_and_finish(r#"{"a":1,"n":2,"zzzzzz":3}"#, |r| {
+            r.whole_number("n", 0, 0..=9);
+            r.value("a");
+            // Asked for twice, listed once; asked for and absent, still known.
+            r.whole_number("n", 0, 0..=9);
+            r.boolean("b", false);
+        });
+        assert!(!clean);
+        assert_eq!(
+            problems,
+            [r#"customers[0] (a): plugin: unknown field "zzzzzz"; expected one of n, a, b"#]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_come_first_among_the_problems_after_the_context() {
+        let value: Value = serde_json::from_str(r#"{"nn":1,"m":"x"}"#).unwrap();
+        let mut problems = vec!["before".to_string()];
+        let mut r = FieldReader::new(value.as_object().unwrap(), "o: ", &mut problems);
+        r.problem("name", " is bad");
+        r.set_context("o (named): ");
+        r.whole_number("m", 0, 0..=9);
+        r.string("n", "a string");
+        assert!(!r.finish());
+        assert_eq!(
+            problems,
+            [
+                "before",
+                "o: name is bad",
+                r#"o (named): unknown field "nn"; did you mean "n"?"#,
+                "o (named): m: expected a whole number 0 to 9, got a string",
+            ]
         );
     }
 

@@ -15,6 +15,8 @@ mod fields;
 mod plugin;
 mod role;
 mod tenancy;
+#[cfg(any(test, feature = "test-support"))]
+mod to_json;
 mod write;
 
 pub use crate::s3::names::bucket_name_problem;
@@ -32,22 +34,6 @@ pub use write::{CannedAcl, Encryption, StorageClass, is_account_id};
 pub const DEFAULT_RETRY: u32 = 1;
 /// Upper bound for `retry`: more than this only delays Lambda's own retry and the DLQ.
 pub const MAX_RETRY: u32 = 10;
-
-const TOP_LEVEL_FIELDS: &[&str] = &["customers", "retry"];
-const CUSTOMER_FIELDS: &[&str] = &[
-    "org",
-    "destinationBucket",
-    "prefix",
-    "suffixes",
-    "plugin",
-    "allowedBuckets",
-    "roleArn",
-    "externalId",
-    "storageClass",
-    "encryption",
-    "acl",
-    "expectedBucketOwner",
-];
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,14 +128,17 @@ impl Config {
         };
         let config_dir = ConfigDir::of(origin);
         let mut problems = Vec::new();
-        let retry = {
+        let (customers, retry) = {
             let mut fields = FieldReader::new(&top, "", &mut problems);
-            fields.known(TOP_LEVEL_FIELDS);
-            fields.whole_number("retry", u64::from(DEFAULT_RETRY), 0..=u64::from(MAX_RETRY)) as u32
+            let customers = fields.value("customers");
+            let retry =
+                fields.whole_number("retry", u64::from(DEFAULT_RETRY), 0..=u64::from(MAX_RETRY)) as u32;
+            fields.finish();
+            (customers, retry)
         };
         // Each org with its index in `customers[]`: problems name the entry as written, also
         // when an earlier entry could not be parsed.
-        let customers: Vec<(usize, Org)> = match top.get("customers") {
+        let customers: Vec<(usize, Org)> = match customers {
             None => {
                 problems
                     .push("customers: missing; expected a list of {\"org\", \"destinationBucket\"}".into());
@@ -179,43 +168,6 @@ impl Config {
         } else {
             Err(fail(problems))
         }
-    }
-
-    /// The configuration as a JSON document that [`Config::parse`] reads back into an equal
-    /// `Config` when given the same `origin`: every field written out (defaults included),
-    /// local plugin paths relative to the origin's folder when they are inside it (the parser
-    /// resolves them against it), S3 sources as `s3://bucket/key`. For tools that edit or
-    /// normalise a config, and the round-trip property test.
-    pub fn to_json(&self, origin: &str) -> Value {
-        let dir = ConfigDir::of(origin);
-        let customers: Vec<Value> = self
-            .customers
-            .iter()
-            .map(|c| {
-                let mut fields = serde_json::Map::new();
-                fields.insert("org".into(), Value::from(c.org.as_str()));
-                fields.insert(
-                    "destinationBucket".into(),
-                    Value::from(c.destination_bucket.as_str()),
-                );
-                fields.insert("prefix".into(), Value::from(c.prefix.as_str()));
-                if let Some(suffixes) = &c.suffixes {
-                    fields.insert("suffixes".into(), Value::from(suffixes.as_slice().to_vec()));
-                }
-                if let Some(spec) = &c.plugin {
-                    fields.insert("plugin".into(), plugin::to_json(spec, &dir));
-                }
-                if !c.allowed_buckets.is_empty() {
-                    fields.insert("allowedBuckets".into(), Value::from(c.allowed_buckets.clone()));
-                }
-                if let Some(role) = &c.role {
-                    role::to_json(role, &mut fields);
-                }
-                write::to_json(c, &mut fields);
-                Value::Object(fields)
-            })
-            .collect();
-        serde_json::json!({"customers": customers, "retry": self.retry})
     }
 
     /// True when `bucket` is some org's destination or one of its `allowedBuckets` (events
@@ -259,7 +211,6 @@ fn parse_customer(
         None => format!("customers[{index}]"),
     };
     fields.set_context(format!("{who}: "));
-    fields.known(CUSTOMER_FIELDS);
     let destination_bucket = fields
         .required_string("destinationBucket", "a string", " is missing")
         .and_then(|b| bucket_name(&mut fields, "destinationBucket", b));
@@ -311,7 +262,7 @@ fn parse_customer(
     let encryption = write::encryption(&who, &mut fields);
     let acl = write::acl(&mut fields);
     let expected_bucket_owner = write::expected_bucket_owner(&mut fields);
-    if !fields.clean() {
+    if !fields.finish() {
         return None;
     }
     Some(Org {
@@ -410,178 +361,4 @@ pub(crate) fn kind(value: &Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SAMPLE: &str = include_str!("../../../config/sample.json");
-
-    fn problems(text: &str) -> Vec<String> {
-        Config::parse(text, "test.json").unwrap_err().problems
-    }
-
-    #[test]
-    fn sample_loads_exactly_as_written() {
-        let config = Config::parse(SAMPLE, "sample").unwrap();
-        assert_eq!(config.retry, 1);
-        let summary: Vec<_> = config
-            .customers
-            .iter()
-            .map(|c| (c.org.as_str(), c.destination_bucket.as_str(), c.prefix.as_str()))
-            .collect();
-        assert_eq!(
-            summary,
-            [
-                ("org1", "org1-export", "org1/"),
-                ("org2", "org2-export", "org2/"),
-                ("org3", "org3-export", "org3/"),
-                ("org4", "org4-export", "org4/"),
-            ]
-        );
-        assert!(config.is_destination_bucket("org3-export"));
-        assert!(!config.is_destination_bucket("source"));
-    }
-
-    #[test]
-    fn optional_fields() {
-        let c = Config::parse(
-            r#"{"customers":[{"org":"a","destinationBucket":"a-out","prefix":"tenants/a/","suffixes":["PDF",".xml"]}]}"#,
-            "t",
-        )
-        .unwrap();
-        assert_eq!(c.retry, DEFAULT_RETRY);
-        assert_eq!(c.customers[0].prefix, "tenants/a/");
-        assert_eq!(
-            c.customers[0].suffixes.as_ref().unwrap().as_slice(),
-            ["pdf", "xml"]
-        );
-    }
-
-    #[test]
-    fn invalid_json_names_line_and_column() {
-        let err = Config::parse("{\n  \"customers\": [,]\n}", "cfg.json").unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.starts_with("config cfg.json: invalid JSON at line 2 column"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn no_customers() {
-        assert_eq!(
-            problems(r#"{"customers":[]}"#),
-            ["customers: empty; expected at least one customer"]
-        );
-        assert!(problems(r#"{"retry":1}"#)[0].starts_with("customers: missing"));
-        assert_eq!(
-            problems(r#"[1]"#),
-            ["expected a JSON object with \"customers\", got a list"]
-        );
-    }
-
-    #[test]
-    fn empty_and_duplicate_org() {
-        let p = problems(
-            r#"{"customers":[{"org":"","destinationBucket":"abc"},{"org":"o","destinationBucket":"abc"},{"org":"o","destinationBucket":"def"}]}"#,
-        );
-        assert_eq!(
-            p,
-            [
-                "customers[0]: org is empty",
-                // Named as written: the entry that did not parse does not shift them.
-                "customers[2] (o): org is a duplicate of customers[1]",
-                "customers[2] (o): prefix \"o/\" is already used by org o",
-            ]
-        );
-    }
-
-    #[test]
-    fn duplicate_prefix_names_both_orgs() {
-        let p = problems(
-            r#"{"customers":[{"org":"a","destinationBucket":"abc","prefix":"x/"},{"org":"b","destinationBucket":"def","prefix":"x/"}]}"#,
-        );
-        assert_eq!(p, ["customers[1] (b): prefix \"x/\" is already used by org a"]);
-    }
-
-    #[test]
-    fn bad_bucket_names() {
-        for (bucket, why) in [
-            ("Org_3", "lowercase letters, digits, dots, hyphens"),
-            ("ab", "3 to 63 characters"),
-            ("-abc", "must begin and end with a letter or digit"),
-            ("a..b", "no two adjacent dots"),
-            ("192.168.1.1", "must not look like an IP address"),
-            ("xn--abc", "uses a prefix or suffix S3 reserves"),
-        ] {
-            let p = problems(&format!(
-                r#"{{"customers":[{{"org":"org3","destinationBucket":"{bucket}"}}]}}"#
-            ));
-            assert_eq!(
-                p,
-                [format!(
-                    "customers[0] (org3): destinationBucket {bucket:?} is not a valid S3 bucket name ({why})"
-                )]
-            );
-        }
-    }
-
-    #[test]
-    fn retry_must_be_a_small_whole_number() {
-        let base = r#""customers":[{"org":"a","destinationBucket":"abc"}]"#;
-        assert_eq!(
-            problems(&format!("{{{base},\"retry\":-1}}")),
-            ["retry: -1 is not allowed; expected a whole number 0 to 10"]
-        );
-        assert_eq!(
-            problems(&format!("{{{base},\"retry\":1.5}}")),
-            ["retry: 1.5 is not allowed; expected a whole number 0 to 10"]
-        );
-        assert_eq!(
-            problems(&format!("{{{base},\"retry\":\"2\"}}")),
-            ["retry: expected a whole number 0 to 10, got a string"]
-        );
-        assert_eq!(
-            problems(&format!("{{{base},\"retry\":11}}")),
-            ["retry: 11 is too large; expected 0 to 10"]
-        );
-        assert_eq!(
-            Config::parse(&format!("{{{base},\"retry\":0}}"), "t")
-                .unwrap()
-                .retry,
-            0
-        );
-    }
-
-    #[test]
-    fn unknown_fields_get_a_hint() {
-        let p = problems(r#"{"customers":[{"org":"a","destinationbucket":"abc"}],"retries":2,"zzz":1}"#);
-        assert_eq!(
-            p,
-            [
-                "unknown field \"retries\"; did you mean \"retry\"?",
-                "unknown field \"zzz\"; expected one of customers, retry",
-                "customers[0] (a): unknown field \"destinationbucket\"; did you mean \"destinationBucket\"?",
-                "customers[0] (a): destinationBucket is missing",
-            ]
-        );
-    }
-
-    #[test]
-    fn bad_suffixes_and_prefix() {
-        let p = problems(
-            r#"{"customers":[{"org":"a","destinationBucket":"abc","suffixes":[1]},{"org":"b","destinationBucket":"abd","prefix":"","suffixes":["a b"]}]}"#,
-        );
-        assert_eq!(p.len(), 3, "{p:?}");
-        assert!(p[0].starts_with("customers[0] (a): suffixes: expected a list of strings"));
-        assert!(p[1].starts_with("customers[1] (b): prefix is empty"));
-        assert!(p[2].starts_with("customers[1] (b): suffixes: suffix \"a b\" is not valid"));
-    }
-
-    #[test]
-    fn display_is_one_line() {
-        let err = Config::parse(r#"{"customers":[{"org":"a"}],"retry":-2}"#, "s3://cfg/x.json").unwrap_err();
-        let text = err.to_string();
-        assert!(!text.contains('\n'));
-        assert!(text.starts_with("config s3://cfg/x.json: retry: -2"), "{text}");
-    }
-}
+mod tests;

@@ -8,17 +8,6 @@ use serde_json::Value;
 use super::fields::FieldReader;
 use super::{ConfigDir, bucket_name_problem, kind};
 
-const PLUGIN_FIELDS: &[&str] = &[
-    "source",
-    "sha256",
-    "settings",
-    "timeoutMs",
-    "maxMemoryMiB",
-    "maxInstructions",
-    "precompiled",
-    "onError",
-];
-
 /// Default per-call wall-clock deadline: a backstop, not the budget (that is
 /// `maxInstructions`). High enough that a loaded machine or a small Lambda does not trip
 /// it for a plugin within its instruction budget.
@@ -104,7 +93,6 @@ pub(super) fn parse_plugin(
         return None;
     };
     let mut fields = FieldReader::new(object, format!("{who}: plugin."), problems);
-    fields.known(PLUGIN_FIELDS);
     let source = match fields.required_string(
         "source",
         "a path or s3://bucket/key",
@@ -162,7 +150,7 @@ pub(super) fn parse_plugin(
             ("default", OnError::Default),
         ],
     );
-    if !fields.clean() {
+    if !fields.finish() {
         return None;
     }
     Some(PluginSpec {
@@ -204,44 +192,6 @@ fn resolve_source(fields: &mut FieldReader, source: &str, config_dir: &ConfigDir
             key: format!("{prefix}{}", source.trim_start_matches("./")),
         },
     })
-}
-
-/// `spec` as the `plugin` object of a config in `dir` (see `Config::to_json`).
-pub(super) fn to_json(spec: &PluginSpec, dir: &ConfigDir) -> Value {
-    let source = match (&spec.source, dir) {
-        // A path the parser joined to the config's folder: written relative to it again.
-        (PluginSource::File(path), ConfigDir::Local(dir)) => path
-            .strip_prefix(dir)
-            .map_or_else(|_| path.display().to_string(), |p| p.display().to_string()),
-        (source, _) => source.to_string(),
-    };
-    let mut fields = serde_json::Map::new();
-    fields.insert("source".into(), Value::from(source));
-    if let Some(sha) = spec.sha256 {
-        fields.insert("sha256".into(), Value::from(hex::encode(sha)));
-    }
-    // `settings` holds the serialized object the parser was given; it is valid JSON.
-    fields.insert(
-        "settings".into(),
-        serde_json::from_str(&spec.settings).unwrap_or_else(|_| Value::Object(Default::default())),
-    );
-    fields.insert(
-        "timeoutMs".into(),
-        Value::from(u64::try_from(spec.timeout.as_millis()).unwrap_or(u64::MAX)),
-    );
-    fields.insert(
-        "maxMemoryMiB".into(),
-        Value::from(spec.max_memory_bytes / (1024 * 1024)),
-    );
-    fields.insert("maxInstructions".into(), Value::from(spec.max_instructions));
-    fields.insert("precompiled".into(), Value::from(spec.precompiled));
-    let on_error = match spec.on_error {
-        OnError::Fail => "fail",
-        OnError::Skip => "skip",
-        OnError::Default => "default",
-    };
-    fields.insert("onError".into(), Value::from(on_error));
-    Value::Object(fields)
 }
 
 pub(super) fn parse_allowed_buckets(fields: &mut FieldReader) -> Vec<String> {

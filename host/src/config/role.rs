@@ -1,8 +1,6 @@
 //! An org's cross-account role: `roleArn` and its optional `externalId`. The org's copies
 //! are made with credentials from `sts:AssumeRole` on that role (see `s3::roles`).
 
-use serde_json::Value;
-
 use super::fields::FieldReader;
 /// The role an org's copies are made as: the protocol layer's type (`s3::roles` assumes it),
 /// read here from the org's `roleArn` and `externalId`.
@@ -51,14 +49,6 @@ pub(super) fn parse_role(fields: &mut FieldReader) -> Option<AssumedRole> {
         role_arn: role_arn?,
         external_id,
     })
-}
-
-/// The org's role as config JSON fields.
-pub(super) fn to_json(role: &AssumedRole, fields: &mut serde_json::Map<String, Value>) {
-    fields.insert("roleArn".into(), Value::from(role.role_arn.as_str()));
-    if let Some(id) = &role.external_id {
-        fields.insert("externalId".into(), Value::from(id.as_str()));
-    }
 }
 
 /// `arn:<partition>:iam::<12 digits>:role/<path/name>`: a partition (`aws`, `aws-cn`,

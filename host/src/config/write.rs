@@ -111,10 +111,8 @@ fn encryption_object(
         None => return None,
     };
     if !kms {
-        fields.known(&["type"]);
-        return fields.clean().then_some(Encryption::Aes256);
+        return fields.finish().then_some(Encryption::Aes256);
     }
-    fields.known(&["type", "kmsKeyId", "bucketKey"]);
     let key_id = match fields.string("kmsKeyId", "a KMS key ARN, alias or id") {
         Some(id) if valid_kms_key_id(id) => Some(id.to_string()),
         Some(id) => {
@@ -132,7 +130,7 @@ fn encryption_object(
         .value("bucketKey")
         .is_some()
         .then(|| fields.boolean("bucketKey", false));
-    fields.clean().then_some(Encryption::Kms { key_id, bucket_key })
+    fields.finish().then_some(Encryption::Kms { key_id, bucket_key })
 }
 
 /// A key ARN or alias ARN, `alias/…`, or a key id (a UUID, or `mrk-` and 32 hex digits).
@@ -173,37 +171,6 @@ pub(super) fn expected_bucket_owner(fields: &mut FieldReader) -> Option<String> 
 /// Whether `id` is an AWS account id: exactly 12 ASCII digits.
 pub fn is_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The org's write fields as JSON, for [`super::Config::to_json`]: only those not at their
-/// default.
-pub(super) fn to_json(org: &super::Org, fields: &mut Map<String, Value>) {
-    if let StorageClass::Fixed(class) = &org.storage_class {
-        fields.insert("storageClass".into(), Value::from(class.as_str()));
-    }
-    match &org.encryption {
-        None => {}
-        Some(Encryption::Aes256) => {
-            fields.insert("encryption".into(), serde_json::json!({"type": "AES256"}));
-        }
-        Some(Encryption::Kms { key_id, bucket_key }) => {
-            let mut kms = Map::new();
-            kms.insert("type".into(), Value::from("aws:kms"));
-            if let Some(id) = key_id {
-                kms.insert("kmsKeyId".into(), Value::from(id.as_str()));
-            }
-            if let Some(b) = bucket_key {
-                kms.insert("bucketKey".into(), Value::from(*b));
-            }
-            fields.insert("encryption".into(), Value::Object(kms));
-        }
-    }
-    if let Some(acl) = org.acl {
-        fields.insert("acl".into(), Value::from(acl.as_str()));
-    }
-    if let Some(owner) = &org.expected_bucket_owner {
-        fields.insert("expectedBucketOwner".into(), Value::from(owner.as_str()));
-    }
 }
 
 #[cfg(test)]

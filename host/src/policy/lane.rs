@@ -14,9 +14,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, TryAcquireError, oneshot};
 
-use super::plugin::{DecisionError, Verdict, WATCHDOG_MARGIN};
+use super::plugin::{DecisionError, Verdict};
 use crate::event::SourceObject;
 use crate::route::Target;
+
+/// How long past its deadline the host waits for a decision's thread before it gives the
+/// record up (the watchdog, the one of every decision: in a lane of many records, or of one
+/// for [`Plugin::decide_blocking`](super::Plugin::decide_blocking)). A decision that runs
+/// only guest code and non-blocking host calls stops at its deadline; this is the last line
+/// should anything ever block.
+pub const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
 
 /// What one record asks its org's plugin.
 #[derive(Debug, Clone)]

@@ -4,7 +4,6 @@
 //! One [`Engine`] and [`Linker`] per process; each plugin compiled (or deserialized) once
 //! per cold start and cached by content digest; a fresh instance per decision.
 
-mod answer;
 mod bindings;
 mod cache;
 pub mod engine;
@@ -14,6 +13,7 @@ mod limits;
 pub mod loader;
 mod plugin;
 mod sandbox;
+mod target_check;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,18 +23,17 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-pub use answer::{MAX_KEY_BYTES, MAX_TARGETS, check_targets};
 pub use bindings::{WIT, WIT_FILE};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
 pub use health::{PluginErrorKind, PluginRun};
-pub use lane::{Answer, Request};
+pub use lane::{Answer, Request, WATCHDOG_MARGIN};
 pub use loader::LoadError;
 pub use plugin::{
     Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,
-    WATCHDOG_MARGIN,
 };
 pub use sandbox::RANDOM_SEQUENCE;
+pub use target_check::{MAX_TARGETS, check_targets};
 
 use crate::config::PluginSpec;
 use crate::s3::RetryPolicy;

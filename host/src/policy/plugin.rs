@@ -32,15 +32,11 @@ pub const MAX_REASON_BYTES: usize = 1024;
 /// host. The largest valid answer (32 targets with 63-byte buckets and 1,024-byte keys) is
 /// about 36 KiB.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// How long past its deadline the host waits for a decision's thread before it gives the
-/// record up (the watchdog). A decision that runs only guest code and non-blocking host
-/// calls stops at its deadline; this is the last line should anything ever block.
-pub const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
 
 /// What a plugin decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Copy to these targets (unchecked: see `answer::check_targets`).
+    /// Copy to these targets (unchecked: see `target_check::check_targets`).
     Copy(Vec<Target>),
     /// Do not copy.
     Skip(String),
@@ -257,8 +253,9 @@ impl Plugin {
     }
 
     /// [`Plugin::decide`] on a blocking thread (WASI's synchronous host calls must not run
-    /// on an async worker), once an instance-pool slot is free, under a watchdog: the
-    /// record gets an answer no later than the deadline plus [`WATCHDOG_MARGIN`].
+    /// on an async worker), once an instance-pool slot is free: a lane of one request
+    /// ([`Plugin::decide_ahead`]), so its watchdog answers the record no later than the
+    /// deadline plus [`WATCHDOG_MARGIN`](lane::WATCHDOG_MARGIN).
     pub async fn decide_blocking(
         self: Arc<Self>,
         org: String,
@@ -266,31 +263,19 @@ impl Plugin {
         proposed: Vec<Target>,
         settings: String,
     ) -> Result<Verdict, DecisionError> {
-        // Waiting for a slot is queueing, not the plugin's time: the deadline starts when
-        // the instance is created.
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| DecisionError::Host(format!("instance pool: {e}")))?;
-        let deadline = self.limits.timeout + WATCHDOG_MARGIN;
-        let name = self.name.clone();
-        let decision = tokio::task::spawn_blocking(move || {
-            // The slot is released when the instance is gone, not when the watchdog gives up.
-            let _permit = permit;
-            self.decide(&org, &object, &proposed, &settings)
-        });
-        match tokio::time::timeout(deadline, decision).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => Err(DecisionError::Host(format!("decision thread failed: {e}"))),
-            Err(_) => {
-                tracing::error!(
-                    plugin = &*name,
-                    "plugin decision still running past its deadline; the watchdog gave the record up"
-                );
-                Err(DecisionError::Timeout(deadline - WATCHDOG_MARGIN))
-            }
+        let request = Request {
+            org,
+            object,
+            proposed,
+            settings,
+        };
+        let receiver = self.decide_ahead(vec![request]).pop();
+        match receiver.expect("one receiver per request").await {
+            Ok(answer) => answer.result,
+            // The lane answers every request it was given, however its thread ends.
+            Err(_) => Err(DecisionError::Host(
+                "the decision thread ended without an answer".into(),
+            )),
         }
     }
 
@@ -298,8 +283,8 @@ impl Plugin {
     /// thread (a [`lane`](super::lane)): one hand-off for all of them instead of one per
     /// decision. Returns one receiver per request, in order; a request whose receiver is
     /// dropped is not decided. The watchdog gives up a decision (and the lane's records
-    /// behind it) at its deadline plus [`WATCHDOG_MARGIN`]. Must be called within a tokio
-    /// runtime.
+    /// behind it) at its deadline plus [`WATCHDOG_MARGIN`](lane::WATCHDOG_MARGIN). Must be
+    /// called within a tokio runtime.
     pub fn decide_ahead(self: Arc<Self>, requests: Vec<Request>) -> Vec<oneshot::Receiver<Answer>> {
         let (name, timeout, slots) = (self.name.clone(), self.limits.timeout, self.slots.clone());
         lane::start(name, timeout, slots, requests, move |r| {

@@ -144,7 +144,7 @@ pub struct TargetReport {
 impl RecordReport {
     /// A record that failed until something says otherwise: every path through the handler
     /// must set its outcome, so a record it forgets is reported failed, never lost.
-    pub fn failed(record: String, message_id: Option<String>, task_id: Option<String>) -> Self {
+    pub fn pending(record: String, message_id: Option<String>, task_id: Option<String>) -> Self {
         RecordReport {
             record,
             source_bucket: None,
@@ -183,7 +183,7 @@ impl RecordReport {
 
     /// A record failed before any work, with its `code` and `reason`.
     pub fn refused(record: &EventRecord, code: FailureCode, reason: String, retryable: bool) -> Self {
-        let mut report = RecordReport::failed(
+        let mut report = RecordReport::pending(
             record.locator.clone(),
             record.message_id.clone(),
             record.task_id.clone(),
@@ -424,7 +424,7 @@ mod tests {
     use super::*;
 
     fn failed(code: Option<ReasonCode>, outcome: Outcome) -> RecordReport {
-        let mut r = RecordReport::failed("Records[0]".into(), None, None);
+        let mut r = RecordReport::pending("Records[0]".into(), None, None);
         r.outcome = outcome;
         r.reason_code = code;
         r
@@ -466,7 +466,7 @@ mod tests {
         let target = TargetReport::from(delivery("KMS.DisabledException"));
         assert_eq!(target.error_code.as_deref(), Some("KMS.DisabledException"));
         assert_eq!(target.reason_code, Some(ReasonCode::KmsDenied));
-        let mut record = RecordReport::failed("Records[0]".into(), None, None);
+        let mut record = RecordReport::pending("Records[0]".into(), None, None);
         record.merge_targets(vec![TargetReport::from(delivery("NoSuchBucket"))]);
         assert_eq!(record.reason_code, Some(ReasonCode::NoSuchBucket));
     }

@@ -172,7 +172,7 @@ mod tests {
 
     /// A record of `outcome` from SQS message `message` (and Batch Operations task `task`).
     fn record(outcome: Outcome, message: Option<&str>, task: Option<&str>) -> RecordReport {
-        let mut r = RecordReport::failed("Records[0]".into(), message.map(Into::into), task.map(Into::into));
+        let mut r = RecordReport::pending("Records[0]".into(), message.map(Into::into), task.map(Into::into));
         r.outcome = outcome;
         r.reason = Some("why".into());
         r

@@ -12,7 +12,7 @@ use super::{has_resource, render, resource};
 /// Every metric name the function can emit: the EMF lines of a report with a copy that has
 /// an export lag, a failure and a plugin decision, so every optional metric is there.
 fn emitted_metric_names() -> BTreeSet<String> {
-    let mut copied = RecordReport::failed("Records[0]".into(), None, None);
+    let mut copied = RecordReport::pending("Records[0]".into(), None, None);
     copied.org = Some("org1".into());
     copied.outcome = Outcome::Copied;
     copied.bytes = Some(1);
@@ -22,7 +22,7 @@ fn emitted_metric_names() -> BTreeSet<String> {
         error: None,
         fallback: false,
     });
-    let mut failed = RecordReport::failed("Records[1]".into(), None, None);
+    let mut failed = RecordReport::pending("Records[1]".into(), None, None);
     failed.org = Some("org1".into());
     failed.reason_code = Some(ReasonCode::AccessDenied);
     let report = Report::new(Trigger::S3, vec![copied, failed]);

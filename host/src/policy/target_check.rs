@@ -3,11 +3,10 @@
 
 use crate::config::Org;
 use crate::route::Target;
+use crate::s3::limits::MAX_KEY_BYTES;
 
 /// Most targets one decision may return.
 pub const MAX_TARGETS: usize = 32;
-/// S3's key length limit in bytes.
-pub const MAX_KEY_BYTES: usize = 1024;
 
 /// Validates `targets` for `customer`; the error names the first violation.
 pub fn check_targets(customer: &Org, targets: &[Target]) -> Result<(), String> {
