@@ -49,6 +49,8 @@ mod plugin_authors;
 mod plugins;
 /// Property-based tests (proptest) of the input parsers: events, configs, keys, ARNs.
 mod properties;
+/// `reconcile`: every class per org, repairs, pending, the missing manifest, extras.
+mod reconcile;
 /// Cross-account roles: which credentials made the copy, a role that cannot be assumed or
 /// is unknown to the server fails only its org, within a bound.
 mod roles;

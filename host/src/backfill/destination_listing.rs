@@ -48,6 +48,26 @@ pub struct Known {
     pub existing: Option<Existing>,
 }
 
+/// A destination object under its org's prefix whose key no listed source key equals:
+/// a candidate for reconcile's `extra` class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmatched {
+    /// The org whose destination bucket holds it.
+    pub org: String,
+    /// Its key.
+    pub key: String,
+}
+
+/// What the destination listings saw besides the source's keys (reconcile).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Destination objects no source key matched, in listing order per org.
+    pub unmatched: Vec<Unmatched>,
+    /// Orgs whose destination listing failed or could not be read: their unmatched objects
+    /// are not known.
+    pub unknown: Vec<String>,
+}
+
 /// The destination listings of one backfill, one per org met, answered in source-key order.
 pub struct DestinationListings {
     client: Client,
@@ -56,8 +76,13 @@ pub struct DestinationListings {
     page_size: i32,
     /// The backfill's source prefix.
     prefix: String,
-    /// `--org`: no other org's destination is listed.
-    org: Option<String>,
+    /// `--org`: no other org's destination is listed (none: every org's).
+    orgs: Vec<String>,
+    /// The clients of orgs with a role (reconcile): their buckets are listed as the role.
+    /// An org with a role but no client here is not listed (its keys get HEADs).
+    role_clients: std::collections::HashMap<String, Client>,
+    /// Reconcile: what no source key matched, and the orgs met so far.
+    leftovers: Option<(Leftovers, std::collections::HashSet<String>)>,
     open: Vec<Cursor>,
 }
 
@@ -70,7 +95,7 @@ impl DestinationListings {
         retry: RetryPolicy,
         page_size: i32,
         prefix: String,
-        org: Option<String>,
+        orgs: Vec<String>,
     ) -> Self {
         DestinationListings {
             client,
@@ -78,9 +103,58 @@ impl DestinationListings {
             retry,
             page_size,
             prefix,
-            org,
+            orgs,
+            role_clients: Default::default(),
+            leftovers: None,
             open: Vec::new(),
         }
+    }
+
+    /// Reconcile's listings: they also keep the destination objects no source key matched
+    /// ([`DestinationListings::finish`]), and list the buckets of orgs with a role with
+    /// their `role_clients`.
+    pub fn keeping_leftovers(mut self, role_clients: std::collections::HashMap<String, Client>) -> Self {
+        self.role_clients = role_clients;
+        self.leftovers = Some(Default::default());
+        self
+    }
+
+    /// Whether `org` is one this run lists (`--org`).
+    fn wanted(&self, org: &Org) -> bool {
+        self.orgs.is_empty() || self.orgs.contains(&org.org)
+    }
+
+    /// The client that lists `org`'s bucket: the role's for an org with a role (none when
+    /// it has no client here), the function's otherwise.
+    fn client_of(&self, org: &Org) -> Option<Client> {
+        match &org.role {
+            Some(_) => self.role_clients.get(&org.org).cloned(),
+            None => Some(self.client.clone()),
+        }
+    }
+
+    /// Once every source key was looked up: the rest of each open listing, and the whole
+    /// listing of every wanted org no source key reached, as unmatched objects (reconcile;
+    /// empty otherwise).
+    pub async fn finish(mut self) -> Leftovers {
+        let Some((mut leftovers, met)) = self.leftovers.take() else {
+            return Leftovers::default();
+        };
+        for mut cursor in std::mem::take(&mut self.open) {
+            cursor.drain(&mut leftovers).await;
+        }
+        let config = self.config.clone();
+        for org in &config.customers {
+            let overlaps = org.prefix.starts_with(&self.prefix) || self.prefix.starts_with(&org.prefix);
+            if met.contains(&org.org) || !overlaps || !self.wanted(org) {
+                continue;
+            }
+            match self.start(org) {
+                Some(mut cursor) => cursor.drain(&mut leftovers).await,
+                None => leftovers.unknown.push(org.org.clone()),
+            }
+        }
+        leftovers
     }
 
     /// What the destination holds under `key` (a source key), or `None` when the listing
@@ -88,30 +162,51 @@ impl DestinationListings {
     /// checks with a HEAD. Keys must come in increasing order.
     pub async fn lookup(&mut self, key: &str) -> Option<Known> {
         // Every key under a prefix sorts before any larger key that does not start with
-        // it: a listing whose prefix the keys have moved past is done with.
-        self.open
-            .retain(|cursor| key.starts_with(cursor.prefix.as_str()) || key < cursor.prefix.as_str());
-        let org = owner(&self.config, key)?;
-        if self.org.as_deref().is_some_and(|wanted| wanted != org.org) {
-            return None;
+        // it: a listing whose prefix the keys have moved past is done with (reconcile:
+        // once what is left of it is read).
+        let (done, open): (Vec<Cursor>, Vec<Cursor>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|cursor| !(key.starts_with(cursor.prefix.as_str()) || key < cursor.prefix.as_str()));
+        self.open = open;
+        if let Some((leftovers, _)) = self.leftovers.as_mut() {
+            for mut cursor in done {
+                cursor.drain(leftovers).await;
+            }
         }
-        // An org with a roleArn: its bucket is read as the role, not with this client (which
-        // the tenant's bucket need not grant); its keys are checked with HEADs as the role.
-        if org.role.is_some() {
+        let org = owner(&self.config, key)?;
+        if !self.wanted(org) {
             return None;
         }
         let at = match self.open.iter().position(|c| c.org == org.org) {
             Some(at) => at,
             None => {
-                let cursor = self.start(org);
+                if let Some((_, met)) = self.leftovers.as_mut()
+                    && !met.insert(org.org.clone())
+                {
+                    // Met before and finished with: keys come in order, so no more.
+                    return None;
+                }
+                // An org with a roleArn: its bucket is read as the role, not with this client
+                // (which the tenant's bucket need not grant); without the role's client its
+                // keys are checked with HEADs as the role.
+                let Some(cursor) = self.start(org) else {
+                    if let Some((leftovers, _)) = self.leftovers.as_mut() {
+                        leftovers.unknown.push(org.org.clone());
+                    }
+                    return None;
+                };
                 self.open.push(cursor);
                 self.open.len() - 1
             }
         };
-        self.open[at].find(key).await
+        let leftovers = self.leftovers.as_mut().map(|(l, _)| l);
+        self.open[at].find(key, leftovers).await
     }
 
-    fn start(&self, org: &Org) -> Cursor {
+    /// The listing of `org`'s destination bucket, or `None` when there is no client to list
+    /// it with (an org with a role, outside reconcile).
+    fn start(&self, org: &Org) -> Option<Cursor> {
+        let client = self.client_of(org)?;
         // Both are prefixes of the key that brought this org up, so the longer one holds
         // the other: the org's keys within the backfill.
         let prefix = if self.prefix.len() > org.prefix.len() {
@@ -122,7 +217,7 @@ impl DestinationListings {
         let bucket: Arc<str> = Arc::from(org.destination_bucket.as_str());
         let (tx, rx) = mpsc::channel(PAGES_AHEAD);
         let task = tokio::spawn(list_destination(
-            self.client.clone(),
+            client,
             bucket.clone(),
             org.expected_bucket_owner.clone(),
             prefix.clone(),
@@ -130,7 +225,7 @@ impl DestinationListings {
             self.retry,
             tx,
         ));
-        Cursor {
+        Some(Cursor {
             org: org.org.clone(),
             prefix,
             bucket,
@@ -138,7 +233,7 @@ impl DestinationListings {
             page: VecDeque::new(),
             state: State::Reading,
             task,
-        }
+        })
     }
 }
 
@@ -182,7 +277,9 @@ impl Drop for Cursor {
 }
 
 impl Cursor {
-    async fn find(&mut self, key: &str) -> Option<Known> {
+    /// What the listing holds under `key`; the keys passed over on the way are unmatched
+    /// (kept in `leftovers` when given).
+    async fn find(&mut self, key: &str, mut leftovers: Option<&mut Leftovers>) -> Option<Known> {
         loop {
             if self.state == State::Failed {
                 return None;
@@ -190,7 +287,13 @@ impl Cursor {
             while let Some(front) = self.page.front() {
                 match front.key.as_str().cmp(key) {
                     std::cmp::Ordering::Less => {
-                        self.page.pop_front();
+                        let passed = self.page.pop_front()?;
+                        if let Some(leftovers) = leftovers.as_deref_mut() {
+                            leftovers.unmatched.push(Unmatched {
+                                org: self.org.clone(),
+                                key: passed.key,
+                            });
+                        }
                     }
                     std::cmp::Ordering::Equal => {
                         let entry = self.page.pop_front()?;
@@ -202,6 +305,34 @@ impl Cursor {
             if self.state == State::Complete {
                 return Some(self.known(None));
             }
+            self.next_page().await;
+        }
+    }
+
+    /// Reads what is left of the listing into `leftovers` as unmatched; an org whose listing
+    /// failed is named unknown.
+    async fn drain(&mut self, leftovers: &mut Leftovers) {
+        loop {
+            leftovers
+                .unmatched
+                .extend(self.page.drain(..).map(|entry| Unmatched {
+                    org: self.org.clone(),
+                    key: entry.key,
+                }));
+            match self.state {
+                State::Complete => return,
+                State::Failed => {
+                    leftovers.unknown.push(self.org.clone());
+                    return;
+                }
+                State::Reading => self.next_page().await,
+            }
+        }
+    }
+
+    /// Receives the next page; the listing's failure or early end makes it `Failed`.
+    async fn next_page(&mut self) {
+        {
             match self.pages.recv().await {
                 Some(Ok(page)) => {
                     self.page = page.entries.into();
@@ -323,7 +454,7 @@ mod tests {
 
     async fn etag(cursor: &mut Cursor, key: &str) -> Option<Option<String>> {
         cursor
-            .find(key)
+            .find(key, None)
             .await
             .map(|known| known.existing.and_then(|e| e.etag))
     }

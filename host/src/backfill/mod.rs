@@ -16,6 +16,7 @@ pub mod listing;
 pub mod manifest;
 mod object;
 pub mod progress;
+pub mod reconcile;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use crate::destination::{CopyOptions, Destination, Stop, StopReason};
 use crate::exporter::Exporter;
 use crate::route::Target;
 use crate::s3::{RetryPolicy, S3Failure};
-use destination_listing::{DestinationListings, Known};
+use destination_listing::{DestinationListings, Known, Leftovers};
 use listing::{Listed, list_page};
 use object::{RunContext, backfill_object};
 use progress::{Progress, Snapshot};
@@ -45,8 +46,9 @@ pub struct BackfillOptions {
     pub bucket: String,
     /// Only keys starting with this (may be empty).
     pub prefix: String,
-    /// Only this org's objects.
-    pub org: Option<String>,
+    /// Only these orgs' objects (none: every org's). One org narrows the listing to its
+    /// prefix.
+    pub orgs: Vec<String>,
     /// Objects in flight at once.
     pub concurrency: usize,
     /// Keys per listing page (1–1000).
@@ -55,6 +57,26 @@ pub struct BackfillOptions {
     pub dry_run: bool,
     /// Copy even when the destination already holds the object.
     pub force: bool,
+    /// Reconcile: classify every object (and keep the destinations' unmatched objects);
+    /// copies only with `dry_run` off (`--repair`).
+    pub reconcile: Option<ReconcileOptions>,
+}
+
+/// What makes a backfill a reconcile.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// A source written after this is `pending`, not a gap, when its target is missing or
+    /// differs: its event may be on its way (now, or the inventory's time, less the grace).
+    pub pending_after: aws_smithy_types::DateTime,
+}
+
+/// Why a target needs a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Gap {
+    /// No object under the target's key.
+    Missing,
+    /// An object is there, but not this version of the source.
+    Differs,
 }
 
 /// What happened to one listed object.
@@ -69,6 +91,9 @@ pub enum ObjectOutcome {
     InPlace,
     /// Dry run: these targets would be copied to.
     WouldCopy(Vec<Target>),
+    /// Reconcile: a target is missing or differs, but the source was written within the
+    /// grace period (its event may be on its way).
+    Pending,
     /// Not selected, with the reason.
     Skipped(String),
     /// Changed or deleted while the backfill ran (its own event exports the new version).
@@ -86,6 +111,11 @@ pub struct ObjectResult {
     pub org: Option<String>,
     /// The outcome.
     pub outcome: ObjectOutcome,
+    /// Why it needed a copy (missing or differing targets; the worse of its targets), if it
+    /// did; with `Copied`, `Failed` or `Superseded` the outcome is the repair's.
+    pub gap: Option<Gap>,
+    /// The targets the org's policy named (in place or not): a reconcile's rewritten keys.
+    pub targets: Vec<Target>,
 }
 
 /// The end of a backfill.
@@ -100,6 +130,8 @@ pub struct Summary {
     /// The listing failed part-way (after retries); objects after that point were not
     /// attempted.
     pub listing_error: Option<String>,
+    /// Reconcile: the destinations' objects no source key matched.
+    pub leftovers: Leftovers,
 }
 
 impl Summary {
@@ -211,16 +243,26 @@ pub async fn run(
         failure,
     })?;
     // `--force` copies whatever is there: nothing to look up.
-    let destinations = (!options.force).then(|| {
+    let mut destinations = (!options.force).then(|| {
         DestinationListings::new(
             destination.client().clone(),
             config.clone(),
             run.copy.retry,
             options.page_size,
             prefix.clone(),
-            options.org.clone(),
+            options.orgs.clone(),
         )
     });
+    if let (Some(listings), Some(_)) = (destinations.take(), &options.reconcile) {
+        // A reconcile lists every org's bucket, an org with a role as the role.
+        let mut role_clients = std::collections::HashMap::new();
+        for org in config.customers.iter().filter(|o| o.role.is_some()) {
+            if let Ok(Some(as_role)) = exporter.role_destination(org).await {
+                role_clients.insert(org.org.clone(), as_role.client().clone());
+            }
+        }
+        destinations = Some(listings.keeping_leftovers(role_clients));
+    }
     let (tx, rx) = mpsc::channel::<(Listed, Option<Known>)>(2 * options.page_size as usize);
     let lister = tokio::spawn(list_rest(
         exporter.client().clone(),
@@ -260,14 +302,14 @@ pub async fn run(
         }
     }
     let interrupted = copy_stop.reason().is_some();
-    let listing_error = if interrupted {
+    let (listing_error, leftovers) = if interrupted {
         lister.abort();
-        None
+        (None, Leftovers::default())
     } else {
         match lister.await {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error),
-            Err(join) => Some(format!("listing task ended: {join}")),
+            Ok(Ok(leftovers)) => (None, leftovers),
+            Ok(Err(error)) => (Some(error), Leftovers::default()),
+            Err(join) => (Some(format!("listing task ended: {join}")), Leftovers::default()),
         }
     };
     Ok(Summary {
@@ -275,38 +317,46 @@ pub async fn run(
         elapsed: started.elapsed(),
         interrupted,
         listing_error,
+        leftovers,
     })
 }
 
-/// The prefix to list: `--prefix`, narrowed to `--org`'s prefix when one is given.
+/// The prefix to list: `--prefix`, narrowed to the org's prefix when one `--org` is given.
+/// Every `--org` must be an org of the configuration whose keys `--prefix` can select.
 fn listing_prefix(config: &Config, options: &BackfillOptions) -> Result<String, BackfillError> {
-    let Some(org) = &options.org else {
-        return Ok(options.prefix.clone());
-    };
-    let Some(customer) = config.customers.iter().find(|c| &c.org == org) else {
-        let known: Vec<&str> = config.customers.iter().map(|c| c.org.as_str()).collect();
-        return Err(BackfillError::UnknownOrg {
-            org: org.clone(),
-            known: known.join(", "),
-        });
-    };
-    let (ours, theirs) = (&options.prefix, &customer.prefix);
-    if ours.starts_with(theirs.as_str()) {
-        Ok(ours.clone())
-    } else if theirs.starts_with(ours.as_str()) {
-        Ok(theirs.clone())
-    } else {
-        Err(BackfillError::DisjointPrefix {
-            prefix: ours.clone(),
-            org: org.clone(),
-            org_prefix: theirs.clone(),
-        })
+    let ours = &options.prefix;
+    let mut narrowed = None;
+    for org in &options.orgs {
+        let Some(customer) = config.customers.iter().find(|c| &c.org == org) else {
+            let known: Vec<&str> = config.customers.iter().map(|c| c.org.as_str()).collect();
+            return Err(BackfillError::UnknownOrg {
+                org: org.clone(),
+                known: known.join(", "),
+            });
+        };
+        let theirs = &customer.prefix;
+        narrowed = if ours.starts_with(theirs.as_str()) {
+            Some(ours.clone())
+        } else if theirs.starts_with(ours.as_str()) {
+            Some(theirs.clone())
+        } else {
+            return Err(BackfillError::DisjointPrefix {
+                prefix: ours.clone(),
+                org: org.clone(),
+                org_prefix: theirs.clone(),
+            });
+        };
+    }
+    match (options.orgs.len(), narrowed) {
+        (1, Some(prefix)) => Ok(prefix),
+        _ => Ok(ours.clone()),
     }
 }
 
 /// Sends the objects of `first` and of every following page into `tx`, each with what
 /// `destinations` knows of it; stops quietly when the receiver is gone (interrupted), and
-/// returns the failure when a page cannot be listed.
+/// returns the failure when a page cannot be listed. Once all is listed: the destinations'
+/// unmatched objects (reconcile).
 #[allow(clippy::too_many_arguments)]
 async fn list_rest(
     client: aws_sdk_s3::Client,
@@ -319,7 +369,7 @@ async fn list_rest(
     progress: Arc<Progress>,
     mut destinations: Option<DestinationListings>,
     tx: mpsc::Sender<(Listed, Option<Known>)>,
-) -> Result<(), String> {
+) -> Result<Leftovers, String> {
     let mut page = first;
     loop {
         for listed in page.objects {
@@ -329,12 +379,16 @@ async fn list_rest(
                 None => None,
             };
             if tx.send((listed, known)).await.is_err() {
-                return Ok(());
+                return Ok(Leftovers::default());
             }
         }
         let Some(token) = page.next else {
+            let leftovers = match destinations {
+                Some(destinations) => destinations.finish().await,
+                None => Leftovers::default(),
+            };
             progress.listing_finished();
-            return Ok(());
+            return Ok(leftovers);
         };
         page = list_page(
             &client,

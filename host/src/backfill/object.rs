@@ -13,7 +13,7 @@ use crate::s3::S3Failure;
 use super::destination_listing::Known;
 use super::in_place::{Copied, Side, already_copied};
 use super::listing::Listed;
-use super::{BackfillOptions, ObjectOutcome, ObjectResult};
+use super::{BackfillOptions, Gap, ObjectOutcome, ObjectResult};
 
 /// What every object of one backfill run shares.
 pub(super) struct RunContext<'a> {
@@ -40,23 +40,36 @@ pub(super) async fn backfill_object(
     };
     let Planned { decision, .. } = plan(proposal, plugin.as_ref(), Ask::Now(&listed.object)).await;
     let org = owner.map(|c| c.org.clone());
-    let outcome = match (&run.options.org, decision) {
-        (Some(wanted), _) if org.as_deref() != Some(wanted.as_str()) => ObjectOutcome::Skipped(format!(
-            "belongs to {}, not --org {wanted}",
-            org.as_deref()
-                .map_or("no org".to_string(), |o| format!("org {o}"))
-        )),
-        (_, Decision::Skip(reason)) => ObjectOutcome::Skipped(reason),
-        (_, Decision::Fail(failed)) => ObjectOutcome::Failed(failed.reason),
-        (_, Decision::Copy(targets)) => {
+    let wanted = &run.options.orgs;
+    let mut named = Vec::new();
+    let (outcome, gap) = match decision {
+        _ if !wanted.is_empty() && !org.as_ref().is_some_and(|o| wanted.contains(o)) => {
+            let skipped = format!(
+                "belongs to {}, not --org {}",
+                org.as_deref()
+                    .map_or("no org".to_string(), |o| format!("org {o}")),
+                wanted.join(", ")
+            );
+            (ObjectOutcome::Skipped(skipped), None)
+        }
+        Decision::Skip(reason) => (ObjectOutcome::Skipped(reason), None),
+        Decision::Fail(failed) => (ObjectOutcome::Failed(failed.reason), None),
+        Decision::Copy(targets) => {
             // The listing's class: no source HEAD per object to keep it.
             let copy = run
                 .copy
                 .for_object(owner, &listed.object, listed.storage_class.clone());
+            named.clone_from(&targets);
             export_to(run, owner, &copy, &listed, known, targets).await
         }
     };
-    ObjectResult { listed, org, outcome }
+    ObjectResult {
+        listed,
+        org,
+        outcome,
+        gap,
+        targets: named,
+    }
 }
 
 fn could_not_check(target: &Target, failure: &S3Failure) -> ObjectOutcome {
@@ -75,15 +88,16 @@ async fn export_to(
     listed: &Listed,
     known: Option<Known>,
     targets: Vec<Target>,
-) -> ObjectOutcome {
+) -> (ObjectOutcome, Option<Gap>) {
     // An org with a roleArn is checked and written as its role, like an event's records.
     let as_role = match org {
         Some(org) => match run.exporter.role_destination(org).await {
             Ok(as_role) => as_role,
-            Err(failed) => return ObjectOutcome::Failed(failed.to_string()),
+            Err(failed) => return (ObjectOutcome::Failed(failed.to_string()), None),
         },
         None => None,
     };
+    let mut gap = None;
     let destination = as_role.as_ref().unwrap_or(run.destination);
     let mut missing = Vec::with_capacity(targets.len());
     // The source as the listing shows it; read with a HEAD at most once, and only when the
@@ -108,7 +122,7 @@ async fn export_to(
                 }),
                 None => match head().await {
                     Ok(found) => found,
-                    Err(failure) => return could_not_check(&target, &failure),
+                    Err(failure) => return (could_not_check(&target, &failure), None),
                 },
             };
             // Each side is read with a HEAD at most once (already_copied never asks for a
@@ -122,7 +136,7 @@ async fn export_to(
                     Copied::ReadHead(Side::Destination) => {
                         existing = match head().await {
                             Ok(headed) => headed.map(|headed| headed.sharpened_by(found)),
-                            Err(failure) => return could_not_check(&target, &failure),
+                            Err(failure) => return (could_not_check(&target, &failure), None),
                         };
                         continue;
                     }
@@ -133,13 +147,14 @@ async fn export_to(
                         source = match destination.source_head(&listed.object, copy).await {
                             Ok(headed) => headed.sharpened_by(&source),
                             Err(S3Failure::SourceChanged(why)) => {
-                                return ObjectOutcome::Superseded(why.to_string());
+                                return (ObjectOutcome::Superseded(why.to_string()), None);
                             }
                             Err(failure) => {
-                                return ObjectOutcome::Failed(format!(
+                                let failed = format!(
                                     "could not read s3://{}/{}: {failure}",
                                     listed.object.bucket, listed.object.key
-                                ));
+                                );
+                                return (ObjectOutcome::Failed(failed), None);
                             }
                         };
                         continue;
@@ -150,18 +165,29 @@ async fn export_to(
             if in_place {
                 continue;
             }
+            gap = gap.max(Some(match existing {
+                None => Gap::Missing,
+                Some(_) => Gap::Differs,
+            }));
         }
         missing.push(target);
     }
     if missing.is_empty() {
-        return ObjectOutcome::InPlace;
+        return (ObjectOutcome::InPlace, None);
+    }
+    if let Some(reconcile) = &run.options.reconcile
+        && listed
+            .last_modified
+            .is_some_and(|at| at > reconcile.pending_after)
+    {
+        return (ObjectOutcome::Pending, None);
     }
     if run.options.dry_run {
-        return ObjectOutcome::WouldCopy(missing);
+        return (ObjectOutcome::WouldCopy(missing), gap);
     }
     let reports = match deliver(run.exporter, org, &listed.object, &missing, copy).await {
         Ok(reports) => reports,
-        Err(failed) => return ObjectOutcome::Failed(failed.to_string()),
+        Err(failed) => return (ObjectOutcome::Failed(failed.to_string()), gap),
     };
     let described = |t: &TargetReport| {
         format!(
@@ -172,12 +198,14 @@ async fn export_to(
         )
     };
     match TargetReport::worst(&reports) {
-        Some(failed) if failed.outcome == Outcome::Failed => return ObjectOutcome::Failed(described(failed)),
+        Some(failed) if failed.outcome == Outcome::Failed => {
+            return (ObjectOutcome::Failed(described(failed)), gap);
+        }
         Some(superseded) if superseded.outcome == Outcome::Superseded => {
-            return ObjectOutcome::Superseded(described(superseded));
+            return (ObjectOutcome::Superseded(described(superseded)), gap);
         }
         _ => {}
     }
     let bytes = reports.iter().filter_map(|t| t.bytes).sum();
-    ObjectOutcome::Copied { bytes }
+    (ObjectOutcome::Copied { bytes }, gap)
 }

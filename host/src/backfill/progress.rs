@@ -17,6 +17,7 @@ pub struct Progress {
     copied_bytes: AtomicU64,
     in_place: AtomicU64,
     would_copy: AtomicU64,
+    pending: AtomicU64,
     skipped: AtomicU64,
     superseded: AtomicU64,
     failed: AtomicU64,
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub in_place: u64,
     /// Objects a dry run would copy.
     pub would_copy: u64,
+    /// Reconcile: objects with a gap written within the grace period.
+    pub pending: u64,
     /// Objects not selected (no org, suffix, plugin, other org).
     pub skipped: u64,
     /// Objects that changed or vanished while the backfill ran.
@@ -72,6 +75,7 @@ impl Progress {
             }
             ObjectOutcome::InPlace => &self.in_place,
             ObjectOutcome::WouldCopy(_) => &self.would_copy,
+            ObjectOutcome::Pending => &self.pending,
             ObjectOutcome::Skipped(_) => &self.skipped,
             ObjectOutcome::Superseded(_) => &self.superseded,
             ObjectOutcome::Failed(_) => &self.failed,
@@ -93,6 +97,7 @@ impl Progress {
             copied_bytes: self.copied_bytes.load(Relaxed),
             in_place: self.in_place.load(Relaxed),
             would_copy: self.would_copy.load(Relaxed),
+            pending: self.pending.load(Relaxed),
             skipped: self.skipped.load(Relaxed),
             superseded: self.superseded.load(Relaxed),
             failed: self.failed.load(Relaxed),

@@ -71,11 +71,12 @@ pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, B
     let options = BackfillOptions {
         bucket: args.bucket.clone(),
         prefix: args.prefix.clone(),
-        org: args.org.clone(),
+        orgs: args.org.clone().into_iter().collect(),
         concurrency: args.concurrency.unwrap_or(settings.copy_concurrency),
         page_size: args.page_size,
         dry_run: args.dry_run || args.manifest.is_some(),
         force: args.force,
+        reconcile: None,
     };
     let mut manifest = match &args.manifest {
         Some(path) => Some(
@@ -176,7 +177,7 @@ pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, B
 }
 
 /// Completes at the first Ctrl-C or SIGTERM; a second Ctrl-C ends the process at once.
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let sigterm = async {
         match term.as_mut() {
@@ -218,6 +219,9 @@ fn counts_line(s: &Snapshot) -> String {
     );
     if s.would_copy > 0 {
         line.push_str(&format!(", {} to copy", s.would_copy));
+    }
+    if s.pending > 0 {
+        line.push_str(&format!(", {} pending", s.pending));
     }
     line.push_str(&format!(
         ", {} already in place, {} skipped, {} superseded, {} failed",
@@ -275,13 +279,13 @@ fn bar_message(s: &Snapshot, elapsed: Duration) -> String {
 }
 
 /// Progress on stderr: a bar redrawn on a terminal, or a plain line every interval.
-struct Display {
+pub(crate) struct Display {
     bar: Option<ProgressBar>,
     ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Display {
-    fn start(progress: Arc<Progress>, started: Instant, interval_secs: f64) -> Display {
+    pub(crate) fn start(progress: Arc<Progress>, started: Instant, interval_secs: f64) -> Display {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
@@ -316,21 +320,21 @@ impl Display {
         Display { bar: None, ticker }
     }
 
-    fn println_stderr(&self, line: &str) {
+    pub(crate) fn println_stderr(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
         }
     }
 
-    fn println_stdout(&self, line: &str) {
+    pub(crate) fn println_stdout(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.suspend(|| println!("{line}")),
             None => println!("{line}"),
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(ticker) = &self.ticker {
             ticker.abort();
         }

@@ -16,6 +16,7 @@ use crate::exit::{self, BadInput};
 use crate::invoke::{InvokeOutput, invoke};
 use crate::plan::plan;
 use crate::plugin::{self, PluginCommand};
+use crate::reconcile::{self, ReconcileArgs};
 use crate::validate::validate;
 
 /// Exports objects from a shared source bucket to each organization's bucket.
@@ -84,6 +85,13 @@ enum Command {
     /// Exit 0 when every object was handled, 1 when any failed, 2 on bad input, 130 when
     /// interrupted (Ctrl-C or SIGTERM: objects in flight finish first).
     Backfill(Box<BackfillArgs>),
+    /// Is every object exported? Compare what each org's policy selects from the source
+    /// with what its destination holds: one line per org (`in place`, `missing`, `differs`,
+    /// `pending`, `skipped`, `extra`), then a total. `--repair` copies the gaps.
+    ///
+    /// Exit 0 when no org has a missing or differing object (with `--repair`: when every gap
+    /// was repaired), 1 otherwise, 2 on bad input, 130 when interrupted.
+    Reconcile(Box<ReconcileArgs>),
     /// Print, for each key, the owning org and the decision (plugins included); touches no S3
     /// object.
     Plan {
@@ -121,6 +129,7 @@ pub async fn run() -> ExitCode {
         } => check(config, org, write_probe, get).await,
         Command::Plugin { command } => plugin::plugin(command).await.map_err(BadInput),
         Command::Backfill(args) => backfill::backfill(*args, get).await,
+        Command::Reconcile(args) => reconcile::reconcile(*args, get).await,
         Command::Plan {
             config,
             keys,

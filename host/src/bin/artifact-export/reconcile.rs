@@ -1,0 +1,185 @@
+//! `artifact-export reconcile`: the shell around a reconcile run (`backfill::run` with
+//! `ReconcileOptions`) and its account (`backfill::reconcile::Tally`). It parses options,
+//! shows progress as `backfill` does, writes the missing manifest, and prints one line per
+//! org and a total, or the `--json` document.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, anyhow};
+use artifact_export::backfill::manifest::ManifestWriter;
+use artifact_export::backfill::progress::Progress;
+use artifact_export::backfill::reconcile::Tally;
+use artifact_export::backfill::{self, BackfillOptions, DEFAULT_PAGE_SIZE, ObjectResult, ReconcileOptions};
+use artifact_export::destination::aborts::ABORT_TIMEOUT;
+use artifact_export::env::{Lookup, Settings};
+use artifact_export::exporter::Exporter;
+use aws_smithy_types::DateTime;
+use clap::Args;
+
+use crate::backfill::{Display, interrupted};
+use crate::exit::{self, BadInput, INTERRUPTED};
+
+/// Options of `artifact-export reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Source bucket to list.
+    #[arg(long)]
+    bucket: String,
+    /// Only keys starting with this.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Only this org (repeat for several); one org narrows the listing to its prefix.
+    #[arg(long = "org", value_name = "ORG")]
+    orgs: Vec<String>,
+    /// A gap whose source was written less than this many minutes ago is `pending`: its
+    /// event may be on its way.
+    #[arg(long, default_value_t = 15)]
+    grace_minutes: u64,
+    /// Print one JSON document instead of the lines.
+    #[arg(long)]
+    json: bool,
+    /// Write an S3 Batch Operations CSV manifest (bucket,key) of the missing and differing
+    /// source objects, for a job that invokes the function.
+    #[arg(long, value_name = "OUT.csv")]
+    missing_manifest: Option<PathBuf>,
+    /// Copy the missing and differing objects (conditional on the listed ETag, as an
+    /// event's copy).
+    #[arg(long)]
+    repair: bool,
+    /// Objects in flight at once [default: COPY_CONCURRENCY].
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Read the configuration from this file instead of CONFIGURATION_BUCKET/KEY.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Keys per listing page.
+    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
+    page_size: i32,
+    /// Seconds between progress lines when stderr is not a terminal (0: none).
+    #[arg(long, default_value_t = 10.0)]
+    progress_interval: f64,
+}
+
+/// Exit 0 when complete (with `--repair`: every gap repaired), 1 otherwise, 2 on bad
+/// input, 130 when interrupted.
+pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode, BadInput> {
+    let settings = Settings::from_lookup_with_config(get, args.config.clone())?;
+    if !args.progress_interval.is_finite() || args.progress_interval < 0.0 {
+        return Err(BadInput(anyhow!(
+            "--progress-interval {}: expected a number of seconds, 0 or more",
+            args.progress_interval
+        )));
+    }
+    let now = SystemTime::now();
+    let grace = Duration::from_secs(args.grace_minutes.saturating_mul(60));
+    let pending_after = DateTime::from(now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH));
+    let options = BackfillOptions {
+        bucket: args.bucket.clone(),
+        prefix: args.prefix.clone(),
+        orgs: args.orgs.clone(),
+        concurrency: args.concurrency.unwrap_or(settings.copy_concurrency),
+        page_size: args.page_size,
+        dry_run: !args.repair,
+        force: false,
+        reconcile: Some(ReconcileOptions { pending_after }),
+    };
+    let mut manifest = match &args.missing_manifest {
+        Some(path) => Some(
+            ManifestWriter::create(path)
+                .with_context(|| format!("--missing-manifest {}: could not be created", path.display()))
+                .map_err(BadInput)?,
+        ),
+        None => None,
+    };
+    let exporter = Exporter::from_env(settings).await;
+    let config = exporter.config().await.map_err(|e| BadInput(e.into()))?;
+    let tally = Mutex::new(Tally::new(&config, &args.orgs));
+    let progress = Arc::new(Progress::default());
+    let started = Instant::now();
+    let display = Display::start(progress.clone(), started, args.progress_interval);
+    let manifest_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let on_result = |result: &ObjectResult| {
+        tally.lock().expect("not poisoned").add(result);
+        let object = &result.listed.object;
+        if let (Some(_), Some(writer)) = (result.gap, manifest.as_mut())
+            && let Err(e) = writer.push(&object.bucket, &object.key)
+        {
+            manifest_error.lock().expect("not poisoned").get_or_insert(e);
+        }
+        if let backfill::ObjectOutcome::Failed(reason) = &result.outcome {
+            let org = result.org.as_deref().unwrap_or("-");
+            display.println_stderr(&format!(
+                "failed: s3://{}/{} (org {org}): {reason}",
+                object.bucket, object.key
+            ));
+        }
+    };
+    let outcome = backfill::run(&exporter, &options, progress.clone(), interrupted(), on_result).await;
+    exporter.aborts().settle(ABORT_TIMEOUT).await;
+    display.finish();
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(error) => {
+            if let Some(writer) = manifest {
+                writer.discard();
+            }
+            return Err(error.into());
+        }
+    };
+    let reconciled = tally
+        .into_inner()
+        .expect("not poisoned")
+        .finish(&config, &summary.leftovers);
+    let finished = !summary.interrupted && summary.listing_error.is_none();
+    if args.json {
+        let mut document = reconciled.to_json();
+        document["complete"] = (finished && reconciled.complete()).into();
+        println!("{document}");
+    } else {
+        for org in &reconciled.orgs {
+            println!("{}", org.line());
+        }
+        println!("{}", reconciled.total().line());
+    }
+    for org in &reconciled.extras_unknown {
+        eprintln!("org {org}: its destination could not be listed; its extra objects are not known");
+    }
+    if let Some(error) = &summary.listing_error {
+        eprintln!("error: {error}; the account above is incomplete");
+    }
+    if summary.interrupted {
+        eprintln!("interrupted: the account above covers only the objects listed so far");
+    }
+    if let (Some(writer), Some(path)) = (manifest, &args.missing_manifest) {
+        if let Some(e) = manifest_error.into_inner().expect("not poisoned") {
+            writer.discard();
+            return Err(BadInput(anyhow!(
+                "--missing-manifest {}: could not be written: {e}",
+                path.display()
+            )));
+        }
+        if finished {
+            let rows = writer
+                .finish()
+                .with_context(|| format!("--missing-manifest {}: could not be written", path.display()))
+                .map_err(BadInput)?;
+            eprintln!("manifest {}: {rows} objects", path.display());
+        } else {
+            writer.discard();
+            eprintln!(
+                "manifest {} not written: the listing did not finish",
+                path.display()
+            );
+        }
+    }
+    Ok(if summary.interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else if args.repair {
+        exit::failed_if(!finished || !reconciled.repaired())
+    } else {
+        exit::failed_if(!finished || !reconciled.complete())
+    })
+}

@@ -1,0 +1,316 @@
+//! `artifact-export reconcile`: every class counted per org (a plugin's rewritten keys and
+//! an org with a role included), the gaps repaired, pending within the grace period, the
+//! missing manifest, and extras counted but never deleted.
+
+use std::process::Command;
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::{Value, json};
+
+use crate::support::paths::binary;
+use crate::support::servers::{Server, moto};
+use crate::support::world::World;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/tenants/artifact-writer";
+
+/// org1 plain; org2 with key-rewriter moving `org2/` to `org2/exports/` (rewritten keys stay
+/// under the org's prefix, where a reconcile looks for extras).
+async fn reconcile_world(server: &'static Server) -> World {
+    let plugin = json!({
+        "source": plugin_artifacts::KEY_REWRITER,
+        "timeoutMs": 5000,
+        "settings": {"replacePrefix": {"from": "org2/", "to": "org2/exports/"}}
+    });
+    World::with_config(server, &["org1", "org2"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1},
+            {"org": "org2", "destinationBucket": orgs[1].1, "plugin": plugin}
+        ], "retry": 0})
+        .to_string()
+    })
+    .await
+}
+
+fn command(world: &World, endpoint: &str, name: &str, args: &[&str]) -> Command {
+    let mut cmd = binary();
+    cmd.envs(world.function_env("jpg"))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .args([name, "--bucket", &world.source, "--progress-interval", "0"])
+        .args(args);
+    cmd
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(mut cmd: Command) -> Run {
+    let out = cmd.output().expect("run artifact-export");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `reconcile --json`: the exit code and the document.
+fn reconcile_json(world: &World, endpoint: &str, args: &[&str]) -> (Option<i32>, Value, String) {
+    let out = run(command(
+        world,
+        endpoint,
+        "reconcile",
+        &[&["--json"], args].concat(),
+    ));
+    let document = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+    (out.code, document, out.stderr)
+}
+
+/// One org's entry of a `--json` document.
+fn org<'a>(document: &'a Value, name: &str) -> &'a Value {
+    document["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["org"] == name)
+        .unwrap_or_else(|| panic!("no org {name} in {document}"))
+}
+
+fn counts(entry: &Value) -> [u64; 6] {
+    ["in_place", "missing", "differs", "pending", "skipped", "extra"]
+        .map(|class| entry[class].as_u64().unwrap())
+}
+
+async fn put_dest(world: &World, bucket: &str, key: &str, body: &'static [u8]) {
+    world
+        .client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Exported once, then broken in every way: each class is counted for its org, the manifest
+/// lists exactly the gaps, `--repair` closes them, and the next reconcile exits 0 with the
+/// extra object still there.
+async fn every_class_is_counted_and_repair_closes_the_gaps(server: &'static Server) {
+    let world = reconcile_world(server).await;
+    for key in [
+        "org1/a.jpg",
+        "org1/b b+.jpg",
+        "org1/c é.jpg",
+        "org1/d.txt",
+        "org2/x.jpg",
+        "org2/y.jpg",
+    ] {
+        world.put(key, format!("first {key}").as_bytes()).await;
+    }
+    let filled = run(command(&world, &server.endpoint, "backfill", &[]));
+    assert_eq!(filled.code, Some(0), "{}", filled.stderr);
+    let (dest1, dest2) = (
+        world.bucket_of("org1").to_string(),
+        world.bucket_of("org2").to_string(),
+    );
+    // A complete export reconciles with exit 0.
+    let (code, document, stderr) = reconcile_json(&world, &server.endpoint, &["--grace-minutes", "0"]);
+    assert_eq!(code, Some(0), "{document}\n{stderr}");
+    assert_eq!(document["complete"], true);
+    assert_eq!(
+        counts(org(&document, "org1")),
+        [2 + 1, 0, 0, 0, 1, 0],
+        "{document}"
+    );
+    assert_eq!(counts(org(&document, "org2")), [2, 0, 0, 0, 0, 0], "{document}");
+
+    // Gaps: one deleted, one overwritten with other bytes (same key), one never exported,
+    // one rewritten target deleted; and an object no source maps to.
+    world
+        .client
+        .delete_object()
+        .bucket(&dest1)
+        .key("org1/b b+.jpg")
+        .send()
+        .await
+        .unwrap();
+    put_dest(&world, &dest1, "org1/c é.jpg", b"other bytes, other size").await;
+    world.put("org1/new.jpg", b"never exported").await;
+    world
+        .client
+        .delete_object()
+        .bucket(&dest2)
+        .key("org2/exports/y.jpg")
+        .send()
+        .await
+        .unwrap();
+    put_dest(&world, &dest1, "org1/zz-extra.jpg", b"no source").await;
+
+    // Within the grace period every gap is pending: not yet a gap, exit 0.
+    let (code, document, stderr) = reconcile_json(&world, &server.endpoint, &[]);
+    assert_eq!(counts(org(&document, "org1")), [1, 0, 0, 3, 1, 1], "{document}");
+    assert_eq!(counts(org(&document, "org2")), [1, 0, 0, 1, 0, 0], "{document}");
+    assert_eq!(code, Some(0), "{document}\n{stderr}");
+
+    let manifest = tempfile::tempdir().unwrap();
+    let manifest_path = manifest.path().join("missing.csv");
+    let (code, document, stderr) = reconcile_json(
+        &world,
+        &server.endpoint,
+        &[
+            "--grace-minutes",
+            "0",
+            "--missing-manifest",
+            manifest_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{document}\n{stderr}");
+    assert_eq!(document["complete"], false);
+    let org1 = org(&document, "org1");
+    assert_eq!(counts(org1), [1, 2, 1, 0, 1, 1], "{document}");
+    assert_eq!(org1["examples"]["differs"], json!(["org1/c é.jpg"]));
+    assert_eq!(org1["examples"]["extra"], json!(["org1/zz-extra.jpg"]));
+    let mut missing: Vec<String> = serde_json::from_value(org1["examples"]["missing"].clone()).unwrap();
+    missing.sort();
+    assert_eq!(missing, ["org1/b b+.jpg", "org1/new.jpg"]);
+    // The rewritten target that is there is not an extra; the deleted one is missing.
+    let org2 = org(&document, "org2");
+    assert_eq!(counts(org2), [1, 1, 0, 0, 0, 0], "{document}");
+    assert_eq!(org2["examples"]["missing"], json!(["org2/y.jpg"]));
+    let mut rows: Vec<String> = std::fs::read_to_string(&manifest_path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    rows.sort();
+    let source = &world.source;
+    assert_eq!(
+        rows,
+        [
+            format!("{source},org1/b%20b%2B.jpg"),
+            format!("{source},org1/c%20%C3%A9.jpg"),
+            format!("{source},org1/new.jpg"),
+            format!("{source},org2/y.jpg"),
+        ]
+    );
+
+    // The lines: one per org and a total.
+    let lines = run(command(
+        &world,
+        &server.endpoint,
+        "reconcile",
+        &["--grace-minutes", "0"],
+    ));
+    assert_eq!(lines.code, Some(1));
+    assert!(
+        lines
+            .stdout
+            .contains("org1: 1 in place, 2 missing, 1 differs, 0 pending, 1 skipped, 1 extra"),
+        "{}",
+        lines.stdout
+    );
+    assert!(
+        lines
+            .stdout
+            .contains("total: 2 in place, 3 missing, 1 differs, 0 pending, 1 skipped, 1 extra"),
+        "{}",
+        lines.stdout
+    );
+
+    let repaired = run(command(
+        &world,
+        &server.endpoint,
+        "reconcile",
+        &["--grace-minutes", "0", "--repair"],
+    ));
+    assert_eq!(repaired.code, Some(0), "{}\n{}", repaired.stdout, repaired.stderr);
+    assert!(
+        repaired.stdout.contains("repaired 3, repair failed 0"),
+        "{}",
+        repaired.stdout
+    );
+    assert_eq!(
+        world.get(&dest1, "org1/c é.jpg").await.as_deref(),
+        Some(&b"first org1/c \xc3\xa9.jpg"[..])
+    );
+    let (code, document, stderr) = reconcile_json(&world, &server.endpoint, &["--grace-minutes", "0"]);
+    assert_eq!(code, Some(0), "{document}\n{stderr}");
+    assert_eq!(document["complete"], true);
+    assert_eq!(counts(org(&document, "org1")), [4, 0, 0, 0, 1, 1], "{document}");
+    assert_eq!(counts(org(&document, "org2")), [2, 0, 0, 0, 0, 0], "{document}");
+    assert!(
+        world.get(&dest1, "org1/zz-extra.jpg").await.is_some(),
+        "extras are never deleted"
+    );
+}
+
+/// `--org` limits the account (and its lines) to the orgs named; an org none of whose
+/// objects exist still gets its line, with its destination's objects as extras; a bad
+/// `--org` is bad input.
+async fn orgs_are_selected_and_an_empty_org_still_has_its_line(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2"]).await;
+    world.put("org1/a.jpg", b"a").await;
+    put_dest(&world, world.bucket_of("org2"), "org2/left-over.jpg", b"x").await;
+    let (code, document, stderr) = reconcile_json(
+        &world,
+        &server.endpoint,
+        &["--grace-minutes", "0", "--org", "org2"],
+    );
+    assert_eq!(code, Some(0), "{document}\n{stderr}");
+    let orgs = document["orgs"].as_array().unwrap();
+    assert_eq!(orgs.len(), 1, "{document}");
+    assert_eq!(counts(&orgs[0]), [0, 0, 0, 0, 0, 1], "{document}");
+    let bad = run(command(&world, &server.endpoint, "reconcile", &["--org", "org9"]));
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("--org org9"), "{}", bad.stderr);
+}
+
+on_each_server!(
+    every_class_is_counted_and_repair_closes_the_gaps,
+    orgs_are_selected_and_an_empty_org_still_has_its_line,
+);
+
+/// An org with a `roleArn` is reconciled as its role: its destination listed and its
+/// targets checked with the role's credentials (moto: STS), its extras found, its gaps
+/// repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_with_a_role_is_reconciled_as_the_role() {
+    let server = moto();
+    let world = World::with_config(server, &["org1", "org2"], |orgs| {
+        json!({"customers": [
+            {"org": "org1", "destinationBucket": orgs[0].1, "roleArn": ROLE, "externalId": "tenant-1"},
+            {"org": "org2", "destinationBucket": orgs[1].1},
+        ], "retry": 0})
+        .to_string()
+    })
+    .await;
+    world.put("org1/a.jpg", b"a").await;
+    world.put("org1/b.jpg", b"b").await;
+    let dest1 = world.bucket_of("org1").to_string();
+    put_dest(&world, &dest1, "org1/a.jpg", b"a").await;
+    put_dest(&world, &dest1, "org1/extra.jpg", b"e").await;
+    let with_sts = |mut cmd: Command| {
+        cmd.env("AWS_ENDPOINT_URL_STS", &server.endpoint);
+        cmd
+    };
+    let out = run(with_sts(command(
+        &world,
+        &server.endpoint,
+        "reconcile",
+        &["--grace-minutes", "0", "--json"],
+    )));
+    let document: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    assert_eq!(out.code, Some(1), "{document}\n{}", out.stderr);
+    assert_eq!(counts(org(&document, "org1")), [1, 1, 0, 0, 0, 1], "{document}");
+    let repaired = run(with_sts(command(
+        &world,
+        &server.endpoint,
+        "reconcile",
+        &["--grace-minutes", "0", "--repair"],
+    )));
+    assert_eq!(repaired.code, Some(0), "{}\n{}", repaired.stdout, repaired.stderr);
+    assert_eq!(world.get(&dest1, "org1/b.jpg").await.as_deref(), Some(&b"b"[..]));
+}
