@@ -203,6 +203,12 @@ impl Exporter {
         Ok(Some(s3.as_role(client)))
     }
 
+    /// The credentials the function's client signs with, when known (`from_env`): what other
+    /// services' clients of the function sign with too (reconcile's repair queue).
+    pub fn credentials(&self) -> Option<&SharedCredentialsProvider> {
+        self.role_credentials.as_ref()
+    }
+
     /// The clients of the orgs' roles (`check` assumes them too).
     pub fn roles(&self) -> &RoleClients {
         &self.roles

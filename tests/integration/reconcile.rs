@@ -314,3 +314,103 @@ async fn an_org_with_a_role_is_reconciled_as_the_role() {
     assert_eq!(repaired.code, Some(0), "{}\n{}", repaired.stdout, repaired.stderr);
     assert_eq!(world.get(&dest1, "org1/b.jpg").await.as_deref(), Some(&b"b"[..]));
 }
+
+/// An SQS client of `server` (moto), signing with the server's test credentials.
+fn sqs_client(server: &'static Server) -> aws_sdk_sqs::Client {
+    let env: std::collections::HashMap<String, String> = server.child_env().into_iter().collect();
+    let credentials = aws_credential_types::Credentials::new(
+        &env["AWS_ACCESS_KEY_ID"],
+        &env["AWS_SECRET_ACCESS_KEY"],
+        None,
+        None,
+        "reconcile-test",
+    );
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .endpoint_url(&server.endpoint)
+        .credentials_provider(credentials)
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+/// `--repair-via-queue`: one S3-notification message per gap, grouped by org, which the
+/// function, invoked on the messages as SQS would, reads like S3's own and repairs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_sent_to_the_queue_are_repaired_by_the_function() {
+    use artifact_export::event::parse_event;
+    use artifact_export::handler::handle;
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+
+    let server = moto();
+    let world = World::new(server, &["org1", "org2"]).await;
+    world.put("org1/a b+é.jpg", b"a").await;
+    world.put("org2/b.jpg", b"b").await;
+    let sqs = sqs_client(server);
+    let queue = sqs
+        .create_queue()
+        .queue_name(crate::support::world::unique_bucket("repairs"))
+        .send()
+        .await
+        .unwrap();
+    let url = queue.queue_url().unwrap().to_string();
+
+    let out = run(command(
+        &world,
+        &server.endpoint,
+        "reconcile",
+        &["--grace-minutes", "0", "--repair-via-queue", &url],
+    ));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("repair queue: 2 messages sent, 0 not sent"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        world.keys(world.bucket_of("org1")).await.is_empty(),
+        "nothing copied by reconcile itself"
+    );
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let mut groups: Vec<&str> = messages
+        .iter()
+        .map(|m| {
+            m.attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                .map(String::as_str)
+                .unwrap_or_else(|| panic!("no MessageGroupId on {m:?}"))
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(groups, ["org1", "org2"]);
+    let bodies: Vec<(&str, Value)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.message_id().unwrap(),
+                serde_json::from_str(m.body().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    let event = crate::support::events::sqs_event(&bodies);
+    let report = handle(
+        &world.exporter(world.settings("jpg")),
+        parse_event(&event).unwrap(),
+    )
+    .await;
+    assert!(!report.must_fail_invocation(), "{report:?}");
+    assert_eq!(world.keys(world.bucket_of("org1")).await, ["org1/a b+é.jpg"]);
+    assert_eq!(world.keys(world.bucket_of("org2")).await, ["org2/b.jpg"]);
+    let (code, document, stderr) = reconcile_json(&world, &server.endpoint, &["--grace-minutes", "0"]);
+    assert_eq!(code, Some(0), "{document}\n{stderr}");
+}

@@ -16,6 +16,7 @@ pub mod listing;
 pub mod manifest;
 mod object;
 pub mod progress;
+pub mod queue;
 pub mod reconcile;
 
 use std::future::Future;

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, anyhow};
 use artifact_export::backfill::manifest::ManifestWriter;
 use artifact_export::backfill::progress::Progress;
+use artifact_export::backfill::queue::RepairQueue;
 use artifact_export::backfill::reconcile::Tally;
 use artifact_export::backfill::{self, BackfillOptions, DEFAULT_PAGE_SIZE, ObjectResult, ReconcileOptions};
 use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::{Lookup, Settings};
 use artifact_export::exporter::Exporter;
+use artifact_export::s3::RetryPolicy;
 use aws_smithy_types::DateTime;
 use clap::Args;
 
@@ -47,8 +49,13 @@ pub struct ReconcileArgs {
     missing_manifest: Option<PathBuf>,
     /// Copy the missing and differing objects (conditional on the listed ETag, as an
     /// event's copy).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "repair_via_queue")]
     repair: bool,
+    /// Send each missing and differing object to the function's SQS queue as the S3
+    /// notification of its upload (`MessageGroupId` = the org), for big gaps: the function
+    /// repairs them on Lambda's fleet.
+    #[arg(long, value_name = "QUEUE_URL")]
+    repair_via_queue: Option<String>,
     /// Objects in flight at once [default: COPY_CONCURRENCY].
     #[arg(long)]
     concurrency: Option<usize>,
@@ -96,6 +103,16 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
     };
     let exporter = Exporter::from_env(settings).await;
     let config = exporter.config().await.map_err(|e| BadInput(e.into()))?;
+    let queue = match &args.repair_via_queue {
+        Some(url) => {
+            let retry = RetryPolicy::new(config.retry, exporter.settings().retry_base_delay);
+            let queue = RepairQueue::start(exporter.client(), exporter.credentials().cloned(), url, retry)
+                .map_err(|e| BadInput(e.into()))?;
+            Some(queue)
+        }
+        None => None,
+    };
+    let to_queue = queue.as_ref().map(RepairQueue::sender);
     let tally = Mutex::new(Tally::new(&config, &args.orgs));
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
@@ -109,6 +126,10 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
         {
             manifest_error.lock().expect("not poisoned").get_or_insert(e);
         }
+        if let (Some(_), Some(org), Some(to_queue)) = (result.gap, &result.org, &to_queue) {
+            // The sending task ends only after the run: the channel is open.
+            let _ = to_queue.send((org.clone(), object.clone()));
+        }
         if let backfill::ObjectOutcome::Failed(reason) = &result.outcome {
             let org = result.org.as_deref().unwrap_or("-");
             display.println_stderr(&format!(
@@ -119,6 +140,11 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
     };
     let outcome = backfill::run(&exporter, &options, progress.clone(), interrupted(), on_result).await;
     exporter.aborts().settle(ABORT_TIMEOUT).await;
+    drop(to_queue);
+    let queued = match queue {
+        Some(queue) => Some(queue.finish().await),
+        None => None,
+    };
     display.finish();
     let summary = match outcome {
         Ok(summary) => summary,
@@ -150,6 +176,16 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
     if let Some(error) = &summary.listing_error {
         eprintln!("error: {error}; the account above is incomplete");
     }
+    if let Some(queued) = &queued {
+        for failed in &queued.failed {
+            eprintln!("not sent: {failed}");
+        }
+        eprintln!(
+            "repair queue: {} messages sent, {} not sent",
+            queued.sent,
+            queued.failed.len()
+        );
+    }
     if summary.interrupted {
         eprintln!("interrupted: the account above covers only the objects listed so far");
     }
@@ -179,6 +215,11 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
         ExitCode::from(INTERRUPTED)
     } else if args.repair {
         exit::failed_if(!finished || !reconciled.repaired())
+    } else if let Some(queued) = &queued {
+        // Every gap handed to the function, every object checked.
+        let gaps: u64 = reconciled.orgs.iter().map(|o| o.missing + o.differs).sum();
+        let checked = reconciled.orgs.iter().all(|o| o.failed == 0);
+        exit::failed_if(!finished || !checked || !queued.failed.is_empty() || queued.sent != gaps)
     } else {
         exit::failed_if(!finished || !reconciled.complete())
     })
