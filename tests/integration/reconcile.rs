@@ -414,3 +414,84 @@ async fn gaps_sent_to_the_queue_are_repaired_by_the_function() {
     let (code, document, stderr) = reconcile_json(&world, &server.endpoint, &["--grace-minutes", "0"]);
     assert_eq!(code, Some(0), "{document}\n{stderr}");
 }
+
+/// The EMF lines of a scheduled run, by their `Org` dimension (`None`: all orgs).
+fn emf_by_org(lines: &[String]) -> Vec<(Option<String>, Value)> {
+    lines
+        .iter()
+        .map(|line| {
+            let line: Value = serde_json::from_str(line).unwrap();
+            (line["Org"].as_str().map(str::to_string), line)
+        })
+        .collect()
+}
+
+/// The function's scheduled reconcile (`{"reconcile": …}`): the account as its answer, and
+/// `ExportsMissing` / `ExportsDiffering` / `ExportsPending` per org and over all orgs; a
+/// deadline that comes first ends it `ReconcileIncomplete`, never complete.
+async fn a_scheduled_reconcile_publishes_its_account_and_never_a_partial_complete(server: &'static Server) {
+    use artifact_export::backfill::scheduled::{request_of, run_scheduled};
+
+    let world = World::new(server, &["org1", "org2"]).await;
+    for i in 0..5 {
+        world.put(&format!("org1/{i}.jpg"), b"never exported").await;
+    }
+    world.put("org2/new.jpg", b"just now").await;
+    let exporter = world.exporter(world.settings("jpg"));
+    let request = |grace: u64| {
+        request_of(&json!({"reconcile": {"bucket": world.source, "graceMinutes": grace}}).to_string())
+            .unwrap()
+            .unwrap()
+    };
+    let outcome = run_scheduled(&exporter, &request(0), None).await.unwrap();
+    assert_eq!(outcome.incomplete, None);
+    assert!(!outcome.complete());
+    assert_eq!(outcome.answer()["complete"], false);
+    let lines = emf_by_org(&outcome.emf_lines(1));
+    let all = &lines.iter().find(|(org, _)| org.is_none()).unwrap().1;
+    assert_eq!(
+        (
+            all["ExportsMissing"].as_u64(),
+            all["ReconcileIncomplete"].as_u64()
+        ),
+        (Some(6), Some(0))
+    );
+    let org1 = &lines
+        .iter()
+        .find(|(org, _)| org.as_deref() == Some("org1"))
+        .unwrap()
+        .1;
+    assert_eq!(org1["ExportsMissing"], 5);
+    assert_eq!(
+        org1["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Org"]])
+    );
+
+    // Within the grace period: pending, not missing.
+    let outcome = run_scheduled(&exporter, &request(15), None).await.unwrap();
+    let lines = emf_by_org(&outcome.emf_lines(1));
+    let org2 = &lines
+        .iter()
+        .find(|(org, _)| org.as_deref() == Some("org2"))
+        .unwrap()
+        .1;
+    assert_eq!(
+        (org2["ExportsMissing"].as_u64(), org2["ExportsPending"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(outcome.complete(), "{}", outcome.answer());
+
+    // The deadline has come: stopped, said so, not complete.
+    let outcome = run_scheduled(&exporter, &request(15), Some(std::time::Instant::now()))
+        .await
+        .unwrap();
+    let why = outcome.incomplete.clone().expect("incomplete");
+    assert!(why.contains("deadline"), "{why}");
+    assert!(!outcome.complete());
+    assert_eq!(outcome.answer()["complete"], false);
+    let lines = emf_by_org(&outcome.emf_lines(1));
+    let all = &lines.iter().find(|(org, _)| org.is_none()).unwrap().1;
+    assert_eq!(all["ReconcileIncomplete"], 1);
+}
+
+on_each_server!(a_scheduled_reconcile_publishes_its_account_and_never_a_partial_complete);

@@ -18,6 +18,7 @@ mod object;
 pub mod progress;
 pub mod queue;
 pub mod reconcile;
+pub mod scheduled;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -74,6 +74,18 @@ pub(super) fn tally_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u6
     lines
 }
 
+/// One EMF line of `counts` (unit `Count`) with the dimensions `dims`: what other runs than
+/// an invocation's records (a scheduled reconcile) publish.
+pub fn count_line(counts: &[(&str, u64)], dims: &[(&str, &str)], timestamp_ms: u64) -> String {
+    let mut members = Map::new();
+    let mut definitions = Vec::with_capacity(counts.len());
+    for (name, value) in counts {
+        members.insert((*name).into(), (*value).into());
+        definitions.push(definition(name, "Count"));
+    }
+    line(members, definitions, dims, timestamp_ms)
+}
+
 fn definition(name: &str, unit: &str) -> Value {
     json!({"Name": name, "Unit": unit})
 }

@@ -45,6 +45,7 @@ mod tally;
 #[cfg(test)]
 mod tests;
 
+pub use lines::count_line;
 use lines::{by_code_lines, tally_lines};
 use tally::Tally;
 

@@ -199,3 +199,57 @@ fn the_export_lag_alarm_is_p99_over_the_threshold_parameter_to_the_alarm_topic()
     assert_eq!(lag["properties"]["metrics"][1][1]["stat"], "p99");
     assert_eq!(lag["properties"]["annotations"]["horizontal"][0]["value"], 60000);
 }
+
+/// The scheduled reconcile: EventBridge Scheduler invokes the function with a request the
+/// function reads (`backfill::scheduled::request_of`), for the stack's source bucket; the
+/// alarm watches the all-orgs `ExportsMissing` the function publishes; an empty schedule
+/// creates neither; queue repairs name the function's own queue and may send only there.
+#[test]
+fn the_scheduled_reconcile_sends_a_request_the_function_reads_and_its_alarm_watches_its_metric() {
+    use artifact_export::backfill::reconcile::Reconciled;
+    use artifact_export::backfill::scheduled::{Repair, ScheduledOutcome, request_of};
+
+    let rendered = render(&[]);
+    let schedule = &resource(&rendered, "ReconcileScheduleRule")["Properties"];
+    assert_eq!(schedule["ScheduleExpression"], "rate(1 day)");
+    let input = schedule["Target"]["Input"].as_str().expect("input text");
+    let request = request_of(input).expect("a reconcile request").expect("readable");
+    assert_eq!(
+        (request.bucket.as_str(), request.repair),
+        (super::SOURCE, Repair::None)
+    );
+
+    let outcome = ScheduledOutcome {
+        reconciled: Reconciled {
+            orgs: Vec::new(),
+            extras_unknown: Vec::new(),
+        },
+        incomplete: None,
+        sent: None,
+    };
+    let all_orgs: Value = serde_json::from_str(&outcome.emf_lines(0)[0]).unwrap();
+    assert_eq!(
+        all_orgs["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([[]])
+    );
+    let alarm = &resource(&rendered, "ExportsMissingAlarm")["Properties"];
+    assert_eq!(alarm["Namespace"], NAMESPACE);
+    assert_eq!(alarm["MetricName"], "ExportsMissing");
+    assert!(all_orgs.get("ExportsMissing").is_some(), "{all_orgs}");
+    assert!(
+        alarm.get("Dimensions").is_none(),
+        "the all-orgs metric has no dimensions"
+    );
+
+    let none = render(&[("ReconcileSchedule", "")]);
+    assert!(!has_resource(&none, "ReconcileScheduleRule"));
+    assert!(!has_resource(&none, "ExportsMissingAlarm"));
+
+    let queued = render(&[("TriggerMode", "SQS"), ("ReconcileRepair", "queue")]);
+    let input = resource(&queued, "ReconcileScheduleRule")["Properties"]["Target"]["Input"]
+        .as_str()
+        .expect("input text");
+    let request = request_of(input).expect("a reconcile request").expect("readable");
+    assert_eq!(request.repair, Repair::Queue);
+    assert!(request.queue.is_some(), "{input}");
+}

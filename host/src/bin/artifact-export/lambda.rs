@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use artifact_export::backfill::scheduled::{ScheduledReconcile, request_of, run_scheduled};
 use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::{self, Settings};
 use artifact_export::event::parse_event_text;
@@ -99,6 +100,13 @@ async fn invocation(
     payload: Box<RawValue>,
     deadline: Option<Instant>,
 ) -> Result<Value, Diagnostic> {
+    if let Some(request) = request_of(payload.get()) {
+        let request = request.map_err(|error| {
+            tracing::error!(%error, "rejected reconcile request");
+            diagnostic(UNREADABLE_EVENT, error)
+        })?;
+        return scheduled_reconcile(exporter, &request, deadline).await;
+    }
     let event = parse_event_text(payload.get()).map_err(|error| {
         tracing::error!(%error, "rejected event");
         diagnostic(UNREADABLE_EVENT, error.to_string())
@@ -122,6 +130,38 @@ async fn invocation(
     Ok(report.lambda_response())
 }
 
+/// A scheduled reconcile, stopped the deadline margin before the deadline: its account as
+/// the answer, its EMF lines on stdout, and a `ReconcileIncomplete` error line when the
+/// deadline (or a listing) cut it short.
+async fn scheduled_reconcile(
+    exporter: &Exporter,
+    request: &ScheduledReconcile,
+    deadline: Option<Instant>,
+) -> Result<Value, Diagnostic> {
+    let margin = exporter.settings().deadline_margin;
+    let stop_at = deadline.map(|d| d.checked_sub(margin).unwrap_or_else(Instant::now));
+    let outcome = run_scheduled(exporter, request, stop_at)
+        .await
+        .map_err(|error| diagnostic(RECONCILE_FAILED, error.to_string()))?;
+    for line in outcome.emf_lines(now_ms()) {
+        println!("{line}");
+    }
+    match &outcome.incomplete {
+        Some(why) => tracing::error!(
+            error_type = RECONCILE_INCOMPLETE,
+            bucket = %request.bucket,
+            "ReconcileIncomplete: {why}; the account covers only part of the bucket"
+        ),
+        None => tracing::info!(complete = outcome.complete(), "reconcile done"),
+    }
+    Ok(outcome.answer())
+}
+
+/// `errorType` of a scheduled reconcile that could not start (no config, bad options).
+const RECONCILE_FAILED: &str = "ReconcileFailed";
+/// What the log line of a scheduled reconcile cut short says (also its metric's name).
+const RECONCILE_INCOMPLETE: &str = "ReconcileIncomplete";
+
 /// The error Lambda records (and shows in the console and the DLQ message attributes).
 fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
     Diagnostic {
@@ -133,12 +173,16 @@ fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
 /// Prints the invocation's EMF lines on stdout, before the answer is sent (also when the
 /// invocation fails), so the metrics are in the log whatever Lambda does next.
 fn print_metrics(report: &Report) {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    for line in metrics::emf_lines(report, now_ms) {
+    for line in metrics::emf_lines(report, now_ms()) {
         println!("{line}");
     }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
