@@ -255,7 +255,7 @@ pub async fn run(
             options.orgs.clone(),
         )
     });
-    if let (Some(listings), Some(_)) = (destinations.take(), &options.reconcile) {
+    if let Some(listings) = destinations.take_if(|_| options.reconcile.is_some()) {
         // A reconcile lists every org's bucket, an org with a role as the role.
         let mut role_clients = std::collections::HashMap::new();
         for org in config.customers.iter().filter(|o| o.role.is_some()) {

@@ -22,21 +22,51 @@ use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, Prog
 
 use crate::exit::{self, BadInput, INTERRUPTED};
 
+/// The options every run over a listing of the source takes (`backfill`, `reconcile`).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Source bucket to list.
+    #[arg(long)]
+    pub bucket: String,
+    /// Only keys starting with this.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Objects in flight at once [default: COPY_CONCURRENCY].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Read the configuration from this file instead of CONFIGURATION_BUCKET/KEY.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Keys per listing page.
+    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
+    pub page_size: i32,
+    /// Seconds between progress lines when stderr is not a terminal (0: none).
+    #[arg(long, default_value_t = 10.0)]
+    pub progress_interval: f64,
+}
+
+impl RunArgs {
+    /// The settings (the environment, `--config`), once the options are checked.
+    pub fn settings(&self, get: Lookup<'_>) -> Result<Settings, BadInput> {
+        let settings = Settings::from_lookup_with_config(get, self.config.clone())?;
+        if !self.progress_interval.is_finite() || self.progress_interval < 0.0 {
+            return Err(BadInput(anyhow!(
+                "--progress-interval {}: expected a number of seconds, 0 or more",
+                self.progress_interval
+            )));
+        }
+        Ok(settings)
+    }
+}
+
 /// Options of `artifact-export backfill`.
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
-    /// Source bucket to list.
-    #[arg(long)]
-    bucket: String,
-    /// Only keys starting with this.
-    #[arg(long, default_value = "")]
-    prefix: String,
+    #[command(flatten)]
+    run: RunArgs,
     /// Only this org's objects (its prefix narrows the listing).
     #[arg(long)]
     org: Option<String>,
-    /// Objects in flight at once [default: COPY_CONCURRENCY].
-    #[arg(long)]
-    concurrency: Option<usize>,
     /// Print what would be copied where (one line per target on stdout); copy nothing.
     #[arg(long)]
     dry_run: bool,
@@ -47,33 +77,18 @@ pub struct BackfillArgs {
     /// copied, for a job that invokes the function; copies nothing.
     #[arg(long, value_name = "OUT.csv")]
     manifest: Option<PathBuf>,
-    /// Read the configuration from this file instead of CONFIGURATION_BUCKET/KEY.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Keys per listing page.
-    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
-    page_size: i32,
-    /// Seconds between progress lines when stderr is not a terminal (0: none).
-    #[arg(long, default_value_t = 10.0)]
-    progress_interval: f64,
 }
 
 /// Exit 0 when every object was handled, 1 when any failed, 2 on bad input, 130 when
 /// interrupted.
 pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, BadInput> {
-    let settings = Settings::from_lookup_with_config(get, args.config.clone())?;
-    if !args.progress_interval.is_finite() || args.progress_interval < 0.0 {
-        return Err(BadInput(anyhow!(
-            "--progress-interval {}: expected a number of seconds, 0 or more",
-            args.progress_interval
-        )));
-    }
+    let settings = args.run.settings(get)?;
     let options = BackfillOptions {
-        bucket: args.bucket.clone(),
-        prefix: args.prefix.clone(),
+        bucket: args.run.bucket.clone(),
+        prefix: args.run.prefix.clone(),
         orgs: args.org.clone().into_iter().collect(),
-        concurrency: args.concurrency.unwrap_or(settings.copy_concurrency),
-        page_size: args.page_size,
+        concurrency: args.run.concurrency.unwrap_or(settings.copy_concurrency),
+        page_size: args.run.page_size,
         dry_run: args.dry_run || args.manifest.is_some(),
         force: args.force,
         reconcile: None,
@@ -89,7 +104,7 @@ pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, B
     let exporter = Exporter::from_env(settings).await;
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
-    let display = Display::start(progress.clone(), started, args.progress_interval);
+    let display = Display::start(progress.clone(), started, args.run.progress_interval);
     let manifest_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
 
     let on_result = |result: &ObjectResult| {

@@ -13,26 +13,22 @@ use artifact_export::backfill::manifest::ManifestWriter;
 use artifact_export::backfill::progress::Progress;
 use artifact_export::backfill::queue::RepairQueue;
 use artifact_export::backfill::reconcile::Tally;
-use artifact_export::backfill::{self, BackfillOptions, DEFAULT_PAGE_SIZE, ObjectResult, ReconcileOptions};
+use artifact_export::backfill::{self, BackfillOptions, ObjectResult, ReconcileOptions};
 use artifact_export::destination::aborts::ABORT_TIMEOUT;
-use artifact_export::env::{Lookup, Settings};
+use artifact_export::env::Lookup;
 use artifact_export::exporter::Exporter;
 use artifact_export::s3::RetryPolicy;
 use aws_smithy_types::DateTime;
 use clap::Args;
 
-use crate::backfill::{Display, interrupted};
+use crate::backfill::{Display, RunArgs, interrupted};
 use crate::exit::{self, BadInput, INTERRUPTED};
 
 /// Options of `artifact-export reconcile`.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// Source bucket to list.
-    #[arg(long)]
-    bucket: String,
-    /// Only keys starting with this.
-    #[arg(long, default_value = "")]
-    prefix: String,
+    #[command(flatten)]
+    run: RunArgs,
     /// Only this org (repeat for several); one org narrows the listing to its prefix.
     #[arg(long = "org", value_name = "ORG")]
     orgs: Vec<String>,
@@ -56,39 +52,21 @@ pub struct ReconcileArgs {
     /// repairs them on Lambda's fleet.
     #[arg(long, value_name = "QUEUE_URL")]
     repair_via_queue: Option<String>,
-    /// Objects in flight at once [default: COPY_CONCURRENCY].
-    #[arg(long)]
-    concurrency: Option<usize>,
-    /// Read the configuration from this file instead of CONFIGURATION_BUCKET/KEY.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Keys per listing page.
-    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
-    page_size: i32,
-    /// Seconds between progress lines when stderr is not a terminal (0: none).
-    #[arg(long, default_value_t = 10.0)]
-    progress_interval: f64,
 }
 
 /// Exit 0 when complete (with `--repair`: every gap repaired), 1 otherwise, 2 on bad
 /// input, 130 when interrupted.
 pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode, BadInput> {
-    let settings = Settings::from_lookup_with_config(get, args.config.clone())?;
-    if !args.progress_interval.is_finite() || args.progress_interval < 0.0 {
-        return Err(BadInput(anyhow!(
-            "--progress-interval {}: expected a number of seconds, 0 or more",
-            args.progress_interval
-        )));
-    }
+    let settings = args.run.settings(get)?;
     let now = SystemTime::now();
     let grace = Duration::from_secs(args.grace_minutes.saturating_mul(60));
     let pending_after = DateTime::from(now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH));
     let options = BackfillOptions {
-        bucket: args.bucket.clone(),
-        prefix: args.prefix.clone(),
+        bucket: args.run.bucket.clone(),
+        prefix: args.run.prefix.clone(),
         orgs: args.orgs.clone(),
-        concurrency: args.concurrency.unwrap_or(settings.copy_concurrency),
-        page_size: args.page_size,
+        concurrency: args.run.concurrency.unwrap_or(settings.copy_concurrency),
+        page_size: args.run.page_size,
         dry_run: !args.repair,
         force: false,
         reconcile: Some(ReconcileOptions { pending_after }),
@@ -116,7 +94,7 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
     let tally = Mutex::new(Tally::new(&config, &args.orgs));
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
-    let display = Display::start(progress.clone(), started, args.progress_interval);
+    let display = Display::start(progress.clone(), started, args.run.progress_interval);
     let manifest_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let on_result = |result: &ObjectResult| {
         tally.lock().expect("not poisoned").add(result);
