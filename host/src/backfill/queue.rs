@@ -66,7 +66,11 @@ impl RepairQueue {
         let conf = s3.config();
         let mut builder = aws_sdk_sqs::Config::builder()
             .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .endpoint_url(origin);
+            .endpoint_url(origin)
+            // Retries are `with_retries`' (the config's count), never the SDK's own.
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled());
+        // Bounded like every request of the function: the S3 client's attempt timeouts.
+        builder.set_timeout_config(conf.timeout_config().cloned());
         builder.set_region(conf.region().cloned());
         builder.set_credentials_provider(credentials);
         builder.set_http_client(conf.http_client());
