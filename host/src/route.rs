@@ -28,13 +28,10 @@ pub struct Proposal<'c> {
     pub skip_reason: String,
 }
 
-/// The org whose prefix is the longest one matching `key`.
+/// The org whose prefix is the longest one matching `key` ([`Config::owner`]: a lookup
+/// whose cost does not grow with the number of orgs).
 pub fn owner<'c>(config: &'c Config, key: &str) -> Option<&'c Org> {
-    config
-        .customers
-        .iter()
-        .filter(|c| key.starts_with(&c.prefix))
-        .max_by_key(|c| c.prefix.len())
+    config.owner(key)
 }
 
 /// Routes `object` under `config`, with `default_suffixes` from the environment: its org,

@@ -329,7 +329,7 @@ fn listing_prefix(config: &Config, options: &BackfillOptions) -> Result<String, 
     let ours = &options.prefix;
     let mut narrowed = None;
     for org in &options.orgs {
-        let Some(customer) = config.customers.iter().find(|c| &c.org == org) else {
+        let Some(customer) = config.org_named(org) else {
             let known: Vec<&str> = config.customers.iter().map(|c| c.org.as_str()).collect();
             return Err(BackfillError::UnknownOrg {
                 org: org.clone(),

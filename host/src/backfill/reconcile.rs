@@ -174,7 +174,7 @@ impl Tally {
     /// each org's extras.
     pub fn finish(mut self, config: &Config, leftovers: &Leftovers) -> Reconciled {
         for unmatched in &leftovers.unmatched {
-            let Some(org) = config.customers.iter().find(|o| o.org == unmatched.org) else {
+            let Some(org) = config.org_named(&unmatched.org) else {
                 continue;
             };
             let named = (org.destination_bucket.clone(), unmatched.key.clone());

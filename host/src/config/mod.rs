@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::suffix::SuffixSet;
 
 mod fields;
+mod index;
 mod plugin;
 mod role;
 mod tenancy;
@@ -38,10 +39,13 @@ pub const MAX_RETRY: u32 = 10;
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Every org, in file order.
+    /// Every org, in file order. (Routing reads them through the index built by the parser:
+    /// a change to an org's prefix or buckets after parsing is not routed by.)
     pub customers: Vec<Org>,
     /// Extra attempts after the first for retryable S3 errors.
     pub retry: u32,
+    /// Owner and bucket lookups, built once.
+    index: index::OrgIndex,
 }
 
 /// One organization's export settings: one entry of the config's `customers` list (the
@@ -163,8 +167,13 @@ impl Config {
         check_uniqueness(&customers, &mut problems);
         tenancy::check(&customers, &config_dir, source_bucket, &mut problems);
         if problems.is_empty() {
-            let customers = customers.into_iter().map(|(_, org)| org).collect();
-            Ok(Config { customers, retry })
+            let customers: Vec<Org> = customers.into_iter().map(|(_, org)| org).collect();
+            let index = index::OrgIndex::new(&customers);
+            Ok(Config {
+                customers,
+                retry,
+                index,
+            })
         } else {
             Err(fail(problems))
         }
@@ -173,7 +182,18 @@ impl Config {
     /// True when `bucket` is some org's destination or one of its `allowedBuckets` (events
     /// from it must not be exported again: copy-loop protection).
     pub fn is_destination_bucket(&self, bucket: &str) -> bool {
-        self.customers.iter().any(|c| c.may_target(bucket))
+        self.index.is_writable(bucket)
+    }
+
+    /// The org whose prefix is the longest one `key` starts with; its cost does not grow with
+    /// the number of orgs.
+    pub fn owner(&self, key: &str) -> Option<&Org> {
+        self.customers.get(self.index.owner(key)?)
+    }
+
+    /// The org named `name`.
+    pub fn org_named(&self, name: &str) -> Option<&Org> {
+        self.customers.get(self.index.named(name)?)
     }
 }
 
