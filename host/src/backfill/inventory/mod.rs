@@ -274,18 +274,21 @@ pub async fn open_with(
     let mut entries = 0;
     let prefix: std::sync::Arc<str> = prefix.into();
     let source: std::sync::Arc<str> = source_bucket.as_str().into();
-    while let Some(downloaded) = downloads.next().await {
+    // The next file downloads while this one is parsed.
+    let mut next = downloads.next().await;
+    while let Some(downloaded) = next {
         let (url, path) = downloaded?;
         let (prefix, source) = (prefix.clone(), source.clone());
-        let (back, read) = tokio::task::spawn_blocking(move || {
+        let parse = tokio::task::spawn_blocking(move || {
             let read = read_file(&url, &path, &columns, &source, &prefix, &mut runs);
             let _ = std::fs::remove_file(&path);
             (runs, read)
-        })
-        .await
-        .map_err(|e| InventoryError::Stopped(e.to_string()))?;
+        });
+        let (parsed, following) = tokio::join!(parse, downloads.next());
+        let (back, read) = parsed.map_err(|e| InventoryError::Stopped(e.to_string()))?;
         runs = back;
         entries += read?;
+        next = following;
     }
     let merge = tokio::task::spawn_blocking(move || runs.finish())
         .await
