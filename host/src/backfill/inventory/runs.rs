@@ -389,9 +389,11 @@ mod tests {
         InventoryEntry {
             key: key.into(),
             size: Some(n),
-            etag: (n % 2 == 0).then(|| format!("e{n}")),
-            last_modified: (n % 3 == 0).then(|| DateTime::from_millis(n as i64 * 1001)),
-            storage_class: (n % 5 == 0).then(|| "GLACIER".into()),
+            etag: n.is_multiple_of(2).then(|| format!("e{n}")),
+            last_modified: n
+                .is_multiple_of(3)
+                .then(|| DateTime::from_millis(n as i64 * 1001)),
+            storage_class: n.is_multiple_of(5).then(|| "GLACIER".into()),
         }
     }
 
