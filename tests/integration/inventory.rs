@@ -17,6 +17,7 @@ use crate::support::inventory::{
     write_inventory,
 };
 use crate::support::paths::repo;
+use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::Server;
 use crate::support::world::{create_bucket, unique_bucket};
 
@@ -26,6 +27,7 @@ on_each_server!(
     small_runs_spill_and_merge,
     bad_manifests_are_named,
     bad_data_files_are_named,
+    failed_reads_are_retried_or_named,
 );
 
 fn retry() -> RetryPolicy {
@@ -316,4 +318,59 @@ async fn bad_data_files_are_named(server: &'static Server) {
             && err.contains("differs from the manifest's MD5checksum \"00000000000000000000000000000000\""),
         "{err}"
     );
+}
+
+async fn failed_reads_are_retried_or_named(server: &'static Server) {
+    let client = server.client();
+    let bucket = unique_bucket("inv");
+    create_bucket(&client, &bucket).await;
+    let objects = objects(40);
+    let url = write_inventory(&client, &bucket, "r/", &objects, 3, 5).await;
+    // Throttling, a 5xx and a dropped connection, once each: every read succeeds on retry.
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![
+            Rule::requests("GET", "manifest.json", Fault::SlowDown, 1),
+            Rule::requests("GET", "/r/data/0-", Fault::InternalError, 1),
+            Rule::requests("GET", "/r/data/2-", Fault::Drop, 1),
+        ],
+    )
+    .await;
+    let spill = tempfile::tempdir().unwrap();
+    let via = server.client_via(&proxy.endpoint);
+    let sorted = inventory::open(&via, &url, "", &retry(), None, spill.path())
+        .await
+        .unwrap();
+    let mut rx = sorted.into_receiver();
+    let mut got = Vec::new();
+    while let Some(entry) = rx.recv().await {
+        got.push(entry.unwrap());
+    }
+    assert_eq!(facts(&got), expected(&objects, ""));
+    let faulted = proxy.seen().iter().filter(|s| s.fault.is_some()).count();
+    assert_eq!(faulted, 3, "{:?}", proxy.seen());
+    // A refusal is not retried, and names the file.
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        vec![Rule::requests(
+            "GET",
+            "/r/data/1-",
+            Fault::Error {
+                status: 403,
+                code: "AccessDenied",
+            },
+            5,
+        )],
+    )
+    .await;
+    let via = server.client_via(&proxy.endpoint);
+    let err = inventory::open(&via, &url, "", &retry(), None, spill.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    let data = format!("s3://{bucket}/r/data/1-5.csv.gz");
+    assert!(err.starts_with(&format!("{data}: AccessDenied")), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    let refused = proxy.seen().iter().filter(|s| s.fault.is_some()).count();
+    assert_eq!(refused, 1, "AccessDenied is not retried");
 }
