@@ -28,6 +28,8 @@ mod event_shapes;
 mod export;
 /// Retries and failures, with faults injected by a proxy in front of the server.
 mod faults;
+/// S3 Inventory deliveries read into key order: shuffled files, encoded keys, spills, bad inputs.
+mod inventory;
 /// Through the real Lambda Runtime API: cargo-lambda's emulator, the binary as the function
 /// process, `cargo lambda invoke` with S3, SQS and Batch Operations events.
 mod lambda_e2e;

@@ -12,6 +12,7 @@
 
 pub mod destination_listing;
 pub mod in_place;
+pub mod inventory;
 pub mod listing;
 pub mod manifest;
 mod object;

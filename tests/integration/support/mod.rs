@@ -2,6 +2,8 @@
 
 pub mod events;
 pub mod guests;
+/// S3 Inventory deliveries (manifest and gzip CSV files) written into a bucket.
+pub mod inventory;
 pub mod lambda;
 /// Used by the benches only (peak RSS of a child, number formatting).
 #[allow(dead_code)]
