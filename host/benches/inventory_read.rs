@@ -5,6 +5,12 @@
 //! peak RSS is what is printed (`support::measure`). A report, not a test: it fails only
 //! when the read itself fails or yields the wrong count or order.
 //!
+//! Then the whole `artifact-export reconcile` (release binary, its own peak RSS) from the
+//! source inventory and one destination inventory per org (4 orgs), with 1% of the objects
+//! missing from the destinations and 0.1% differing (another size), the rows shuffled:
+//! objects per second and peak RSS, against the goal of 200,000 objects/s in under
+//! 256 MiB.
+//!
 //! `INVENTORY_BENCH_OBJECTS=N` reads a smaller delivery.
 
 use std::process::Stdio;
@@ -25,6 +31,8 @@ use support::servers::garage;
 use support::world::{create_bucket, unique_bucket};
 
 const OBJECTS: usize = 1_000_000;
+/// Orgs of the reconcile (keys `orgN/…`).
+const ORGS: usize = 4;
 const FILES: usize = 16;
 
 fn main() {
@@ -105,6 +113,34 @@ async fn run() {
         .collect();
     let started = Instant::now();
     let url = write_inventory(&client, &bucket, "inventory/", &generated, FILES, 42).await;
+    // Each org's destination: 1% missing, 0.1% with another size.
+    let mut destination_urls = Vec::new();
+    for org in 0..ORGS {
+        let holds: Vec<Object> = generated
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % ORGS == org && i % 100 != 7)
+            .map(|(i, (key, size, etag, modified))| {
+                let size = if i % 1000 == 3 { size + 1 } else { *size };
+                (key.clone(), size, etag.clone(), *modified)
+            })
+            .collect();
+        let prefix = format!("inventory-org{org}/");
+        let dest = format!("org{org}-export");
+        let url = support::inventory::write_inventory_of(
+            &client,
+            &bucket,
+            &prefix,
+            &dest,
+            &holds,
+            FILES / 4,
+            7 + org as u64,
+        )
+        .await;
+        destination_urls.push(format!("org{org}={url}"));
+    }
+    let expected_missing = (0..objects).filter(|i| i % 100 == 7).count();
+    let expected_differs = (0..objects).filter(|i| i % 1000 == 3 && i % 100 != 7).count();
     drop(generated);
     println!(
         "inventory_read: {} objects in {FILES} gzip files written in {:.1}s",
@@ -140,5 +176,96 @@ async fn run() {
         total - sorted,
         count / cpu,
         reaped.peak_rss_mib
+    );
+    reconcile(
+        server,
+        &bucket,
+        &url,
+        &destination_urls,
+        objects,
+        expected_missing,
+        expected_differs,
+    );
+}
+
+/// `artifact-export reconcile --json` from the inventories, as a child with its own peak RSS.
+fn reconcile(
+    server: &support::servers::Server,
+    bucket: &str,
+    source_url: &str,
+    destination_urls: &[String],
+    objects: usize,
+    missing: usize,
+    differs: usize,
+) {
+    let dir = tempfile::tempdir().expect("config dir");
+    let config = dir.path().join("config.json");
+    let customers: Vec<serde_json::Value> = (0..ORGS)
+        .map(|org| serde_json::json!({"org": format!("org{org}"), "destinationBucket": format!("org{org}-export")}))
+        .collect();
+    std::fs::write(
+        &config,
+        serde_json::json!({"customers": customers, "retry": 3}).to_string(),
+    )
+    .unwrap();
+    let mut cmd = command_with_small_parent(env!("CARGO_BIN_EXE_artifact-export"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(server.child_env())
+        .env("SUFFIX_TO_COPY", "jpg")
+        .args([
+            "reconcile",
+            "--bucket",
+            bucket,
+            "--json",
+            "--progress-interval",
+            "0",
+        ])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--source-inventory",
+            source_url,
+        ])
+        .args(
+            destination_urls
+                .iter()
+                .flat_map(|d| ["--destination-inventory", d.as_str()]),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = SmallParent::spawn(&mut cmd).expect("spawn reconcile");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout().expect("stdout"), &mut out).unwrap();
+    let reaped = child.reap();
+    let elapsed = started.elapsed();
+    let document: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("reconcile printed no JSON ({e}): {out}"));
+    let sum = |class: &str| -> u64 {
+        document["orgs"]
+            .as_array()
+            .map(|orgs| orgs.iter().map(|o| o[class].as_u64().unwrap_or(0)).sum())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (sum("missing") as usize, sum("differs") as usize),
+        (missing, differs),
+        "reconcile found other gaps (status {}): {document}",
+        reaped.status
+    );
+    let rate = objects as f64 / elapsed.as_secs_f64();
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    println!(
+        "reconcile from inventories: {} objects ({} missing, {} differ) in {:.2}s: {:.0} objects/s \
+         (goal ≥ 200,000: {}), peak RSS {:.1} MiB (goal < 256 MiB: {})",
+        thousands(objects),
+        thousands(missing),
+        thousands(differs),
+        elapsed.as_secs_f64(),
+        rate,
+        verdict(rate >= 200_000.0),
+        reaped.peak_rss_mib,
+        verdict(reaped.peak_rss_mib < 256.0)
     );
 }

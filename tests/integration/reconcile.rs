@@ -495,3 +495,97 @@ async fn a_scheduled_reconcile_publishes_its_account_and_never_a_partial_complet
 }
 
 on_each_server!(a_scheduled_reconcile_publishes_its_account_and_never_a_partial_complete);
+
+/// `--source-inventory` and `--destination-inventory`: the same classes from S3 Inventory
+/// deliveries (rows shuffled over files, keys encoded), the grace period counted back from
+/// the inventory's time; an org without an inventory is listed; a bad manifest is bad input
+/// named in one line.
+async fn reconciles_from_inventories(server: &'static Server) {
+    use crate::support::inventory::{CREATED_MILLIS, md5_hex, write_inventory_of};
+    use aws_smithy_types::DateTime;
+
+    let world = World::new(server, &["org1", "org2"]).await;
+    let at = |ago_secs: i64| DateTime::from_millis(CREATED_MILLIS - ago_secs * 1000);
+    let etag = |text: &str| md5_hex(text.as_bytes());
+    let day = 86_400;
+    let object = |key: &str, size: u64, tag: &str, ago: i64| (key.to_string(), size, etag(tag), at(ago));
+    let source = [
+        object("org1/a.jpg", 1, "a", day),
+        object("org1/b b+é.jpg", 2, "b", day),
+        object("org1/c.jpg", 3, "c", day),
+        object("org1/d.txt", 4, "d", day),
+        object("org1/new.jpg", 5, "new", 300),
+        ("org2/x.jpg".to_string(), 1, etag("x"), at(day)),
+    ];
+    let dest1 = world.bucket_of("org1").to_string();
+    let org1_holds = [
+        object("org1/a.jpg", 1, "a", day - 1),
+        object("org1/c.jpg", 4, "other c", day - 1),
+        object("org1/zz-extra.jpg", 1, "z", day - 1),
+    ];
+    // org2 has no inventory: its bucket is listed, and holds x.
+    put_dest(&world, world.bucket_of("org2"), "org2/x.jpg", b"x").await;
+    let source_url = write_inventory_of(
+        &world.client,
+        &world.source,
+        "inventories/src/",
+        &world.source,
+        &source,
+        3,
+        7,
+    )
+    .await;
+    let dest_url = write_inventory_of(
+        &world.client,
+        &world.source,
+        "inventories/org1/",
+        &dest1,
+        &org1_holds,
+        2,
+        9,
+    )
+    .await;
+
+    let (code, document, stderr) = reconcile_json(
+        &world,
+        &server.endpoint,
+        &[
+            "--source-inventory",
+            &source_url,
+            "--destination-inventory",
+            &format!("org1={dest_url}"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{document}\n{stderr}");
+    let org1 = org(&document, "org1");
+    assert_eq!(counts(org1), [1, 1, 1, 1, 1, 1], "{document}");
+    assert_eq!(org1["examples"]["missing"], json!(["org1/b b+é.jpg"]));
+    assert_eq!(org1["examples"]["differs"], json!(["org1/c.jpg"]));
+    assert_eq!(org1["examples"]["extra"], json!(["org1/zz-extra.jpg"]));
+    assert_eq!(counts(org(&document, "org2")), [1, 0, 0, 0, 0, 0], "{document}");
+
+    let missing = format!("s3://{}/inventories/none/manifest.json", world.source);
+    let bad = run(command(
+        &world,
+        &server.endpoint,
+        "reconcile",
+        &["--source-inventory", &missing],
+    ));
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    let line = bad
+        .stderr
+        .lines()
+        .find(|l| l.contains("manifest.json"))
+        .unwrap_or_default();
+    assert!(line.contains(&missing), "{}", bad.stderr);
+    let wrong = run(command(
+        &world,
+        &server.endpoint,
+        "reconcile",
+        &["--destination-inventory", "org1"],
+    ));
+    assert_eq!(wrong.code, Some(2), "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("ORG=s3://"), "{}", wrong.stderr);
+}
+
+on_each_server!(reconciles_from_inventories);

@@ -34,7 +34,9 @@ use crate::destination::Existing;
 use crate::route::owner;
 use crate::s3::{RetryPolicy, S3Failure, classify, with_retries};
 
+use super::inventory::{InventoryEntry, InventoryError};
 use super::listing::listed_key;
+use crate::reason::FailureCode;
 
 /// Pages of one destination listing kept ready ahead of the join.
 pub const PAGES_AHEAD: usize = 2;
@@ -83,6 +85,9 @@ pub struct DestinationListings {
     role_clients: std::collections::HashMap<String, Client>,
     /// Reconcile: what no source key matched, and the orgs met so far.
     leftovers: Option<(Leftovers, std::collections::HashSet<String>)>,
+    /// Reconcile: orgs whose destination is read from an S3 Inventory (in key order) instead
+    /// of a listing.
+    inventories: std::collections::HashMap<String, InventoryEntries>,
     open: Vec<Cursor>,
 }
 
@@ -106,6 +111,7 @@ impl DestinationListings {
             orgs,
             role_clients: Default::default(),
             leftovers: None,
+            inventories: Default::default(),
             open: Vec::new(),
         }
     }
@@ -116,6 +122,16 @@ impl DestinationListings {
     pub fn keeping_leftovers(mut self, role_clients: std::collections::HashMap<String, Client>) -> Self {
         self.role_clients = role_clients;
         self.leftovers = Some(Default::default());
+        self
+    }
+
+    /// Reads the destinations of these orgs from their inventories' entries (in key order)
+    /// instead of listing them.
+    pub fn with_inventories(
+        mut self,
+        inventories: std::collections::HashMap<String, InventoryEntries>,
+    ) -> Self {
+        self.inventories = inventories;
         self
     }
 
@@ -173,7 +189,8 @@ impl DestinationListings {
                 cursor.drain(leftovers).await;
             }
         }
-        let org = owner(&self.config, key)?;
+        let config = self.config.clone();
+        let org = owner(&config, key)?;
         if !self.wanted(org) {
             return None;
         }
@@ -205,8 +222,12 @@ impl DestinationListings {
 
     /// The listing of `org`'s destination bucket, or `None` when there is no client to list
     /// it with (an org with a role, outside reconcile).
-    fn start(&self, org: &Org) -> Option<Cursor> {
-        let client = self.client_of(org)?;
+    fn start(&mut self, org: &Org) -> Option<Cursor> {
+        let inventory = self.inventories.remove(&org.org);
+        let client = match inventory {
+            Some(_) => self.client.clone(),
+            None => self.client_of(org)?,
+        };
         // Both are prefixes of the key that brought this org up, so the longer one holds
         // the other: the org's keys within the backfill.
         let prefix = if self.prefix.len() > org.prefix.len() {
@@ -216,15 +237,18 @@ impl DestinationListings {
         };
         let bucket: Arc<str> = Arc::from(org.destination_bucket.as_str());
         let (tx, rx) = mpsc::channel(PAGES_AHEAD);
-        let task = tokio::spawn(list_destination(
-            client,
-            bucket.clone(),
-            org.expected_bucket_owner.clone(),
-            prefix.clone(),
-            self.page_size,
-            self.retry,
-            tx,
-        ));
+        let task = match inventory {
+            Some(entries) => tokio::spawn(pages_of_inventory(entries, prefix.clone(), self.page_size, tx)),
+            None => tokio::spawn(list_destination(
+                client,
+                bucket.clone(),
+                org.expected_bucket_owner.clone(),
+                prefix.clone(),
+                self.page_size,
+                self.retry,
+                tx,
+            )),
+        };
         Some(Cursor {
             org: org.org.clone(),
             prefix,
@@ -358,6 +382,60 @@ impl Cursor {
         Known {
             bucket: self.bucket.clone(),
             existing,
+        }
+    }
+}
+
+/// An inventory's entries, in key order.
+pub type InventoryEntries = mpsc::Receiver<Result<InventoryEntry, InventoryError>>;
+
+/// Turns an inventory's entries under `prefix` into pages, as [`list_destination`] sends a
+/// listing's; a read that fails part-way fails the listing (the org's keys then get HEADs).
+async fn pages_of_inventory(
+    mut entries: InventoryEntries,
+    prefix: String,
+    page_size: i32,
+    tx: mpsc::Sender<Result<Page, S3Failure>>,
+) {
+    let size = usize::try_from(page_size).unwrap_or(1000).max(1);
+    let mut page = Vec::with_capacity(size);
+    loop {
+        match entries.recv().await {
+            Some(Ok(entry)) => {
+                if entry.key.starts_with(&prefix) {
+                    let existing = entry.existing();
+                    page.push(Entry {
+                        key: entry.key,
+                        existing,
+                    });
+                }
+                if page.len() == size {
+                    let full = Page {
+                        entries: std::mem::replace(&mut page, Vec::with_capacity(size)),
+                        last: false,
+                    };
+                    if tx.send(Ok(full)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Some(Err(error)) => {
+                let failure = S3Failure::Fatal {
+                    code: FailureCode::s3("InventoryUnreadable"),
+                    message: error.to_string(),
+                };
+                let _ = tx.send(Err(failure)).await;
+                return;
+            }
+            None => {
+                let _ = tx
+                    .send(Ok(Page {
+                        entries: page,
+                        last: true,
+                    }))
+                    .await;
+                return;
+            }
         }
     }
 }

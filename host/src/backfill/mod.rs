@@ -12,6 +12,7 @@
 
 pub mod destination_listing;
 pub mod in_place;
+mod intake;
 pub mod inventory;
 pub mod listing;
 pub mod manifest;
@@ -33,7 +34,7 @@ use crate::config_store::ConfigLoadError;
 use crate::destination::{CopyOptions, Destination, Stop, StopReason};
 use crate::exporter::Exporter;
 use crate::route::Target;
-use crate::s3::{RetryPolicy, S3Failure};
+use crate::s3::S3Failure;
 use destination_listing::{DestinationListings, Known, Leftovers};
 use listing::{Listed, list_page};
 use object::{RunContext, backfill_object};
@@ -66,11 +67,18 @@ pub struct BackfillOptions {
 }
 
 /// What makes a backfill a reconcile.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ReconcileOptions {
-    /// A source written after this is `pending`, not a gap, when its target is missing or
-    /// differs: its event may be on its way (now, or the inventory's time, less the grace).
-    pub pending_after: aws_smithy_types::DateTime,
+    /// A source written less than this before now (or before the source inventory's time)
+    /// is `pending`, not a gap, when its target is missing or differs: its event may be on
+    /// its way.
+    pub grace: Duration,
+    /// An S3 Inventory manifest (`s3://…/manifest.json`) of the source, read instead of
+    /// listing it.
+    pub source_inventory: Option<String>,
+    /// `(org, manifest)`: an S3 Inventory of the org's destination bucket, read instead of
+    /// listing it.
+    pub destination_inventories: Vec<(String, String)>,
 }
 
 /// Why a target needs a copy.
@@ -176,6 +184,19 @@ pub enum BackfillError {
         "backfill lists and copies within S3; ENV=local is not supported (unset ENV, or use `invoke` with an event)"
     )]
     LocalMode,
+    /// An inventory could not be read.
+    #[error(transparent)]
+    Inventory(#[from] inventory::InventoryError),
+    /// The source inventory is of another bucket than `--bucket`.
+    #[error("--source-inventory {url}: an inventory of bucket {found}, not of --bucket {bucket}")]
+    InventoryOfAnotherBucket {
+        /// The manifest.
+        url: String,
+        /// Its source bucket.
+        found: String,
+        /// `--bucket`.
+        bucket: String,
+    },
     /// The first listing page failed.
     #[error("listing s3://{bucket}/{prefix}: {failure}")]
     List {
@@ -217,10 +238,11 @@ pub async fn run(
     // Fired by an interrupt: multipart copies in flight abort their uploads (single
     // copies are atomic and finish).
     let copy_stop = Stop::new();
-    let run = RunContext {
+    let mut run = RunContext {
         exporter,
         destination,
         config: &config,
+        pending_after: None,
         copy: CopyOptions::from_settings(
             exporter.settings(),
             config.retry,
@@ -230,21 +252,82 @@ pub async fn run(
         options,
     };
 
-    let first = list_page(
-        exporter.client(),
-        &options.bucket,
-        &prefix,
-        options.page_size,
-        None,
-        run.copy.source_owner.as_deref(),
-        &run.copy.retry,
-    )
-    .await
-    .map_err(|failure| BackfillError::List {
-        bucket: options.bucket.clone(),
-        prefix: prefix.clone(),
-        failure,
-    })?;
+    // A reconcile's inventories are read (and sorted) before anything is looked at: a bad
+    // one is bad input, not a failure half-way.
+    let reconcile = options.reconcile.clone().unwrap_or_default();
+    let spill = std::env::temp_dir();
+    let source_inventory = match &reconcile.source_inventory {
+        Some(url) => {
+            let owner = run.copy.source_owner.as_deref();
+            let opened =
+                inventory::open(exporter.client(), url, &prefix, &run.copy.retry, owner, &spill).await?;
+            if opened.bucket() != options.bucket {
+                return Err(BackfillError::InventoryOfAnotherBucket {
+                    url: url.clone(),
+                    found: opened.bucket().to_string(),
+                    bucket: options.bucket.clone(),
+                });
+            }
+            Some(opened)
+        }
+        None => None,
+    };
+    // A gap written within the grace period of now (or of the inventory's time) is pending.
+    let seen_at = source_inventory.as_ref().map_or_else(
+        || aws_smithy_types::DateTime::from(std::time::SystemTime::now()),
+        |inventory| inventory.created(),
+    );
+    run.pending_after = options.reconcile.as_ref().map(|_| {
+        let seen_ms = seen_at.secs() * 1000 + i64::from(seen_at.subsec_nanos() / 1_000_000);
+        let grace_ms = i64::try_from(reconcile.grace.as_millis()).unwrap_or(i64::MAX);
+        aws_smithy_types::DateTime::from_millis(seen_ms.saturating_sub(grace_ms))
+    });
+    let mut destination_inventories = std::collections::HashMap::new();
+    for (org, url) in &reconcile.destination_inventories {
+        let Some(owner) = config.org_named(org) else {
+            let known: Vec<&str> = config.customers.iter().map(|c| c.org.as_str()).collect();
+            return Err(BackfillError::UnknownOrg {
+                org: org.clone(),
+                known: known.join(", "),
+            });
+        };
+        let within = if owner.prefix.starts_with(&prefix) {
+            &owner.prefix
+        } else {
+            &prefix
+        };
+        let bucket_owner = owner.expected_bucket_owner.as_deref();
+        let opened = inventory::open(
+            exporter.client(),
+            url,
+            within,
+            &run.copy.retry,
+            bucket_owner,
+            &spill,
+        )
+        .await?;
+        destination_inventories.insert(org.clone(), opened.into_receiver());
+    }
+    let first = match &source_inventory {
+        Some(_) => None,
+        None => Some(
+            list_page(
+                exporter.client(),
+                &options.bucket,
+                &prefix,
+                options.page_size,
+                None,
+                run.copy.source_owner.as_deref(),
+                &run.copy.retry,
+            )
+            .await
+            .map_err(|failure| BackfillError::List {
+                bucket: options.bucket.clone(),
+                prefix: prefix.clone(),
+                failure,
+            })?,
+        ),
+    };
     // `--force` copies whatever is there: nothing to look up.
     let mut destinations = (!options.force).then(|| {
         DestinationListings::new(
@@ -264,21 +347,34 @@ pub async fn run(
                 role_clients.insert(org.org.clone(), as_role.client().clone());
             }
         }
-        destinations = Some(listings.keeping_leftovers(role_clients));
+        destinations = Some(
+            listings
+                .keeping_leftovers(role_clients)
+                .with_inventories(destination_inventories),
+        );
     }
     let (tx, rx) = mpsc::channel::<(Listed, Option<Known>)>(2 * options.page_size as usize);
-    let lister = tokio::spawn(list_rest(
-        exporter.client().clone(),
-        options.bucket.clone(),
-        prefix.clone(),
-        options.page_size,
-        first,
-        run.copy.source_owner.clone(),
-        run.copy.retry,
-        progress.clone(),
-        destinations,
-        tx,
-    ));
+    let lister = match (source_inventory, first) {
+        (Some(inventory), _) => tokio::spawn(intake::inventory_rest(
+            inventory.into_receiver(),
+            options.bucket.clone(),
+            progress.clone(),
+            destinations,
+            tx,
+        )),
+        (None, first) => tokio::spawn(intake::list_rest(
+            exporter.client().clone(),
+            options.bucket.clone(),
+            prefix.clone(),
+            options.page_size,
+            first.unwrap_or_default(),
+            run.copy.source_owner.clone(),
+            run.copy.retry,
+            progress.clone(),
+            destinations,
+            tx,
+        )),
+    };
 
     // The interrupt is watched on its own, not only through the intake: once everything is
     // listed the intake has ended, and an interrupt must still reach the copies in flight.
@@ -353,61 +449,5 @@ fn listing_prefix(config: &Config, options: &BackfillOptions) -> Result<String, 
     match (options.orgs.len(), narrowed) {
         (1, Some(prefix)) => Ok(prefix),
         _ => Ok(ours.clone()),
-    }
-}
-
-/// Sends the objects of `first` and of every following page into `tx`, each with what
-/// `destinations` knows of it; stops quietly when the receiver is gone (interrupted), and
-/// returns the failure when a page cannot be listed. Once all is listed: the destinations'
-/// unmatched objects (reconcile).
-#[allow(clippy::too_many_arguments)]
-async fn list_rest(
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: String,
-    page_size: i32,
-    first: listing::Page,
-    owner: Option<String>,
-    retry: RetryPolicy,
-    progress: Arc<Progress>,
-    mut destinations: Option<DestinationListings>,
-    tx: mpsc::Sender<(Listed, Option<Known>)>,
-) -> Result<Leftovers, String> {
-    let mut page = first;
-    loop {
-        for listed in page.objects {
-            progress.listed(listed.object.size.unwrap_or(0));
-            let known = match destinations.as_mut() {
-                Some(destinations) => destinations.lookup(&listed.object.key).await,
-                None => None,
-            };
-            if tx.send((listed, known)).await.is_err() {
-                return Ok(Leftovers::default());
-            }
-        }
-        let Some(token) = page.next else {
-            let leftovers = match destinations {
-                Some(destinations) => destinations.finish().await,
-                None => Leftovers::default(),
-            };
-            progress.listing_finished();
-            return Ok(leftovers);
-        };
-        page = list_page(
-            &client,
-            &bucket,
-            &prefix,
-            page_size,
-            Some(token),
-            owner.as_deref(),
-            &retry,
-        )
-        .await
-        .map_err(|failure| {
-            format!(
-                "listing s3://{bucket}/{prefix} stopped after {} objects: {failure}",
-                progress.snapshot().listed
-            )
-        })?;
     }
 }

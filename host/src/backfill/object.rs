@@ -21,6 +21,8 @@ pub(super) struct RunContext<'a> {
     /// The destination buckets (a backfill runs only between buckets).
     pub(super) destination: &'a S3Destination,
     pub(super) config: &'a std::sync::Arc<Config>,
+    /// Reconcile: a gap whose source was written after this is pending.
+    pub(super) pending_after: Option<aws_smithy_types::DateTime>,
     /// The run's copy options, before any object's own.
     pub(super) copy: CopyOptions,
     pub(super) options: &'a BackfillOptions,
@@ -175,10 +177,8 @@ async fn export_to(
     if missing.is_empty() {
         return (ObjectOutcome::InPlace, None);
     }
-    if let Some(reconcile) = &run.options.reconcile
-        && listed
-            .last_modified
-            .is_some_and(|at| at > reconcile.pending_after)
+    if let Some(pending_after) = run.pending_after
+        && listed.last_modified.is_some_and(|at| at > pending_after)
     {
         return (ObjectOutcome::Pending, None);
     }

@@ -8,7 +8,7 @@
 //! all orgs, and `ReconcileIncomplete`.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -111,10 +111,6 @@ pub async fn run_scheduled(
 ) -> Result<ScheduledOutcome, BackfillError> {
     let config = exporter.config().await?;
     let grace = Duration::from_secs(request.grace_minutes.saturating_mul(60));
-    let pending_after = SystemTime::now()
-        .checked_sub(grace)
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-        .into();
     let options = BackfillOptions {
         bucket: request.bucket.clone(),
         prefix: request.prefix.clone(),
@@ -123,7 +119,10 @@ pub async fn run_scheduled(
         page_size: DEFAULT_PAGE_SIZE,
         dry_run: true,
         force: false,
-        reconcile: Some(ReconcileOptions { pending_after }),
+        reconcile: Some(ReconcileOptions {
+            grace,
+            ..ReconcileOptions::default()
+        }),
     };
     let queue = match (request.repair, &request.queue) {
         (Repair::Queue, Some(url)) => {

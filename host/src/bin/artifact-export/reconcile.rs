@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use artifact_export::backfill::manifest::ManifestWriter;
@@ -18,7 +18,6 @@ use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::Lookup;
 use artifact_export::exporter::Exporter;
 use artifact_export::s3::RetryPolicy;
-use aws_smithy_types::DateTime;
 use clap::Args;
 
 use crate::backfill::{Display, RunArgs, interrupted};
@@ -36,6 +35,14 @@ pub struct ReconcileArgs {
     /// event may be on its way.
     #[arg(long, default_value_t = 15)]
     grace_minutes: u64,
+    /// Read the source from this S3 Inventory delivery (`s3://BUCKET/…/manifest.json`, CSV)
+    /// instead of listing it; the grace period then counts back from the inventory's time.
+    #[arg(long, value_name = "MANIFEST")]
+    source_inventory: Option<String>,
+    /// Read ORG's destination bucket from this S3 Inventory delivery instead of listing it
+    /// (repeat per org; an org without one is listed).
+    #[arg(long, value_name = "ORG=MANIFEST", value_parser = org_and_manifest)]
+    destination_inventory: Vec<(String, String)>,
     /// Print one JSON document instead of the lines.
     #[arg(long)]
     json: bool,
@@ -54,13 +61,19 @@ pub struct ReconcileArgs {
     repair_via_queue: Option<String>,
 }
 
+/// `ORG=s3://…/manifest.json`, for `--destination-inventory`.
+fn org_and_manifest(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((org, url)) if !org.is_empty() && !url.is_empty() => Ok((org.to_string(), url.to_string())),
+        _ => Err(format!("{value:?}: expected ORG=s3://BUCKET/…/manifest.json")),
+    }
+}
+
 /// Exit 0 when complete (with `--repair`: every gap repaired), 1 otherwise, 2 on bad
 /// input, 130 when interrupted.
 pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode, BadInput> {
     let settings = args.run.settings(get)?;
-    let now = SystemTime::now();
     let grace = Duration::from_secs(args.grace_minutes.saturating_mul(60));
-    let pending_after = DateTime::from(now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH));
     let options = BackfillOptions {
         bucket: args.run.bucket.clone(),
         prefix: args.run.prefix.clone(),
@@ -69,7 +82,11 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
         page_size: args.run.page_size,
         dry_run: !args.repair,
         force: false,
-        reconcile: Some(ReconcileOptions { pending_after }),
+        reconcile: Some(ReconcileOptions {
+            grace,
+            source_inventory: args.source_inventory.clone(),
+            destination_inventories: args.destination_inventory.clone(),
+        }),
     };
     let mut manifest = match &args.missing_manifest {
         Some(path) => Some(
