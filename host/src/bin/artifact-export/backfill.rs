@@ -59,6 +59,20 @@ impl RunArgs {
     }
 }
 
+/// The manifest at `path` (written as `path.partial` until finished), if one is asked for;
+/// `option` names it in the error.
+pub fn open_manifest(
+    path: Option<&std::path::Path>,
+    option: &str,
+) -> Result<Option<ManifestWriter>, BadInput> {
+    path.map(|path| {
+        ManifestWriter::create(path)
+            .with_context(|| format!("{option} {}: could not be created", path.display()))
+            .map_err(BadInput)
+    })
+    .transpose()
+}
+
 /// Options of `artifact-export backfill`.
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
@@ -93,14 +107,7 @@ pub async fn backfill(args: BackfillArgs, get: Lookup<'_>) -> Result<ExitCode, B
         force: args.force,
         reconcile: None,
     };
-    let mut manifest = match &args.manifest {
-        Some(path) => Some(
-            ManifestWriter::create(path)
-                .with_context(|| format!("manifest {}: could not be created", path.display()))
-                .map_err(BadInput)?,
-        ),
-        None => None,
-    };
+    let mut manifest = open_manifest(args.manifest.as_deref(), "manifest")?;
     let exporter = Exporter::from_env(settings).await;
     let progress = Arc::new(Progress::default());
     let started = Instant::now();

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use artifact_export::backfill::manifest::ManifestWriter;
 use artifact_export::backfill::progress::Progress;
 use artifact_export::backfill::queue::RepairQueue;
 use artifact_export::backfill::reconcile::Tally;
@@ -20,7 +19,7 @@ use artifact_export::exporter::Exporter;
 use artifact_export::s3::RetryPolicy;
 use clap::Args;
 
-use crate::backfill::{Display, RunArgs, interrupted};
+use crate::backfill::{Display, RunArgs, interrupted, open_manifest};
 use crate::exit::{self, BadInput, INTERRUPTED};
 
 /// Options of `artifact-export reconcile`.
@@ -88,14 +87,7 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
             destination_inventories: args.destination_inventory.clone(),
         }),
     };
-    let mut manifest = match &args.missing_manifest {
-        Some(path) => Some(
-            ManifestWriter::create(path)
-                .with_context(|| format!("--missing-manifest {}: could not be created", path.display()))
-                .map_err(BadInput)?,
-        ),
-        None => None,
-    };
+    let mut manifest = open_manifest(args.missing_manifest.as_deref(), "--missing-manifest")?;
     let exporter = Exporter::from_env(settings).await;
     let config = exporter.config().await.map_err(|e| BadInput(e.into()))?;
     let queue = match &args.repair_via_queue {
