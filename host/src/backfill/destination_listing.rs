@@ -180,13 +180,17 @@ impl DestinationListings {
         // Every key under a prefix sorts before any larger key that does not start with
         // it: a listing whose prefix the keys have moved past is done with (reconcile:
         // once what is left of it is read).
-        let (done, open): (Vec<Cursor>, Vec<Cursor>) = std::mem::take(&mut self.open)
-            .into_iter()
-            .partition(|cursor| !(key.starts_with(cursor.prefix.as_str()) || key < cursor.prefix.as_str()));
-        self.open = open;
-        if let Some((leftovers, _)) = self.leftovers.as_mut() {
-            for mut cursor in done {
-                cursor.drain(leftovers).await;
+        let passed =
+            |cursor: &Cursor| !(key.starts_with(cursor.prefix.as_str()) || key < cursor.prefix.as_str());
+        // Most keys pass no listing by: nothing to move then.
+        if self.open.iter().any(passed) {
+            let (done, open): (Vec<Cursor>, Vec<Cursor>) =
+                std::mem::take(&mut self.open).into_iter().partition(passed);
+            self.open = open;
+            if let Some((leftovers, _)) = self.leftovers.as_mut() {
+                for mut cursor in done {
+                    cursor.drain(leftovers).await;
+                }
             }
         }
         let config = self.config.clone();
