@@ -184,6 +184,9 @@ pub enum BackfillError {
         "backfill lists and copies within S3; ENV=local is not supported (unset ENV, or use `invoke` with an event)"
     )]
     LocalMode,
+    /// The repair queue cannot be used.
+    #[error(transparent)]
+    Queue(#[from] queue::QueueError),
     /// An inventory could not be read.
     #[error(transparent)]
     Inventory(#[from] inventory::InventoryError),

@@ -10,12 +10,18 @@
 //! decision named). Extras are counted and listed, never deleted.
 
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use super::destination_listing::Leftovers;
-use super::{Gap, ObjectOutcome, ObjectResult};
+use super::progress::Progress;
+use super::queue::{RepairQueue, Sent};
+use super::{BackfillError, BackfillOptions, Gap, ObjectOutcome, ObjectResult, Summary};
 use crate::config::Config;
+use crate::exporter::Exporter;
+use crate::s3::RetryPolicy;
 
 /// Keys kept per class and org, as examples.
 pub const MAX_EXAMPLES: usize = 20;
@@ -249,6 +255,69 @@ impl Reconciled {
             "extras_unknown": self.extras_unknown,
         })
     }
+}
+
+/// A finished reconcile run: its account, the run's summary, and what went to the queue.
+#[derive(Debug)]
+pub struct Reconciliation {
+    /// The account.
+    pub reconciled: Reconciled,
+    /// The run (interrupted, a listing that failed, counts).
+    pub summary: Summary,
+    /// With a repair queue: what was sent.
+    pub sent: Option<Sent>,
+}
+
+/// Runs a reconcile (`options` with `ReconcileOptions`) and accounts for it; with
+/// `repair_queue`, each gap is sent to that SQS queue as it is found. `on_result` sees every
+/// object too (the CLI's manifest and failure lines). The command line and the function's
+/// scheduled reconcile both run this.
+pub async fn reconcile(
+    exporter: &Exporter,
+    options: &BackfillOptions,
+    repair_queue: Option<&str>,
+    progress: Arc<Progress>,
+    stop: impl Future<Output = ()>,
+    mut on_result: impl FnMut(&ObjectResult),
+) -> Result<Reconciliation, BackfillError> {
+    let config = exporter.config().await?;
+    let queue = match repair_queue {
+        Some(url) => {
+            let retry = RetryPolicy::new(config.retry, exporter.settings().retry_base_delay);
+            Some(RepairQueue::start(
+                exporter.client(),
+                exporter.credentials().cloned(),
+                url,
+                retry,
+            )?)
+        }
+        None => None,
+    };
+    let to_queue = queue.as_ref().map(RepairQueue::sender);
+    let tally = Mutex::new(Tally::new(&config, &options.orgs));
+    let summary = super::run(exporter, options, progress, stop, |result| {
+        tally.lock().unwrap_or_else(|p| p.into_inner()).add(result);
+        if let (Some(_), Some(org), Some(to_queue)) = (result.gap, &result.org, &to_queue) {
+            // The sending task ends only after the run: the channel is open.
+            let _ = to_queue.send((org.clone(), result.listed.object.clone()));
+        }
+        on_result(result);
+    })
+    .await?;
+    drop(to_queue);
+    let sent = match queue {
+        Some(queue) => Some(queue.finish().await),
+        None => None,
+    };
+    let reconciled = tally
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .finish(&config, &summary.leftovers);
+    Ok(Reconciliation {
+        reconciled,
+        summary,
+        sent,
+    })
 }
 
 /// `12345` as `12,345`.

@@ -7,19 +7,18 @@
 //! `ExportsMissing`, `ExportsDiffering`, `ExportsPending` per org (dimension `Org`) and over
 //! all orgs, and `ReconcileIncomplete`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::progress::Progress;
-use super::queue::{RepairQueue, Sent};
-use super::reconcile::{Reconciled, Tally};
+use super::queue::Sent;
+use super::reconcile::{Reconciled, Reconciliation, reconcile};
 use super::{BackfillError, BackfillOptions, DEFAULT_PAGE_SIZE, ReconcileOptions};
 use crate::exporter::Exporter;
 use crate::metrics::{ORG_DIMENSION, count_line};
-use crate::s3::RetryPolicy;
 
 /// Minutes of grace when the request names none.
 pub const DEFAULT_GRACE_MINUTES: u64 = 15;
@@ -109,7 +108,6 @@ pub async fn run_scheduled(
     request: &ScheduledReconcile,
     stop_at: Option<Instant>,
 ) -> Result<ScheduledOutcome, BackfillError> {
-    let config = exporter.config().await?;
     let grace = Duration::from_secs(request.grace_minutes.saturating_mul(60));
     let options = BackfillOptions {
         bucket: request.bucket.clone(),
@@ -124,17 +122,10 @@ pub async fn run_scheduled(
             ..ReconcileOptions::default()
         }),
     };
-    let queue = match (request.repair, &request.queue) {
-        (Repair::Queue, Some(url)) => {
-            let retry = RetryPolicy::new(config.retry, exporter.settings().retry_base_delay);
-            let queue = RepairQueue::start(exporter.client(), exporter.credentials().cloned(), url, retry)
-                .map_err(|e| BackfillError::Option(e.to_string()))?;
-            Some(queue)
-        }
-        _ => None,
+    let repair_queue = match request.repair {
+        Repair::Queue => request.queue.as_deref(),
+        Repair::None => None,
     };
-    let to_queue = queue.as_ref().map(RepairQueue::sender);
-    let tally = Mutex::new(Tally::new(&config, &[]));
     let stop = async {
         match stop_at {
             Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -142,22 +133,11 @@ pub async fn run_scheduled(
         }
     };
     let progress = Arc::new(Progress::default());
-    let summary = super::run(exporter, &options, progress, stop, |result| {
-        tally.lock().unwrap_or_else(|p| p.into_inner()).add(result);
-        if let (Some(_), Some(org), Some(to_queue)) = (result.gap, &result.org, &to_queue) {
-            let _ = to_queue.send((org.clone(), result.listed.object.clone()));
-        }
-    })
-    .await?;
-    drop(to_queue);
-    let sent = match queue {
-        Some(queue) => Some(queue.finish().await),
-        None => None,
-    };
-    let reconciled = tally
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .finish(&config, &summary.leftovers);
+    let Reconciliation {
+        reconciled,
+        summary,
+        sent,
+    } = reconcile(exporter, &options, repair_queue, progress, stop, |_| {}).await?;
     let incomplete = match (&summary.listing_error, summary.interrupted) {
         (Some(error), _) => Some(error.clone()),
         (None, true) => Some(format!(

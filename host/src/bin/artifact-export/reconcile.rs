@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use artifact_export::backfill::progress::Progress;
-use artifact_export::backfill::queue::RepairQueue;
-use artifact_export::backfill::reconcile::Tally;
+use artifact_export::backfill::reconcile::{self, Reconciliation};
 use artifact_export::backfill::{self, BackfillOptions, ObjectResult, ReconcileOptions};
 use artifact_export::destination::aborts::ABORT_TIMEOUT;
 use artifact_export::env::Lookup;
 use artifact_export::exporter::Exporter;
-use artifact_export::s3::RetryPolicy;
 use clap::Args;
 
 use crate::backfill::{Display, RunArgs, interrupted, open_manifest};
@@ -89,33 +87,16 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
     };
     let mut manifest = open_manifest(args.missing_manifest.as_deref(), "--missing-manifest")?;
     let exporter = Exporter::from_env(settings).await;
-    let config = exporter.config().await.map_err(|e| BadInput(e.into()))?;
-    let queue = match &args.repair_via_queue {
-        Some(url) => {
-            let retry = RetryPolicy::new(config.retry, exporter.settings().retry_base_delay);
-            let queue = RepairQueue::start(exporter.client(), exporter.credentials().cloned(), url, retry)
-                .map_err(|e| BadInput(e.into()))?;
-            Some(queue)
-        }
-        None => None,
-    };
-    let to_queue = queue.as_ref().map(RepairQueue::sender);
-    let tally = Mutex::new(Tally::new(&config, &args.orgs));
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
     let display = Display::start(progress.clone(), started, args.run.progress_interval);
     let manifest_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let on_result = |result: &ObjectResult| {
-        tally.lock().expect("not poisoned").add(result);
         let object = &result.listed.object;
         if let (Some(_), Some(writer)) = (result.gap, manifest.as_mut())
             && let Err(e) = writer.push(&object.bucket, &object.key)
         {
             manifest_error.lock().expect("not poisoned").get_or_insert(e);
-        }
-        if let (Some(_), Some(org), Some(to_queue)) = (result.gap, &result.org, &to_queue) {
-            // The sending task ends only after the run: the channel is open.
-            let _ = to_queue.send((org.clone(), object.clone()));
         }
         if let backfill::ObjectOutcome::Failed(reason) = &result.outcome {
             let org = result.org.as_deref().unwrap_or("-");
@@ -125,16 +106,24 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
             ));
         }
     };
-    let outcome = backfill::run(&exporter, &options, progress.clone(), interrupted(), on_result).await;
+    let queue = args.repair_via_queue.as_deref();
+    let outcome = reconcile::reconcile(
+        &exporter,
+        &options,
+        queue,
+        progress.clone(),
+        interrupted(),
+        on_result,
+    )
+    .await;
     exporter.aborts().settle(ABORT_TIMEOUT).await;
-    drop(to_queue);
-    let queued = match queue {
-        Some(queue) => Some(queue.finish().await),
-        None => None,
-    };
     display.finish();
-    let summary = match outcome {
-        Ok(summary) => summary,
+    let Reconciliation {
+        reconciled,
+        summary,
+        sent: queued,
+    } = match outcome {
+        Ok(reconciliation) => reconciliation,
         Err(error) => {
             if let Some(writer) = manifest {
                 writer.discard();
@@ -142,10 +131,6 @@ pub async fn reconcile(args: ReconcileArgs, get: Lookup<'_>) -> Result<ExitCode,
             return Err(error.into());
         }
     };
-    let reconciled = tally
-        .into_inner()
-        .expect("not poisoned")
-        .finish(&config, &summary.leftovers);
     let finished = !summary.interrupted && summary.listing_error.is_none();
     if args.json {
         let mut document = reconciled.to_json();
