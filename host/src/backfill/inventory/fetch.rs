@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 
@@ -26,6 +27,28 @@ pub struct Object<'a> {
     pub url: &'a str,
 }
 
+impl Object<'_> {
+    /// The object's GET, naming the bucket's expected owner.
+    async fn get(&self) -> Result<GetObjectOutput, S3Failure> {
+        self.client
+            .get_object()
+            .bucket(self.bucket)
+            .key(self.key)
+            .set_expected_bucket_owner(self.owner.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// A read of this object that failed (after its retries).
+    fn read_failed(&self, failure: S3Failure) -> InventoryError {
+        InventoryError::Read {
+            url: self.url.to_string(),
+            failure,
+        }
+    }
+}
+
 /// The bucket and key of an `s3://BUCKET/KEY` address.
 pub fn parse_url(url: &str) -> Result<(String, String), InventoryError> {
     url.strip_prefix("s3://")
@@ -37,20 +60,8 @@ pub fn parse_url(url: &str) -> Result<(String, String), InventoryError> {
 
 /// The whole object, at most [`MAX_MANIFEST_BYTES`].
 pub async fn read_manifest(o: &Object<'_>) -> Result<Vec<u8>, InventoryError> {
-    let read_failed = |failure| InventoryError::Read {
-        url: o.url.to_string(),
-        failure,
-    };
     let (result, _) = with_retries(o.retry, || async {
-        let out = o
-            .client
-            .get_object()
-            .bucket(o.bucket)
-            .key(o.key)
-            .set_expected_bucket_owner(o.owner.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let out = o.get().await?;
         collect_body(out.body, out.content_length, MAX_MANIFEST_BYTES)
             .await
             .map_err(|e| match e {
@@ -65,22 +76,14 @@ pub async fn read_manifest(o: &Object<'_>) -> Result<Vec<u8>, InventoryError> {
             })
     })
     .await;
-    result.map_err(read_failed)
+    result.map_err(|failure| o.read_failed(failure))
 }
 
 /// Streams the object to `dest` (replaced), retrying a broken body from the start, and
 /// checks its MD5 against `md5` (lowercase hex) when given.
 pub async fn download(o: &Object<'_>, dest: &Path, md5: Option<&str>) -> Result<(), InventoryError> {
     let (result, _) = with_retries(o.retry, || async {
-        let mut out = o
-            .client
-            .get_object()
-            .bucket(o.bucket)
-            .key(o.key)
-            .set_expected_bucket_owner(o.owner.map(str::to_string))
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut out = o.get().await?;
         let local = |e: std::io::Error| S3Failure::Fatal {
             code: FailureCode::LocalIo,
             message: format!("{}: {e}", dest.display()),
@@ -98,10 +101,7 @@ pub async fn download(o: &Object<'_>, dest: &Path, md5: Option<&str>) -> Result<
         Ok(hex::encode(hasher.finalize()))
     })
     .await;
-    let actual = result.map_err(|failure| InventoryError::Read {
-        url: o.url.to_string(),
-        failure,
-    })?;
+    let actual = result.map_err(|failure| o.read_failed(failure))?;
     match md5 {
         Some(expected) if expected != actual => Err(InventoryError::Data {
             url: o.url.to_string(),
