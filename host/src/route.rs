@@ -51,17 +51,22 @@ pub fn propose<'c>(config: &'c Config, default_suffixes: &SuffixSet, object: &So
             ),
         );
     }
-    let Some(org) = owner(config, &object.key) else {
+    // The owner's bucket and suffix choice come from the index's compact record: routing a
+    // key reads the org's full entry only when the org has its own suffixes.
+    let Some(owner) = config.routed(&object.key) else {
         return skip(None, "no org's prefix matches the key".into());
     };
-    let suffixes = org.suffixes.as_ref().unwrap_or(default_suffixes);
+    let suffixes = owner.suffixes.unwrap_or(default_suffixes);
     if suffixes.matching(&object.key).is_none() {
-        return skip(Some(org), format!("suffix not selected (exported: {suffixes})"));
+        return skip(
+            Some(owner.org),
+            format!("suffix not selected (exported: {suffixes})"),
+        );
     }
     Proposal {
-        org: Some(org),
+        org: Some(owner.org),
         proposed: vec![Target {
-            bucket: org.destination_bucket.clone(),
+            bucket: owner.destination_bucket.to_string(),
             key: object.key.clone(),
         }],
         skip_reason: String::new(),

@@ -21,6 +21,7 @@ mod to_json;
 mod write;
 
 pub use crate::s3::names::bucket_name_problem;
+pub use index::Routed;
 
 use fields::FieldReader;
 
