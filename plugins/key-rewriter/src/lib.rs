@@ -31,6 +31,13 @@ pub fn decide(object: &Object, proposed: &[Target], settings: &str) -> Result<De
     if proposed.is_empty() {
         return Ok(Decision::Skip("suffix not selected".into()));
     }
+    // A removal must map to the key its creation got; a date taken from the removal's own
+    // event time would name another key (and delete it).
+    if settings.date_partition && object.event_name.starts_with("ObjectRemoved:") {
+        return Ok(Decision::Skip(
+            "a removal is not mapped with datePartition: its event date is not the creation's".into(),
+        ));
+    }
     let date = if settings.date_partition {
         Some(date::partition(&object.event_time).map_err(|e| format!("{e} (datePartition needs it)"))?)
     } else {
@@ -185,6 +192,23 @@ mod tests {
         assert_eq!(rewrite_key("a.jpg", &s, None), "x/a.jpg");
         let s = Settings::parse(r#"{"replacePrefix": {"from": "org2/", "to": ""}}"#).unwrap();
         assert_eq!(rewrite_key("org2/a.jpg", &s, None), "a.jpg");
+    }
+
+    #[test]
+    fn removals_map_to_the_same_key_unless_the_date_partitions() {
+        let mut removed = object("org2/photos/a.jpg", "2026-11-27T10:04:05.123Z");
+        removed.event_name = "ObjectRemoved:Delete".into();
+        let proposed = [target("org2-export", "org2/photos/a.jpg")];
+        let d = decide(&removed, &proposed, SETTINGS).unwrap();
+        assert!(
+            matches!(&d, Decision::Skip(why) if why.contains("datePartition")),
+            "{d:?}"
+        );
+        let stable = r#"{"replacePrefix": {"from": "org2/", "to": "exports/"}}"#;
+        assert_eq!(
+            decide(&removed, &proposed, stable).unwrap(),
+            Decision::Copy(vec![target("org2-export", "exports/photos/a.jpg")])
+        );
     }
 
     #[test]
