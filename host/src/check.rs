@@ -5,7 +5,9 @@
 //! 2. the destination bucket exists ([`ReasonCode::DstBucketNotFound`]) and may be reached
 //!    ([`ReasonCode::AccessDenied`]), as the owner the org expects
 //!    ([`ReasonCode::DstBucketOwnerMismatch`], [`bucket_reachable`]);
-//! 3. the org's KMS key is usable ([`ReasonCode::KmsDenied`], [`kms_key_usable`]);
+//! 3. the org's KMS key is usable ([`ReasonCode::KmsDenied`], [`kms_key_usable`]), and, for
+//!    an org with `deletes: "propagate"`, the destination bucket keeps versions
+//!    ([`ReasonCode::DstBucketNotVersioned`], [`keeps_versions`]);
 //! 4. the org's plugin loads and instantiates, sha256 pin included, through the exporter's
 //!    own plugin loading ([`ReasonCode::PluginNotLoadable`]);
 //! 5. with `write_probe`: a zero-byte probe key is put into the bucket and deleted again.
@@ -22,10 +24,11 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
 use futures::StreamExt;
 
-use crate::config::{Config, Encryption, Org};
+use crate::config::{Config, Deletes, Encryption, Org};
+use crate::destination::removal::says_enabled;
 use crate::exporter::Exporter;
 use crate::policy::OrgPlugins;
 use crate::reason::ReasonCode;
@@ -188,6 +191,9 @@ async fn check_steps(
     };
     let owner = org.expected_bucket_owner.as_deref();
     kms_key_usable(&client, bucket, owner, kms_key_id).await?;
+    if org.deletes == Deletes::Propagate {
+        keeps_versions(&client, bucket, owner).await?;
+    }
     let plugin = match (&org.plugin, plugins.get(&org.org)) {
         (None, _) => None,
         (Some(_), Some(Ok(plugin))) => match plugin.check_instantiates() {
@@ -264,6 +270,47 @@ pub async fn bucket_reachable(
             format!("HeadBucket on {bucket:?}: {}", classify(&error)),
         ),
     })
+}
+
+/// `GetBucketVersioning` on `bucket`: anything but `Enabled` is
+/// [`ReasonCode::DstBucketNotVersioned`] (an org whose `deletes` is `"propagate"` deletes
+/// only where a delete can be undone).
+pub async fn keeps_versions(
+    client: &Client,
+    bucket: &str,
+    expected_owner: Option<&str>,
+) -> Result<(), CheckFailure> {
+    let answer = client
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .set_expected_bucket_owner(expected_owner.map(str::to_string))
+        .send()
+        .await;
+    match answer {
+        Ok(out) if out.status() == Some(&BucketVersioningStatus::Enabled) => Ok(()),
+        Ok(out) => Err(not_versioned(
+            bucket,
+            out.status().map_or("never enabled", |s| s.as_str()),
+        )),
+        // A 200 the SDK could not read (moto's root element): only an explicit Enabled passes.
+        Err(SdkError::ServiceError(context)) if context.raw().status().as_u16() == 200 => {
+            if context.raw().body().bytes().is_some_and(says_enabled) {
+                Ok(())
+            } else {
+                Err(not_versioned(bucket, "not enabled"))
+            }
+        }
+        Err(error) => Err(refusal("GetBucketVersioning", bucket, "", &error)),
+    }
+}
+
+fn not_versioned(bucket: &str, status: &str) -> CheckFailure {
+    CheckFailure::new(
+        ReasonCode::DstBucketNotVersioned,
+        format!(
+            "bucket {bucket:?} does not keep versions (versioning {status}), and the org's deletes is \"propagate\": enable versioning, or set deletes to \"propagate-unversioned\""
+        ),
+    )
 }
 
 /// With `kms_key_id`, writes a zero-byte probe encrypted with that key (SSE-KMS) and deletes

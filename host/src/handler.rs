@@ -15,9 +15,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use tokio::time::sleep_until;
 
-use crate::config::Config;
+use crate::config::{Config, Deletes, Org};
 use crate::config_store::ConfigLoadError;
-use crate::deliver::{deliver, read_source_ahead};
+use crate::deliver::{deliver, read_source_ahead, remove};
 use crate::destination::{CopyOptions, OneFile, Stop, StopReason, Ticket};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
@@ -162,7 +162,13 @@ enum Routed<'c> {
     NotTheSourceBucket(String),
     /// The owning org and what plain matching proposes.
     Proposed(Proposal<'c>),
+    /// A removal whose org does not propagate deletes (`deletes: "ignore"`): skipped, its
+    /// plugin never asked.
+    DeletesIgnored(&'c Org),
 }
+
+/// The reason of a removal skipped for an org whose `deletes` is `"ignore"`.
+pub const DELETES_IGNORED: &str = "deletes are not propagated for this org";
 
 /// Routes one object record: refused when it names a bucket other than `SOURCE_BUCKET`
 /// (a destination bucket's own events are left to routing's copy-loop protection, which
@@ -176,7 +182,15 @@ fn route_record<'c>(settings: &Settings, config: &'c Config, object: &SourceObje
                 object.bucket
             ))
         }
-        _ => Routed::Proposed(propose(config, &settings.suffixes, object)),
+        _ => {
+            let proposal = propose(config, &settings.suffixes, object);
+            match proposal.org {
+                Some(org) if object.is_removal() && org.deletes == Deletes::Ignore => {
+                    Routed::DeletesIgnored(org)
+                }
+                _ => Routed::Proposed(proposal),
+            }
+        }
     }
 }
 
@@ -228,6 +242,11 @@ async fn process_record(
                     )
                     .await
                 }
+                (Ok(_), Routed::DeletesIgnored(org)) => {
+                    report.org = Some(org.org.clone());
+                    report.outcome = Outcome::Skipped;
+                    report.reason = Some(DELETES_IGNORED.into());
+                }
                 (Ok(_), Routed::Unrouted) => report.fail(
                     ReasonCode::Other,
                     "the record was not routed when the invocation started".into(),
@@ -259,7 +278,9 @@ async fn export_object(
     let options = base.for_object(org, object, None);
     // The source's HEAD, when the copy of a proposed target will read one, is read while
     // the plan is made (a cold start's plugin load, a plugin decision) instead of after it.
-    let read_ahead = !proposal.proposed.is_empty();
+    // A removal reads none ahead: its first request is whether the source is back.
+    let removal = object.is_removal();
+    let read_ahead = !proposal.proposed.is_empty() && !removal;
     let planned = async {
         // Only this object's org's plugin: a record never waits for another org's plugin load.
         let plugin = match org {
@@ -310,7 +331,11 @@ async fn export_object(
             return;
         }
     };
-    match deliver(exporter, org, object, &targets, &options).await {
+    let delivered = match (removal, org) {
+        (true, Some(org)) => remove(exporter, org, object, &targets, &options).await,
+        _ => deliver(exporter, org, object, &targets, &options).await,
+    };
+    match delivered {
         Ok(targets) => report.merge_targets(targets),
         Err(failed) => {
             // Only this org's records: other orgs' records never wait for this role.

@@ -96,6 +96,11 @@ reason_codes! {
     /// The record names a bucket other than `SOURCE_BUCKET`: refused, whatever the
     /// function's credentials could read there (IAM is the first line, this the second).
     NotTheSourceBucket,
+    /// An org with `deletes: "propagate"` and a removal whose target bucket keeps no versions
+    /// (versioning never enabled, or suspended): the delete could not be undone, so it is not
+    /// made. Enable versioning on the bucket, or set the org's `deletes` to
+    /// `"propagate-unversioned"` to delete permanently. `check` reports it too.
+    DstBucketNotVersioned,
     /// `check`: the org's destination bucket does not exist (HeadBucket answered 404).
     DstBucketNotFound,
     /// `check`: the org's destination bucket belongs to another account than its
@@ -163,6 +168,8 @@ failure_codes! {
     Interrupted => Interrupted,
     /// The copy's full-object checksum differs from the source's.
     ChecksumMismatch => ChecksumMismatch,
+    /// A removal's target bucket keeps no versions, and the org's `deletes` is `propagate`.
+    DstBucketNotVersioned => DstBucketNotVersioned,
     /// The source's HEAD failed in a way a copy cannot go on from.
     HeadFailed => S3Error,
     /// A listing named a key that could not be decoded.

@@ -72,15 +72,40 @@ fn every_record_of_a_multi_record_event_is_kept() {
         Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
     );
     assert_eq!(object(&event.records[2].body).size, Some(7_000_000_000));
+    // A removal is an object record too: whether it is propagated is the org's `deletes`.
+    let removed = object(&event.records[3].body);
     assert_eq!(
-        event.records[3].body,
-        RecordBody::Ignored {
-            bucket: Some("shared-source".into()),
-            key: Some("org1/gone.pdf".into()),
-            reason: "event ObjectRemoved:Delete is not an object creation".into(),
-        }
+        (removed.key.as_str(), removed.event_name.as_str()),
+        ("org1/gone.pdf", "ObjectRemoved:Delete")
     );
+    assert!(removed.is_removal());
     assert_eq!(event.records[3].locator, "Records[3]");
+}
+
+/// Removals in every shape: S3 notifications (directly, above), through SNS and SQS, and
+/// EventBridge "Object Deleted".
+#[test]
+fn removals_read_in_every_shape() {
+    let event = parse("sqs-sns-s3-removed.json").unwrap();
+    assert_eq!(event.trigger, Trigger::Sqs);
+    let removed = object(&event.records[0].body);
+    assert_eq!(removed.event_name, "ObjectRemoved:Delete");
+    assert_eq!(removed.key, "org1/photos/summer party+2026é.JPG");
+    assert_eq!((removed.size, removed.etag.as_deref()), (None, None));
+    assert_eq!(
+        event.records[0].message_id.as_deref(),
+        Some("a3d2b1c0-1111-2222-3333-444455556666")
+    );
+    let event = parse("eventbridge-object-deleted.json").unwrap();
+    assert_eq!(event.trigger, Trigger::EventBridge);
+    let removed = object(&event.records[0].body);
+    assert_eq!(removed.event_name, "ObjectRemoved:DeleteMarkerCreated");
+    assert_eq!(removed.key, "org2/report final.pdf");
+    assert_eq!(
+        removed.version_id.as_deref(),
+        Some("1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF")
+    );
+    assert_eq!(removed.event_time.as_deref(), Some("2026-11-25T12:00:00Z"));
 }
 
 #[test]

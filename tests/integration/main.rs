@@ -18,6 +18,8 @@ mod check;
 mod cli;
 /// Loading, caching and refreshing the configuration from S3.
 mod config_refresh;
+/// Deletes that follow the source, per org and opt-in: the safety rules, `check`, the shapes.
+mod deletes;
 /// The deployment template: cfn-lint, parameters, least-privilege IAM, triggers, alarms.
 mod deploy;
 /// The docs' links: every relative link and anchor resolves, every docs/ page is in the book.

@@ -30,7 +30,7 @@ pub use plugin::{
     PluginSource, PluginSpec,
 };
 pub use role::{AssumedRole, valid_role_arn};
-pub use write::{CannedAcl, Encryption, StorageClass, is_account_id};
+pub use write::{CannedAcl, Deletes, Encryption, StorageClass, is_account_id};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -77,6 +77,8 @@ pub struct Org {
     pub expected_bucket_owner: Option<String>,
     /// `acl`: the canned ACL of the copies, for destination buckets that still use ACLs.
     pub acl: Option<CannedAcl>,
+    /// `deletes`: whether removals at the source remove the org's exports.
+    pub deletes: Deletes,
 }
 
 impl Org {
@@ -283,6 +285,7 @@ fn parse_customer(
     let encryption = write::encryption(&who, &mut fields);
     let acl = write::acl(&mut fields);
     let expected_bucket_owner = write::expected_bucket_owner(&mut fields);
+    let deletes = write::deletes(&mut fields);
     if !fields.finish() {
         return None;
     }
@@ -298,6 +301,7 @@ fn parse_customer(
         encryption,
         expected_bucket_owner,
         acl,
+        deletes,
     })
 }
 

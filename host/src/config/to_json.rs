@@ -114,6 +114,9 @@ fn write_fields(org: &Org, fields: &mut Map<String, Value>) {
             fields.insert("encryption".into(), Value::Object(kms));
         }
     }
+    if org.deletes != super::Deletes::Ignore {
+        fields.insert("deletes".into(), Value::from(org.deletes.as_str()));
+    }
     if let Some(acl) = org.acl {
         fields.insert("acl".into(), Value::from(acl.as_str()));
     }

@@ -168,6 +168,39 @@ pub(super) fn expected_bucket_owner(fields: &mut FieldReader) -> Option<String> 
     }
 }
 
+/// `deletes`: what a removal at the source does to the org's exports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Deletes {
+    /// `"ignore"` (the default): removals are skipped; exports stay.
+    #[default]
+    Ignore,
+    /// `"propagate"`: the export is deleted, in destination buckets that keep versions only
+    /// (the delete leaves a delete marker that can be undone); elsewhere the record fails
+    /// `DstBucketNotVersioned`.
+    Propagate,
+    /// `"propagate-unversioned"`: deleted in any bucket, permanently where it keeps no
+    /// versions.
+    PropagateUnversioned,
+}
+
+impl Deletes {
+    /// The value as the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deletes::Ignore => "ignore",
+            Deletes::Propagate => "propagate",
+            Deletes::PropagateUnversioned => "propagate-unversioned",
+        }
+    }
+}
+
+/// `deletes`: `"ignore"` (default), `"propagate"` or `"propagate-unversioned"`.
+pub(super) fn deletes(fields: &mut FieldReader) -> Deletes {
+    let choices =
+        [Deletes::Ignore, Deletes::Propagate, Deletes::PropagateUnversioned].map(|d| (d.as_str(), d));
+    fields.choice("deletes", Deletes::Ignore, &choices)
+}
+
 /// Whether `id` is an AWS account id: exactly 12 ASCII digits.
 pub fn is_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
@@ -192,6 +225,23 @@ mod tests {
         assert_eq!(a.encryption, None);
         assert_eq!(a.acl, None);
         assert_eq!(a.expected_bucket_owner, None);
+        assert_eq!(a.deletes, Deletes::Ignore);
+    }
+
+    #[test]
+    fn deletes() {
+        for d in [Deletes::Ignore, Deletes::Propagate, Deletes::PropagateUnversioned] {
+            assert_eq!(
+                org(&format!(r#","deletes":"{}""#, d.as_str())).unwrap().deletes,
+                d
+            );
+        }
+        assert_eq!(
+            org(r#","deletes":"always""#).unwrap_err(),
+            [
+                r#"customers[0] (a): deletes "always" is not valid; expected "ignore", "propagate" or "propagate-unversioned""#
+            ]
+        );
     }
 
     #[test]

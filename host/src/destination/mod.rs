@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod folder;
 mod multipart;
 pub mod one_file;
+pub mod removal;
 pub mod s3;
 pub mod stop;
 mod upload;

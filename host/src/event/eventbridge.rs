@@ -1,5 +1,6 @@
-//! EventBridge "Object Created" events from S3 (`source: aws.s3`), directly or carried in
-//! an SQS message. Other detail types are ignored, not refused.
+//! EventBridge "Object Created" and "Object Deleted" events from S3 (`source: aws.s3`),
+//! directly or carried in an SQS message. Other detail types, and deletions by a lifecycle
+//! expiration, are ignored, not refused.
 //!
 //! Reads the event's `detail` into a [`SourceObject`] in S3 notification spelling
 //! (`reason` → `ObjectCreated:*`), or says which field is wrong; knows nothing of the
@@ -27,13 +28,27 @@ pub(super) fn body(locator: &str, fields: &Map<String, Value>) -> RecordBody {
         .and_then(Value::as_str)
         .map(str::to_string);
     let raw_key = detail.pointer("/object/key").and_then(Value::as_str);
-    if detail_type != "Object Created" {
-        return RecordBody::Ignored {
-            bucket,
-            key: raw_key.and_then(|k| decode_notification_key(k).ok()),
-            reason: format!("EventBridge event {detail_type:?} is not an object creation"),
-        };
-    }
+    let reason = detail.get("reason").and_then(Value::as_str);
+    let ignored = |reason: String| RecordBody::Ignored {
+        bucket: bucket.clone(),
+        key: raw_key.and_then(|k| decode_notification_key(k).ok()),
+        reason,
+    };
+    let removal = match (detail_type, reason) {
+        ("Object Created", _) => None,
+        ("Object Deleted", Some("Lifecycle Expiration")) => {
+            return ignored("EventBridge event \"Object Deleted\" (Lifecycle Expiration): lifecycle expirations are never propagated".into());
+        }
+        ("Object Deleted", _) => Some(match detail.get("deletion-type").and_then(Value::as_str) {
+            Some("Delete Marker Created") => "ObjectRemoved:DeleteMarkerCreated",
+            _ => "ObjectRemoved:Delete",
+        }),
+        _ => {
+            return ignored(format!(
+                "EventBridge event {detail_type:?} is not an object creation"
+            ));
+        }
+    };
     let Some(bucket) = bucket.filter(|b| !b.is_empty()) else {
         return invalid(
             locator,
@@ -52,25 +67,23 @@ pub(super) fn body(locator: &str, fields: &Map<String, Value>) -> RecordBody {
         Ok(size) => size,
         Err(why) => return invalid(locator, "detail.object.size", why),
     };
-    let reason = detail
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or("PutObject");
-    let event_name = match reason {
+    let event_name = removal.unwrap_or(match reason.unwrap_or("PutObject") {
         "PutObject" => "ObjectCreated:Put",
         "POST Object" => "ObjectCreated:Post",
         "CopyObject" => "ObjectCreated:Copy",
         "CompleteMultipartUpload" => "ObjectCreated:CompleteMultipartUpload",
         _ => "ObjectCreated:Put",
-    };
+    });
     RecordBody::Object(SourceObject {
         bucket,
         key,
-        size,
+        // A removal announces no object: no size, no ETag.
+        size: size.filter(|_| removal.is_none()),
         etag: detail
             .pointer("/object/etag")
             .and_then(Value::as_str)
-            .and_then(clean_etag),
+            .and_then(clean_etag)
+            .filter(|_| removal.is_none()),
         version_id: detail
             .pointer("/object/version-id")
             .and_then(Value::as_str)
@@ -178,9 +191,47 @@ mod tests {
     }
 
     #[test]
+    fn deletions_are_removals_but_lifecycle_expirations_are_ignored() {
+        for (deletion, name) in [
+            (Some("Permanently Deleted"), "ObjectRemoved:Delete"),
+            (Some("Delete Marker Created"), "ObjectRemoved:DeleteMarkerCreated"),
+            (None, "ObjectRemoved:Delete"),
+        ] {
+            let mut detail = json!({"bucket": {"name": "b"}, "object": {"key": "a+b", "version-id": "v2",
+                "etag": "x", "size": 3}, "reason": "DeleteObject"});
+            if let Some(deletion) = deletion {
+                detail["deletion-type"] = json!(deletion);
+            }
+            let RecordBody::Object(object) = body("e", &event("Object Deleted", detail)) else {
+                panic!("{deletion:?}")
+            };
+            assert_eq!(object.event_name, name);
+            assert!(object.is_removal());
+            assert_eq!(
+                (object.key.as_str(), object.version_id.as_deref()),
+                ("a b", Some("v2"))
+            );
+            assert_eq!((object.size, object.etag), (None, None));
+        }
+        let expired = event(
+            "Object Deleted",
+            json!({"bucket": {"name": "b"}, "object": {"key": "a"}, "reason": "Lifecycle Expiration",
+                "deletion-type": "Permanently Deleted"}),
+        );
+        assert_eq!(
+            body("e", &expired),
+            RecordBody::Ignored {
+                bucket: Some("b".into()),
+                key: Some("a".into()),
+                reason: "EventBridge event \"Object Deleted\" (Lifecycle Expiration): lifecycle expirations are never propagated".into(),
+            }
+        );
+    }
+
+    #[test]
     fn other_detail_types_are_ignored_and_other_sources_are_not_eventbridge() {
         let deleted = event(
-            "Object Deleted",
+            "Object Restore Completed",
             json!({"bucket": {"name": "b"}, "object": {"key": "a+b"}}),
         );
         assert!(is_eventbridge(&deleted));
@@ -189,7 +240,7 @@ mod tests {
             RecordBody::Ignored {
                 bucket: Some("b".into()),
                 key: Some("a b".into()),
-                reason: "EventBridge event \"Object Deleted\" is not an object creation".into(),
+                reason: "EventBridge event \"Object Restore Completed\" is not an object creation".into(),
             }
         );
         let mut other = deleted.clone();

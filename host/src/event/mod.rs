@@ -27,7 +27,8 @@ mod s3;
 
 pub use batch::{BatchJob, BucketArnError, ResultCode, bucket_from_arn};
 
-/// One object announced as created.
+/// One object announced as created, or as removed (`event_name` `ObjectRemoved:*`: see
+/// [`SourceObject::is_removal`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceObject {
     /// Source bucket name.
@@ -44,6 +45,14 @@ pub struct SourceObject {
     pub event_time: Option<String>,
     /// Event name in S3 notification spelling, e.g. `ObjectCreated:Put`.
     pub event_name: String,
+}
+
+impl SourceObject {
+    /// Whether the event announced a removal (`ObjectRemoved:Delete` or
+    /// `ObjectRemoved:DeleteMarkerCreated`, in any event shape) rather than a creation.
+    pub fn is_removal(&self) -> bool {
+        self.event_name.starts_with("ObjectRemoved:")
+    }
 }
 
 #[cfg(test)]

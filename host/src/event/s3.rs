@@ -1,5 +1,7 @@
 //! S3 notification records (`eventSource: aws:s3`, as S3 sends them directly or through SQS
 //! and SNS) and `s3:TestEvent`, the message S3 sends when a notification is configured.
+//! Creations and removals (`ObjectRemoved:Delete`, `ObjectRemoved:DeleteMarkerCreated`) are
+//! objects; every other event, lifecycle expirations included, is ignored.
 //!
 //! Reads one record's fields into a [`SourceObject`], or says which field is wrong; knows
 //! nothing of the envelope around it.
@@ -8,6 +10,9 @@ use serde_json::{Map, Value};
 
 use super::{EventRecord, RecordBody, SourceObject, clean_etag, invalid, non_empty, optional_size};
 use crate::s3::keys::decode_notification_key;
+
+/// The removals an org's `deletes` may propagate (lifecycle expirations never are).
+pub(super) const REMOVALS: [&str; 2] = ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated"];
 
 /// Whether a JSON object is S3's `s3:TestEvent`.
 pub(super) fn is_test_event(fields: &Map<String, Value>) -> bool {
@@ -69,11 +74,17 @@ pub(super) fn record(locator: &str, record: &Value) -> RecordBody {
         Ok(k) => k,
         Err(e) => return invalid(locator, "s3.object.key", &e.to_string()),
     };
-    if !event_name.starts_with("ObjectCreated:") {
+    let removal = REMOVALS.contains(&event_name);
+    if !event_name.starts_with("ObjectCreated:") && !removal {
+        let reason = if event_name.starts_with("LifecycleExpiration:") {
+            format!("event {event_name}: lifecycle expirations are never propagated")
+        } else {
+            format!("event {event_name} is not an object creation")
+        };
         return RecordBody::Ignored {
             bucket: Some(bucket),
             key: Some(key),
-            reason: format!("event {event_name} is not an object creation"),
+            reason,
         };
     }
     let object = record.pointer("/s3/object").unwrap_or(&Value::Null);
@@ -84,8 +95,13 @@ pub(super) fn record(locator: &str, record: &Value) -> RecordBody {
     RecordBody::Object(SourceObject {
         bucket,
         key,
-        size,
-        etag: object.get("eTag").and_then(Value::as_str).and_then(clean_etag),
+        // A removal announces no object: no size, no ETag.
+        size: size.filter(|_| !removal),
+        etag: object
+            .get("eTag")
+            .and_then(Value::as_str)
+            .and_then(clean_etag)
+            .filter(|_| !removal),
         version_id: object
             .get("versionId")
             .and_then(Value::as_str)
@@ -216,16 +232,53 @@ mod tests {
         };
         assert_eq!((object.key.as_str(), object.size), ("a b+c", None));
         assert_eq!((object.etag.as_deref(), object.version_id), (Some("abc"), None));
-        let mut removed = put("a+b", json!({"versionId": "v1"}));
-        removed["eventName"] = json!("ObjectRemoved:Delete");
+        let mut restored = put("a+b", json!({}));
+        restored["eventName"] = json!("ObjectRestore:Completed");
         assert_eq!(
-            record("r", &removed),
+            record("r", &restored),
             RecordBody::Ignored {
                 bucket: Some("src".into()),
                 key: Some("a b".into()),
-                reason: "event ObjectRemoved:Delete is not an object creation".into(),
+                reason: "event ObjectRestore:Completed is not an object creation".into(),
             }
         );
+    }
+
+    #[test]
+    fn removals_are_objects_and_lifecycle_expirations_are_ignored() {
+        for name in REMOVALS {
+            let mut removed = put("a+b", json!({"versionId": "v1", "size": 3, "eTag": "x"}));
+            removed["eventName"] = json!(name);
+            let RecordBody::Object(object) = record("r", &removed) else {
+                panic!("{name}")
+            };
+            assert!(object.is_removal(), "{name}");
+            assert_eq!(
+                (object.key.as_str(), object.version_id.as_deref()),
+                ("a b", Some("v1"))
+            );
+            assert_eq!(
+                (object.size, object.etag),
+                (None, None),
+                "a removal announces no object"
+            );
+            assert_eq!(object.event_name, name);
+        }
+        for name in [
+            "LifecycleExpiration:Delete",
+            "LifecycleExpiration:DeleteMarkerCreated",
+        ] {
+            let mut expired = put("a", json!({}));
+            expired["eventName"] = json!(name);
+            assert_eq!(
+                record("r", &expired),
+                RecordBody::Ignored {
+                    bucket: Some("src".into()),
+                    key: Some("a".into()),
+                    reason: format!("event {name}: lifecycle expirations are never propagated"),
+                }
+            );
+        }
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub(super) fn tally_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u6
         ("Failed", "Count", tally.totals.failed as u64),
         ("BytesCopied", "Bytes", tally.totals.bytes_copied),
     ];
+    // Only where a removal was propagated: lines without deletes stay as they were.
+    if tally.totals.deleted > 0 {
+        counts.push(("Deleted", "Count", tally.totals.deleted as u64));
+    }
     let p = &tally.plugin;
     if p.decisions > 0 {
         counts.extend([

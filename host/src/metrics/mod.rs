@@ -18,6 +18,7 @@
 //! Metrics: `Copied`, `Skipped`, `Superseded`, `Failed` (Count), `BytesCopied` (Bytes),
 //! `CopyLatency` (Milliseconds, the `ms` of each copied record) and `ExportLag`
 //! (Milliseconds, the `lagMs` of each copied record that has one: event time to completion).
+//! Where a removal deleted exports: `Deleted` (Count; absent from lines without one).
 //! Where a plugin decided (per org, and summed in the all-orgs line): `PluginDecisions`,
 //! `PluginTraps`, `PluginTimeouts`, `PluginErrAnswers`, `PluginInvalidAnswers`,
 //! `PluginFallbacks` (Count) and `PluginDecisionTime` (Milliseconds). Times are arrays of
@@ -26,7 +27,7 @@
 //! **Bounded output.** EMF takes at most [`MAX_METRICS`] metrics per directive, at most
 //! [`MAX_DIMENSIONS`] dimensions per dimension set, at most [`MAX_VALUES`] values per metric,
 //! and a line is one CloudWatch Logs event (at most 256 KB). The output is *split, never
-//! capped*: each line carries at most 14 metrics and 2 dimensions whatever the number of
+//! capped*: each line carries at most 14 metrics (15 with `Deleted`) and 2 dimensions whatever the number of
 //! orgs, because every org and every (org, code) pair gets lines of its own; value arrays go
 //! 100 at a time, further values into continuation lines (same dimensions, the time metrics
 //! only), so no value is dropped and no count is published twice. The longest line holds

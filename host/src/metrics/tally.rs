@@ -59,7 +59,7 @@ impl Tally {
                     .entry(r.reason_code.unwrap_or(ReasonCode::Other))
                     .or_default() += 1;
             }
-            Outcome::Skipped | Outcome::Superseded => {}
+            Outcome::Skipped | Outcome::Superseded | Outcome::Deleted => {}
         }
         if let Some(run) = &r.plugin {
             self.plugin.add(run);

@@ -455,3 +455,32 @@ fn three_hundred_orgs_in_one_event_stay_within_emf_limits() {
     let orgs: std::collections::BTreeSet<&str> = lines.iter().filter_map(|l| l["Org"].as_str()).collect();
     assert_eq!(orgs.len(), ORGS);
 }
+
+/// `Deleted` per org (and in the all-orgs line) where a removal deleted exports; lines
+/// without one carry no `Deleted` at all.
+#[test]
+fn deleted_is_counted_per_org_only_where_exports_were_deleted() {
+    let report = Report::new(
+        Trigger::Sqs,
+        vec![
+            record(Some("org1"), Outcome::Deleted, None, 3),
+            record(Some("org1"), Outcome::Deleted, None, 4),
+            record(Some("org2"), Outcome::Copied, Some(10), 5),
+        ],
+    );
+    assert_eq!(report.totals.deleted, 2);
+    let lines = parse(&emf_lines(&report, T));
+    let of = |org: &str| {
+        lines
+            .iter()
+            .find(|l| l["Org"] == org)
+            .unwrap_or_else(|| panic!("no line for {org}"))
+    };
+    assert_eq!(of("org1")["Deleted"], 2);
+    assert!(metric_names(of("org1")).contains(&"Deleted/Count".to_string()));
+    assert_eq!(of("org1")["Copied"], 0);
+    assert!(of("org2").get("Deleted").is_none());
+    assert!(!metric_names(of("org2")).contains(&"Deleted/Count".to_string()));
+    let all = lines.iter().find(|l| dims(l) == json!([[]])).unwrap();
+    assert_eq!(all["Deleted"], 2);
+}

@@ -30,6 +30,8 @@ pub enum Outcome {
     Superseded,
     /// Could not be copied; the invocation fails so Lambda retries or dead-letters it.
     Failed,
+    /// A removal at the source, propagated: the export was deleted (the org's `deletes`).
+    Deleted,
 }
 
 /// One record's result.
@@ -105,6 +107,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Superseded => "superseded",
             Outcome::Failed => "failed",
+            Outcome::Deleted => "deleted",
         }
     }
 }
@@ -282,7 +285,7 @@ impl TargetReport {
         let rank = |o: Outcome| match o {
             Outcome::Failed => 3,
             Outcome::Superseded => 2,
-            Outcome::Copied => 1,
+            Outcome::Copied | Outcome::Deleted => 1,
             Outcome::Skipped => 0,
         };
         targets.iter().rev().max_by_key(|t| rank(t.outcome))
@@ -344,6 +347,9 @@ pub struct Totals {
     pub superseded: usize,
     /// Records failed.
     pub failed: usize,
+    /// Records whose removal deleted their exports (left out of the report when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub deleted: usize,
     /// Bytes copied in all.
     pub bytes_copied: u64,
 }
@@ -361,8 +367,13 @@ impl Totals {
             Outcome::Skipped => self.skipped += 1,
             Outcome::Superseded => self.superseded += 1,
             Outcome::Failed => self.failed += 1,
+            Outcome::Deleted => self.deleted += 1,
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The result of one invocation.

@@ -115,6 +115,8 @@ impl Report {
                         (job.treat_missing_keys_as, reason)
                     }
                     Outcome::Superseded => (ResultCode::Succeeded, format!("superseded: {reason}")),
+                    // Batch Operations tasks name objects that exist, never removals.
+                    Outcome::Deleted => (ResultCode::Succeeded, "deleted".to_string()),
                     Outcome::Failed if r.retryable => (ResultCode::TemporaryFailure, reason),
                     Outcome::Failed => (ResultCode::PermanentFailure, reason),
                 };

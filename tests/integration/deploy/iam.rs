@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{
-    BASIC_EXECUTION_ROLE, MODES, ROLE, Statement, expected_grants, function_s3_grants, render, render_file,
-    repo, resource, statements, template_path, template_text, textual_violations, violations,
+    BASIC_EXECUTION_ROLE, DESTINATIONS, MODES, ROLE, SOURCE, Statement, expected_grants, function_s3_grants,
+    render, render_file, repo, resource, statements, template_path, template_text, textual_violations,
+    violations,
 };
 
 #[test]
@@ -243,7 +244,7 @@ fn the_template_text_has_no_s3_wildcard_or_star_resource() {
 /// for Amazon S3). CopyObject reads the source's tags and writes them (the default tagging
 /// directive copies them); a multipart copy reads them and sends them with
 /// CreateMultipartUpload.
-const S3_CALLS: [(&str, &[&str]); 14] = [
+const S3_CALLS: [(&str, &[&str]); 16] = [
     (
         "copy_object",
         &[
@@ -269,6 +270,8 @@ const S3_CALLS: [(&str, &[&str]); 14] = [
     ("put_object", &["s3:PutObject"]),
     ("put_object_tagging", &["s3:PutObjectTagging"]),
     ("delete_object", &["s3:DeleteObject"]),
+    ("get_bucket_versioning", &["s3:GetBucketVersioning"]),
+    ("list_object_versions", &["s3:ListBucketVersions"]),
 ];
 
 /// Library sources that never run in the Lambda function: `backfill` and `check` (the CLI,
@@ -311,6 +314,11 @@ fn the_role_grants_only_what_the_code_calls() {
             calls.insert("set_acl");
             needed.insert("s3:PutObjectAcl".to_string());
         }
+        // A read that names a version (the version below a delete marker) is GetObjectVersion.
+        if text.contains(".version_id(") {
+            calls.insert("version_id");
+            needed.insert("s3:GetObjectVersion".to_string());
+        }
     }
     for call in [
         "copy_object",
@@ -320,12 +328,14 @@ fn the_role_grants_only_what_the_code_calls() {
     ] {
         assert!(calls.contains(call), "{call} found in host/src ({calls:?})");
     }
-    let rendered = render(&[
+    // Everything the code can call, deletes included (PropagateDeletes=true).
+    let params = [
         ("PluginBucketName", "plugin-store"),
         ("TriggerMode", "SQS"),
         ("CreateSourceBucket", "false"),
-    ]);
-    let granted: BTreeSet<String> = function_s3_grants(&rendered)
+        ("PropagateDeletes", "true"),
+    ];
+    let granted: BTreeSet<String> = function_s3_grants(&render(&params))
         .into_iter()
         .map(|(a, _)| a)
         .collect();
@@ -333,9 +343,51 @@ fn the_role_grants_only_what_the_code_calls() {
         granted, needed,
         "granted (left) vs needed by the calls {calls:?} (right)"
     );
-    for unused in ["s3:GetObjectVersion", "s3:ListMultipartUploadParts"] {
-        assert!(!granted.contains(unused), "{unused}");
-        assert!(!template_text().contains(&format!("- {unused}\n")), "{unused}");
+    let unused = "s3:ListMultipartUploadParts";
+    assert!(!granted.contains(unused), "{unused}");
+    assert!(!template_text().contains(&format!("- {unused}\n")), "{unused}");
+    // Without PropagateDeletes, none of the removals' grants.
+    let without: BTreeSet<String> = function_s3_grants(&render(&params[..3]))
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    for removal_only in DELETE_ACTIONS {
+        assert!(granted.contains(removal_only), "{removal_only}");
+        assert!(!without.contains(removal_only), "{removal_only}");
+    }
+}
+
+/// What a propagated removal calls, granted only with PropagateDeletes=true.
+const DELETE_ACTIONS: [&str; 4] = [
+    "s3:DeleteObject",
+    "s3:GetBucketVersioning",
+    "s3:ListBucketVersions",
+    "s3:GetObjectVersion",
+];
+
+/// PropagateDeletes=true adds exactly the removals' grants, each on its own resources (the
+/// destination objects and buckets, the source's versions); false adds nothing.
+#[test]
+fn propagate_deletes_adds_exactly_the_delete_grants() {
+    for mode in MODES {
+        let create = if mode == "S3" { "true" } else { "false" };
+        let off = [("TriggerMode", mode), ("CreateSourceBucket", create)];
+        assert_eq!(function_s3_grants(&render(&off)), expected_grants(None), "{mode}");
+        let on = [
+            ("TriggerMode", mode),
+            ("CreateSourceBucket", create),
+            ("PropagateDeletes", "true"),
+        ];
+        let rendered = render(&on);
+        let mut expected = expected_grants(None);
+        for d in DESTINATIONS {
+            expected.insert(("s3:DeleteObject".into(), format!("arn:aws:s3:::{d}/*")));
+            expected.insert(("s3:GetBucketVersioning".into(), format!("arn:aws:s3:::{d}")));
+        }
+        expected.insert(("s3:ListBucketVersions".into(), format!("arn:aws:s3:::{SOURCE}")));
+        expected.insert(("s3:GetObjectVersion".into(), format!("arn:aws:s3:::{SOURCE}/*")));
+        assert_eq!(function_s3_grants(&rendered), expected, "{mode}");
+        assert_eq!(violations(&statements(&rendered)), Vec::<String>::new(), "{mode}");
     }
 }
 

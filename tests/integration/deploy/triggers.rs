@@ -157,3 +157,35 @@ fn eventbridge_mode_has_a_rule_on_objects_created_in_the_source_bucket() {
         assert!(!has_resource(&rendered, absent), "{absent}");
     }
 }
+
+/// PropagateDeletes=true adds removals to the trigger of every mode (S3 and SQS
+/// notifications: `s3:ObjectRemoved:*`; EventBridge: "Object Deleted"); false leaves
+/// creations only (the tests above).
+#[test]
+fn propagate_deletes_adds_removals_to_every_trigger() {
+    let s3 = render(&[("TriggerMode", "S3"), ("PropagateDeletes", "true")]);
+    assert_eq!(
+        resource(&s3, "SourceBucket")["Properties"]["NotificationConfiguration"],
+        json!({"LambdaConfigurations": [
+            {"Event": "s3:ObjectCreated:*", "Function": "{{ExportFunction.Arn}}"},
+            {"Event": "s3:ObjectRemoved:*", "Function": "{{ExportFunction.Arn}}"}
+        ]})
+    );
+    let sqs = render(&[
+        ("TriggerMode", "SQS"),
+        ("CreateSourceBucket", "true"),
+        ("PropagateDeletes", "true"),
+    ]);
+    assert_eq!(
+        resource(&sqs, "SourceBucket")["Properties"]["NotificationConfiguration"],
+        json!({"QueueConfigurations": [
+            {"Event": "s3:ObjectCreated:*", "Queue": "{{SourceQueue.Arn}}"},
+            {"Event": "s3:ObjectRemoved:*", "Queue": "{{SourceQueue.Arn}}"}
+        ]})
+    );
+    let eventbridge = render(&[("TriggerMode", "EventBridge"), ("PropagateDeletes", "true")]);
+    assert_eq!(
+        resource(&eventbridge, "ObjectCreatedRule")["Properties"]["EventPattern"]["detail-type"],
+        json!(["Object Created", "Object Deleted"])
+    );
+}

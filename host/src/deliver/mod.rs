@@ -2,7 +2,8 @@
 //! copies go ([`deliver`]), as the org's role when it has one, each outcome reported.
 //!
 //! The handler calls it once a record is planned, the backfill once its in-place check
-//! leaves targets to copy; neither chooses a client or names a role itself.
+//! leaves targets to copy; neither chooses a client or names a role itself. A removal the
+//! org propagates goes through [`remove`] instead, with the same client.
 
 use crate::config::Org;
 use crate::destination::{CopyOptions, Destination, S3Destination, SourceHead};
@@ -11,6 +12,10 @@ use crate::exporter::Exporter;
 use crate::report::TargetReport;
 use crate::route::Target;
 use crate::s3::roles::AssumeRoleFailed;
+
+mod remove;
+
+pub use remove::{Removed, is_export_of, remove};
 
 /// Where one org's copies go.
 enum OrgDestination<'e> {
