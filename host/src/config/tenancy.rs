@@ -104,23 +104,32 @@ pub(super) fn check(
                     owner.index
                 ));
             }
-            if source_bucket == Some(bucket) {
-                problems.push(format!(
-                    "{who} is the source bucket (SOURCE_BUCKET); exports must go to a bucket of the org's own"
-                ));
-            }
-            if config_bucket == Some(bucket) {
-                problems.push(format!(
-                    "{who} is the bucket this configuration is read from; a plugin could overwrite it"
-                ));
-            }
-            if plugin_buckets.contains(bucket) {
-                problems.push(format!(
-                    "{who} is a bucket plugins are read from; a plugin could overwrite another org's plugin"
-                ));
+            let read_by_a_plugin = plugin_buckets.contains(bucket);
+            for why in forbidden_writes(bucket, source_bucket, config_bucket, read_by_a_plugin) {
+                problems.push(format!("{who} {why}"));
             }
         }
     }
+}
+
+/// Why no org may write `bucket`, if it is the source, the configuration's bucket, or one
+/// plugins are read from: one line each.
+pub(super) fn forbidden_writes<'a>(
+    bucket: &str,
+    source_bucket: Option<&str>,
+    config_bucket: Option<&str>,
+    read_by_a_plugin: bool,
+) -> impl Iterator<Item = &'static str> + 'a {
+    [
+        (source_bucket == Some(bucket))
+            .then_some("is the source bucket (SOURCE_BUCKET); exports must go to a bucket of the org's own"),
+        (config_bucket == Some(bucket))
+            .then_some("is the bucket this configuration is read from; a plugin could overwrite it"),
+        read_by_a_plugin
+            .then_some("is a bucket plugins are read from; a plugin could overwrite another org's plugin"),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 #[cfg(test)]

@@ -455,3 +455,27 @@ fn three_hundred_orgs_in_one_event_stay_within_emf_limits() {
     let orgs: std::collections::BTreeSet<&str> = lines.iter().filter_map(|l| l["Org"].as_str()).collect();
     assert_eq!(orgs.len(), ORGS);
 }
+
+#[test]
+fn refused_org_documents_are_counted_per_org() {
+    let refusal = |org: &str| crate::config::Refusal {
+        document: format!("s3://cfg/orgs/{org}.json"),
+        org: org.into(),
+        reason: "r".into(),
+    };
+    let lines = parse(&config_rejected_lines(
+        &[refusal("b"), refusal("a"), refusal("b")],
+        T,
+    ));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["Org"].as_str(), lines[0]["ConfigRejected"].as_u64()),
+        (Some("a"), Some(1))
+    );
+    assert_eq!(
+        (lines[1]["Org"].as_str(), lines[1]["ConfigRejected"].as_u64()),
+        (Some("b"), Some(2))
+    );
+    assert_eq!(dims(&lines[0]), json!([["Org"]]));
+    assert!(config_rejected_lines(&[], T).is_empty());
+}

@@ -23,7 +23,7 @@ pub async fn validate(
     get: Lookup<'_>,
 ) -> Result<ExitCode, BadInput> {
     let location = match &config_file {
-        Some(path) => ConfigLocation::File(path.clone()),
+        Some(path) => ConfigLocation::local(path.clone()),
         None => env::config_in_s3(get).map_err(|e| anyhow!("{e}, or pass --config FILE"))?,
     };
     // validate routes no key: the suffixes decide nothing (SUFFIX_TO_COPY need not be set).
@@ -31,10 +31,10 @@ pub async fn validate(
         Ok(suffixes) => suffixes,
         Err(_) => SuffixSet::parse_list("validate").map_err(|e| anyhow!("{e}"))?,
     };
-    let mut settings = Settings::for_loading(get, location, suffixes).map_err(|e| anyhow!("{e}"))?;
+    let mut settings = Settings::for_loading(get, location.clone(), suffixes).map_err(|e| anyhow!("{e}"))?;
     settings.source_bucket = source_bucket.clone();
     let exporter = Exporter::from_env(settings).await;
-    let config = match config_file {
+    let config = match config_file.filter(|_| !location.is_documents()) {
         Some(path) => {
             let text = read_config_file(&path).await?;
             Arc::new(Config::parse_for_source(
@@ -46,6 +46,11 @@ pub async fn validate(
         // The exporter's own read: its owner, its source bucket, its client.
         None => exporter.config().await?,
     };
+    // Org documents the function would refuse (each org's alone) fail validation.
+    let refused = exporter.take_config_refusals();
+    for refusal in &refused {
+        eprintln!("error: {}: refused: {}", refusal.document, refusal.reason);
+    }
     println!(
         "configuration is valid: {} orgs, retry {}",
         config.customers.len(),
@@ -78,6 +83,13 @@ pub async fn validate(
     }
     if broken > 0 {
         eprintln!("error: {broken} plugin(s) do not work; see above");
+        return Ok(ExitCode::from(BAD_INPUT));
+    }
+    if !refused.is_empty() {
+        eprintln!(
+            "error: {} org document(s) refused; see above (the function keeps those orgs' last good entries)",
+            refused.len()
+        );
         return Ok(ExitCode::from(BAD_INPUT));
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,241 @@
+//! The org documents form: what each document held when it was last read, and a refresh
+//! that lists the folder, reads only the documents whose tag changed (concurrently), drops
+//! the orgs whose document is gone, and lets each changed org in or refuses it on its own
+//! ([`admit`]).
+//!
+//! A document that cannot be parsed is refused for its org, which keeps its entry in force
+//! (or stays unconfigured); so is one that cannot be read for good (access denied, too
+//! large). One that could not be read for now is read again at the next refresh; on a cold
+//! start that fails the load instead, so no org's records are routed as if it had none.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::Client;
+use futures::stream::{self, StreamExt};
+
+use super::ConfigLoadError;
+use super::document::{self, Fetched};
+use super::listing::{self, Listed, document_location};
+use crate::config::{
+    Admitted, Config, ConfigDir, DEFAULTS_DOCUMENT, Defaults, DocumentEntries, Org, Refusal, admit,
+    parse_defaults, parse_org_document,
+};
+use crate::env::ConfigLocation;
+
+/// How many documents are read at once.
+const READ_CONCURRENCY: usize = 64;
+/// Attempts at a document that could not be read for now, in one refresh.
+const READ_ATTEMPTS: u32 = 3;
+
+/// What one document held when it was last read.
+#[derive(Debug, Default)]
+struct Document {
+    /// The tag it was read at.
+    tag: String,
+    /// The entry in force.
+    in_force: Option<Org>,
+    /// A valid version that was refused: weighed again at every refresh.
+    wanted: Option<Org>,
+}
+
+/// Every org document, by name, and the defaults.
+#[derive(Debug, Default)]
+pub(super) struct OrgDocuments {
+    documents: BTreeMap<String, Document>,
+    /// The defaults in force, and the tag they were read at.
+    defaults: (Option<String>, Defaults),
+}
+
+/// What a refresh reads with.
+pub(super) struct Reader<'a> {
+    pub client: &'a Client,
+    /// The folder.
+    pub location: &'a ConfigLocation,
+    pub bucket_owner: Option<&'a str>,
+    pub source_bucket: Option<&'a str>,
+    /// Whether nothing is in force yet.
+    pub cold: bool,
+}
+
+impl Reader<'_> {
+    /// Reads document `name`, retrying what could not be read for now.
+    async fn read(&self, name: &str) -> Result<Fetched, ConfigLoadError> {
+        let location = document_location(self.location, name);
+        let mut attempt = 1;
+        loop {
+            match document::read(self.client, &location, None, self.bucket_owner).await {
+                Err(e) if e.is_retryable() && attempt < READ_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// A document read at a refresh: what it now wants, or why it is refused.
+enum Read {
+    Valid(Org),
+    Refused { org: Option<String>, reason: String },
+    Gone,
+}
+
+impl OrgDocuments {
+    /// Brings every document up to date; returns the configuration when what is in force
+    /// changed (`None`: unchanged), and the refusals of this refresh.
+    pub(super) async fn refresh(
+        &mut self,
+        reader: &Reader<'_>,
+    ) -> Result<(Option<Config>, Vec<Refusal>), ConfigLoadError> {
+        let listed = listing::list(reader.client, reader.location, reader.bucket_owner).await?;
+        let mut refusals = Vec::new();
+        let (defaults, listed): (Vec<Listed>, Vec<Listed>) =
+            listed.into_iter().partition(|l| l.name == DEFAULTS_DOCUMENT);
+        let mut changed = self
+            .refresh_defaults(reader, defaults.first(), &mut refusals)
+            .await?;
+        // Orgs whose document is gone are dropped.
+        let before = self.documents.len();
+        let names: std::collections::HashSet<&str> = listed.iter().map(|l| l.name.as_str()).collect();
+        self.documents.retain(|name, _| names.contains(name.as_str()));
+        drop(names);
+        changed |= self.documents.len() != before;
+        let stale = listed
+            .into_iter()
+            .filter(|l| self.documents.get(&l.name).map(|d| &d.tag) != Some(&l.tag))
+            .map(|l| async move {
+                let fetched = reader.read(&l.name).await;
+                (l, fetched)
+            });
+        let reads: Vec<(Listed, Result<Fetched, ConfigLoadError>)> = stream::iter(stale)
+            .buffer_unordered(READ_CONCURRENCY)
+            .collect()
+            .await;
+        for (listed, fetched) in reads {
+            let origin = document_location(reader.location, &listed.name).to_string();
+            let read = match fetched {
+                Ok(Fetched::Changed { text, .. }) => match parse_org_document(&text, &origin) {
+                    Ok(org) => Read::Valid(org),
+                    Err(e) => Read::Refused {
+                        org: None,
+                        reason: e.to_string(),
+                    },
+                },
+                Ok(Fetched::Gone | Fetched::Unchanged) => Read::Gone,
+                Err(e) if e.is_retryable() && reader.cold => return Err(e),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "org document could not be read for now; read again at the next refresh");
+                    continue;
+                }
+                Err(e) => Read::Refused {
+                    org: None,
+                    reason: e.to_string(),
+                },
+            };
+            let document = self.documents.entry(listed.name.clone()).or_default();
+            document.tag = listed.tag.clone();
+            match read {
+                Read::Valid(org) if document.in_force.as_ref() == Some(&org) => document.wanted = None,
+                Read::Valid(org) => document.wanted = Some(org),
+                Read::Refused { org, reason } => {
+                    document.wanted = None;
+                    let org = org
+                        .or_else(|| document.in_force.as_ref().map(|o| o.org.clone()))
+                        .unwrap_or_else(|| listed.name.trim_end_matches(".json").to_string());
+                    refusals.push(Refusal {
+                        document: origin,
+                        org,
+                        reason,
+                    });
+                }
+                Read::Gone => {
+                    self.documents.remove(&listed.name);
+                    changed = true;
+                }
+            }
+        }
+        changed |= self.admit(reader, &mut refusals);
+        if !changed && !reader.cold {
+            return Ok((None, refusals));
+        }
+        let orgs = self
+            .documents
+            .values()
+            .filter_map(|d| d.in_force.clone())
+            .collect();
+        Ok((Some(Config::from_orgs(orgs, self.defaults.1.retry)), refusals))
+    }
+
+    /// Reads the defaults document when its tag changed; an invalid one is refused and the
+    /// defaults in force stay. Returns whether the defaults in force changed.
+    async fn refresh_defaults(
+        &mut self,
+        reader: &Reader<'_>,
+        listed: Option<&Listed>,
+        refusals: &mut Vec<Refusal>,
+    ) -> Result<bool, ConfigLoadError> {
+        let Some(listed) = listed else {
+            let changed = self.defaults != (None, Defaults::default());
+            self.defaults = (None, Defaults::default());
+            return Ok(changed);
+        };
+        if self.defaults.0.as_deref() == Some(listed.tag.as_str()) {
+            return Ok(false);
+        }
+        let origin = document_location(reader.location, &listed.name).to_string();
+        let parsed = match reader.read(&listed.name).await {
+            Ok(Fetched::Changed { text, .. }) => parse_defaults(&text, &origin).map_err(|e| e.to_string()),
+            Ok(Fetched::Gone | Fetched::Unchanged) => Ok(Defaults::default()),
+            Err(e) if e.is_retryable() && reader.cold => return Err(e),
+            Err(e) if e.is_retryable() => return Ok(false),
+            Err(e) => Err(e.to_string()),
+        };
+        let before = self.defaults.1;
+        match parsed {
+            Ok(defaults) => self.defaults = (Some(listed.tag.clone()), defaults),
+            Err(reason) => {
+                self.defaults.0 = Some(listed.tag.clone());
+                refusals.push(Refusal {
+                    document: origin,
+                    org: DEFAULTS_DOCUMENT.trim_end_matches(".json").into(),
+                    reason,
+                });
+            }
+        }
+        Ok(self.defaults.1 != before)
+    }
+
+    /// Lets in the wanted versions [`admit`] allows; returns whether any was.
+    fn admit(&mut self, reader: &Reader<'_>, refusals: &mut Vec<Refusal>) -> bool {
+        if self.documents.values().all(|d| d.wanted.is_none()) {
+            return false;
+        }
+        let entries: Vec<DocumentEntries> = self
+            .documents
+            .iter_mut()
+            .map(|(name, d)| DocumentEntries {
+                document: document_location(reader.location, name).to_string(),
+                in_force: d.in_force.take(),
+                wanted: d.wanted.take(),
+            })
+            .collect();
+        let config_dir = ConfigDir::of(&document_location(reader.location, DEFAULTS_DOCUMENT).to_string());
+        let (admitted, refused) = admit(&entries, &config_dir, reader.source_bucket);
+        refusals.extend(refused);
+        let mut any = false;
+        for ((document, entry), admitted) in self.documents.values_mut().zip(entries).zip(admitted) {
+            match admitted {
+                Admitted::Wanted => {
+                    document.in_force = entry.wanted;
+                    any = true;
+                }
+                Admitted::Kept | Admitted::Unconfigured => {
+                    document.in_force = entry.in_force;
+                    document.wanted = entry.wanted;
+                }
+            }
+        }
+        any
+    }
+}
