@@ -43,6 +43,8 @@ mod multipart;
 mod observability;
 /// Late, duplicated and out-of-order events: nothing goes back to an older version.
 mod ordering;
+/// The org documents form of the configuration: per-org admission, refresh by ETag.
+mod org_documents;
 /// What a plugin author starts with: `plugin wit`, `plugin new` projects built and run in
 /// each language, `plugin test --cases` budgets and `--json`.
 mod plugin_authors;

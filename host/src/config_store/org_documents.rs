@@ -36,6 +36,9 @@ struct Document {
     in_force: Option<Org>,
     /// A valid version that was refused: weighed again at every refresh.
     wanted: Option<Org>,
+    /// Why the version at `tag` cannot be used (unparsable, unreadable for good): said
+    /// again at every refresh until the document changes.
+    refused: Option<Refusal>,
 }
 
 /// Every org document, by name, and the defaults.
@@ -44,6 +47,8 @@ pub(super) struct OrgDocuments {
     documents: BTreeMap<String, Document>,
     /// The defaults in force, and the tag they were read at.
     defaults: (Option<String>, Defaults),
+    /// Why the defaults document at that tag is refused.
+    defaults_refused: Option<Refusal>,
 }
 
 /// What a refresh reads with.
@@ -77,7 +82,7 @@ impl Reader<'_> {
 /// A document read at a refresh: what it now wants, or why it is refused.
 enum Read {
     Valid(Org),
-    Refused { org: Option<String>, reason: String },
+    Refused { reason: String },
     Gone,
 }
 
@@ -92,9 +97,7 @@ impl OrgDocuments {
         let mut refusals = Vec::new();
         let (defaults, listed): (Vec<Listed>, Vec<Listed>) =
             listed.into_iter().partition(|l| l.name == DEFAULTS_DOCUMENT);
-        let mut changed = self
-            .refresh_defaults(reader, defaults.first(), &mut refusals)
-            .await?;
+        let mut changed = self.refresh_defaults(reader, defaults.first()).await?;
         // Orgs whose document is gone are dropped.
         let before = self.documents.len();
         let names: std::collections::HashSet<&str> = listed.iter().map(|l| l.name.as_str()).collect();
@@ -118,7 +121,6 @@ impl OrgDocuments {
                 Ok(Fetched::Changed { text, .. }) => match parse_org_document(&text, &origin) {
                     Ok(org) => Read::Valid(org),
                     Err(e) => Read::Refused {
-                        org: None,
                         reason: e.to_string(),
                     },
                 },
@@ -129,21 +131,23 @@ impl OrgDocuments {
                     continue;
                 }
                 Err(e) => Read::Refused {
-                    org: None,
                     reason: e.to_string(),
                 },
             };
             let document = self.documents.entry(listed.name.clone()).or_default();
             document.tag = listed.tag.clone();
+            document.refused = None;
             match read {
                 Read::Valid(org) if document.in_force.as_ref() == Some(&org) => document.wanted = None,
                 Read::Valid(org) => document.wanted = Some(org),
-                Read::Refused { org, reason } => {
+                Read::Refused { reason } => {
                     document.wanted = None;
-                    let org = org
-                        .or_else(|| document.in_force.as_ref().map(|o| o.org.clone()))
+                    let org = document
+                        .in_force
+                        .as_ref()
+                        .map(|o| o.org.clone())
                         .unwrap_or_else(|| listed.name.trim_end_matches(".json").to_string());
-                    refusals.push(Refusal {
+                    document.refused = Some(Refusal {
                         document: origin,
                         org,
                         reason,
@@ -155,6 +159,9 @@ impl OrgDocuments {
                 }
             }
         }
+        // What cannot be used is said at every refresh, for as long as it stays so.
+        refusals.extend(self.defaults_refused.iter().cloned());
+        refusals.extend(self.documents.values().filter_map(|d| d.refused.clone()));
         changed |= self.admit(reader, &mut refusals);
         if !changed && !reader.cold {
             return Ok((None, refusals));
@@ -173,11 +180,11 @@ impl OrgDocuments {
         &mut self,
         reader: &Reader<'_>,
         listed: Option<&Listed>,
-        refusals: &mut Vec<Refusal>,
     ) -> Result<bool, ConfigLoadError> {
         let Some(listed) = listed else {
             let changed = self.defaults != (None, Defaults::default());
             self.defaults = (None, Defaults::default());
+            self.defaults_refused = None;
             return Ok(changed);
         };
         if self.defaults.0.as_deref() == Some(listed.tag.as_str()) {
@@ -192,11 +199,12 @@ impl OrgDocuments {
             Err(e) => Err(e.to_string()),
         };
         let before = self.defaults.1;
+        self.defaults_refused = None;
         match parsed {
             Ok(defaults) => self.defaults = (Some(listed.tag.clone()), defaults),
             Err(reason) => {
                 self.defaults.0 = Some(listed.tag.clone());
-                refusals.push(Refusal {
+                self.defaults_refused = Some(Refusal {
                     document: origin,
                     org: DEFAULTS_DOCUMENT.trim_end_matches(".json").into(),
                     reason,
