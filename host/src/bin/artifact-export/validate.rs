@@ -17,9 +17,11 @@ use crate::input::read_config_file;
 
 /// Exit 0 when the configuration and its plugins work, 2 otherwise.
 /// With `source_bucket`, a destination that is the shared source bucket is refused too.
+/// With `split`, a valid single document is then written as org documents into that folder.
 pub async fn validate(
     config_file: Option<PathBuf>,
     source_bucket: Option<String>,
+    split: Option<PathBuf>,
     get: Lookup<'_>,
 ) -> Result<ExitCode, BadInput> {
     let location = match &config_file {
@@ -34,18 +36,21 @@ pub async fn validate(
     let mut settings = Settings::for_loading(get, location.clone(), suffixes).map_err(|e| anyhow!("{e}"))?;
     settings.source_bucket = source_bucket.clone();
     let exporter = Exporter::from_env(settings).await;
+    let mut text = None;
     let config = match config_file.filter(|_| !location.is_documents()) {
         Some(path) => {
-            let text = read_config_file(&path).await?;
-            Arc::new(Config::parse_for_source(
-                &text,
-                &path.display().to_string(),
-                source_bucket.as_deref(),
-            )?)
+            let read = read_config_file(&path).await?;
+            let config =
+                Config::parse_for_source(&read, &path.display().to_string(), source_bucket.as_deref())?;
+            text = Some(read);
+            Arc::new(config)
         }
         // The exporter's own read: its owner, its source bucket, its client.
         None => exporter.config().await?,
     };
+    if split.is_some() && text.is_none() {
+        return Err(anyhow!("--split takes a single document: pass --config FILE").into());
+    }
     // Org documents the function would refuse (each org's alone) fail validation.
     let refused = exporter.take_config_refusals();
     for refusal in &refused {
@@ -91,6 +96,10 @@ pub async fn validate(
             refused.len()
         );
         return Ok(ExitCode::from(BAD_INPUT));
+    }
+    if let (Some(dir), Some(text)) = (split, text) {
+        let written = crate::split::split(&text, &config, &dir)?;
+        println!("wrote {written} org documents to {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }
