@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{
-    BASIC_EXECUTION_ROLE, MODES, ROLE, Statement, expected_grants, function_s3_grants, render, render_file,
-    repo, resource, statements, template_path, template_text, textual_violations, violations,
+    BASIC_EXECUTION_ROLE, CONFIG_BUCKET, CONFIG_KEY, MODES, ROLE, Statement, expected_grants,
+    function_s3_grants, render, render_file, repo, resource, statements, template_path, template_text,
+    textual_violations, violations,
 };
 
 #[test]
@@ -418,4 +419,43 @@ fn the_role_names_the_stacks_own_partition() {
             "{partition}"
         );
     }
+}
+
+/// The statement with `sid` anywhere in the function role's policies.
+fn statement_with_sid(rendered: &Value, sid: &str) -> Option<Value> {
+    let policies = resource(rendered, ROLE)["Properties"]["Policies"].as_array()?;
+    policies
+        .iter()
+        .filter_map(|p| p["PolicyDocument"]["Statement"].as_array())
+        .flatten()
+        .find(|s| s["Sid"] == sid)
+        .cloned()
+}
+
+/// A `ConfigKey` ending in `/` (org documents) grants listing that prefix, one level, and
+/// reading the `.json` documents under it; one document grants neither.
+#[test]
+fn the_org_documents_form_may_list_its_prefix_one_level_and_read_its_documents() {
+    let prefix = "artifact-export/orgs/";
+    let rendered = render(&[("ConfigKey", prefix)]);
+    let mut expected = expected_grants(None);
+    expected.remove(&(
+        "s3:GetObject".to_string(),
+        format!("arn:aws:s3:::{CONFIG_BUCKET}/{CONFIG_KEY}"),
+    ));
+    expected.insert((
+        "s3:GetObject".into(),
+        format!("arn:aws:s3:::{CONFIG_BUCKET}/{prefix}*.json"),
+    ));
+    expected.insert(("s3:ListBucket".into(), format!("arn:aws:s3:::{CONFIG_BUCKET}")));
+    assert_eq!(function_s3_grants(&rendered), expected);
+    assert_eq!(violations(&statements(&rendered)), Vec::<String>::new());
+    let list = statement_with_sid(&rendered, "ListOrgDocuments").expect("the listing statement");
+    assert_eq!(
+        list["Condition"],
+        json!({"StringEquals": {"s3:prefix": prefix, "s3:delimiter": "/"}})
+    );
+    let single = render(&[]);
+    assert_eq!(function_s3_grants(&single), expected_grants(None));
+    assert_eq!(statement_with_sid(&single, "ListOrgDocuments"), None);
 }
