@@ -81,6 +81,7 @@ bench: setup $(TOOLS_VENV)/bin/cargo-lambda bench-tools
 	$(CARGO) bench -p artifact-export --bench backfill_scale
 	$(CARGO) bench -p artifact-export --bench routing_scale
 	$(CARGO) bench -p artifact-export --bench inventory_read
+	$(CARGO) bench -p artifact-export --bench config_load
 
 # rclone, the backfill bench's yardstick, from Debian's package (no root needed: the .deb is
 # unpacked under target/bench-tools/, nothing is installed system-wide; `apt-get update` is
