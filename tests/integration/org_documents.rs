@@ -255,7 +255,42 @@ async fn a_refresh_reads_only_the_documents_that_changed(server: &'static Server
     );
 }
 
+/// The command line's runs read org documents as the function does: `backfill` exports
+/// each org's objects, then `reconcile` finds everything in place.
+async fn backfill_and_reconcile_read_org_documents(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2"]).await;
+    write_org_documents(&world).await;
+    world.put("org1/a.jpg", b"a").await;
+    world.put("org2/b.jpg", b"b").await;
+    world.put("nobody/c.jpg", b"c").await;
+    let run = |command: &str| {
+        let mut env = world.function_env("jpg");
+        env.retain(|(name, _)| name != "CONFIGURATION_KEY");
+        crate::support::paths::binary()
+            .envs(env)
+            .env("CONFIGURATION_KEY", FOLDER)
+            .args([command, "--bucket", &world.source, "--progress-interval", "0"])
+            .output()
+            .unwrap()
+    };
+    let out = run("backfill");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(world.get(world.bucket_of("org1"), "org1/a.jpg").await.is_some());
+    assert!(world.get(world.bucket_of("org2"), "org2/b.jpg").await.is_some());
+    let out = run("reconcile");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("org2: 1 in place, 0 missing"), "{stdout}");
+}
+
 on_each_server!(
+    backfill_and_reconcile_read_org_documents,
     a_bad_org_document_leaves_every_other_org_working,
     a_conflict_one_org_introduces_is_refused_for_that_org_only,
     a_deleted_org_document_removes_the_org,
