@@ -9,6 +9,7 @@ use artifact_export::event::parse_event;
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;
 use artifact_export::report::{Outcome, RecordReport};
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::support::events::s3_event;
@@ -204,32 +205,24 @@ async fn a_refresh_reads_only_the_documents_that_changed(server: &'static Server
     write_org_documents(&world).await;
     let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
     let exporter = Exporter::new(server.client_via(&proxy.endpoint), documents_settings(&world));
-    let reads = |proxy: &FaultProxy| {
-        let seen = proxy.seen();
-        let lists = seen.iter().filter(|s| s.path.contains("list-type=2")).count();
-        let gets: Vec<String> = seen
-            .iter()
-            .filter(|s| s.method == "GET" && s.path.contains(FOLDER) && !s.path.contains("list-type"))
-            .map(|s| {
-                let name = s.path.rsplit('/').next().unwrap();
-                name.split('?').next().unwrap().to_string()
-            })
-            .collect();
-        (lists, gets)
-    };
     exporter.config().await.unwrap();
-    let (lists, mut gets) = reads(&proxy);
+    let (lists, mut gets) = document_reads(&proxy);
     gets.sort();
     assert_eq!(
         (lists, gets),
         (
             1,
-            vec!["org1.json".to_string(), "org2.json".into(), "org3.json".into()]
+            vec![
+                "_snapshot.jsonl".to_string(),
+                "org1.json".into(),
+                "org2.json".into(),
+                "org3.json".into()
+            ]
         )
     );
     exporter.config().await.unwrap();
-    let (lists, gets) = reads(&proxy);
-    assert_eq!((lists, gets.len()), (2, 3), "nothing changed: a listing, no read");
+    let (lists, gets) = document_reads(&proxy);
+    assert_eq!((lists, gets.len()), (2, 4), "nothing changed: a listing, no read");
     let (org2, bucket2) = &world.orgs[1];
     write_document(
         &world,
@@ -248,10 +241,10 @@ async fn a_refresh_reads_only_the_documents_that_changed(server: &'static Server
             .as_deref(),
         Some("pdf")
     );
-    let (lists, gets) = reads(&proxy);
+    let (lists, gets) = document_reads(&proxy);
     assert_eq!(
         (lists, gets.len(), gets.last().map(String::as_str)),
-        (3, 4, Some("org2.json"))
+        (3, 5, Some("org2.json"))
     );
 }
 
@@ -289,7 +282,148 @@ async fn backfill_and_reconcile_read_org_documents(server: &'static Server) {
     assert!(stdout.contains("org2: 1 in place, 0 missing"), "{stdout}");
 }
 
+/// The document names a proxy saw read (GET, not a listing), and the listings.
+fn document_reads(proxy: &FaultProxy) -> (usize, Vec<String>) {
+    let seen = proxy.seen();
+    let lists = seen.iter().filter(|s| s.path.contains("list-type=2")).count();
+    let gets = seen
+        .iter()
+        .filter(|s| s.method == "GET" && s.path.contains(FOLDER) && !s.path.contains("list-type"))
+        .map(|s| {
+            let name = s.path.rsplit('/').next().unwrap();
+            name.split('?').next().unwrap().to_string()
+        })
+        .collect();
+    (lists, gets)
+}
+
+/// `validate --write-snapshot` writes the snapshot; a cold start then reads it instead of
+/// each document, except those changed since (a stale snapshot costs reads, never a stale
+/// org), and a snapshot that is not one is ignored.
+async fn a_cold_start_reads_the_snapshot_and_only_documents_changed_since(server: &'static Server) {
+    let world = World::new(server, &["org1", "org2", "org3"]).await;
+    write_org_documents(&world).await;
+    let mut env = world.function_env("jpg");
+    env.retain(|(name, _)| name != "CONFIGURATION_KEY");
+    let out = crate::support::paths::binary()
+        .envs(env)
+        .env("CONFIGURATION_KEY", FOLDER)
+        .args(["validate", "--write-snapshot"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("wrote a snapshot of 3 documents"), "{stdout}");
+    let cold = || async {
+        let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+        let exporter = Exporter::new(server.client_via(&proxy.endpoint), documents_settings(&world));
+        let config = exporter.config().await.unwrap();
+        let (_, mut gets) = document_reads(&proxy);
+        gets.sort();
+        (config, gets)
+    };
+    let (config, gets) = cold().await;
+    assert_eq!(config.customers.len(), 3);
+    assert_eq!(gets, ["_snapshot.jsonl"]);
+    let (org2, bucket2) = &world.orgs[1];
+    write_document(
+        &world,
+        "org2.json",
+        json!({"org": org2, "destinationBucket": bucket2, "suffixes": ["pdf"]}),
+    )
+    .await;
+    let (config, gets) = cold().await;
+    assert_eq!(gets, ["_snapshot.jsonl", "org2.json"]);
+    let suffixes = config
+        .org_named("org2")
+        .unwrap()
+        .suffixes
+        .as_ref()
+        .map(|s| s.to_string());
+    assert_eq!(suffixes.as_deref(), Some("pdf"));
+    world
+        .put_config_object(&format!("{FOLDER}_snapshot.jsonl"), b"not a snapshot\n".to_vec())
+        .await;
+    let (config, gets) = cold().await;
+    assert_eq!(config.customers.len(), 3);
+    assert_eq!(gets, ["_snapshot.jsonl", "org1.json", "org2.json", "org3.json"]);
+}
+
+/// With enough orgs, a refresh lists ranges cut at the names it knows at once; documents
+/// added inside a range, at either end, and removed ones are all seen.
+async fn a_ranged_listing_sees_every_document_added_or_removed(server: &'static Server) {
+    const ORGS: usize = 2_500;
+    let world = World::new(server, &[]).await;
+    futures::stream::iter(0..ORGS)
+        .map(|i| {
+            let world = &world;
+            async move {
+                let org = format!("o{i:05}");
+                write_document(
+                    world,
+                    &format!("{org}.json"),
+                    json!({"org": org, "destinationBucket": format!("{org}-out")}),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+    let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+    let exporter = Exporter::new(server.client_via(&proxy.endpoint), documents_settings(&world));
+    assert_eq!(exporter.config().await.unwrap().customers.len(), ORGS);
+    let (first_lists, _) = document_reads(&proxy);
+    for (name, org) in [
+        ("a-first.json", "a-first"),
+        ("o02000x.json", "o02000x"),
+        ("z-last.json", "z-last"),
+    ] {
+        write_document(
+            &world,
+            name,
+            json!({"org": org, "destinationBucket": format!("{org}-out")}),
+        )
+        .await;
+    }
+    for gone in ["o00000.json", "o02000.json", "o02499.json"] {
+        world
+            .client
+            .delete_object()
+            .bucket(&world.config_bucket)
+            .key(format!("{FOLDER}{gone}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let config = exporter.config().await.unwrap();
+    assert_eq!(config.customers.len(), ORGS);
+    for org in ["a-first", "o02000x", "z-last", "o00001", "o02001", "o02498"] {
+        assert!(config.org_named(org).is_some(), "{org}");
+    }
+    for org in ["o00000", "o02000", "o02499"] {
+        assert!(config.org_named(org).is_none(), "{org}");
+    }
+    let (lists, _) = document_reads(&proxy);
+    assert_eq!(
+        first_lists, 3,
+        "a cold start without a snapshot lists in one chain"
+    );
+    assert_eq!(
+        lists - first_lists,
+        2 + 2,
+        "two ranges cut at o01250, 2 pages each, at once"
+    );
+}
+
 on_each_server!(
+    a_cold_start_reads_the_snapshot_and_only_documents_changed_since,
+    a_ranged_listing_sees_every_document_added_or_removed,
     backfill_and_reconcile_read_org_documents,
     a_bad_org_document_leaves_every_other_org_working,
     a_conflict_one_org_introduces_is_refused_for_that_org_only,

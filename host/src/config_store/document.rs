@@ -28,6 +28,17 @@ pub(super) async fn read(
     known_etag: Option<&str>,
     owner: Option<&str>,
 ) -> Result<Fetched, ConfigLoadError> {
+    read_to_limit(client, location, known_etag, owner, MAX_CONFIG_BYTES).await
+}
+
+/// [`read`], with `limit` bytes at most.
+pub(super) async fn read_to_limit(
+    client: &Client,
+    location: &ConfigLocation,
+    known_etag: Option<&str>,
+    owner: Option<&str>,
+    limit: u64,
+) -> Result<Fetched, ConfigLoadError> {
     let unreadable = |reason: String, retryable: bool| ConfigLoadError::Unreadable {
         location: location.to_string(),
         reason,
@@ -45,9 +56,7 @@ pub(super) async fn read(
         |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into(), false));
     match location {
         ConfigLocation::File(path) | ConfigLocation::Folder(path) => {
-            let bytes = read_file_to_limit(path, MAX_CONFIG_BYTES)
-                .await
-                .map_err(bounded)?;
+            let bytes = read_file_to_limit(path, limit).await.map_err(bounded)?;
             Ok(Fetched::Changed {
                 text: utf8(bytes)?,
                 etag: None,
@@ -70,7 +79,7 @@ pub(super) async fn read(
                 Err(e) => return not_read(location, classify(&e)),
             };
             let etag = output.e_tag().map(str::to_string);
-            let bytes = collect_body(output.body, output.content_length, MAX_CONFIG_BYTES)
+            let bytes = collect_body(output.body, output.content_length, limit)
                 .await
                 .map_err(bounded)?;
             Ok(Fetched::Changed {

@@ -2,8 +2,15 @@
 //! `ListObjectsV2` with the `/` delimiter, 1,000 per request) or the `.json` files of a
 //! folder, each with a tag that changes when its content does (the ETag; for a file, its
 //! size and modification time).
+//!
+//! One listing is a chain of pages, each waiting for the last one's continuation token. When
+//! the names are roughly known already (the last refresh's, or a snapshot's), the key space
+//! is cut at known names into up to [`RANGES`] ranges listed at once (`StartAfter` the cut,
+//! until a key passes the next cut): names added or removed since are found all the same,
+//! since the ranges together cover every key.
 
 use aws_sdk_s3::Client;
+use futures::future::try_join_all;
 
 use super::ConfigLoadError;
 use crate::env::ConfigLocation;
@@ -36,14 +43,21 @@ pub(super) fn document_location(folder: &ConfigLocation, name: &str) -> ConfigLo
     }
 }
 
-/// Every document in `folder`, by name.
+/// The most ranges listed at once.
+pub(super) const RANGES: usize = 16;
+/// Names per range at least: fewer are not worth a chain of their own.
+const NAMES_PER_RANGE: usize = 1_000;
+
+/// Every document in `folder`, by name; `known`: names believed to be there, in order (cut
+/// points for listing ranges at once; any may be gone).
 pub(super) async fn list(
     client: &Client,
     folder: &ConfigLocation,
     owner: Option<&str>,
+    known: &[&str],
 ) -> Result<Vec<Listed>, ConfigLoadError> {
     let mut listed = match folder {
-        ConfigLocation::S3Documents { bucket, prefix } => list_s3(client, bucket, prefix, owner)
+        ConfigLocation::S3Documents { bucket, prefix } => list_s3(client, bucket, prefix, owner, known)
             .await
             .map_err(|failure| ConfigLoadError::Unreadable {
                 location: folder.to_string(),
@@ -61,11 +75,46 @@ pub(super) async fn list(
     Ok(listed)
 }
 
+/// The cut points: up to `RANGES - 1` known names, evenly spread.
+fn cuts<'a>(known: &[&'a str]) -> Vec<&'a str> {
+    let ranges = (known.len() / NAMES_PER_RANGE).clamp(1, RANGES);
+    (1..ranges).map(|i| known[i * known.len() / ranges]).collect()
+}
+
 async fn list_s3(
     client: &Client,
     bucket: &str,
     prefix: &str,
     owner: Option<&str>,
+    known: &[&str],
+) -> Result<Vec<Listed>, S3Failure> {
+    let cuts = cuts(known);
+    // Range i: keys after cut i-1 (none: from the start) up to and including cut i (none: to
+    // the end).
+    let bounds: Vec<(Option<String>, Option<String>)> = (0..=cuts.len())
+        .map(|i| {
+            let after = i.checked_sub(1).map(|j| format!("{prefix}{}", cuts[j]));
+            let through = cuts.get(i).map(|c| format!("{prefix}{c}"));
+            (after, through)
+        })
+        .collect();
+    let ranges = try_join_all(
+        bounds
+            .into_iter()
+            .map(|(after, through)| list_range(client, bucket, prefix, owner, after, through)),
+    )
+    .await?;
+    Ok(ranges.into_iter().flatten().collect())
+}
+
+/// The documents with keys after `after` up to and including `through`.
+async fn list_range(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    owner: Option<&str>,
+    after: Option<String>,
+    through: Option<String>,
 ) -> Result<Vec<Listed>, S3Failure> {
     let mut listed = Vec::new();
     let mut continuation = None;
@@ -75,6 +124,7 @@ async fn list_s3(
             .bucket(bucket)
             .prefix(prefix)
             .delimiter("/")
+            .set_start_after(after.clone())
             .set_continuation_token(continuation.take())
             .set_expected_bucket_owner(owner.map(str::to_string))
             .send()
@@ -84,6 +134,9 @@ async fn list_s3(
             let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
                 continue;
             };
+            if through.as_deref().is_some_and(|through| key > through) {
+                return Ok(listed);
+            }
             let Some(name) = key.strip_prefix(prefix) else {
                 continue;
             };
@@ -124,4 +177,22 @@ async fn list_folder(path: &std::path::Path) -> std::io::Result<Vec<Listed>> {
         });
     }
     Ok(listed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_spread_the_known_names_into_ranges_of_at_least_a_thousand() {
+        let names: Vec<String> = (0..100_000).map(|i| format!("org{i:06}.json")).collect();
+        let known: Vec<&str> = names.iter().map(String::as_str).collect();
+        let cut = cuts(&known);
+        assert_eq!(cut.len(), RANGES - 1);
+        assert_eq!(cut[0], "org006250.json");
+        assert!(cut.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(cuts(&known[..1_999]), Vec::<&str>::new());
+        assert_eq!(cuts(&known[..2_000]), ["org001000.json"]);
+        assert!(cuts(&[]).is_empty());
+    }
 }

@@ -20,6 +20,9 @@ use crate::env::ConfigLocation;
 mod document;
 mod listing;
 mod org_documents;
+mod snapshot;
+
+pub use snapshot::{SNAPSHOT_NAME, write as write_snapshot};
 
 use document::Fetched;
 use org_documents::OrgDocuments;

@@ -16,6 +16,7 @@ use futures::stream::{self, StreamExt};
 use super::ConfigLoadError;
 use super::document::{self, Fetched};
 use super::listing::{self, Listed, document_location};
+use super::snapshot::{self, Snapshot};
 use crate::config::{
     Admitted, Config, ConfigDir, DEFAULTS_DOCUMENT, Defaults, DocumentEntries, Org, Refusal, admit,
     parse_defaults, parse_org_document,
@@ -23,7 +24,7 @@ use crate::config::{
 use crate::env::ConfigLocation;
 
 /// How many documents are read at once.
-const READ_CONCURRENCY: usize = 64;
+pub(super) const READ_CONCURRENCY: usize = 64;
 /// Attempts at a document that could not be read for now, in one refresh.
 const READ_ATTEMPTS: u32 = 3;
 
@@ -79,6 +80,14 @@ impl Reader<'_> {
     }
 }
 
+/// The text of `listed` in `snapshot`, if the snapshot has it at the listed ETag.
+fn from_snapshot(snapshot: Option<&Snapshot>, listed: &Listed) -> Option<String> {
+    match snapshot?.get(&listed.name) {
+        Some((etag, text)) if *etag == listed.tag => Some(text.clone()),
+        _ => None,
+    }
+}
+
 /// A document read at a refresh: what it now wants, or why it is refused.
 enum Read {
     Valid(Org),
@@ -93,7 +102,19 @@ impl OrgDocuments {
         &mut self,
         reader: &Reader<'_>,
     ) -> Result<(Option<Config>, Vec<Refusal>), ConfigLoadError> {
-        let listed = listing::list(reader.client, reader.location, reader.bucket_owner).await?;
+        // A cold start takes what it can from the snapshot; a refresh cuts the listing at
+        // the names it knows.
+        let snapshot = match reader.cold {
+            true => snapshot::read(reader.client, reader.location, reader.bucket_owner).await,
+            false => None,
+        };
+        let mut known: Vec<&str> = match &snapshot {
+            Some(snapshot) => snapshot.keys().map(String::as_str).collect(),
+            None => self.documents.keys().map(String::as_str).collect(),
+        };
+        known.sort_unstable();
+        let listed = listing::list(reader.client, reader.location, reader.bucket_owner, &known).await?;
+        drop(known);
         let mut refusals = Vec::new();
         let (defaults, listed): (Vec<Listed>, Vec<Listed>) =
             listed.into_iter().partition(|l| l.name == DEFAULTS_DOCUMENT);
@@ -107,9 +128,15 @@ impl OrgDocuments {
         let stale = listed
             .into_iter()
             .filter(|l| self.documents.get(&l.name).map(|d| &d.tag) != Some(&l.tag))
-            .map(|l| async move {
-                let fetched = reader.read(&l.name).await;
-                (l, fetched)
+            .map(|l| {
+                let from_snapshot = from_snapshot(snapshot.as_ref(), &l);
+                async move {
+                    let fetched = match from_snapshot {
+                        Some(text) => Ok(Fetched::Changed { text, etag: None }),
+                        None => reader.read(&l.name).await,
+                    };
+                    (l, fetched)
+                }
             });
         let reads: Vec<(Listed, Result<Fetched, ConfigLoadError>)> = stream::iter(stale)
             .buffer_unordered(READ_CONCURRENCY)

@@ -433,7 +433,7 @@ fn statement_with_sid(rendered: &Value, sid: &str) -> Option<Value> {
 }
 
 /// A `ConfigKey` ending in `/` (org documents) grants listing that prefix, one level, and
-/// reading the `.json` documents under it; one document grants neither.
+/// reading the `.json` documents under it and their snapshot; one document grants neither.
 #[test]
 fn the_org_documents_form_may_list_its_prefix_one_level_and_read_its_documents() {
     let prefix = "artifact-export/orgs/";
@@ -446,6 +446,10 @@ fn the_org_documents_form_may_list_its_prefix_one_level_and_read_its_documents()
     expected.insert((
         "s3:GetObject".into(),
         format!("arn:aws:s3:::{CONFIG_BUCKET}/{prefix}*.json"),
+    ));
+    expected.insert((
+        "s3:GetObject".into(),
+        format!("arn:aws:s3:::{CONFIG_BUCKET}/{prefix}_snapshot.jsonl"),
     ));
     expected.insert(("s3:ListBucket".into(), format!("arn:aws:s3:::{CONFIG_BUCKET}")));
     assert_eq!(function_s3_grants(&rendered), expected);

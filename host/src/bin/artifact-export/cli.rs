@@ -60,6 +60,11 @@ enum Command {
         /// folder (`<org>.json` each, `_defaults.json`): a migration aid.
         #[arg(long, value_name = "OUT_DIR")]
         split: Option<PathBuf>,
+        /// Then write the snapshot of the org documents in S3 (`_snapshot.jsonl` beside
+        /// them), which a cold start reads instead of one GET per org. Run again after edits:
+        /// a stale snapshot only costs the function a GET per changed document.
+        #[arg(long)]
+        write_snapshot: bool,
     },
     /// For each org, what the function can actually do: assume its roleArn, reach its
     /// destination bucket, load its plugin, and with --write-probe put and delete a
@@ -127,7 +132,8 @@ pub async fn run() -> ExitCode {
             config,
             source_bucket,
             split,
-        } => validate(config, source_bucket, split, get).await,
+            write_snapshot,
+        } => validate(config, source_bucket, split, write_snapshot, get).await,
         Command::Check {
             config,
             org,

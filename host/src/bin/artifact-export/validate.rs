@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use artifact_export::config::Config;
+use artifact_export::config_store;
 use artifact_export::env::{self, ConfigLocation, Lookup, Settings};
 use artifact_export::exporter::Exporter;
 use artifact_export::suffix::SuffixSet;
@@ -17,11 +18,13 @@ use crate::input::read_config_file;
 
 /// Exit 0 when the configuration and its plugins work, 2 otherwise.
 /// With `source_bucket`, a destination that is the shared source bucket is refused too.
-/// With `split`, a valid single document is then written as org documents into that folder.
+/// With `split`, a valid single document is then written as org documents into that folder;
+/// with `write_snapshot`, valid org documents in S3 get their snapshot written beside them.
 pub async fn validate(
     config_file: Option<PathBuf>,
     source_bucket: Option<String>,
     split: Option<PathBuf>,
+    write_snapshot: bool,
     get: Lookup<'_>,
 ) -> Result<ExitCode, BadInput> {
     let location = match &config_file {
@@ -96,6 +99,22 @@ pub async fn validate(
             refused.len()
         );
         return Ok(ExitCode::from(BAD_INPUT));
+    }
+    if write_snapshot {
+        if !matches!(location, ConfigLocation::S3Documents { .. }) {
+            return Err(anyhow!(
+                "--write-snapshot writes beside org documents in S3: set CONFIGURATION_KEY to their prefix (ending in /)"
+            )
+            .into());
+        }
+        let owner = exporter.settings().expected_bucket_owner.clone();
+        let written = config_store::write_snapshot(exporter.client(), &location, owner.as_deref())
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        println!(
+            "wrote a snapshot of {written} documents to {location}{}",
+            config_store::SNAPSHOT_NAME
+        );
     }
     if let (Some(dir), Some(text)) = (split, text) {
         let written = crate::split::split(&text, &config, &dir)?;
