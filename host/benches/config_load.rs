@@ -53,14 +53,25 @@ async fn upload_documents(world: &World, prefix: &str, orgs: usize) {
             let bucket = world.config_bucket.clone();
             let key = format!("{prefix}org{i:06}.json");
             async move {
-                client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .body(ByteStream::from(org_document(i).to_string().into_bytes()))
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("upload {key}: {e:?}"));
+                // Setup, not measured: Garage's SQLite answers "database is locked" (503) now
+                // and then under this load, so each upload gets a few attempts.
+                for attempt in 1.. {
+                    let sent = client
+                        .put_object()
+                        .bucket(&bucket)
+                        .key(&key)
+                        .body(ByteStream::from(org_document(i).to_string().into_bytes()))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(_) => break,
+                        Err(e) if attempt < 5 => {
+                            eprintln!("upload {key}: attempt {attempt}: {e}; again");
+                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(e) => panic!("upload {key}: {e:?}"),
+                    }
+                }
             }
         })
         .buffer_unordered(UPLOAD_CONCURRENCY)
