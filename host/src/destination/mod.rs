@@ -6,13 +6,15 @@
 pub mod aborts;
 pub mod checksum;
 pub mod folder;
+mod lock_config;
 mod multipart;
 pub mod one_file;
+mod properties;
 pub mod s3;
 pub mod stop;
 mod upload;
 
-use crate::config::{CannedAcl, Encryption, Org, StorageClass};
+use crate::config::{CannedAcl, Encryption, ObjectLockPolicy, Org, StorageClass};
 use crate::env::Settings;
 use crate::event::SourceObject;
 use crate::reason::FailureCode;
@@ -23,7 +25,9 @@ use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
 pub use aborts::Aborts;
 pub use checksum::Checksum;
 pub use folder::{FolderDestination, KeyRefused};
+pub use lock_config::LockConfigs;
 pub use one_file::{ManyTargets, OneFile, Ticket};
+pub use properties::ObjectLock;
 use s3::copy_heads_source;
 pub use s3::{Existing, Precision, S3Destination, Sse};
 pub use stop::{Stop, StopReason};
@@ -63,6 +67,9 @@ pub struct CopyOptions {
     /// The source's HEAD, read ahead while the plan was made
     /// ([`Destination::read_source_head`]): a copy that needs it does not send its own.
     pub source_head: Option<SourceHead>,
+    /// Which destination buckets have Object Lock, asked once per bucket in this run (only
+    /// for copies of a locked source).
+    pub lock_configs: LockConfigs,
 }
 
 impl CopyOptions {
@@ -82,6 +89,7 @@ impl CopyOptions {
             listed_storage_class: None,
             heads_source: true,
             source_head: None,
+            lock_configs: LockConfigs::default(),
         }
     }
 
@@ -122,6 +130,8 @@ pub struct WriteOptions {
     pub acl: Option<CannedAcl>,
     /// `expectedBucketOwner`, with the bucket it is about (the org's destination bucket).
     pub owner: Option<(String, String)>,
+    /// `objectLock`: whether a source's Object Lock is written on the copy.
+    pub object_lock: ObjectLockPolicy,
 }
 
 impl WriteOptions {
@@ -135,6 +145,7 @@ impl WriteOptions {
                 .expected_bucket_owner
                 .clone()
                 .map(|owner| (org.destination_bucket.clone(), owner)),
+            object_lock: org.object_lock,
         }
     }
 

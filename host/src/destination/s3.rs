@@ -15,6 +15,8 @@ use aws_sdk_s3::types::{
 };
 
 use super::checksum::{Checksum, ObjectChecksum};
+use super::lock_config::with_allowed_lock;
+use super::properties::SourceProperties;
 use super::{Copied, CopyError, CopyOptions, Delivery, SourceHead, WriteOptions, multipart};
 use crate::config::{CannedAcl, Encryption, StorageClass};
 use crate::event::SourceObject;
@@ -182,6 +184,7 @@ impl S3Destination {
             let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
                 storage_class: Some(class.clone()),
                 checksum: None,
+                properties: None,
             });
             single_copy(&self.client, &job, listed.as_ref(), options).await
         };
@@ -362,13 +365,17 @@ async fn head_source_object(
     .await
 }
 
-/// What the source's HEAD told a copy: its storage class and checksum.
+/// What the source's HEAD told a copy: its storage class, checksum and the properties the
+/// copy writes itself.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SourceFacts {
     /// The source's storage class; `None` for STANDARD (S3 leaves the header out).
     pub storage_class: Option<String>,
     /// The source's checksum.
     pub checksum: Option<ObjectChecksum>,
+    /// Headers, metadata, `Expires`, redirect and lock, when a HEAD was read (a copy without
+    /// one leaves them to the COPY directive).
+    pub properties: Option<SourceProperties>,
 }
 
 impl SourceFacts {
@@ -377,6 +384,7 @@ impl SourceFacts {
         SourceFacts {
             storage_class: head.storage_class().map(|c| c.as_str().to_string()),
             checksum: ObjectChecksum::from_head(head),
+            properties: Some(SourceProperties::from_head(head)),
         }
     }
 
@@ -432,7 +440,8 @@ pub(super) fn checksum_mismatch(expected: &Checksum, got: &Checksum) -> S3Failur
 }
 
 /// One `CopyObject` with the org's write options; with the source's HEAD (`source`), the
-/// source's class and checksum algorithm are asked for and the copy's checksum is compared
+/// source's class and checksum algorithm are asked for, the source's properties are written
+/// (REPLACE: S3's COPY drops the redirect and the lock) and the copy's checksum is compared
 /// with the source's.
 pub(super) async fn single_copy(
     client: &Client,
@@ -440,14 +449,27 @@ pub(super) async fn single_copy(
     source: Option<&SourceFacts>,
     options: &CopyOptions,
 ) -> (Result<Copied, S3Failure>, u32) {
+    let properties = match source.and_then(|s| s.properties.clone()) {
+        Some(properties) => {
+            match with_allowed_lock(client, properties, job.destination_bucket, options).await {
+                Ok(properties) => Some(properties),
+                Err(failure) => return (Err(failure), 1),
+            }
+        }
+        None => None,
+    };
     let copy_source_path = copy_source(job.source_bucket, job.source_key);
     let write = &options.write;
     let class = storage_class_to_send(write, source);
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
     let expected = source.and_then(SourceFacts::full_object_checksum);
     let (outcome, attempts) = with_retries(&options.retry, || async {
-        client
-            .copy_object()
+        let request = client.copy_object();
+        let request = match &properties {
+            Some(properties) => properties.on_copy(request),
+            None => request,
+        };
+        request
             .bucket(job.destination_bucket)
             .key(job.destination_key)
             .copy_source(&copy_source_path)

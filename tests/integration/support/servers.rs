@@ -33,6 +33,11 @@ pub struct Capabilities {
     pub dates_uploads: bool,
     /// Object Lock: buckets created with it, retention and legal hold on objects.
     pub object_lock: bool,
+    /// Writes the Object Lock headers of a `CopyObject` and a `CreateMultipartUpload` as S3
+    /// does (moto refuses them on a copy without a `Content-MD5` or
+    /// `x-amz-sdk-checksum-algorithm` header, which a copy has no body for, and drops them on
+    /// a multipart upload).
+    pub locks_on_copies: bool,
     /// A KMS service on the same endpoint (CreateKey), and SSE-KMS objects.
     pub kms: bool,
 }
@@ -131,6 +136,7 @@ fn load() -> Servers {
                 checks_kms_keys: false,
                 dates_uploads: true,
                 object_lock: false,
+                locks_on_copies: false,
                 kms: false,
             },
         ),
@@ -147,6 +153,7 @@ fn load() -> Servers {
                 checks_kms_keys: false,
                 dates_uploads: false,
                 object_lock: true,
+                locks_on_copies: false,
                 kms: true,
             },
         ),
@@ -163,6 +170,7 @@ fn load() -> Servers {
                 checks_kms_keys: false,
                 dates_uploads: true,
                 object_lock: true,
+                locks_on_copies: true,
                 kms: true,
             },
         ),
