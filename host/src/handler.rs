@@ -263,7 +263,7 @@ async fn export_object(
         lock_configs: shared.lock_configs.clone(),
         ..CopyOptions::from_settings(exporter.settings(), config.retry, stop, exporter.aborts().clone())
     };
-    let options = base.for_object(org, object, None);
+    let options = base.for_object(org);
     // The source's HEAD, when the copy of a proposed target will read one, is read while
     // the plan is made (a cold start's plugin load, a plugin decision) instead of after it.
     let read_ahead = !proposal.proposed.is_empty();

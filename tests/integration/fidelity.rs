@@ -1,6 +1,6 @@
 //! What an export keeps, as a matrix: one column per way an object is copied (a single
 //! `CopyObject`, a multipart copy, a copy as the org's role, an SSE-KMS source, a key a plugin
-//! rewrote), one row per property of the object. Each cell compares the destination with the
+//! rewrote, an org with a fixed storage class), one row per property of the object. Each cell compares the destination with the
 //! source (or with the org's override) and the matrix is printed whole; a server that lacks
 //! a feature prints `SKIP on <server>: <feature>` for the cells it cannot hold.
 //!
@@ -52,6 +52,9 @@ const COLUMNS: &[(&str, &str, &str, usize)] = &[
     ("role", "role", "role/a.pdf", 3000),
     ("sse-kms", "kms", "kms/a.pdf", 3000),
     ("plugin", "plug", "plug/x/a.pdf", 3000),
+    // An org with a fixed storage class: the event gives size and ETag, and the class needs
+    // no HEAD, yet the copy must still read the source's properties.
+    ("fixed", "fixed", "fixed/a.pdf", 3000),
 ];
 
 /// One object's properties as a HEAD (and GetObjectTagging) reads them, row by row.
@@ -278,6 +281,7 @@ async fn what_an_export_keeps(server: &'static Server) {
                         }
                     }
                     "plug" => c["plugin"] = plugin.clone(),
+                    "fixed" => c["storageClass"] = json!("STANDARD_IA"),
                     _ => {}
                 }
                 c

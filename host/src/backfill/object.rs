@@ -57,10 +57,7 @@ pub(super) async fn backfill_object(
         Decision::Skip(reason) => (ObjectOutcome::Skipped(reason), None),
         Decision::Fail(failed) => (ObjectOutcome::Failed(failed.reason), None),
         Decision::Copy(targets) => {
-            // The listing's class: no source HEAD per object to keep it.
-            let copy = run
-                .copy
-                .for_object(owner, &listed.object, listed.storage_class.clone());
+            let copy = run.copy.for_object(owner);
             named.clone_from(&targets);
             export_to(run, owner, &copy, &listed, known, targets).await
         }

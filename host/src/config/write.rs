@@ -16,7 +16,7 @@ pub enum StorageClass {
     /// An export never silently changes what the tenant pays for, as S3 Replication.
     #[default]
     Source,
-    /// One S3 storage class for every copy (`STANDARD_IA`, `GLACIER_IR`, …); no source HEAD.
+    /// One S3 storage class for every copy (`STANDARD_IA`, `GLACIER_IR`, …).
     Fixed(String),
 }
 

@@ -177,17 +177,8 @@ impl S3Destination {
             destination_key: &target.key,
         };
         let threshold = copy_threshold(options);
-        let (result, attempts) = if options.heads_source {
-            // The multipart path heads the source first and picks either way.
-            multipart::copy(&self.client, &job, options, threshold).await
-        } else {
-            let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
-                storage_class: Some(class.clone()),
-                checksum: None,
-                properties: None,
-            });
-            single_copy(&self.client, &job, listed.as_ref(), options).await
-        };
+        // Heads the source first (unless read ahead), then picks single or multipart.
+        let (result, attempts) = multipart::copy(&self.client, &job, options, threshold).await;
         Delivery {
             target: target.clone(),
             result: result.map_err(CopyError::from),
@@ -197,12 +188,8 @@ impl S3Destination {
 
     /// The source's HEAD as a copy takes it (if-match on the object's ETag, checksum
     /// included), read ahead so the copy need not wait for it; `None` when it failed (the
-    /// copy then reads it itself, and reports what goes wrong) or when the copy reads none
-    /// (`options.heads_source`).
+    /// copy then reads it itself, and reports what goes wrong).
     pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
-        if !options.heads_source {
-            return None;
-        }
         let (result, _attempts) = head_source(
             &self.client,
             &object.bucket,
@@ -278,16 +265,6 @@ fn copy_threshold(options: &CopyOptions) -> u64 {
     options
         .multipart_threshold
         .clamp(MIN_PART_SIZE, COPY_OBJECT_LIMIT)
-}
-
-/// Whether [`S3Destination::copy`] of `object` with `options` reads the source's HEAD
-/// first (decided once per object: [`CopyOptions::for_object`]): its size is unknown or over one `CopyObject`, the org keeps the source's storage
-/// class and no listing gave it (an event does not carry it), or the record has no ETag (the
-/// HEAD's ETag is what the copy is then made conditional on: no copy is unconditional).
-pub(super) fn copy_heads_source(object: &SourceObject, options: &CopyOptions) -> bool {
-    let class_unknown =
-        options.write.storage_class == StorageClass::Source && options.listed_storage_class.is_none();
-    object.size.is_none_or(|size| size > copy_threshold(options)) || class_unknown || object.etag.is_none()
 }
 
 /// The source's HEAD as every copy reads it: conditional on `etag` (if-match), checksum
