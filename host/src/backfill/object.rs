@@ -102,6 +102,8 @@ async fn export_to(
     // The source as the listing shows it; read with a HEAD at most once, and only when the
     // in-place rule asks for it.
     let mut source = listed.facts();
+    // That HEAD, when read: the copy below uses it instead of reading its own.
+    let mut source_head = None;
     // A listing shows no encryption: a copy this org wrote is SSE-KMS if the org says so.
     let listed_sse = match copy.write.encryption {
         Some(Encryption::Kms { .. }) => Sse::Kms,
@@ -144,7 +146,10 @@ async fn export_to(
                         // that cannot read the source is never told "in place" on the
                         // strength of the function's rights.
                         source = match destination.source_head(&listed.object, copy).await {
-                            Ok(headed) => headed.sharpened_by(&source),
+                            Ok((headed, head)) => {
+                                source_head = Some(head);
+                                headed.sharpened_by(&source)
+                            }
                             Err(S3Failure::SourceChanged(why)) => {
                                 return (ObjectOutcome::Superseded(why.to_string()), None);
                             }
@@ -182,6 +187,10 @@ async fn export_to(
     if run.options.dry_run {
         return (ObjectOutcome::WouldCopy(missing), gap);
     }
+    let copy = &CopyOptions {
+        source_head,
+        ..copy.clone()
+    };
     let reports = match deliver(run.exporter, org, &listed.object, &missing, copy).await {
         Ok(reports) => reports,
         Err(failed) => return (ObjectOutcome::Failed(failed.to_string()), gap),

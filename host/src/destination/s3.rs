@@ -205,12 +205,13 @@ impl S3Destination {
     /// encryption included): what the in-place rule compares when the listings cannot
     /// decide. Read with the copies' client (an org's role, see [`S3Destination::as_role`]):
     /// what counts as in place is what the copier can read. A source changed since it was
-    /// listed fails with `SourceChanged`.
+    /// listed fails with `SourceChanged`. With the HEAD itself, for the copy that may follow
+    /// (`CopyOptions::source_head`: no second HEAD of the same source).
     pub async fn source_head(
         &self,
         object: &SourceObject,
         options: &CopyOptions,
-    ) -> Result<Existing, S3Failure> {
+    ) -> Result<(Existing, SourceHead), S3Failure> {
         let (result, _attempts) = head_source(
             &self.client,
             &object.bucket,
@@ -219,7 +220,7 @@ impl S3Destination {
             options,
         )
         .await;
-        result.map(|head| Existing::from_head(&head))
+        result.map(|head| (Existing::from_head(&head), SourceHead(std::sync::Arc::new(head))))
     }
 
     /// Looks up `target` (with its checksum; `owner`: the account that must own the
