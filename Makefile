@@ -49,12 +49,13 @@ wasm-target:
 
 # tests/servers/up.sh installs what is missing and starts the three test servers on free
 # loopback ports under target/test-servers: Garage (cargo install), moto (target/test-venv)
-# and LocalStack (target/localstack-venv, host mode, no Docker: S3, STS, KMS, SQS; it needs
-# Python 3.12 or later, found on PATH or in pyenv). LocalStack is pinned there:
-# localstack-core[runtime]==2026.3.0 with cbor2<6, pyOpenSSL<24.3, cryptography<44 and
-# service_identity: measured here (issue 28), 2026.3.0's runtime does not start with the
-# newest releases of those three nor without service_identity, which its extras leave out.
-# Its data is ephemeral (wiped at every start) and it sends no usage events.
+# and LocalStack (target/localstack-venv, host mode, no Docker: S3, STS, KMS, SQS). LocalStack
+# runs on Python 3.13 or later, found in pyenv or on PATH (under pyenv's 3.12.1 its runtime
+# exits at start), and is pinned there: localstack-core[runtime]==2026.3.0 with cbor2<6,
+# pyOpenSSL<24.3, cryptography<44 and service_identity: measured here (issue 28), 2026.3.0's
+# runtime does not start with the newest releases of those three nor without
+# service_identity, which its extras leave out. Its data is ephemeral (wiped at every start)
+# and it sends no usage events.
 test-servers:
 	tests/servers/up.sh
 

@@ -16,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 GARAGE_VERSION=2.5.0
 # LocalStack from PyPI (localstack-core with its runtime extras), in its own venv under
-# target/ on Python 3.12 or later. 2026.3.0 starts only with these pins (the Makefile's
+# target/ on Python 3.13 or later. 2026.3.0 starts only with these pins (the Makefile's
 # test-servers target says why); changing one installs again.
 LOCALSTACK_PINS=("localstack-core[runtime]==2026.3.0" "cbor2<6" "pyOpenSSL<24.3" "cryptography<44" "service_identity")
 CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
@@ -65,22 +65,24 @@ if [[ ! -x $VENV_DIR/bin/moto_server ]]; then
 fi
 
 # ------------------------------------------------------ install: localstack
-# A Python of 3.12 or later: on PATH, or one of pyenv's versions.
-find_python312() {
-  local p
-  for p in python3.13 python3.12 python3 \
-    "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.1[2-9]*/bin/python3; do
+# A Python of 3.13 or later (LocalStack 2026.3.0 wants 3.12+, but under pyenv's 3.12.1 its
+# runtime found no components and exited): pyenv's newest first, then PATH.
+find_python313() {
+  local p pyenv_root
+  pyenv_root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+  for p in $(ls -d "$pyenv_root"/versions/3.* 2>/dev/null | sort -rV | sed 's|$|/bin/python3|') \
+    python3.14 python3.13 python3; do
     p=$(command -v "$p" 2>/dev/null) || continue
-    "$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { printf '%s\n' "$p"; return 0; }
+    "$p" -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null && { printf '%s\n' "$p"; return 0; }
   done
   return 1
 }
 LS_MARKER=$LOCALSTACK_VENV/.installed-$(printf '%s ' "${LOCALSTACK_PINS[@]}" | cksum | cut -d' ' -f1)
 if [[ ! -f $LS_MARKER ]]; then
-  PY312=$(find_python312) || die "LocalStack needs Python 3.12 or later (none on PATH or in pyenv)"
-  log "installing LocalStack into $LOCALSTACK_VENV with $PY312 (takes ~2 min) ..."
+  PY313=$(find_python313) || die "LocalStack needs Python 3.13 or later (none in pyenv or on PATH)"
+  log "installing LocalStack into $LOCALSTACK_VENV with $PY313 (takes ~2 min) ..."
   rm -rf "$LOCALSTACK_VENV"
-  "$PY312" -m venv "$LOCALSTACK_VENV" || die "$PY312 -m venv $LOCALSTACK_VENV failed"
+  "$PY313" -m venv "$LOCALSTACK_VENV" || die "$PY313 -m venv $LOCALSTACK_VENV failed"
   "$LOCALSTACK_VENV/bin/python" -m pip install --quiet "${LOCALSTACK_PINS[@]}" \
     >"$STATE_DIR/localstack-install.log" 2>&1 ||
     die "pip install ${LOCALSTACK_PINS[*]} failed" "$STATE_DIR/localstack-install.log"
