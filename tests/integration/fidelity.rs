@@ -40,7 +40,7 @@ use crate::support::events::s3_event;
 use crate::support::proxy::FaultProxy;
 use crate::support::servers::Server;
 use crate::support::world::{Uploaded, World, bytes, unique_bucket};
-use crate::write_options::moto_kms_key;
+use crate::write_options::kms_key;
 
 const MIB: usize = 1024 * 1024;
 const ROLE: &str = "arn:aws:iam::123456789012:role/tenants/artifact-writer";
@@ -261,7 +261,7 @@ async fn what_an_export_keeps(server: &'static Server) {
     for (_, org, _, _) in COLUMNS {
         dests.insert(*org, bucket(&client, org, lock).await);
     }
-    let kms_keys = caps.kms.then(|| (moto_kms_key(server), moto_kms_key(server)));
+    let kms_keys = caps.kms.then(|| (kms_key(server), kms_key(server)));
     let plugin = json!({
         "source": plugin_artifacts::KEY_REWRITER,
         "timeoutMs": 5000,

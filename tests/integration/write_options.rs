@@ -223,8 +223,9 @@ async fn wrong_source_checksums(server: &'static Server, world: &World) -> Fault
     .await
 }
 
-/// A KMS key on moto, made by boto3 in the test venv (the crate has no KMS client).
-pub(crate) fn moto_kms_key(server: &Server) -> String {
+/// A KMS key on `server` (moto or LocalStack), made by boto3 in the test venv (the crate has
+/// no KMS client).
+pub(crate) fn kms_key(server: &Server) -> String {
     let python = repo("target/test-venv/bin/python");
     let script = "import boto3,sys; k=boto3.client('kms',endpoint_url=sys.argv[1],region_name=sys.argv[2],\
                   aws_access_key_id=sys.argv[3],aws_secret_access_key=sys.argv[4]); print(k.create_key()['KeyMetadata']['Arn'])";
@@ -249,7 +250,7 @@ pub(crate) fn moto_kms_key(server: &Server) -> String {
 
 async fn encryption_reaches_the_copy(server: &'static Server) {
     let key_id = if implements_sse(server) {
-        moto_kms_key(server)
+        kms_key(server)
     } else {
         "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab".to_string()
     };

@@ -7,7 +7,7 @@ use super::{assert_exported, backfill_cmd, listing, requests_since, run, run_via
 use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::Server;
 use crate::support::world::{World, bytes};
-use crate::write_options::{head, implements_sse, moto_kms_key};
+use crate::write_options::{head, implements_sse, kms_key};
 
 async fn part_wise_copies_count_as_in_place(server: &'static Server) {
     let world = World::new(server, &["org1"]).await;
@@ -359,7 +359,7 @@ async fn a_kms_org_is_in_place_on_a_rerun(server: &'static Server) {
         );
         return;
     }
-    let key_id = moto_kms_key(server);
+    let key_id = kms_key(server);
     let world = World::with_config(server, &["org1"], |orgs| {
         json!({"customers": [{
             "org": "org1",
