@@ -93,17 +93,17 @@ async fn copy_steps(
     };
     let facts = SourceFacts::from_head(head);
     if size <= threshold {
-        return attempts.note(single_copy(client, &job, Some(&facts), options).await);
+        return attempts.note(single_copy(client, &job, &facts, options).await);
     }
     if let Some(reason) = options.stop.reason() {
         // Told to stop before the upload exists: nothing to abort, nothing started.
         return Err(stopped(reason));
     }
-    let properties = facts.properties.clone().unwrap_or_default();
-    let properties = with_allowed_lock(client, properties, job.destination_bucket, options).await?;
+    let properties =
+        with_allowed_lock(client, facts.properties.clone(), job.destination_bucket, options).await?;
     let tagging = attempts.note(with_retries(policy, || read_tagging(client, &job, options)).await)?;
     let write = &options.write;
-    let class = storage_class_to_send(write, Some(&facts));
+    let class = storage_class_to_send(write, &facts);
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
     let owner = write.owner_of(job.destination_bucket).map(str::to_string);
     // A full-object CRC carries over: S3 combines the parts' CRCs and refuses to complete

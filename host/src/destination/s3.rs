@@ -351,9 +351,8 @@ pub(super) struct SourceFacts {
     pub storage_class: Option<String>,
     /// The source's checksum.
     pub checksum: Option<ObjectChecksum>,
-    /// Headers, metadata, `Expires`, redirect and lock, when a HEAD was read (a copy without
-    /// one leaves them to the COPY directive).
-    pub properties: Option<SourceProperties>,
+    /// Headers, metadata, `Expires`, the redirect and the lock, which the copy writes.
+    pub properties: SourceProperties,
 }
 
 impl SourceFacts {
@@ -362,7 +361,7 @@ impl SourceFacts {
         SourceFacts {
             storage_class: head.storage_class().map(|c| c.as_str().to_string()),
             checksum: ObjectChecksum::from_head(head),
-            properties: Some(SourceProperties::from_head(head)),
+            properties: SourceProperties::from_head(head),
         }
     }
 
@@ -377,13 +376,10 @@ impl SourceFacts {
 
 /// The storage class to ask for: the fixed one, or the source's (none for STANDARD, which S3
 /// treats as no header).
-pub(super) fn storage_class_to_send(
-    write: &WriteOptions,
-    source: Option<&SourceFacts>,
-) -> Option<SdkStorageClass> {
+pub(super) fn storage_class_to_send(write: &WriteOptions, source: &SourceFacts) -> Option<SdkStorageClass> {
     let class = match &write.storage_class {
         StorageClass::Fixed(class) => Some(class.as_str()),
-        StorageClass::Source => source.and_then(|s| s.storage_class.as_deref()),
+        StorageClass::Source => source.storage_class.as_deref(),
     };
     class.filter(|c| *c != "STANDARD").map(SdkStorageClass::from)
 }
@@ -417,37 +413,29 @@ pub(super) fn checksum_mismatch(expected: &Checksum, got: &Checksum) -> S3Failur
     }
 }
 
-/// One `CopyObject` with the org's write options; with the source's HEAD (`source`), the
-/// source's class and checksum algorithm are asked for, the source's properties are written
-/// (REPLACE: S3's COPY drops the redirect and the lock) and the copy's checksum is compared
-/// with the source's.
+/// One `CopyObject` with the org's write options and what the source's HEAD told
+/// (`source`): the source's class and checksum algorithm are asked for, the source's
+/// properties are written (REPLACE: S3's COPY drops the redirect and the lock) and the
+/// copy's checksum is compared with the source's.
 pub(super) async fn single_copy(
     client: &Client,
     job: &CopyJob<'_>,
-    source: Option<&SourceFacts>,
+    source: &SourceFacts,
     options: &CopyOptions,
 ) -> (Result<Copied, S3Failure>, u32) {
-    let properties = match source.and_then(|s| s.properties.clone()) {
-        Some(properties) => {
-            match with_allowed_lock(client, properties, job.destination_bucket, options).await {
-                Ok(properties) => Some(properties),
-                Err(failure) => return (Err(failure), 1),
-            }
-        }
-        None => None,
-    };
+    let properties =
+        match with_allowed_lock(client, source.properties.clone(), job.destination_bucket, options).await {
+            Ok(properties) => properties,
+            Err(failure) => return (Err(failure), 1),
+        };
     let copy_source_path = copy_source(job.source_bucket, job.source_key);
     let write = &options.write;
     let class = storage_class_to_send(write, source);
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
-    let expected = source.and_then(SourceFacts::full_object_checksum);
+    let expected = source.full_object_checksum();
     let (outcome, attempts) = with_retries(&options.retry, || async {
-        let request = client.copy_object();
-        let request = match &properties {
-            Some(properties) => properties.on_copy(request),
-            None => request,
-        };
-        request
+        properties
+            .on_copy(client.copy_object())
             .bucket(job.destination_bucket)
             .key(job.destination_key)
             .copy_source(&copy_source_path)
