@@ -52,8 +52,8 @@ const COLUMNS: &[(&str, &str, &str, usize)] = &[
     ("role", "role", "role/a.pdf", 3000),
     ("sse-kms", "kms", "kms/a.pdf", 3000),
     ("plugin", "plug", "plug/x/a.pdf", 3000),
-    // An org with a fixed storage class: the event gives size and ETag, and the class needs
-    // no HEAD, yet the copy must still read the source's properties.
+    // An org with a fixed storage class (GLACIER_IR): the event gives size and ETag and the
+    // class needs no HEAD, yet the copy must still read the source's properties.
     ("fixed", "fixed", "fixed/a.pdf", 3000),
 ];
 
@@ -281,7 +281,7 @@ async fn what_an_export_keeps(server: &'static Server) {
                         }
                     }
                     "plug" => c["plugin"] = plugin.clone(),
-                    "fixed" => c["storageClass"] = json!("STANDARD_IA"),
+                    "fixed" => c["storageClass"] = json!("GLACIER_IR"),
                     _ => {}
                 }
                 c
@@ -348,9 +348,11 @@ async fn what_an_export_keeps(server: &'static Server) {
         let to = properties(&world, &dests[org], &dest_key).await;
         for row in ROWS {
             let expected = match (*row, *column) {
-                // The org's override: its own KMS key; without one, the destination bucket's
-                // default (S3 does not carry a source's encryption over).
+                // The org's overrides: its own KMS key (S3 does not carry a source's
+                // encryption over; elsewhere source and copy both have their bucket's
+                // default), its fixed storage class.
                 ("encryption", "sse-kms") => dest_kms.as_ref().map(|k| format!("aws:kms {k}")),
+                ("storage class", "fixed") => Some("GLACIER_IR".to_string()),
                 _ => from[row].clone(),
             };
             let lock_row = row.starts_with("Object Lock");
