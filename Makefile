@@ -4,7 +4,8 @@
 #   make test    - every test against the local S3 servers; installs what it needs first
 #                  (make setup, make tools)
 #   make setup   - what both need on a brand-new machine: the wasm32-wasip2 target (guest
-#                  plugins), Garage and moto's server (installed if missing, then started)
+#                  plugins), Garage, moto's server and LocalStack (installed if missing, then
+#                  started)
 #   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
 #                  latency), plugin decisions (Rust; JavaScript and Python glob-filters beside it),
 #                  cold start through cargo-lambda's Runtime API emulator, a 100,000-object backfill
@@ -46,6 +47,15 @@ setup: wasm-target test-servers
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# tests/servers/up.sh installs what is missing and starts the three test servers on free
+# loopback ports under target/test-servers: Garage (cargo install), moto (target/test-venv)
+# and LocalStack (target/localstack-venv, host mode, no Docker: S3, STS, KMS, SQS). LocalStack
+# runs on Python 3.13 or later, found in pyenv or on PATH (under pyenv's 3.12.1 its runtime
+# exits at start), and is pinned there: localstack-core[runtime]==2026.3.0 with cbor2<6,
+# pyOpenSSL<24.3, cryptography<44 and service_identity: measured here (issue 28), 2026.3.0's
+# runtime does not start with the newest releases of those three nor without
+# service_identity, which its extras leave out. Its data is ephemeral (wiped at every start)
+# and it sends no usage events.
 test-servers:
 	tests/servers/up.sh
 

@@ -1,5 +1,6 @@
-//! The one integration-test binary. Tests that need S3 talk to two real servers on
-//! loopback (Garage and moto), started by `tests/servers/up.sh` on first use.
+//! The one integration-test binary. Tests that need S3 talk to real servers on loopback
+//! (Garage and moto; LocalStack too for the fidelity matrix), started by
+//! `tests/servers/up.sh` on first use.
 
 /// Shared helpers: the servers, per-test buckets, generated events, the fault proxy.
 #[macro_use]
@@ -28,6 +29,9 @@ mod event_shapes;
 mod export;
 /// Retries and failures, with faults injected by a proxy in front of the server.
 mod faults;
+/// What an export keeps: every property of an object, through every way it is copied, on
+/// Garage, moto and LocalStack; Object Lock and the org's `objectLock`.
+mod fidelity;
 /// S3 Inventory deliveries read into key order: shuffled files, encoded keys, spills, bad inputs.
 mod inventory;
 /// Through the real Lambda Runtime API: cargo-lambda's emulator, the binary as the function

@@ -33,7 +33,7 @@ pub use plugin::{
     PluginSource, PluginSpec,
 };
 pub use role::{AssumedRole, valid_role_arn};
-pub use write::{CannedAcl, Encryption, StorageClass, is_account_id};
+pub use write::{CannedAcl, Encryption, ObjectLockPolicy, StorageClass, is_account_id};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -80,6 +80,8 @@ pub struct Org {
     pub expected_bucket_owner: Option<String>,
     /// `acl`: the canned ACL of the copies, for destination buckets that still use ACLs.
     pub acl: Option<CannedAcl>,
+    /// `objectLock`: whether copies carry the source's Object Lock (default `"copy"`).
+    pub object_lock: ObjectLockPolicy,
 }
 
 impl Org {
@@ -314,6 +316,7 @@ fn parse_customer(
     let encryption = write::encryption(&who, &mut fields);
     let acl = write::acl(&mut fields);
     let expected_bucket_owner = write::expected_bucket_owner(&mut fields);
+    let object_lock = write::object_lock(&mut fields);
     if !fields.finish() {
         return None;
     }
@@ -329,6 +332,7 @@ fn parse_customer(
         encryption,
         expected_bucket_owner,
         acl,
+        object_lock,
     })
 }
 

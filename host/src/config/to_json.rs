@@ -5,7 +5,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    AssumedRole, Config, ConfigDir, Encryption, OnError, Org, PluginSource, PluginSpec, StorageClass,
+    AssumedRole, Config, ConfigDir, Encryption, ObjectLockPolicy, OnError, Org, PluginSource, PluginSpec,
+    StorageClass,
 };
 
 impl Config {
@@ -119,5 +120,8 @@ fn write_fields(org: &Org, fields: &mut Map<String, Value>) {
     }
     if let Some(owner) = &org.expected_bucket_owner {
         fields.insert("expectedBucketOwner".into(), Value::from(owner.as_str()));
+    }
+    if org.object_lock != ObjectLockPolicy::Copy {
+        fields.insert("objectLock".into(), Value::from(org.object_lock.as_str()));
     }
 }

@@ -243,8 +243,8 @@ fn the_template_text_has_no_s3_wildcard_or_star_resource() {
 /// SDK operations → the IAM actions S3 checks for them (the service authorization reference
 /// for Amazon S3). CopyObject reads the source's tags and writes them (the default tagging
 /// directive copies them); a multipart copy reads them and sends them with
-/// CreateMultipartUpload.
-const S3_CALLS: [(&str, &[&str]); 14] = [
+/// CreateMultipartUpload. Both write a source's Object Lock, which its HEAD shows.
+const S3_CALLS: [(&str, &[&str]); 15] = [
     (
         "copy_object",
         &[
@@ -252,15 +252,30 @@ const S3_CALLS: [(&str, &[&str]); 14] = [
             "s3:GetObjectTagging",
             "s3:PutObject",
             "s3:PutObjectTagging",
+            "s3:PutObjectRetention",
+            "s3:PutObjectLegalHold",
         ],
     ),
     ("upload_part_copy", &["s3:GetObject", "s3:PutObject"]),
-    ("head_object", &["s3:GetObject"]),
+    // The source's HEAD shows its Object Lock only with these two.
+    (
+        "head_object",
+        &["s3:GetObject", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
+    ),
     ("get_object", &["s3:GetObject"]),
     ("get_object_tagging", &["s3:GetObjectTagging"]),
     (
         "create_multipart_upload",
-        &["s3:PutObject", "s3:PutObjectTagging"],
+        &[
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:PutObjectRetention",
+            "s3:PutObjectLegalHold",
+        ],
+    ),
+    (
+        "get_object_lock_configuration",
+        &["s3:GetBucketObjectLockConfiguration"],
     ),
     ("complete_multipart_upload", &["s3:PutObject"]),
     ("abort_multipart_upload", &["s3:AbortMultipartUpload"]),

@@ -99,6 +99,7 @@ impl Case {
             encryption: None,
             expected_bucket_owner: None,
             acl: None,
+            object_lock: Default::default(),
         }
     }
 
