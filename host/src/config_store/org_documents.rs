@@ -8,7 +8,7 @@
 //! large). One that could not be read for now is read again at the next refresh; on a cold
 //! start that fails the load instead, so no org's records are routed as if it had none.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_s3::Client;
 use futures::stream::{self, StreamExt};
@@ -80,19 +80,58 @@ impl Reader<'_> {
     }
 }
 
-/// The text of `listed` in `snapshot`, if the snapshot has it at the listed ETag.
-fn from_snapshot(snapshot: Option<&Snapshot>, listed: &Listed) -> Option<String> {
-    match snapshot?.get(&listed.name) {
-        Some((etag, text)) if *etag == listed.tag => Some(text.clone()),
-        _ => None,
+/// The parsed documents of `snapshot` (if any), by name, with the ETag each was taken at;
+/// parsed on blocking threads, two halves at once.
+async fn parse_snapshot(
+    snapshot: Option<Snapshot>,
+    folder: &ConfigLocation,
+) -> HashMap<String, (String, Read)> {
+    let Some(snapshot) = snapshot else {
+        return HashMap::new();
+    };
+    let mut documents: Vec<(String, (String, String))> = snapshot.into_iter().collect();
+    let second = documents.split_off(documents.len() / 2);
+    let halves = [documents, second].map(|half| {
+        let folder = folder.clone();
+        tokio::task::spawn_blocking(move || {
+            half.into_iter()
+                .map(|(name, (etag, text))| {
+                    let origin = document_location(&folder, &name).to_string();
+                    let read = parse(&text, &origin);
+                    (name, (etag, read))
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let mut parsed = HashMap::new();
+    for half in halves {
+        // A parse that panicked is a bug; its documents are then read one by one.
+        if let Ok(half) = half.await {
+            parsed.extend(half);
+        }
+    }
+    parsed
+}
+
+/// What the document `text` at `origin` wants.
+fn parse(text: &str, origin: &str) -> Read {
+    match parse_org_document(text, origin) {
+        Ok(org) => Read::Valid(Box::new(org)),
+        Err(e) => Read::Refused {
+            reason: e.to_string(),
+        },
     }
 }
 
 /// A document read at a refresh: what it now wants, or why it is refused.
 enum Read {
-    Valid(Org),
-    Refused { reason: String },
+    Valid(Box<Org>),
+    Refused {
+        reason: String,
+    },
     Gone,
+    /// Could not be read for now at a cold start: the load fails.
+    Failed(ConfigLoadError),
 }
 
 impl OrgDocuments {
@@ -102,18 +141,23 @@ impl OrgDocuments {
         &mut self,
         reader: &Reader<'_>,
     ) -> Result<(Option<Config>, Vec<Refusal>), ConfigLoadError> {
-        // A cold start takes what it can from the snapshot; a refresh cuts the listing at
-        // the names it knows.
+        // A cold start takes what it can from the snapshot, parsed while the folder is
+        // listed; a refresh cuts the listing at the names it knows.
         let snapshot = match reader.cold {
             true => snapshot::read(reader.client, reader.location, reader.bucket_owner).await,
             false => None,
         };
-        let mut known: Vec<&str> = match &snapshot {
-            Some(snapshot) => snapshot.keys().map(String::as_str).collect(),
-            None => self.documents.keys().map(String::as_str).collect(),
+        let mut known: Vec<String> = match &snapshot {
+            Some(snapshot) => snapshot.keys().cloned().collect(),
+            None => self.documents.keys().cloned().collect(),
         };
         known.sort_unstable();
-        let listed = listing::list(reader.client, reader.location, reader.bucket_owner, &known).await?;
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let (listed, mut parsed) = tokio::join!(
+            listing::list(reader.client, reader.location, reader.bucket_owner, &known),
+            parse_snapshot(snapshot, reader.location)
+        );
+        let listed = listed?;
         drop(known);
         let mut refusals = Vec::new();
         let (defaults, listed): (Vec<Listed>, Vec<Listed>) =
@@ -125,48 +169,53 @@ impl OrgDocuments {
         self.documents.retain(|name, _| names.contains(name.as_str()));
         drop(names);
         changed |= self.documents.len() != before;
-        let stale = listed
-            .into_iter()
-            .filter(|l| self.documents.get(&l.name).map(|d| &d.tag) != Some(&l.tag))
-            .map(|l| {
-                let from_snapshot = from_snapshot(snapshot.as_ref(), &l);
-                async move {
-                    let fetched = match from_snapshot {
-                        Some(text) => Ok(Fetched::Changed { text, etag: None }),
-                        None => reader.read(&l.name).await,
-                    };
-                    (l, fetched)
-                }
-            });
-        let reads: Vec<(Listed, Result<Fetched, ConfigLoadError>)> = stream::iter(stale)
-            .buffer_unordered(READ_CONCURRENCY)
-            .collect()
-            .await;
-        for (listed, fetched) in reads {
-            let origin = document_location(reader.location, &listed.name).to_string();
+        // What changed: from the snapshot where it holds the listed version, else read.
+        let mut from_snapshot = Vec::new();
+        let mut to_read = Vec::new();
+        for l in listed {
+            if self.documents.get(&l.name).map(|d| &d.tag) == Some(&l.tag) {
+                continue;
+            }
+            match parsed.remove(&l.name) {
+                Some((etag, read)) if etag == l.tag => from_snapshot.push((l, read)),
+                _ => to_read.push(l),
+            }
+        }
+        drop(parsed);
+        let reads: Vec<(Listed, Read)> = stream::iter(to_read.into_iter().map(|l| async move {
+            let fetched = reader.read(&l.name).await;
+            (l, fetched)
+        }))
+        .buffer_unordered(READ_CONCURRENCY)
+        .filter_map(|(l, fetched)| async move {
+            let origin = document_location(reader.location, &l.name).to_string();
             let read = match fetched {
-                Ok(Fetched::Changed { text, .. }) => match parse_org_document(&text, &origin) {
-                    Ok(org) => Read::Valid(org),
-                    Err(e) => Read::Refused {
-                        reason: e.to_string(),
-                    },
-                },
+                Ok(Fetched::Changed { text, .. }) => parse(&text, &origin),
                 Ok(Fetched::Gone | Fetched::Unchanged) => Read::Gone,
-                Err(e) if e.is_retryable() && reader.cold => return Err(e),
+                Err(e) if e.is_retryable() && reader.cold => Read::Failed(e),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "org document could not be read for now; read again at the next refresh");
-                    continue;
+                    return None;
                 }
-                Err(e) => Read::Refused {
-                    reason: e.to_string(),
-                },
+                Err(e) => Read::Refused { reason: e.to_string() },
             };
+            Some((l, read))
+        })
+        .collect()
+        .await;
+        for (listed, read) in from_snapshot.into_iter().chain(reads) {
+            // Before anything is noted of the document, so the next attempt reads it again.
+            let read = match read {
+                Read::Failed(e) => return Err(e),
+                read => read,
+            };
+            let origin = document_location(reader.location, &listed.name).to_string();
             let document = self.documents.entry(listed.name.clone()).or_default();
             document.tag = listed.tag.clone();
             document.refused = None;
             match read {
-                Read::Valid(org) if document.in_force.as_ref() == Some(&org) => document.wanted = None,
-                Read::Valid(org) => document.wanted = Some(org),
+                Read::Valid(org) if document.in_force.as_ref() == Some(&*org) => document.wanted = None,
+                Read::Valid(org) => document.wanted = Some(*org),
                 Read::Refused { reason } => {
                     document.wanted = None;
                     let org = document
@@ -180,6 +229,7 @@ impl OrgDocuments {
                         reason,
                     });
                 }
+                Read::Failed(e) => return Err(e),
                 Read::Gone => {
                     self.documents.remove(&listed.name);
                     changed = true;
