@@ -14,10 +14,9 @@
 //! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
 //!   what precompiling saves on every cold start.
 //! - The same decisions by `plugins/glob-filter-js` (glob-filter in JavaScript) and by
-//!   `tests/fixtures/plugins/glob-filter-py` (in Python, not shipped), beside Rust's: built
-//!   with the ComponentizeJS of `make tools` and the componentize-py of `make bench-tools`,
-//!   each skipped with a line without its tool. Python is measured on a pool allowing more
-//!   core instances per component than the host's (which refuses it).
+//!   `tests/fixtures/plugins/glob-filter-py` (in Python), beside Rust's: built
+//!   with the ComponentizeJS and the componentize-py of `make tools`, each skipped with a
+//!   line without its tool.
 //!
 //! A report, not a test: it prints figures against their targets and exits 0.
 
@@ -48,10 +47,8 @@ const JS_MAX_MEMORY_MIB: u64 = 64;
 const JS_MAX_INSTRUCTIONS: u64 = 100_000_000;
 /// The limits the Python glob-filter needs (plugins/README.md, the language table): it uses
 /// up to ~1.7 million instructions and 12.4 MiB (its initial memory, never grown) a decision.
-/// Its component holds 38 core instances, more than the host's pool allows (16).
 const PY_MAX_MEMORY_MIB: u64 = 32;
 const PY_MAX_INSTRUCTIONS: u64 = 20_000_000;
-const PY_CORE_INSTANCES: u32 = 64;
 
 fn spec(path: &std::path::Path) -> PluginSpec {
     PluginSpec {
@@ -344,10 +341,10 @@ async fn javascript(dir: &Path, objects: &[SourceObject], settings: &str, rust_p
     measure_guest(&guest, &wasm, objects, settings, rust_p50).await;
 }
 
-/// glob-filter in Python (not shipped) on the same keys, beside Rust's p50.
+/// glob-filter in Python on the same keys, beside Rust's p50.
 async fn python(dir: &Path, objects: &[SourceObject], settings: &str, rust_p50: Duration) {
     let Some(tool) = guests::componentize_py() else {
-        println!("python SKIP: componentize-py is not in target/tools-venv (`make bench-tools` installs it)");
+        println!("python SKIP: componentize-py is not in target/tools-venv (`make tools` installs it)");
         return;
     };
     let wasm = dir.join("glob_filter_py.wasm");
@@ -359,12 +356,7 @@ async fn python(dir: &Path, objects: &[SourceObject], settings: &str, rust_p50: 
         build: started.elapsed(),
         max_memory_mib: PY_MAX_MEMORY_MIB,
         max_instructions: PY_MAX_INSTRUCTIONS,
-        // The host's pool refuses it (38 core instances, 16 allowed): measured on a pool
-        // that allows more, everything else as in production.
-        engine: EngineOptions {
-            core_instances_per_component: PY_CORE_INSTANCES,
-            ..EngineOptions::default()
-        },
+        engine: EngineOptions::default(),
     };
     measure_guest(&guest, &wasm, objects, settings, rust_p50).await;
 }
