@@ -60,6 +60,7 @@ fn spec(path: &std::path::Path) -> PluginSpec {
         max_instructions: DEFAULT_MAX_INSTRUCTIONS,
         precompiled: path.extension().is_some_and(|e| e == "cwasm"),
         on_error: OnError::Fail,
+        candidate: None,
     }
 }
 
@@ -495,7 +496,7 @@ async fn through_handler_path(
                     index,
                     object: &object,
                 };
-                let Planned { decision, run } = plan(proposal, Some(&plugin), ask).await;
+                let Planned { decision, run, .. } = plan(proposal, Some(&plugin), ask).await;
                 times.push(started.elapsed());
                 assert!(run.is_some_and(|r| r.error.is_none()), "{decision:?}");
             }
