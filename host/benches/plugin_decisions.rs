@@ -10,7 +10,9 @@
 //!   once; the same without `PAGEMAP_SCAN` (kernels before 6.7, such as Lambda's), where
 //!   dropped instances' memory is `madvise`d. Beside them, the decision handed to the
 //!   blocking pool on its own (`decide_blocking`, what backfill and `plan` do) and that
-//!   hand-off alone.
+//!   hand-off alone. The lane again with a candidate (`plugin.candidate`, glob-filter
+//!   twice) asked after each decision: the plugin's own time, the lane's wall time against
+//!   without.
 //! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
 //!   what precompiling saves on every cold start.
 //! - The same decisions by `plugins/glob-filter-js` (glob-filter in JavaScript) and by
@@ -202,6 +204,13 @@ async fn main() {
     let concurrent_times = through_handler_path(&shared, &cwasm_paths[0], &objects, 16).await;
     let pooled_times = one_by_one(&shared, &objects, &settings).await;
     let lane = in_the_lane(&shared, &objects, &settings).await;
+    // The same lane with a candidate (glob-filter again) asked after each decision.
+    let shadowed = fresh
+        .load(None, &spec(&cwasm_paths[0]))
+        .await
+        .unwrap()
+        .with_candidate(fresh.load(None, &spec(&cwasm_paths[0])).await, &settings);
+    let candidate_lane = in_the_lane(&Arc::new(shadowed), &objects, &settings).await;
     // The hand-off alone: an empty closure on tokio's blocking pool.
     let mut spawn_blocking_times = Vec::with_capacity(DECISIONS);
     for _ in 0..DECISIONS {
@@ -272,6 +281,16 @@ async fn main() {
         lane.wall.as_secs_f64() * 1e3,
         lane.wall.as_secs_f64() * 1e6 / lane.each.len() as f64,
         verdict(handler_ok(&lane.each))
+    );
+    println!(
+        "candidate  p50 {:>7.1} µs   (the plugin's own time with a candidate asked after it in the lane; {:.1} µs without); the lane: {:.1} ms for {} decisions, {:.2}x without (decisions per second {:.0} with, {:.0} without)",
+        percentile(&candidate_lane.each, 0.5).as_secs_f64() * 1e6,
+        percentile(&lane.each, 0.5).as_secs_f64() * 1e6,
+        candidate_lane.wall.as_secs_f64() * 1e3,
+        candidate_lane.each.len(),
+        candidate_lane.wall.as_secs_f64() / lane.wall.as_secs_f64(),
+        candidate_lane.each.len() as f64 / candidate_lane.wall.as_secs_f64(),
+        lane.each.len() as f64 / lane.wall.as_secs_f64(),
     );
     println!(
         "asking     p50 {:>7.1} µs   p99 {:>7.1} µs   (a record's wait from asking its plan to its decision, records asking one at a time with nothing between: when they catch up with the lane, each answer wakes its record)",
