@@ -9,13 +9,15 @@
 #   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
 #                  latency), plugin decisions (Rust; JavaScript and Python glob-filters beside it),
 #                  cold start through cargo-lambda's Runtime API emulator, a 100,000-object backfill
-#                  against rclone (rclone and componentize-py installed if missing, make bench-tools)
+#                  against rclone (rclone installed if missing, make bench-tools)
 #   make lint    - the import direction of host/src (tests/layers.py), rustfmt and clippy,
 #                  warnings are errors
 #   make tools   - cfn-lint, aws-sam-translator, cloud-radar and cargo-lambda into target/tools-venv,
 #                  for the deploy tests (deploy/render.py) and the Runtime API end-to-end test
 #                  (tests/integration/lambda_e2e.rs); ComponentizeJS into target/node-tools (npm),
-#                  for the JavaScript plugin tests (plugins/glob-filter-js, plugin new --lang js)
+#                  for the JavaScript plugin tests (plugins/glob-filter-js, plugin new --lang js);
+#                  componentize-py 0.25.1 into target/tools-venv, for the Python plugin tests
+#                  (tests/fixtures/plugins/glob-filter-py, plugin new --lang python)
 #   make lambda  - the Lambda artifact (arm64 bootstrap) with cargo-lambda, installed if missing
 #   make deploy  - make lambda, then `sam deploy --guided` of deploy/template.yaml (not run in CI)
 
@@ -126,9 +128,9 @@ $(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
 $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
 
-# Python plugins are measured, not shipped (plugins/README.md, "Which language"):
-# componentize-py (CPython inside) builds tests/fixtures/plugins/glob-filter-py for the plugin
-# bench's `python` lines and its test (which skips without it).
+# Python plugins: componentize-py (CPython inside) builds `plugin new --lang python` projects
+# and tests/fixtures/plugins/glob-filter-py for the plugin bench's `python` lines and the
+# Python tests (which fail without it: `make test` runs `make tools`).
 $(TOOLS_VENV)/bin/componentize-py: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet 'componentize-py==$(COMPONENTIZE_PY_VERSION)'
 
@@ -146,7 +148,7 @@ $(COMPONENTIZE_JS):
 # The plugin bench's javascript lines build glob-filter-js with it (defined above, so here).
 bench: $(COMPONENTIZE_JS)
 
-tools: $(TOOLS_VENV)/bin/cfn-lint $(RENDER_LIBS) $(TOOLS_VENV)/bin/cargo-lambda $(COMPONENTIZE_JS)
+tools: $(TOOLS_VENV)/bin/cfn-lint $(RENDER_LIBS) $(TOOLS_VENV)/bin/cargo-lambda $(COMPONENTIZE_JS) $(TOOLS_VENV)/bin/componentize-py
 
 # target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton), and the
 # same zipped as target/lambda/artifact-export.zip (for `aws lambda update-function-code`;

@@ -286,13 +286,21 @@ async fn export_object(
             false => None,
         }
     };
-    let (Planned { decision, run }, source_head) = tokio::join!(planned, head);
+    let (
+        Planned {
+            decision,
+            run,
+            shadow,
+        },
+        source_head,
+    ) = tokio::join!(planned, head);
     let options = CopyOptions {
         source_head,
         ..options
     };
     report.org = org.map(|o| o.org.clone());
     report.plugin = run;
+    report.shadow = shadow;
     if let Some(ticket) = ticket {
         let targets = match &decision {
             Decision::Copy(targets) => targets.len(),

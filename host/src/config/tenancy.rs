@@ -75,9 +75,14 @@ pub(super) fn check(
     };
     let plugin_buckets: std::collections::HashSet<&str> = customers
         .iter()
-        .filter_map(|(_, c)| match c.plugin.as_ref().map(|p| &p.source) {
-            Some(PluginSource::S3 { bucket, .. }) => Some(bucket.as_str()),
-            _ => None,
+        .flat_map(|(_, c)| {
+            let plugin = c.plugin.as_ref();
+            let candidate = plugin.and_then(|p| p.candidate.as_deref());
+            plugin.into_iter().chain(candidate)
+        })
+        .filter_map(|p| match &p.source {
+            PluginSource::S3 { bucket, .. } => Some(bucket.as_str()),
+            PluginSource::File(_) => None,
         })
         .collect();
     // The owner of each writable bucket: the first org whose destinationBucket it is, or

@@ -82,6 +82,9 @@ fn plugin_object(spec: &PluginSpec, dir: &ConfigDir) -> Value {
         OnError::Default => "default",
     };
     fields.insert("onError".into(), Value::from(on_error));
+    if let Some(candidate) = &spec.candidate {
+        fields.insert("candidate".into(), plugin_object(candidate, dir));
+    }
     Value::Object(fields)
 }
 

@@ -26,6 +26,7 @@ fn record(org: Option<&str>, outcome: Outcome, bytes: Option<u64>, ms: u64) -> R
         ms,
         lag_ms: None,
         plugin: None,
+        shadow: None,
         targets: Vec::new(),
         message_id: None,
         task_id: None,

@@ -79,9 +79,13 @@ pub async fn validate(
     let mut broken = 0;
     for c in config.customers.iter().filter(|c| c.plugin.is_some()) {
         let status = match plugins.get(&c.org) {
-            Some(Ok(plugin)) => match plugin.check_instantiates() {
-                Ok(()) => format!("ok ({})", plugin.name()),
-                Err(e) => format!("BROKEN: plugin {} {e}", plugin.name()),
+            Some(Ok(plugin)) => match (plugin.check_instantiates(), plugin.check_candidate()) {
+                (Err(e), _) => format!("BROKEN: plugin {} {e}", plugin.name()),
+                (Ok(()), Err(e)) => format!("BROKEN: {e}"),
+                (Ok(()), Ok(())) => match plugin.candidate() {
+                    Some(Ok(candidate)) => format!("ok ({}; candidate {})", plugin.name(), candidate.name()),
+                    _ => format!("ok ({})", plugin.name()),
+                },
             },
             Some(Err(e)) => format!("BROKEN: {e}"),
             None => "BROKEN: not loaded".to_string(),
