@@ -4,17 +4,20 @@
 #   make test    - every test against the local S3 servers; installs what it needs first
 #                  (make setup, make tools)
 #   make setup   - what both need on a brand-new machine: the wasm32-wasip2 target (guest
-#                  plugins), Garage and moto's server (installed if missing, then started)
+#                  plugins), Garage, moto's server and LocalStack (installed if missing, then
+#                  started)
 #   make bench   - benchmarks against local Garage: copy throughput (direct and with 20 ms added
 #                  latency), plugin decisions (Rust; JavaScript and Python glob-filters beside it),
 #                  cold start through cargo-lambda's Runtime API emulator, a 100,000-object backfill
-#                  against rclone (rclone and componentize-py installed if missing, make bench-tools)
+#                  against rclone (rclone installed if missing, make bench-tools)
 #   make lint    - the import direction of host/src (tests/layers.py), rustfmt and clippy,
 #                  warnings are errors
 #   make tools   - cfn-lint, aws-sam-translator, cloud-radar and cargo-lambda into target/tools-venv,
 #                  for the deploy tests (deploy/render.py) and the Runtime API end-to-end test
 #                  (tests/integration/lambda_e2e.rs); ComponentizeJS into target/node-tools (npm),
-#                  for the JavaScript plugin tests (plugins/glob-filter-js, plugin new --lang js)
+#                  for the JavaScript plugin tests (plugins/glob-filter-js, plugin new --lang js);
+#                  componentize-py 0.25.1 into target/tools-venv, for the Python plugin tests
+#                  (tests/fixtures/plugins/glob-filter-py, plugin new --lang python)
 #   make lambda  - the Lambda artifact (arm64 bootstrap) with cargo-lambda, installed if missing
 #   make deploy  - make lambda, then `sam deploy --guided` of deploy/template.yaml (not run in CI)
 
@@ -46,6 +49,15 @@ setup: wasm-target test-servers
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# tests/servers/up.sh installs what is missing and starts the three test servers on free
+# loopback ports under target/test-servers: Garage (cargo install), moto (target/test-venv)
+# and LocalStack (target/localstack-venv, host mode, no Docker: S3, STS, KMS, SQS). LocalStack
+# runs on Python 3.13 or later, found in pyenv or on PATH (under pyenv's 3.12.1 its runtime
+# exits at start), and is pinned there: localstack-core[runtime]==2026.3.0 with cbor2<6,
+# pyOpenSSL<24.3, cryptography<44 and service_identity: measured here (issue 28), 2026.3.0's
+# runtime does not start with the newest releases of those three nor without
+# service_identity, which its extras leave out. Its data is ephemeral (wiped at every start)
+# and it sends no usage events.
 test-servers:
 	tests/servers/up.sh
 
@@ -81,6 +93,7 @@ bench: setup $(TOOLS_VENV)/bin/cargo-lambda bench-tools
 	$(CARGO) bench -p artifact-export --bench backfill_scale
 	$(CARGO) bench -p artifact-export --bench routing_scale
 	$(CARGO) bench -p artifact-export --bench inventory_read
+	$(CARGO) bench -p artifact-export --bench config_load
 
 # rclone, the backfill bench's yardstick, from Debian's package (no root needed: the .deb is
 # unpacked under target/bench-tools/, nothing is installed system-wide; `apt-get update` is
@@ -115,9 +128,9 @@ $(TOOLS_VENV)/bin/cargo-lambda: | $(TOOLS_VENV)/bin/python
 $(TOOLS_VENV)/bin/sam: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
 
-# Python plugins are measured, not shipped (plugins/README.md, "Which language"):
-# componentize-py (CPython inside) builds tests/fixtures/plugins/glob-filter-py for the plugin
-# bench's `python` lines and its test (which skips without it).
+# Python plugins: componentize-py (CPython inside) builds `plugin new --lang python` projects
+# and tests/fixtures/plugins/glob-filter-py for the plugin bench's `python` lines and the
+# Python tests (which fail without it: `make test` runs `make tools`).
 $(TOOLS_VENV)/bin/componentize-py: | $(TOOLS_VENV)/bin/python
 	$(TOOLS_VENV)/bin/python -m pip install --quiet 'componentize-py==$(COMPONENTIZE_PY_VERSION)'
 
@@ -135,7 +148,7 @@ $(COMPONENTIZE_JS):
 # The plugin bench's javascript lines build glob-filter-js with it (defined above, so here).
 bench: $(COMPONENTIZE_JS)
 
-tools: $(TOOLS_VENV)/bin/cfn-lint $(RENDER_LIBS) $(TOOLS_VENV)/bin/cargo-lambda $(COMPONENTIZE_JS)
+tools: $(TOOLS_VENV)/bin/cfn-lint $(RENDER_LIBS) $(TOOLS_VENV)/bin/cargo-lambda $(COMPONENTIZE_JS) $(TOOLS_VENV)/bin/componentize-py
 
 # target/lambda/artifact-export/bootstrap, for provided.al2023 on arm64 (Graviton), and the
 # same zipped as target/lambda/artifact-export.zip (for `aws lambda update-function-code`;

@@ -10,14 +10,15 @@
 //!   once; the same without `PAGEMAP_SCAN` (kernels before 6.7, such as Lambda's), where
 //!   dropped instances' memory is `madvise`d. Beside them, the decision handed to the
 //!   blocking pool on its own (`decide_blocking`, what backfill and `plan` do) and that
-//!   hand-off alone.
+//!   hand-off alone. The lane again with a candidate (`plugin.candidate`, glob-filter
+//!   twice) asked after each decision: the plugin's own time, the lane's wall time against
+//!   without.
 //! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
 //!   what precompiling saves on every cold start.
 //! - The same decisions by `plugins/glob-filter-js` (glob-filter in JavaScript) and by
-//!   `tests/fixtures/plugins/glob-filter-py` (in Python, not shipped), beside Rust's: built
-//!   with the ComponentizeJS of `make tools` and the componentize-py of `make bench-tools`,
-//!   each skipped with a line without its tool. Python is measured on a pool allowing more
-//!   core instances per component than the host's (which refuses it).
+//!   `tests/fixtures/plugins/glob-filter-py` (in Python), beside Rust's: built
+//!   with the ComponentizeJS and the componentize-py of `make tools`, each skipped with a
+//!   line without its tool.
 //!
 //! A report, not a test: it prints figures against their targets and exits 0.
 
@@ -48,10 +49,8 @@ const JS_MAX_MEMORY_MIB: u64 = 64;
 const JS_MAX_INSTRUCTIONS: u64 = 100_000_000;
 /// The limits the Python glob-filter needs (plugins/README.md, the language table): it uses
 /// up to ~1.7 million instructions and 12.4 MiB (its initial memory, never grown) a decision.
-/// Its component holds 38 core instances, more than the host's pool allows (16).
 const PY_MAX_MEMORY_MIB: u64 = 32;
 const PY_MAX_INSTRUCTIONS: u64 = 20_000_000;
-const PY_CORE_INSTANCES: u32 = 64;
 
 fn spec(path: &std::path::Path) -> PluginSpec {
     PluginSpec {
@@ -63,6 +62,7 @@ fn spec(path: &std::path::Path) -> PluginSpec {
         max_instructions: DEFAULT_MAX_INSTRUCTIONS,
         precompiled: path.extension().is_some_and(|e| e == "cwasm"),
         on_error: OnError::Fail,
+        candidate: None,
     }
 }
 
@@ -204,6 +204,13 @@ async fn main() {
     let concurrent_times = through_handler_path(&shared, &cwasm_paths[0], &objects, 16).await;
     let pooled_times = one_by_one(&shared, &objects, &settings).await;
     let lane = in_the_lane(&shared, &objects, &settings).await;
+    // The same lane with a candidate (glob-filter again) asked after each decision.
+    let shadowed = fresh
+        .load(None, &spec(&cwasm_paths[0]))
+        .await
+        .unwrap()
+        .with_candidate(fresh.load(None, &spec(&cwasm_paths[0])).await, &settings);
+    let candidate_lane = in_the_lane(&Arc::new(shadowed), &objects, &settings).await;
     // The hand-off alone: an empty closure on tokio's blocking pool.
     let mut spawn_blocking_times = Vec::with_capacity(DECISIONS);
     for _ in 0..DECISIONS {
@@ -276,6 +283,16 @@ async fn main() {
         verdict(handler_ok(&lane.each))
     );
     println!(
+        "candidate  p50 {:>7.1} µs   (the plugin's own time with a candidate asked after it in the lane; {:.1} µs without); the lane: {:.1} ms for {} decisions, {:.2}x without (decisions per second {:.0} with, {:.0} without)",
+        percentile(&candidate_lane.each, 0.5).as_secs_f64() * 1e6,
+        percentile(&lane.each, 0.5).as_secs_f64() * 1e6,
+        candidate_lane.wall.as_secs_f64() * 1e3,
+        candidate_lane.each.len(),
+        candidate_lane.wall.as_secs_f64() / lane.wall.as_secs_f64(),
+        candidate_lane.each.len() as f64 / candidate_lane.wall.as_secs_f64(),
+        lane.each.len() as f64 / lane.wall.as_secs_f64(),
+    );
+    println!(
         "asking     p50 {:>7.1} µs   p99 {:>7.1} µs   (a record's wait from asking its plan to its decision, records asking one at a time with nothing between: when they catch up with the lane, each answer wakes its record)",
         percentile(&lane_times, 0.5).as_secs_f64() * 1e6,
         percentile(&lane_times, 0.99).as_secs_f64() * 1e6,
@@ -344,10 +361,10 @@ async fn javascript(dir: &Path, objects: &[SourceObject], settings: &str, rust_p
     measure_guest(&guest, &wasm, objects, settings, rust_p50).await;
 }
 
-/// glob-filter in Python (not shipped) on the same keys, beside Rust's p50.
+/// glob-filter in Python on the same keys, beside Rust's p50.
 async fn python(dir: &Path, objects: &[SourceObject], settings: &str, rust_p50: Duration) {
     let Some(tool) = guests::componentize_py() else {
-        println!("python SKIP: componentize-py is not in target/tools-venv (`make bench-tools` installs it)");
+        println!("python SKIP: componentize-py is not in target/tools-venv (`make tools` installs it)");
         return;
     };
     let wasm = dir.join("glob_filter_py.wasm");
@@ -359,12 +376,7 @@ async fn python(dir: &Path, objects: &[SourceObject], settings: &str, rust_p50: 
         build: started.elapsed(),
         max_memory_mib: PY_MAX_MEMORY_MIB,
         max_instructions: PY_MAX_INSTRUCTIONS,
-        // The host's pool refuses it (38 core instances, 16 allowed): measured on a pool
-        // that allows more, everything else as in production.
-        engine: EngineOptions {
-            core_instances_per_component: PY_CORE_INSTANCES,
-            ..EngineOptions::default()
-        },
+        engine: EngineOptions::default(),
     };
     measure_guest(&guest, &wasm, objects, settings, rust_p50).await;
 }
@@ -503,7 +515,7 @@ async fn through_handler_path(
                     index,
                     object: &object,
                 };
-                let Planned { decision, run } = plan(proposal, Some(&plugin), ask).await;
+                let Planned { decision, run, .. } = plan(proposal, Some(&plugin), ask).await;
                 times.push(started.elapsed());
                 assert!(run.is_some_and(|r| r.error.is_none()), "{decision:?}");
             }

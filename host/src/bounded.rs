@@ -12,6 +12,9 @@ use tokio::io::AsyncReadExt;
 
 /// Largest configuration document accepted: 1 MiB holds thousands of orgs.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// Upper bound for a snapshot of org documents (`validate --write-snapshot`): about a
+/// million orgs of typical size.
+pub const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
 /// Largest plugin file accepted (`.wasm` or `.cwasm`): 64 MiB, well above what a copy
 /// policy compiles to, well below the function's memory.
 pub const MAX_PLUGIN_BYTES: u64 = 64 * 1024 * 1024;

@@ -197,7 +197,12 @@ async fn check_steps(
     let plugin = match (&org.plugin, plugins.get(&org.org)) {
         (None, _) => None,
         (Some(_), Some(Ok(plugin))) => match plugin.check_instantiates() {
-            Ok(()) => Some(plugin.name().to_string()),
+            Ok(()) => {
+                plugin
+                    .check_candidate()
+                    .map_err(|e| CheckFailure::new(ReasonCode::PluginNotLoadable, e))?;
+                Some(plugin.name().to_string())
+            }
             Err(e) => {
                 return Err(CheckFailure::new(
                     ReasonCode::PluginNotLoadable,

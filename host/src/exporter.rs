@@ -230,6 +230,12 @@ impl Exporter {
     pub async fn config(&self) -> Result<Arc<Config>, ConfigLoadError> {
         self.config.current(&self.client).await
     }
+
+    /// The org documents refused since the last call (each already logged), for the
+    /// `ConfigRejected` metric.
+    pub fn take_config_refusals(&self) -> Vec<crate::config::Refusal> {
+        self.config.take_refusals()
+    }
 }
 
 #[cfg(test)]

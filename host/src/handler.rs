@@ -18,7 +18,7 @@ use tokio::time::sleep_until;
 use crate::config::{Config, Deletes, Org};
 use crate::config_store::ConfigLoadError;
 use crate::deliver::{deliver, read_source_ahead, remove};
-use crate::destination::{CopyOptions, OneFile, Stop, StopReason, Ticket};
+use crate::destination::{CopyOptions, LockConfigs, OneFile, Stop, StopReason, Ticket};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
@@ -93,10 +93,12 @@ pub async fn handle_until(exporter: &Exporter, event: ParsedEvent, deadline: Opt
             _ => None,
         },
     ));
+    let lock_configs = LockConfigs::default();
     let shared = Shared {
         exporter,
         config,
         ahead: &ahead,
+        lock_configs: &lock_configs,
         // Batch Operations tasks name objects that exist, not uploads: no event time to lag from.
         upload_events: event.trigger != Trigger::BatchOperations,
     };
@@ -152,6 +154,8 @@ struct Shared<'a> {
     ahead: &'a PlanAhead,
     /// Whether records are uploads (their lag is measured), not Batch Operations tasks.
     upload_events: bool,
+    /// Which destination buckets have Object Lock, asked once per bucket in this invocation.
+    lock_configs: &'a LockConfigs,
 }
 
 /// What routing made of one record when the invocation started.
@@ -274,8 +278,11 @@ async fn export_object(
 ) {
     let exporter = shared.exporter;
     let org = proposal.org;
-    let base = CopyOptions::from_settings(exporter.settings(), config.retry, stop, exporter.aborts().clone());
-    let options = base.for_object(org, object, None);
+    let base = CopyOptions {
+        lock_configs: shared.lock_configs.clone(),
+        ..CopyOptions::from_settings(exporter.settings(), config.retry, stop, exporter.aborts().clone())
+    };
+    let options = base.for_object(org);
     // The source's HEAD, when the copy of a proposed target will read one, is read while
     // the plan is made (a cold start's plugin load, a plugin decision) instead of after it.
     // A removal reads none ahead: its first request is whether the source is back.
@@ -300,13 +307,21 @@ async fn export_object(
             false => None,
         }
     };
-    let (Planned { decision, run }, source_head) = tokio::join!(planned, head);
+    let (
+        Planned {
+            decision,
+            run,
+            shadow,
+        },
+        source_head,
+    ) = tokio::join!(planned, head);
     let options = CopyOptions {
         source_head,
         ..options
     };
     report.org = org.map(|o| o.org.clone());
     report.plugin = run;
+    report.shadow = shadow;
     if let Some(ticket) = ticket {
         let targets = match &decision {
             Decision::Copy(targets) => targets.len(),

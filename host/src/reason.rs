@@ -106,6 +106,11 @@ reason_codes! {
     /// `check`: the org's destination bucket belongs to another account than its
     /// `expectedBucketOwner`.
     DstBucketOwnerMismatch,
+    /// The source object has an Object Lock retention or legal hold, its org's `objectLock` is
+    /// `"copy"` (the default) and the destination bucket has no Object Lock enabled: the
+    /// copy would lose the lock, so it is not made. Enable Object Lock on the destination
+    /// bucket, or set the org's `objectLock` to `"ignore"`.
+    DstObjectLockConfigMissing,
     /// `check`: the org's plugin could not be loaded or instantiated (a record's failure
     /// for the same cause is [`ReasonCode::PluginNotLoaded`]).
     PluginNotLoadable,
@@ -182,6 +187,9 @@ failure_codes! {
     InvalidKey => InvalidKey,
     /// Local mode refused a key with an empty or `.` segment.
     UnsafeLocalKey => UnsafeLocalKey,
+    /// A locked source, an org whose `objectLock` is `"copy"`, and a destination bucket
+    /// without Object Lock.
+    DstObjectLockConfigMissing => DstObjectLockConfigMissing,
 }
 
 impl FailureCode {

@@ -46,7 +46,7 @@ fn line_of<'a>(lines: &'a [String], org: &str) -> &'a str {
 /// One good org and one org per failure the servers can produce; SKIP lines for the others.
 async fn check_gives_each_org_one_line_with_its_first_failure(server: &'static Server) {
     let missing = unique_bucket("absent");
-    let world = World::with_config(server, &["good", "badplugin", "tenant"], |orgs| {
+    let world = World::with_config(server, &["good", "badplugin", "tenant", "badcandidate"], |orgs| {
         json!({"customers": [
             {"org": "good", "destinationBucket": orgs[0].1,
              "plugin": {"source": plugin_artifacts::KEY_REWRITER}},
@@ -54,6 +54,9 @@ async fn check_gives_each_org_one_line_with_its_first_failure(server: &'static S
             {"org": "badplugin", "destinationBucket": orgs[1].1,
              "plugin": {"source": plugin_artifacts::KEY_REWRITER, "sha256": "0".repeat(64)}},
             {"org": "tenant", "destinationBucket": orgs[2].1, "roleArn": ROLE},
+            {"org": "badcandidate", "destinationBucket": orgs[3].1,
+             "plugin": {"source": plugin_artifacts::KEY_REWRITER,
+                        "candidate": {"source": plugin_artifacts::GLOB_FILTER, "sha256": "0".repeat(64)}}},
         ], "retry": 0})
         .to_string()
     })
@@ -67,7 +70,7 @@ async fn check_gives_each_org_one_line_with_its_first_failure(server: &'static S
     let out = run_check(server, &moto().endpoint, &config, &[]);
     let lines = stdout_lines(&out);
     assert_eq!(out.status.code(), Some(1), "{lines:#?}\n{}", stderr_of(&out));
-    assert_eq!(lines.len(), 4, "one line per org: {lines:#?}");
+    assert_eq!(lines.len(), 5, "one line per org: {lines:#?}");
     let good = line_of(&lines, "good");
     assert!(
         good == format!(
@@ -87,6 +90,16 @@ async fn check_gives_each_org_one_line_with_its_first_failure(server: &'static S
         "{plugin}"
     );
     assert!(plugin.contains("sha256"), "{plugin}");
+    // The candidate is loaded and checked like the plugin.
+    let candidate = line_of(&lines, "badcandidate");
+    assert!(
+        candidate.starts_with(&format!(
+            "FAIL badcandidate  PluginNotLoadable: candidate plugin {}",
+            plugin_artifacts::GLOB_FILTER
+        )),
+        "{candidate}"
+    );
+    assert!(candidate.contains("sha256"), "{candidate}");
     let tenant = line_of(&lines, "tenant");
     if server.caps.checks_credentials {
         // The role's credentials (moto's) mean nothing to this server: HeadBucket is refused.

@@ -254,6 +254,102 @@ fn validate_names_every_problem_and_exits_2() {
     );
 }
 
+/// `--split` turns the sample into org documents; `validate --config DIR/` reads them as the
+/// function does and fails, naming the document, when one would be refused.
+#[test]
+fn validate_splits_a_document_and_validates_the_folder_of_org_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("orgs");
+    let out = binary()
+        .args(["validate", "--config"])
+        .arg(repo("config/sample.json"))
+        .arg("--split")
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wrote 4 org documents"));
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "_defaults.json",
+            "org1.json",
+            "org2.json",
+            "org3.json",
+            "org4.json"
+        ]
+    );
+    let validate_folder = || {
+        binary()
+            .env("SUFFIX_TO_COPY", "jpg")
+            .args(["validate", "--config"])
+            .arg(format!("{}/", folder.display()))
+            .output()
+            .unwrap()
+    };
+    let out = validate_folder();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("configuration is valid: 4 orgs, retry 1"),
+        "{stdout}"
+    );
+    // `plan` (like backfill, reconcile and check) reads the folder as the function does.
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "org3/a.jpg\nnobody/a.jpg\n").unwrap();
+    let out = binary()
+        .args(["plan", "--suffixes", "jpg", "--config"])
+        .arg(format!("{}/", folder.display()))
+        .arg("--keys")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("org3/a.jpg\torg3\tcopy -> s3://org3-export/org3/a.jpg"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nobody/a.jpg\t-\tskip"), "{stdout}");
+    // org2 takes org1's bucket: refused, and named.
+    let org1: Value = serde_json::from_slice(&std::fs::read(folder.join("org1.json")).unwrap()).unwrap();
+    let mut org2: Value = serde_json::from_slice(&std::fs::read(folder.join("org2.json")).unwrap()).unwrap();
+    org2["destinationBucket"] = org1["destinationBucket"].clone();
+    std::fs::write(folder.join("org2.json"), org2.to_string()).unwrap();
+    std::fs::write(folder.join("org3.json"), "{").unwrap();
+    let out = validate_folder();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("org2.json: refused: bucket"), "{stderr}");
+    assert!(stderr.contains("org3.json: refused: config"), "{stderr}");
+    assert!(stderr.contains("2 org document(s) refused"), "{stderr}");
+    // A document that nests prefixes cannot be split.
+    let nested = dir.path().join("nested.json");
+    std::fs::write(
+        &nested,
+        r#"{"customers":[{"org":"a","destinationBucket":"a-out"},{"org":"b","destinationBucket":"b-out","prefix":"a/b/"}]}"#,
+    )
+    .unwrap();
+    let out = binary()
+        .args(["validate", "--config"])
+        .arg(&nested)
+        .arg("--split")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("overlaps the prefix of org a"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_reads_the_config_from_s3() {
     let server = garage();

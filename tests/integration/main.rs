@@ -1,5 +1,6 @@
-//! The one integration-test binary. Tests that need S3 talk to two real servers on
-//! loopback (Garage and moto), started by `tests/servers/up.sh` on first use.
+//! The one integration-test binary. Tests that need S3 talk to real servers on loopback
+//! (Garage and moto; LocalStack too for the fidelity matrix), started by
+//! `tests/servers/up.sh` on first use.
 
 /// Shared helpers: the servers, per-test buckets, generated events, the fault proxy.
 #[macro_use]
@@ -30,6 +31,9 @@ mod event_shapes;
 mod export;
 /// Retries and failures, with faults injected by a proxy in front of the server.
 mod faults;
+/// What an export keeps: every property of an object, through every way it is copied, on
+/// Garage, moto and LocalStack; Object Lock and the org's `objectLock`.
+mod fidelity;
 /// S3 Inventory deliveries read into key order: shuffled files, encoded keys, spills, bad inputs.
 mod inventory;
 /// Through the real Lambda Runtime API: cargo-lambda's emulator, the binary as the function
@@ -45,6 +49,8 @@ mod multipart;
 mod observability;
 /// Late, duplicated and out-of-order events: nothing goes back to an older version.
 mod ordering;
+/// The org documents form of the configuration: per-org admission, refresh by ETag.
+mod org_documents;
 /// What a plugin author starts with: `plugin wit`, `plugin new` projects built and run in
 /// each language, `plugin test --cases` budgets and `--json`.
 mod plugin_authors;

@@ -474,69 +474,84 @@ fn the_javascript_glob_filter_passes_glob_filters_cases() {
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
 
-/// What the Python glob-filter needs (plugins/README.md, the language table; the plugin bench
-/// measures it): a pool allowing its 38 core instances, and these limits.
-const PY_CORE_INSTANCES: u32 = 64;
-const PY_MAX_MEMORY_MIB: u64 = 32;
-const PY_MAX_INSTRUCTIONS: u64 = 20_000_000;
-
-/// tests/fixtures/plugins/glob-filter-py: glob-filter's behaviour in Python, which is measured
-/// but not shipped. The host as built refuses the component, naming the pool limit it
-/// exceeds; on a pool that allows it, it passes every case of glob-filter's cases.json
-/// under the limits plugins/README.md states.
-#[tokio::test]
-async fn the_python_glob_filter_passes_glob_filters_cases_on_a_pool_that_fits_it() {
-    use artifact_export::config::{OnError, PluginSource, PluginSpec};
-    use artifact_export::plan::cases::{parse_cases, run_case};
-    use artifact_export::policy::{EngineOptions, Runtime};
-
-    let Some(tool) = guests::componentize_py() else {
-        println!(
-            "SKIP: componentize-py is not installed in target/tools-venv (`make bench-tools` installs it): the Python glob-filter not built"
-        );
-        return;
-    };
+/// `plugin new --lang python` writes a project that builds with its own `build.sh` (the
+/// componentize-py of `make tools` on PATH) into a component that passes its cases under
+/// the default limits.
+#[test]
+fn a_new_python_plugin_builds_and_passes_its_cases() {
+    let tool = guests::require_componentize_py();
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("glob_filter_py.wasm");
-    guests::build_glob_filter_py(&tool, &wasm);
+    let (code, stdout, stderr) = run(binary()
+        .current_dir(dir.path())
+        .args(["plugin", "new", "first-py", "--lang", "python"]));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("Python plugin first-py"), "{stdout}");
+    let project = dir.path().join("first-py");
+    for file in [
+        "app.py",
+        "build.sh",
+        "requirements.txt",
+        "cases.json",
+        "README.md",
+        ".gitignore",
+        "wit/policy.wit",
+    ] {
+        assert!(project.join(file).is_file(), "{file} written");
+    }
+    let makefile = std::fs::read_to_string(repo("Makefile")).unwrap();
+    let pin = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("COMPONENTIZE_PY_VERSION := "))
+        .expect("the Makefile pins componentize-py");
+    let requirements = std::fs::read_to_string(project.join("requirements.txt")).unwrap();
+    assert!(
+        requirements.contains(&format!("componentize-py=={pin}")),
+        "the Makefile's pin {pin}: {requirements}"
+    );
+    let path = format!(
+        "{}:{}",
+        tool.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .current_dir(&project)
+        .env("PATH", path)
+        .arg("build.sh")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "build.sh: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, stdout, stderr) = run(binary().current_dir(&project).args([
+        "plugin",
+        "test",
+        "first_py.wasm",
+        "--cases",
+        "cases.json",
+    ]));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.trim_end().ends_with("2 passed, 0 failed"), "{stdout}");
+}
 
+/// tests/fixtures/plugins/glob-filter-py: glob-filter's behaviour in Python (componentize-py
+/// from `make tools`), held to glob-filter's own cases.json by `plugin test` under the
+/// default limits (the host's pool allows its 38 core module instances).
+#[test]
+fn the_python_glob_filter_passes_glob_filters_cases() {
+    let wasm = guests::glob_filter_py();
     let (code, stdout, stderr) = run(binary()
         .args(["plugin", "test"])
-        .arg(&wasm)
-        .args(["--org", "org2", "--key", "a.jpg"]));
-    assert_eq!(code, Some(2), "{stdout}{stderr}");
-    assert!(
-        stderr.contains("38 core module instances, which exceeds the configured maximum of 16"),
-        "{stderr}"
-    );
-
-    let runtime = Runtime::with_engine(EngineOptions {
-        instances: 1,
-        core_instances_per_component: PY_CORE_INSTANCES,
-        ..EngineOptions::default()
-    })
-    .unwrap();
-    let spec = PluginSpec {
-        source: PluginSource::File(wasm.clone()),
-        sha256: None,
-        settings: "{}".into(),
-        timeout: std::time::Duration::from_secs(5),
-        max_memory_bytes: PY_MAX_MEMORY_MIB << 20,
-        max_instructions: PY_MAX_INSTRUCTIONS,
-        precompiled: false,
-        on_error: OnError::Fail,
-    };
-    let plugin = runtime.load(None, &spec).await.unwrap();
-    let file = repo("plugins/glob-filter/cases.json");
-    let cases = parse_cases(&std::fs::read_to_string(&file).unwrap(), "cases.json").unwrap();
+        .arg(wasm)
+        .arg("--cases")
+        .arg(repo("plugins/glob-filter/cases.json")));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(repo("plugins/glob-filter/cases.json")).unwrap())
+            .unwrap();
     assert!(cases.len() >= 10, "{} cases", cases.len());
-    let failed: Vec<String> = cases
-        .iter()
-        .filter_map(|case| {
-            run_case(&plugin, case)
-                .err()
-                .map(|e| format!("{}: {e}", case.name))
-        })
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    let totals = format!("{} passed, 0 failed", cases.len());
+    assert!(stdout.trim_end().ends_with(&totals), "{stdout}");
 }

@@ -11,6 +11,8 @@ VENV_DIR=$(dirname "$STATE_DIR")/test-venv
 ENV_FILE=$STATE_DIR/env
 GARAGE_PID_FILE=$STATE_DIR/garage.pid
 MOTO_PID_FILE=$STATE_DIR/moto.pid
+LOCALSTACK_VENV=$(dirname "$STATE_DIR")/localstack-venv
+LOCALSTACK_PID_FILE=$STATE_DIR/localstack.pid
 
 log() { printf 'test-servers: %s\n' "$*" >&2; }
 

@@ -10,4 +10,5 @@ flock 9
 rm -f "$ENV_FILE"
 stop_pid "$GARAGE_PID_FILE" garage garage
 stop_pid "$MOTO_PID_FILE" moto_server moto
+stop_pid "$LOCALSTACK_PID_FILE" localstack.runtime.main localstack
 exit 0

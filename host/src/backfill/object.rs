@@ -57,10 +57,7 @@ pub(super) async fn backfill_object(
         Decision::Skip(reason) => (ObjectOutcome::Skipped(reason), None),
         Decision::Fail(failed) => (ObjectOutcome::Failed(failed.reason), None),
         Decision::Copy(targets) => {
-            // The listing's class: no source HEAD per object to keep it.
-            let copy = run
-                .copy
-                .for_object(owner, &listed.object, listed.storage_class.clone());
+            let copy = run.copy.for_object(owner);
             named.clone_from(&targets);
             export_to(run, owner, &copy, &listed, known, targets).await
         }
@@ -105,6 +102,8 @@ async fn export_to(
     // The source as the listing shows it; read with a HEAD at most once, and only when the
     // in-place rule asks for it.
     let mut source = listed.facts();
+    // That HEAD, when read: the copy below uses it instead of reading its own.
+    let mut source_head = None;
     // A listing shows no encryption: a copy this org wrote is SSE-KMS if the org says so.
     let listed_sse = match copy.write.encryption {
         Some(Encryption::Kms { .. }) => Sse::Kms,
@@ -147,7 +146,10 @@ async fn export_to(
                         // that cannot read the source is never told "in place" on the
                         // strength of the function's rights.
                         source = match destination.source_head(&listed.object, copy).await {
-                            Ok(headed) => headed.sharpened_by(&source),
+                            Ok((headed, head)) => {
+                                source_head = Some(head);
+                                headed.sharpened_by(&source)
+                            }
                             Err(S3Failure::SourceChanged(why)) => {
                                 return (ObjectOutcome::Superseded(why.to_string()), None);
                             }
@@ -185,6 +187,10 @@ async fn export_to(
     if run.options.dry_run {
         return (ObjectOutcome::WouldCopy(missing), gap);
     }
+    let copy = &CopyOptions {
+        source_head,
+        ..copy.clone()
+    };
     let reports = match deliver(run.exporter, org, &listed.object, &missing, copy).await {
         Ok(reports) => reports,
         Err(failed) => return (ObjectOutcome::Failed(failed.to_string()), gap),

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::suffix::SuffixSet;
 
+mod admission;
+mod documents;
 mod fields;
 mod index;
 mod plugin;
@@ -25,12 +27,14 @@ pub use index::Routed;
 
 use fields::FieldReader;
 
+pub use admission::{Admitted, DocumentEntries, Refusal, admit};
+pub use documents::{DEFAULTS_DOCUMENT, Defaults, parse_defaults, parse_org_document};
 pub use plugin::{
     DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY_MIB, DEFAULT_TIMEOUT_MS, MAX_MAX_INSTRUCTIONS, OnError,
     PluginSource, PluginSpec,
 };
 pub use role::{AssumedRole, valid_role_arn};
-pub use write::{CannedAcl, Deletes, Encryption, StorageClass, is_account_id};
+pub use write::{CannedAcl, Deletes, Encryption, ObjectLockPolicy, StorageClass, is_account_id};
 
 /// Default for `retry` when the file leaves it out.
 pub const DEFAULT_RETRY: u32 = 1;
@@ -79,6 +83,8 @@ pub struct Org {
     pub acl: Option<CannedAcl>,
     /// `deletes`: whether removals at the source remove the org's exports.
     pub deletes: Deletes,
+    /// `objectLock`: whether copies carry the source's Object Lock (default `"copy"`).
+    pub object_lock: ObjectLockPolicy,
 }
 
 impl Org {
@@ -120,13 +126,7 @@ impl Config {
             origin: origin.to_string(),
             problems,
         };
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            fail(vec![format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            )])
-        })?;
+        let value = documents::json(text).map_err(|problem| fail(vec![problem]))?;
         let Value::Object(top) = value else {
             return Err(fail(vec![format!(
                 "expected a JSON object with \"customers\", got {}",
@@ -138,8 +138,7 @@ impl Config {
         let (customers, retry) = {
             let mut fields = FieldReader::new(&top, "", &mut problems);
             let customers = fields.value("customers");
-            let retry =
-                fields.whole_number("retry", u64::from(DEFAULT_RETRY), 0..=u64::from(MAX_RETRY)) as u32;
+            let retry = documents::read_retry(&mut fields);
             fields.finish();
             (customers, retry)
         };
@@ -159,7 +158,7 @@ impl Config {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, item)| {
-                    parse_customer(i, item, &config_dir, &mut problems).map(|org| (i, org))
+                    parse_customer(EntryName::Listed(i), item, &config_dir, &mut problems).map(|org| (i, org))
                 })
                 .collect(),
             Some(other) => {
@@ -170,15 +169,23 @@ impl Config {
         check_uniqueness(&customers, &mut problems);
         tenancy::check(&customers, &config_dir, source_bucket, &mut problems);
         if problems.is_empty() {
-            let customers: Vec<Org> = customers.into_iter().map(|(_, org)| org).collect();
-            let index = index::OrgIndex::new(&customers);
-            Ok(Config {
-                customers,
+            Ok(Config::from_orgs(
+                customers.into_iter().map(|(_, org)| org).collect(),
                 retry,
-                index,
-            })
+            ))
         } else {
             Err(fail(problems))
+        }
+    }
+
+    /// The configuration of `orgs`, already checked against each other (one document, or
+    /// the org documents [`admit`] let in), with `retry`.
+    pub fn from_orgs(customers: Vec<Org>, retry: u32) -> Config {
+        let index = index::OrgIndex::new(&customers);
+        Config {
+            customers,
+            retry,
+            index,
         }
     }
 
@@ -200,20 +207,47 @@ impl Config {
     }
 }
 
+/// How an org's entry is named in its problems.
+#[derive(Debug, Clone, Copy)]
+enum EntryName {
+    /// Its place in a single document's `customers[]`: `customers[2] (org3)`.
+    Listed(usize),
+    /// A document of its own (the org documents form): `org org3`.
+    Document,
+}
+
+impl EntryName {
+    /// The entry before its org name is known.
+    fn unnamed(self) -> String {
+        match self {
+            EntryName::Listed(i) => format!("customers[{i}]"),
+            EntryName::Document => "org document".into(),
+        }
+    }
+
+    fn named(self, org: &str) -> String {
+        match self {
+            EntryName::Listed(i) => format!("customers[{i}] ({org})"),
+            EntryName::Document => format!("org {org}"),
+        }
+    }
+}
+
 fn parse_customer(
-    index: usize,
+    entry: EntryName,
     item: &Value,
     config_dir: &ConfigDir,
     problems: &mut Vec<String>,
 ) -> Option<Org> {
     let Value::Object(object) = item else {
         problems.push(format!(
-            "customers[{index}]: expected an object with \"org\" and \"destinationBucket\", got {}",
+            "{}: expected an object with \"org\" and \"destinationBucket\", got {}",
+            entry.unnamed(),
             kind(item)
         ));
         return None;
     };
-    let mut fields = FieldReader::new(object, format!("customers[{index}]: "), problems);
+    let mut fields = FieldReader::new(object, format!("{}: ", entry.unnamed()), problems);
     let org = match fields.required_string("org", "a string", " is missing") {
         Some(s) if valid_org(s) => Some(s.to_string()),
         Some("") => {
@@ -230,8 +264,8 @@ fn parse_customer(
         None => None,
     };
     let who = match &org {
-        Some(org) => format!("customers[{index}] ({org})"),
-        None => format!("customers[{index}]"),
+        Some(org) => entry.named(org),
+        None => entry.unnamed(),
     };
     fields.set_context(format!("{who}: "));
     let destination_bucket = fields
@@ -286,6 +320,7 @@ fn parse_customer(
     let acl = write::acl(&mut fields);
     let expected_bucket_owner = write::expected_bucket_owner(&mut fields);
     let deletes = write::deletes(&mut fields);
+    let object_lock = write::object_lock(&mut fields);
     if !fields.finish() {
         return None;
     }
@@ -302,6 +337,7 @@ fn parse_customer(
         expected_bucket_owner,
         acl,
         deletes,
+        object_lock,
     })
 }
 

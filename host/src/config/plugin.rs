@@ -77,6 +77,10 @@ pub struct PluginSpec {
     pub precompiled: bool,
     /// What a failed decision means for the record.
     pub on_error: OnError,
+    /// `candidate`: a plugin asked the same question beside this one on live events, whose
+    /// answers are only compared with this plugin's (a shadow), never acted on. Its own
+    /// source, sha256, settings and limits; never a candidate itself.
+    pub candidate: Option<Box<PluginSpec>>,
 }
 
 pub(super) fn parse_plugin(
@@ -85,14 +89,25 @@ pub(super) fn parse_plugin(
     config_dir: &ConfigDir,
     problems: &mut Vec<String>,
 ) -> Option<PluginSpec> {
+    parse_spec(who, "plugin", value, config_dir, problems)
+}
+
+/// The plugin at `path` (`plugin`, or `plugin.candidate`, which may not have its own).
+fn parse_spec(
+    who: &str,
+    path: &str,
+    value: &Value,
+    config_dir: &ConfigDir,
+    problems: &mut Vec<String>,
+) -> Option<PluginSpec> {
     let Value::Object(object) = value else {
         problems.push(format!(
-            "{who}: plugin: expected an object with \"source\", got {}",
+            "{who}: {path}: expected an object with \"source\", got {}",
             kind(value)
         ));
         return None;
     };
-    let mut fields = FieldReader::new(object, format!("{who}: plugin."), problems);
+    let mut fields = FieldReader::new(object, format!("{who}: {path}."), problems);
     let source = match fields.required_string(
         "source",
         "a path or s3://bucket/key",
@@ -150,10 +165,25 @@ pub(super) fn parse_plugin(
             ("default", OnError::Default),
         ],
     );
+    // Only the plugin itself reads `candidate`: in a candidate it is an unknown field.
+    let candidate = if path == "plugin" {
+        match fields.value("candidate") {
+            None => Ok(None),
+            Some(value) => {
+                let path = format!("{path}.candidate");
+                parse_spec(who, &path, value, config_dir, fields.problems())
+                    .map(|spec| Some(Box::new(spec)))
+                    .ok_or(())
+            }
+        }
+    } else {
+        Ok(None)
+    };
     if !fields.finish() {
         return None;
     }
     Some(PluginSpec {
+        candidate: candidate.ok()?,
         source: source?,
         sha256,
         settings,
@@ -296,6 +326,66 @@ mod tests {
                 "customers[0] (org2): plugin.onError \"retry\" is not valid; expected \"fail\", \"skip\" or \"default\"",
             ]
         );
+    }
+
+    #[test]
+    fn a_candidate_is_a_plugin_of_its_own_and_has_no_candidate() {
+        let sha = "cd".repeat(32);
+        let c = customer(
+            &format!(
+                r#"{{"source":"plugins/v3.wasm","settings":{{"a":1}},"onError":"skip",
+                    "candidate":{{"source":"s3://plugins-bucket/v4.wasm","sha256":"{sha}","settings":{{"b":2}},"timeoutMs":50,"maxMemoryMiB":32}}}}"#
+            ),
+            "/etc/export/config.json",
+        )
+        .unwrap();
+        let p = c.plugin.unwrap();
+        assert_eq!(p.on_error, OnError::Skip);
+        assert_eq!(p.settings, r#"{"a":1}"#);
+        let candidate = p.candidate.unwrap();
+        assert_eq!(
+            candidate.source,
+            PluginSource::S3 {
+                bucket: "plugins-bucket".into(),
+                key: "v4.wasm".into()
+            }
+        );
+        assert_eq!(candidate.sha256, Some([0xcd; 32]));
+        assert_eq!(candidate.settings, r#"{"b":2}"#);
+        assert_eq!(candidate.timeout, Duration::from_millis(50));
+        assert_eq!(candidate.max_memory_bytes, 32 << 20);
+        assert_eq!(candidate.max_instructions, DEFAULT_MAX_INSTRUCTIONS);
+        assert!(candidate.candidate.is_none());
+        // Its fields are checked like a plugin's, named under plugin.candidate; it may not
+        // have a candidate of its own; it must be an object.
+        let err = customer(
+            r#"{"source":"v3.wasm","candidate":{"source":"s3://plugins-bucket/v4.wasm","timeoutMs":0,"candidate":{"source":"v5.wasm"}}}"#,
+            "c.json",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "customers[0] (org2): plugin.candidate: unknown field \"candidate\"; expected one of source, sha256, settings, timeoutMs, maxMemoryMiB, maxInstructions, precompiled, onError",
+                "customers[0] (org2): plugin.candidate.sha256 is required for a plugin loaded from S3 (pin the exact bytes)",
+                "customers[0] (org2): plugin.candidate.timeoutMs: 0 is not allowed; expected a whole number 1 to 10000",
+            ]
+        );
+        let err = customer(r#"{"source":"v3.wasm","candidate":"v4.wasm"}"#, "c.json").unwrap_err();
+        assert_eq!(
+            err,
+            ["customers[0] (org2): plugin.candidate: expected an object with \"source\", got a string"]
+        );
+        // Written back as it was read.
+        let text = r#"{"customers":[{"org":"org2","destinationBucket":"org2-export","plugin":{"source":"/p/v3.wasm","candidate":{"source":"/p/v4.wasm","settings":{"b":2}}}}]}"#;
+        let config = Config::parse(text, "/etc/export/config.json").unwrap();
+        let again = Config::parse(
+            &config.to_json("/etc/export/config.json").to_string(),
+            "/etc/export/config.json",
+        )
+        .unwrap();
+        assert_eq!(again.customers[0].plugin, config.customers[0].plugin);
+        assert!(again.customers[0].plugin.as_ref().unwrap().candidate.is_some());
     }
 
     #[test]

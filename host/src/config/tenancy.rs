@@ -75,9 +75,14 @@ pub(super) fn check(
     };
     let plugin_buckets: std::collections::HashSet<&str> = customers
         .iter()
-        .filter_map(|(_, c)| match c.plugin.as_ref().map(|p| &p.source) {
-            Some(PluginSource::S3 { bucket, .. }) => Some(bucket.as_str()),
-            _ => None,
+        .flat_map(|(_, c)| {
+            let plugin = c.plugin.as_ref();
+            let candidate = plugin.and_then(|p| p.candidate.as_deref());
+            plugin.into_iter().chain(candidate)
+        })
+        .filter_map(|p| match &p.source {
+            PluginSource::S3 { bucket, .. } => Some(bucket.as_str()),
+            PluginSource::File(_) => None,
         })
         .collect();
     // The owner of each writable bucket: the first org whose destinationBucket it is, or
@@ -104,23 +109,32 @@ pub(super) fn check(
                     owner.index
                 ));
             }
-            if source_bucket == Some(bucket) {
-                problems.push(format!(
-                    "{who} is the source bucket (SOURCE_BUCKET); exports must go to a bucket of the org's own"
-                ));
-            }
-            if config_bucket == Some(bucket) {
-                problems.push(format!(
-                    "{who} is the bucket this configuration is read from; a plugin could overwrite it"
-                ));
-            }
-            if plugin_buckets.contains(bucket) {
-                problems.push(format!(
-                    "{who} is a bucket plugins are read from; a plugin could overwrite another org's plugin"
-                ));
+            let read_by_a_plugin = plugin_buckets.contains(bucket);
+            for why in forbidden_writes(bucket, source_bucket, config_bucket, read_by_a_plugin) {
+                problems.push(format!("{who} {why}"));
             }
         }
     }
+}
+
+/// Why no org may write `bucket`, if it is the source, the configuration's bucket, or one
+/// plugins are read from: one line each.
+pub(super) fn forbidden_writes<'a>(
+    bucket: &str,
+    source_bucket: Option<&str>,
+    config_bucket: Option<&str>,
+    read_by_a_plugin: bool,
+) -> impl Iterator<Item = &'static str> + 'a {
+    [
+        (source_bucket == Some(bucket))
+            .then_some("is the source bucket (SOURCE_BUCKET); exports must go to a bucket of the org's own"),
+        (config_bucket == Some(bucket))
+            .then_some("is the bucket this configuration is read from; a plugin could overwrite it"),
+        read_by_a_plugin
+            .then_some("is a bucket plugins are read from; a plugin could overwrite another org's plugin"),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 #[cfg(test)]

@@ -189,6 +189,7 @@ fn a_typo_of_any_org_field_names_the_field() {
         "encryption",
         "acl",
         "expectedBucketOwner",
+        "objectLock",
     ] {
         let typo = format!("{field}x");
         let p = problems(&format!(
@@ -211,7 +212,7 @@ fn every_org_field_is_known() {
             "settings":{},"timeoutMs":5,"maxMemoryMiB":8,"maxInstructions":10,"precompiled":false,"onError":"skip"},
         "allowedBuckets":["a-other"],"roleArn":"arn:aws:iam::123456789012:role/x","externalId":"e-1",
         "storageClass":"STANDARD_IA","encryption":{"type":"aws:kms","kmsKeyId":"alias/x","bucketKey":true},
-        "acl":"bucket-owner-full-control","expectedBucketOwner":"111122223333"}],"retry":2}"#;
+        "acl":"bucket-owner-full-control","expectedBucketOwner":"111122223333","objectLock":"ignore"}],"retry":2}"#;
     let config = Config::parse(text, "t.json").unwrap();
     assert_eq!(config.customers[0].allowed_buckets, ["a-other"]);
 }

@@ -5,7 +5,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    AssumedRole, Config, ConfigDir, Encryption, OnError, Org, PluginSource, PluginSpec, StorageClass,
+    AssumedRole, Config, ConfigDir, Encryption, ObjectLockPolicy, OnError, Org, PluginSource, PluginSpec,
+    StorageClass,
 };
 
 impl Config {
@@ -81,6 +82,9 @@ fn plugin_object(spec: &PluginSpec, dir: &ConfigDir) -> Value {
         OnError::Default => "default",
     };
     fields.insert("onError".into(), Value::from(on_error));
+    if let Some(candidate) = &spec.candidate {
+        fields.insert("candidate".into(), plugin_object(candidate, dir));
+    }
     Value::Object(fields)
 }
 
@@ -122,5 +126,8 @@ fn write_fields(org: &Org, fields: &mut Map<String, Value>) {
     }
     if let Some(owner) = &org.expected_bucket_owner {
         fields.insert("expectedBucketOwner".into(), Value::from(owner.as_str()));
+    }
+    if org.object_lock != ObjectLockPolicy::Copy {
+        fields.insert("objectLock".into(), Value::from(org.object_lock.as_str()));
     }
 }

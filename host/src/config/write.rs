@@ -16,7 +16,7 @@ pub enum StorageClass {
     /// An export never silently changes what the tenant pays for, as S3 Replication.
     #[default]
     Source,
-    /// One S3 storage class for every copy (`STANDARD_IA`, `GLACIER_IR`, …); no source HEAD.
+    /// One S3 storage class for every copy (`STANDARD_IA`, `GLACIER_IR`, …).
     Fixed(String),
 }
 
@@ -33,6 +33,35 @@ pub enum Encryption {
         /// bucket's setting.
         bucket_key: Option<bool>,
     },
+}
+
+/// `objectLock`: what an org's copies do with a source's Object Lock (retention, legal
+/// hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ObjectLockPolicy {
+    /// `"copy"` (the default, as S3 Replication): the copy gets the source's lock; a
+    /// destination bucket without Object Lock fails the record (`DstObjectLockConfigMissing`)
+    /// rather than keep an unlocked copy.
+    #[default]
+    Copy,
+    /// `"ignore"`: copies are written without a lock, whatever the source has.
+    Ignore,
+}
+
+impl ObjectLockPolicy {
+    /// The spelling in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectLockPolicy::Copy => "copy",
+            ObjectLockPolicy::Ignore => "ignore",
+        }
+    }
+}
+
+/// `objectLock`: `"copy"` (the default) or `"ignore"`.
+pub(super) fn object_lock(fields: &mut FieldReader) -> ObjectLockPolicy {
+    let choices = [ObjectLockPolicy::Copy, ObjectLockPolicy::Ignore].map(|p| (p.as_str(), p));
+    fields.choice("objectLock", ObjectLockPolicy::Copy, &choices)
 }
 
 /// The canned ACL an org's copies are written with (`acl`).
@@ -226,6 +255,7 @@ mod tests {
         assert_eq!(a.acl, None);
         assert_eq!(a.expected_bucket_owner, None);
         assert_eq!(a.deletes, Deletes::Ignore);
+        assert_eq!(a.object_lock, ObjectLockPolicy::Copy);
     }
 
     #[test]
@@ -241,6 +271,22 @@ mod tests {
             [
                 r#"customers[0] (a): deletes "always" is not valid; expected "ignore", "propagate" or "propagate-unversioned""#
             ]
+        );
+    }
+
+    #[test]
+    fn object_lock() {
+        assert_eq!(
+            org(r#","objectLock":"ignore""#).unwrap().object_lock,
+            ObjectLockPolicy::Ignore
+        );
+        assert_eq!(
+            org(r#","objectLock":"copy""#).unwrap().object_lock,
+            ObjectLockPolicy::Copy
+        );
+        assert_eq!(
+            org(r#","objectLock":"keep""#).unwrap_err(),
+            [r#"customers[0] (a): objectLock "keep" is not valid; expected "copy" or "ignore""#]
         );
     }
 

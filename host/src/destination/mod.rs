@@ -6,14 +6,16 @@
 pub mod aborts;
 pub mod checksum;
 pub mod folder;
+mod lock_config;
 mod multipart;
 pub mod one_file;
+mod properties;
 pub mod removal;
 pub mod s3;
 pub mod stop;
 mod upload;
 
-use crate::config::{CannedAcl, Encryption, Org, StorageClass};
+use crate::config::{CannedAcl, Encryption, ObjectLockPolicy, Org, StorageClass};
 use crate::env::Settings;
 use crate::event::SourceObject;
 use crate::reason::FailureCode;
@@ -24,8 +26,9 @@ use crate::s3::{RetryPolicy, Retryable, S3Failure, SourceChange};
 pub use aborts::Aborts;
 pub use checksum::Checksum;
 pub use folder::{FolderDestination, KeyRefused};
+pub use lock_config::LockConfigs;
 pub use one_file::{ManyTargets, OneFile, Ticket};
-use s3::copy_heads_source;
+pub use properties::ObjectLock;
 pub use s3::{Existing, Precision, S3Destination, Sse};
 pub use stop::{Stop, StopReason};
 
@@ -53,17 +56,12 @@ pub struct CopyOptions {
     pub source_owner: Option<String>,
     /// How the org's copies are written (its storage class, encryption, ACL, owner).
     pub write: WriteOptions,
-    /// The source's storage class as a listing gave it (backfill). A copy that fits one
-    /// `CopyObject` then keeps the class without the source's HEAD (the server carries the
-    /// checksum over by itself). `None` (events: the class is not in the event): the HEAD
-    /// reads it.
-    pub listed_storage_class: Option<String>,
-    /// Whether the copy reads the source's HEAD first: decided once per object, by
-    /// [`CopyOptions::for_object`] ([`copy_heads_source`]); `true` until then.
-    pub heads_source: bool,
     /// The source's HEAD, read ahead while the plan was made
     /// ([`Destination::read_source_head`]): a copy that needs it does not send its own.
     pub source_head: Option<SourceHead>,
+    /// Which destination buckets have Object Lock, asked once per bucket in this run (only
+    /// for copies of a locked source).
+    pub lock_configs: LockConfigs,
 }
 
 impl CopyOptions {
@@ -80,29 +78,21 @@ impl CopyOptions {
             aborts,
             source_owner: settings.expected_bucket_owner.clone(),
             write: WriteOptions::default(),
-            listed_storage_class: None,
-            heads_source: true,
             source_head: None,
+            lock_configs: LockConfigs::default(),
         }
     }
 
-    /// These options for one `object` of `org` (the owning org, if any): the org's write
-    /// options, the source's storage class when a listing gave it, and, decided here once,
-    /// whether the copy reads the source's HEAD first.
-    pub fn for_object(
-        &self,
-        org: Option<&Org>,
-        object: &SourceObject,
-        listed_storage_class: Option<String>,
-    ) -> Self {
-        let mut options = CopyOptions {
+    /// These options for one object of `org` (the owning org, if any): the org's write
+    /// options. Every copy reads the source's HEAD first (read ahead where it can be:
+    /// [`Destination::read_source_head`]): the properties S3 does not carry come from it
+    /// ([`properties`]), and no copy is unconditional.
+    pub fn for_object(&self, org: Option<&Org>) -> Self {
+        CopyOptions {
             write: org.map(WriteOptions::for_org).unwrap_or_default(),
-            listed_storage_class,
             source_head: None,
             ..self.clone()
-        };
-        options.heads_source = copy_heads_source(object, &options);
-        options
+        }
     }
 }
 
@@ -115,7 +105,8 @@ pub struct SourceHead(pub(crate) std::sync::Arc<aws_sdk_s3::operation::head_obje
 /// multipart copy's `CreateMultipartUpload` (and the owner on every request of the copy).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// `storageClass`: `Source` needs the source's HEAD (the class is not in the event).
+    /// `storageClass`: `Source` is read from the source's HEAD (the class is not in the
+    /// event).
     pub storage_class: StorageClass,
     /// `encryption`; `None` leaves the destination bucket's default.
     pub encryption: Option<Encryption>,
@@ -123,6 +114,8 @@ pub struct WriteOptions {
     pub acl: Option<CannedAcl>,
     /// `expectedBucketOwner`, with the bucket it is about (the org's destination bucket).
     pub owner: Option<(String, String)>,
+    /// `objectLock`: whether a source's Object Lock is written on the copy.
+    pub object_lock: ObjectLockPolicy,
 }
 
 impl WriteOptions {
@@ -136,6 +129,7 @@ impl WriteOptions {
                 .expected_bucket_owner
                 .clone()
                 .map(|owner| (org.destination_bucket.clone(), owner)),
+            object_lock: org.object_lock,
         }
     }
 
@@ -272,8 +266,8 @@ impl Destination {
         }
     }
 
-    /// The source's HEAD, read ahead of a copy that will need it (`options.heads_source`)
-    /// so the copy does not wait for it; `None` when it failed (the copy reads it again, and
+    /// The source's HEAD, read ahead of the copy so the copy does not wait for it; `None`
+    /// when it failed (the copy reads it again, and
     /// reports what goes wrong) or in local mode (a file has no HEAD).
     pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
         match self {

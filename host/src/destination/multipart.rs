@@ -1,7 +1,8 @@
 //! Multipart server-side copy for objects above the `CopyObject` threshold.
 //!
 //! Multipart copy does not carry the source's metadata or tags, so they are read from the
-//! source (conditionally on its ETag) and set explicitly on the new upload. Parts are copied
+//! source (conditionally on its ETag) and set explicitly on the new upload (the same
+//! properties a single copy writes: [`super::properties`]). Parts are copied
 //! concurrently; any failure aborts the upload so no orphaned parts keep costing storage.
 
 use std::time::SystemTime;
@@ -16,6 +17,7 @@ use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::checksum::{Checksum, first_checksum};
+use super::lock_config::with_allowed_lock;
 use super::s3::{
     CopyJob, SourceFacts, acl_header, checksum_mismatch, head_source, single_copy, sse_headers,
     storage_class_to_send,
@@ -91,15 +93,17 @@ async fn copy_steps(
     };
     let facts = SourceFacts::from_head(head);
     if size <= threshold {
-        return attempts.note(single_copy(client, &job, Some(&facts), options).await);
+        return attempts.note(single_copy(client, &job, &facts, options).await);
     }
     if let Some(reason) = options.stop.reason() {
         // Told to stop before the upload exists: nothing to abort, nothing started.
         return Err(stopped(reason));
     }
+    let properties =
+        with_allowed_lock(client, facts.properties.clone(), job.destination_bucket, options).await?;
     let tagging = attempts.note(with_retries(policy, || read_tagging(client, &job, options)).await)?;
     let write = &options.write;
-    let class = storage_class_to_send(write, Some(&facts));
+    let class = storage_class_to_send(write, &facts);
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
     let owner = write.owner_of(job.destination_bucket).map(str::to_string);
     // A full-object CRC carries over: S3 combines the parts' CRCs and refuses to complete
@@ -117,16 +121,10 @@ async fn copy_steps(
         policy: *policy,
     };
     let began = SystemTime::now();
-    let request = client
-        .create_multipart_upload()
+    let request = properties
+        .on_create(client.create_multipart_upload())
         .bucket(job.destination_bucket)
         .key(job.destination_key)
-        .set_content_type(head.content_type().map(str::to_string))
-        .set_metadata(head.metadata().cloned())
-        .set_cache_control(head.cache_control().map(str::to_string))
-        .set_content_disposition(head.content_disposition().map(str::to_string))
-        .set_content_encoding(head.content_encoding().map(str::to_string))
-        .set_content_language(head.content_language().map(str::to_string))
         .set_tagging(tagging)
         .set_storage_class(class)
         .set_server_side_encryption(sse)

@@ -15,6 +15,8 @@ use aws_sdk_s3::types::{
 };
 
 use super::checksum::{Checksum, ObjectChecksum};
+use super::lock_config::with_allowed_lock;
+use super::properties::SourceProperties;
 use super::{Copied, CopyError, CopyOptions, Delivery, SourceHead, WriteOptions, multipart};
 use crate::config::{CannedAcl, Encryption, StorageClass};
 use crate::event::SourceObject;
@@ -175,16 +177,8 @@ impl S3Destination {
             destination_key: &target.key,
         };
         let threshold = copy_threshold(options);
-        let (result, attempts) = if options.heads_source {
-            // The multipart path heads the source first and picks either way.
-            multipart::copy(&self.client, &job, options, threshold).await
-        } else {
-            let listed = options.listed_storage_class.as_ref().map(|class| SourceFacts {
-                storage_class: Some(class.clone()),
-                checksum: None,
-            });
-            single_copy(&self.client, &job, listed.as_ref(), options).await
-        };
+        // Heads the source first (unless read ahead), then picks single or multipart.
+        let (result, attempts) = multipart::copy(&self.client, &job, options, threshold).await;
         Delivery {
             target: target.clone(),
             result: result.map_err(CopyError::from),
@@ -194,12 +188,8 @@ impl S3Destination {
 
     /// The source's HEAD as a copy takes it (if-match on the object's ETag, checksum
     /// included), read ahead so the copy need not wait for it; `None` when it failed (the
-    /// copy then reads it itself, and reports what goes wrong) or when the copy reads none
-    /// (`options.heads_source`).
+    /// copy then reads it itself, and reports what goes wrong).
     pub async fn read_source_head(&self, object: &SourceObject, options: &CopyOptions) -> Option<SourceHead> {
-        if !options.heads_source {
-            return None;
-        }
         let (result, _attempts) = head_source(
             &self.client,
             &object.bucket,
@@ -215,12 +205,13 @@ impl S3Destination {
     /// encryption included): what the in-place rule compares when the listings cannot
     /// decide. Read with the copies' client (an org's role, see [`S3Destination::as_role`]):
     /// what counts as in place is what the copier can read. A source changed since it was
-    /// listed fails with `SourceChanged`.
+    /// listed fails with `SourceChanged`. With the HEAD itself, for the copy that may follow
+    /// (`CopyOptions::source_head`: no second HEAD of the same source).
     pub async fn source_head(
         &self,
         object: &SourceObject,
         options: &CopyOptions,
-    ) -> Result<Existing, S3Failure> {
+    ) -> Result<(Existing, SourceHead), S3Failure> {
         let (result, _attempts) = head_source(
             &self.client,
             &object.bucket,
@@ -229,7 +220,7 @@ impl S3Destination {
             options,
         )
         .await;
-        result.map(|head| Existing::from_head(&head))
+        result.map(|head| (Existing::from_head(&head), SourceHead(std::sync::Arc::new(head))))
     }
 
     /// Looks up `target` (with its checksum; `owner`: the account that must own the
@@ -275,16 +266,6 @@ fn copy_threshold(options: &CopyOptions) -> u64 {
     options
         .multipart_threshold
         .clamp(MIN_PART_SIZE, COPY_OBJECT_LIMIT)
-}
-
-/// Whether [`S3Destination::copy`] of `object` with `options` reads the source's HEAD
-/// first (decided once per object: [`CopyOptions::for_object`]): its size is unknown or over one `CopyObject`, the org keeps the source's storage
-/// class and no listing gave it (an event does not carry it), or the record has no ETag (the
-/// HEAD's ETag is what the copy is then made conditional on: no copy is unconditional).
-pub(super) fn copy_heads_source(object: &SourceObject, options: &CopyOptions) -> bool {
-    let class_unknown =
-        options.write.storage_class == StorageClass::Source && options.listed_storage_class.is_none();
-    object.size.is_none_or(|size| size > copy_threshold(options)) || class_unknown || object.etag.is_none()
 }
 
 /// The source's HEAD as every copy reads it: conditional on `etag` (if-match), checksum
@@ -362,13 +343,16 @@ async fn head_source_object(
     .await
 }
 
-/// What the source's HEAD told a copy: its storage class and checksum.
+/// What the source's HEAD told a copy: its storage class, checksum and the properties the
+/// copy writes itself.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SourceFacts {
     /// The source's storage class; `None` for STANDARD (S3 leaves the header out).
     pub storage_class: Option<String>,
     /// The source's checksum.
     pub checksum: Option<ObjectChecksum>,
+    /// Headers, metadata, `Expires`, the redirect and the lock, which the copy writes.
+    pub properties: SourceProperties,
 }
 
 impl SourceFacts {
@@ -377,6 +361,7 @@ impl SourceFacts {
         SourceFacts {
             storage_class: head.storage_class().map(|c| c.as_str().to_string()),
             checksum: ObjectChecksum::from_head(head),
+            properties: SourceProperties::from_head(head),
         }
     }
 
@@ -391,13 +376,10 @@ impl SourceFacts {
 
 /// The storage class to ask for: the fixed one, or the source's (none for STANDARD, which S3
 /// treats as no header).
-pub(super) fn storage_class_to_send(
-    write: &WriteOptions,
-    source: Option<&SourceFacts>,
-) -> Option<SdkStorageClass> {
+pub(super) fn storage_class_to_send(write: &WriteOptions, source: &SourceFacts) -> Option<SdkStorageClass> {
     let class = match &write.storage_class {
         StorageClass::Fixed(class) => Some(class.as_str()),
-        StorageClass::Source => source.and_then(|s| s.storage_class.as_deref()),
+        StorageClass::Source => source.storage_class.as_deref(),
     };
     class.filter(|c| *c != "STANDARD").map(SdkStorageClass::from)
 }
@@ -431,23 +413,29 @@ pub(super) fn checksum_mismatch(expected: &Checksum, got: &Checksum) -> S3Failur
     }
 }
 
-/// One `CopyObject` with the org's write options; with the source's HEAD (`source`), the
-/// source's class and checksum algorithm are asked for and the copy's checksum is compared
-/// with the source's.
+/// One `CopyObject` with the org's write options and what the source's HEAD told
+/// (`source`): the source's class and checksum algorithm are asked for, the source's
+/// properties are written (REPLACE: S3's COPY drops the redirect and the lock) and the
+/// copy's checksum is compared with the source's.
 pub(super) async fn single_copy(
     client: &Client,
     job: &CopyJob<'_>,
-    source: Option<&SourceFacts>,
+    source: &SourceFacts,
     options: &CopyOptions,
 ) -> (Result<Copied, S3Failure>, u32) {
+    let properties =
+        match with_allowed_lock(client, source.properties.clone(), job.destination_bucket, options).await {
+            Ok(properties) => properties,
+            Err(failure) => return (Err(failure), 1),
+        };
     let copy_source_path = copy_source(job.source_bucket, job.source_key);
     let write = &options.write;
     let class = storage_class_to_send(write, source);
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
-    let expected = source.and_then(SourceFacts::full_object_checksum);
+    let expected = source.full_object_checksum();
     let (outcome, attempts) = with_retries(&options.retry, || async {
-        client
-            .copy_object()
+        properties
+            .on_copy(client.copy_object())
             .bucket(job.destination_bucket)
             .key(job.destination_key)
             .copy_source(&copy_source_path)

@@ -28,25 +28,72 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Where the configuration document lives.
+/// Where the configuration lives: one document, or a folder of org documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigLocation {
-    /// `CONFIGURATION_BUCKET` / `CONFIGURATION_KEY`.
+    /// `CONFIGURATION_BUCKET` / `CONFIGURATION_KEY`: one document.
     S3 {
         /// Bucket holding the config object.
         bucket: String,
         /// Key of the config object.
         key: String,
     },
+    /// `CONFIGURATION_KEY` ending in `/`: one document per org under this prefix.
+    S3Documents {
+        /// Bucket holding the org documents.
+        bucket: String,
+        /// Their key prefix, ending in `/`.
+        prefix: String,
+    },
     /// A local file (`--config`).
     File(PathBuf),
+    /// A local folder of org documents (`--config DIR/`).
+    Folder(PathBuf),
+}
+
+impl ConfigLocation {
+    /// A local configuration: a folder of org documents when `path` ends in `/` or is a
+    /// folder, else one document.
+    pub fn local(path: PathBuf) -> ConfigLocation {
+        if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
+            ConfigLocation::Folder(path)
+        } else {
+            ConfigLocation::File(path)
+        }
+    }
+
+    /// An S3 configuration: org documents when `key` ends in `/`.
+    pub fn in_s3(bucket: String, key: String) -> ConfigLocation {
+        if key.ends_with('/') {
+            ConfigLocation::S3Documents { bucket, prefix: key }
+        } else {
+            ConfigLocation::S3 { bucket, key }
+        }
+    }
+
+    /// Whether this is the org documents form.
+    pub fn is_documents(&self) -> bool {
+        matches!(
+            self,
+            ConfigLocation::S3Documents { .. } | ConfigLocation::Folder(_)
+        )
+    }
 }
 
 impl std::fmt::Display for ConfigLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigLocation::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            ConfigLocation::S3Documents { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
             ConfigLocation::File(path) => write!(f, "{}", path.display()),
+            ConfigLocation::Folder(path) => {
+                let shown = path.display().to_string();
+                if shown.ends_with('/') {
+                    f.write_str(&shown)
+                } else {
+                    write!(f, "{shown}/")
+                }
+            }
         }
     }
 }
@@ -168,7 +215,7 @@ impl Settings {
             (None, false) => None,
         };
         let config_location = match config_file {
-            Some(path) => ConfigLocation::File(path),
+            Some(path) => ConfigLocation::local(path),
             None => config_in_s3(get)?,
         };
         Self::with_tuning(get, suffixes, config_location, local)
@@ -285,12 +332,17 @@ pub fn default_suffixes(get: Lookup) -> Result<SuffixSet, EnvError> {
     })
 }
 
-/// `CONFIGURATION_BUCKET` + `CONFIGURATION_KEY`: the config document in S3.
+/// `CONFIGURATION_BUCKET` + `CONFIGURATION_KEY`: the config document in S3, or the prefix
+/// of the org documents when the key ends in `/`.
 pub fn config_in_s3(get: Lookup) -> Result<ConfigLocation, EnvError> {
-    Ok(ConfigLocation::S3 {
-        bucket: required(get, "CONFIGURATION_BUCKET", "the bucket holding the config JSON")?,
-        key: required(get, "CONFIGURATION_KEY", "the key of the config JSON")?,
-    })
+    Ok(ConfigLocation::in_s3(
+        required(get, "CONFIGURATION_BUCKET", "the bucket holding the config JSON")?,
+        required(
+            get,
+            "CONFIGURATION_KEY",
+            "the key of the config JSON, or the prefix (ending in /) of the org documents",
+        )?,
+    ))
 }
 
 #[cfg(test)]

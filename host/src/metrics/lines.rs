@@ -47,6 +47,13 @@ pub(super) fn tally_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u6
             ("PluginFallbacks", "Count", p.fallbacks),
         ]);
     }
+    if p.shadow_agree + p.shadow_disagree + p.shadow_failed > 0 {
+        counts.extend([
+            ("PluginShadowAgree", "Count", p.shadow_agree),
+            ("PluginShadowDisagree", "Count", p.shadow_disagree),
+            ("PluginShadowFailed", "Count", p.shadow_failed),
+        ]);
+    }
     let times: [(&str, &[u64]); 3] = [
         ("CopyLatency", &tally.latencies_ms),
         ("ExportLag", &tally.lags_ms),

@@ -68,6 +68,22 @@ pub const MAX_METRICS: usize = 100;
 /// The most dimensions EMF (and CloudWatch) accepts in one dimension set.
 pub const MAX_DIMENSIONS: usize = 30;
 
+/// The name of the metric counting org documents refused ([`config_rejected_lines`]).
+pub const CONFIG_REJECTED: &str = "ConfigRejected";
+
+/// One EMF line per org with refused org documents: `ConfigRejected`, the number of its
+/// refusals, by org.
+pub fn config_rejected_lines(refusals: &[crate::config::Refusal], timestamp_ms: u64) -> Vec<String> {
+    let mut per_org: BTreeMap<&str, u64> = BTreeMap::new();
+    for refusal in refusals {
+        *per_org.entry(refusal.org.as_str()).or_default() += 1;
+    }
+    per_org
+        .into_iter()
+        .map(|(org, count)| count_line(&[(CONFIG_REJECTED, count)], &[(ORG_DIMENSION, org)], timestamp_ms))
+        .collect()
+}
+
 /// The EMF lines of one invocation, in the order the module documentation gives. Every
 /// string is one JSON object without newlines, to be written as its own log line.
 /// `timestamp_ms`: milliseconds since the Unix epoch.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::{PluginErrorKind, PluginRun};
+use crate::plan::{PluginErrorKind, PluginRun, ShadowOutcome};
 use crate::reason::ReasonCode;
 use crate::report::{Outcome, RecordReport, Totals};
 
@@ -17,6 +17,10 @@ pub(super) struct PluginTally {
     pub(super) invalid_answers: u64,
     pub(super) fallbacks: u64,
     pub(super) decision_ms: Vec<u64>,
+    /// Candidate plugins' answers, compared with the plugin's.
+    pub(super) shadow_agree: u64,
+    pub(super) shadow_disagree: u64,
+    pub(super) shadow_failed: u64,
 }
 
 impl PluginTally {
@@ -63,6 +67,14 @@ impl Tally {
         }
         if let Some(run) = &r.plugin {
             self.plugin.add(run);
+        }
+        if let Some(shadow) = &r.shadow {
+            let p = &mut self.plugin;
+            match shadow.outcome {
+                ShadowOutcome::Agree => p.shadow_agree += 1,
+                ShadowOutcome::Disagree => p.shadow_disagree += 1,
+                ShadowOutcome::CandidateFailed => p.shadow_failed += 1,
+            }
         }
     }
 }

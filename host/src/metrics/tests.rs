@@ -26,6 +26,7 @@ fn record(org: Option<&str>, outcome: Outcome, bytes: Option<u64>, ms: u64) -> R
         ms,
         lag_ms: None,
         plugin: None,
+        shadow: None,
         targets: Vec::new(),
         message_id: None,
         task_id: None,
@@ -483,4 +484,28 @@ fn deleted_is_counted_per_org_only_where_exports_were_deleted() {
     assert!(!metric_names(of("org2")).contains(&"Deleted/Count".to_string()));
     let all = lines.iter().find(|l| dims(l) == json!([[]])).unwrap();
     assert_eq!(all["Deleted"], 2);
+}
+
+#[test]
+fn refused_org_documents_are_counted_per_org() {
+    let refusal = |org: &str| crate::config::Refusal {
+        document: format!("s3://cfg/orgs/{org}.json"),
+        org: org.into(),
+        reason: "r".into(),
+    };
+    let lines = parse(&config_rejected_lines(
+        &[refusal("b"), refusal("a"), refusal("b")],
+        T,
+    ));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["Org"].as_str(), lines[0]["ConfigRejected"].as_u64()),
+        (Some("a"), Some(1))
+    );
+    assert_eq!(
+        (lines[1]["Org"].as_str(), lines[1]["ConfigRejected"].as_u64()),
+        (Some("b"), Some(2))
+    );
+    assert_eq!(dims(&lines[0]), json!([["Org"]]));
+    assert!(config_rejected_lines(&[], T).is_empty());
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
+use super::shadow::ShadowLines;
 use crate::event::SourceObject;
 use crate::policy::{Answer, DecisionError, Plugin, Request};
 use crate::route::Proposal;
@@ -23,6 +24,8 @@ pub struct PlanAhead {
     lanes: Vec<Mutex<OrgLane>>,
     /// The lane of each record that has a request, by record index.
     lane_of: HashMap<usize, usize>,
+    /// The disagreement lines of candidate plugins logged so far in the invocation.
+    shadow_lines: ShadowLines,
 }
 
 enum OrgLane {
@@ -66,7 +69,13 @@ impl PlanAhead {
                 .map(|requests| Mutex::new(OrgLane::Waiting(requests)))
                 .collect(),
             lane_of,
+            shadow_lines: ShadowLines::default(),
         }
+    }
+
+    /// The invocation's budget of disagreement lines.
+    pub(super) fn shadow_lines(&self) -> &ShadowLines {
+        &self.shadow_lines
     }
 
     /// The answer to record `index`'s request to its org's `plugin`, starting the org's lane
@@ -92,6 +101,7 @@ impl PlanAhead {
                 "the org's decision thread ended without an answer".into(),
             )),
             elapsed: std::time::Duration::ZERO,
+            shadow: None,
         }))
     }
 }

@@ -20,8 +20,11 @@ use crate::route::{Proposal, Target};
 
 mod ahead;
 pub mod cases;
+mod shadow;
 
+pub use crate::policy::{Shadow, ShadowOutcome};
 pub use ahead::PlanAhead;
+pub use shadow::MAX_SHADOW_LINES;
 
 /// What the org's policy (plugin, or plain suffix matching) decided for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +106,10 @@ pub struct Planned {
     pub decision: Decision,
     /// The plugin's run (time, error, fallback); `None` without a plugin.
     pub run: Option<PluginRun>,
+    /// How the org's candidate plugin answered the same question (never acted on); `None`
+    /// without a candidate, or when it was not asked (only live events' decisions, asked
+    /// ahead in the org's lane, ask it).
+    pub shadow: Option<Shadow>,
 }
 
 /// The one plan of an object, for the handler, backfill and `plan` alike: the org's policy
@@ -118,6 +125,7 @@ pub async fn plan(proposal: Proposal<'_>, plugin: Option<&PluginLoad>, ask: Ask<
         None => Planned {
             decision: Decision::Skip(skip_reason),
             run: None,
+            shadow: None,
         },
         Some(org) => decide(org, plugin, proposed, skip_reason, ask).await,
     }
@@ -143,10 +151,15 @@ async fn decide(
         return Planned {
             decision: plain(proposed, skip_reason),
             run: None,
+            shadow: None,
         };
     };
     let org = &owner.org;
-    let not_loaded = |decision| Planned { decision, run: None };
+    let not_loaded = |decision| Planned {
+        decision,
+        run: None,
+        shadow: None,
+    };
     let plugin = match plugin {
         Some(Ok(plugin)) => plugin,
         // A GET that kept failing, or the engine: tried again by a later invocation.
@@ -168,8 +181,12 @@ async fn decide(
         Ask::Ahead { ahead, index, .. } => ahead.answer(index, plugin).await,
         Ask::Now(_) => None,
     };
-    let (answer, elapsed) = match asked_ahead {
-        Some(Answer { result, elapsed }) => (result, elapsed),
+    let (answer, elapsed, candidate_answer) = match asked_ahead {
+        Some(Answer {
+            result,
+            elapsed,
+            shadow,
+        }) => (result, elapsed, shadow),
         None => {
             let started = Instant::now();
             let answer = plugin
@@ -181,9 +198,13 @@ async fn decide(
                     spec.settings.clone(),
                 )
                 .await;
-            (answer, started.elapsed())
+            (answer, started.elapsed(), None)
         }
     };
+    let shadow = shadow::shadow(owner, plugin, &answer, candidate_answer);
+    if let (Some(shadow), Ok(verdict), Ask::Ahead { ahead, object, .. }) = (&shadow, &answer, ask) {
+        shadow::log_disagreement(ahead.shadow_lines(), org, &object.key, verdict, shadow);
+    }
     let decision_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     let error = match &answer {
         // The instruction budget is the time limit that decides (the same on every machine).
@@ -211,6 +232,7 @@ async fn decide(
     Planned {
         decision,
         run: Some(run),
+        shadow,
     }
 }
 

@@ -87,10 +87,12 @@ impl PluginCache {
         let plugin = match loader::read_plugin_bytes(Some(client), spec, retry, bucket_owner).await {
             Err(error) => Err(error),
             Ok((bytes, digest)) => match runtime() {
-                Ok(runtime) => runtime
-                    .load_bytes(spec, bytes, digest, started)
-                    .await
-                    .map(Arc::new),
+                Ok(runtime) => match runtime.load_bytes(spec, bytes, digest, started).await {
+                    Ok(plugin) => Ok(Arc::new(
+                        runtime.with_candidate(Some(client), spec, retry, plugin).await,
+                    )),
+                    Err(error) => Err(error),
+                },
                 Err(reason) => Err(LoadError::Host {
                     plugin: spec.source.to_string(),
                     reason,

@@ -34,3 +34,40 @@ pub enum PluginErrorKind {
     /// The plugin answered targets the org may not use (refused whatever `onError` says).
     InvalidAnswer,
 }
+
+/// How an org's candidate plugin (`plugin.candidate`) answered the record its plugin
+/// decided, compared with the plugin's answer: the report's `shadow`, and the
+/// `PluginShadow*` metrics. Never acted on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shadow {
+    /// Whether the two decisions agree.
+    pub outcome: ShadowOutcome,
+    /// The candidate's decision: `{"copy": [{"bucket", "key"}, …]}`, `{"skip": reason}`, or
+    /// `{"error": why}` when it failed; strings cut to 1 KiB.
+    pub candidate: serde_json::Value,
+}
+
+/// The comparison of a candidate's decision with the plugin's: as sets of (bucket, key)
+/// targets, order and repeats aside; a skip (or a copy to no target) equals any skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShadowOutcome {
+    /// The same targets, or both skip.
+    Agree,
+    /// Different targets, or one copies where the other skips.
+    Disagree,
+    /// The candidate did not load, trapped, ran out of its budget, answered `err`, or
+    /// answered what the org may not do.
+    CandidateFailed,
+}
+
+impl ShadowOutcome {
+    /// The outcome as the report spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShadowOutcome::Agree => "agree",
+            ShadowOutcome::Disagree => "disagree",
+            ShadowOutcome::CandidateFailed => "candidate_failed",
+        }
+    }
+}

@@ -44,9 +44,21 @@ pub struct Answer {
     /// The plugin's verdict, or why there is none.
     pub result: Result<Verdict, DecisionError>,
     /// The decision's own time: from its instance-pool slot to its answer (time queued in
-    /// the lane behind the org's earlier records is not the plugin's).
+    /// the lane behind the org's earlier records is not the plugin's, nor is the
+    /// candidate's decision after it).
     pub elapsed: Duration,
+    /// The org's candidate plugin's answer to the same request, asked in the lane right
+    /// after the plugin's own answer (only when that answer is a verdict); `None` when the
+    /// org has no candidate or it was not asked.
+    pub shadow: Option<Result<Verdict, DecisionError>>,
 }
+
+/// What the lane's decider returns for one request: the plugin's answer, and the
+/// candidate's with the time it took (not counted as the plugin's), when one was asked.
+pub type Decided = (
+    Result<Verdict, DecisionError>,
+    Option<(Result<Verdict, DecisionError>, Duration)>,
+);
 
 /// How often the watchdog looks again while the lane waits for an instance-pool slot (no
 /// decision runs, so no deadline is counting).
@@ -95,6 +107,22 @@ pub fn start<D>(
 where
     D: Fn(&Request) -> Result<Verdict, DecisionError> + Send + 'static,
 {
+    start_decided(plugin, timeout, slots, requests, move |r| (decide(r), None))
+}
+
+/// [`start`] with a decider that may also ask a candidate ([`Decided`]): `timeout` must
+/// then cover both decisions (the watchdog counts from the plugin's start to the
+/// candidate's end).
+pub fn start_decided<D>(
+    plugin: Arc<str>,
+    timeout: Duration,
+    slots: Arc<Semaphore>,
+    requests: Vec<Request>,
+    decide: D,
+) -> Vec<oneshot::Receiver<Answer>>
+where
+    D: Fn(&Request) -> Decided + Send + 'static,
+{
     let (replies, receivers): (Vec<_>, Vec<_>) = requests
         .iter()
         .map(|_| {
@@ -129,7 +157,7 @@ fn run<D>(
     requests: &[Request],
     decide: D,
 ) where
-    D: Fn(&Request) -> Result<Verdict, DecisionError>,
+    D: Fn(&Request) -> Decided,
 {
     for (index, request) in requests.iter().enumerate() {
         {
@@ -157,16 +185,18 @@ fn run<D>(
             Err(TryAcquireError::Closed) => Err("the instance pool is closed".to_string()),
         };
         let started = Instant::now();
-        let result = match permit {
+        let (result, shadow) = match permit {
             Ok(permit) => {
                 shared.lock().running = Some((index, started));
-                let result = decide(request);
+                let decided = decide(request);
                 drop(permit);
-                result
+                decided
             }
-            Err(e) => Err(DecisionError::Host(format!("instance pool: {e}"))),
+            Err(e) => (Err(DecisionError::Host(format!("instance pool: {e}"))), None),
         };
-        let elapsed = started.elapsed();
+        let candidate_time = shadow.as_ref().map_or(Duration::ZERO, |(_, took)| *took);
+        let elapsed = started.elapsed().saturating_sub(candidate_time);
+        let shadow = shadow.map(|(answer, _)| answer);
         let reply = {
             let mut state = shared.lock();
             state.running = None;
@@ -177,7 +207,11 @@ fn run<D>(
         };
         if let Some(reply) = reply {
             // A record cut off meanwhile has dropped its receiver: nobody to tell.
-            let _ = reply.send(Answer { result, elapsed });
+            let _ = reply.send(Answer {
+                result,
+                elapsed,
+                shadow,
+            });
         }
     }
 }
@@ -196,6 +230,7 @@ impl Drop for FinishOnDrop {
                     "the org's decision thread ended early".into(),
                 )),
                 elapsed: Duration::ZERO,
+                shadow: None,
             });
         }
         drop(state);
@@ -237,6 +272,7 @@ async fn watchdog(shared: Arc<Shared>, plugin: Arc<str>, limit: Duration, timeou
             let _ = reply.send(Answer {
                 result: Err(DecisionError::Timeout(timeout)),
                 elapsed: limit,
+                shadow: None,
             });
         }
         for reply in state.replies.iter_mut().skip(index + 1).filter_map(Option::take) {
@@ -245,6 +281,7 @@ async fn watchdog(shared: Arc<Shared>, plugin: Arc<str>, limit: Duration, timeou
                     "not decided: an earlier decision of plugin {plugin} hung past its deadline"
                 ))),
                 elapsed: Duration::ZERO,
+                shadow: None,
             });
         }
         return;

@@ -26,11 +26,12 @@ use wasmtime::component::{Component, Linker};
 pub use bindings::{WIT, WIT_FILE};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
-pub use health::{PluginErrorKind, PluginRun};
+pub use health::{PluginErrorKind, PluginRun, Shadow, ShadowOutcome};
 pub use lane::{Answer, Request, WATCHDOG_MARGIN};
 pub use loader::LoadError;
 pub use plugin::{
     Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,
+    truncate,
 };
 pub use sandbox::RANDOM_SEQUENCE;
 pub use target_check::{MAX_TARGETS, check_targets};
@@ -130,7 +131,33 @@ impl Runtime {
         let started = std::time::Instant::now();
         let (bytes, digest) =
             loader::read_plugin_bytes(client, spec, retry, self.bucket_owner.as_deref()).await?;
-        self.load_bytes(spec, bytes, digest, started).await
+        let plugin = self.load_bytes(spec, bytes, digest, started).await?;
+        Ok(self.with_candidate(client, spec, retry, plugin).await)
+    }
+
+    /// `plugin` (loaded from `spec`) with `spec`'s candidate loaded beside it, when it has
+    /// one. A candidate that does not load is kept as its error (logged): it never fails
+    /// the plugin's load nor a record.
+    pub async fn with_candidate(
+        &self,
+        client: Option<&Client>,
+        spec: &PluginSpec,
+        retry: &RetryPolicy,
+        plugin: Plugin,
+    ) -> Plugin {
+        let Some(candidate) = spec.candidate.as_deref() else {
+            return plugin;
+        };
+        let started = std::time::Instant::now();
+        let loaded =
+            match loader::read_plugin_bytes(client, candidate, retry, self.bucket_owner.as_deref()).await {
+                Ok((bytes, digest)) => self.load_bytes(candidate, bytes, digest, started).await,
+                Err(error) => Err(error),
+            };
+        if let Err(error) = &loaded {
+            tracing::error!(plugin = plugin.name(), %error, "candidate plugin failed to load; its shadow decisions count as failed");
+        }
+        plugin.with_candidate(loaded, &candidate.settings)
     }
 
     /// The second half of a load, once the bytes are read (and their `digest` taken):

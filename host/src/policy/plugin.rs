@@ -14,6 +14,7 @@ use super::bindings::{self, CopyPolicy, CopyPolicyPre, Decision, Level};
 use super::engine::deadline_ticks;
 use super::lane::{self, Answer, Request};
 use super::limits::MemoryCap;
+use super::loader::LoadError;
 use super::sandbox::{CappedOutput, WouldBlock, add_wasi, empty_wasi};
 use crate::event::SourceObject;
 use crate::route::Target;
@@ -197,6 +198,11 @@ pub struct Plugin {
     /// One permit per instance-pool slot, shared by every plugin of the runtime: a decision
     /// holds one while its instance exists, so the pool is never exhausted.
     slots: Arc<Semaphore>,
+    /// The org's `plugin.candidate` as loaded (or why it did not load): asked after this
+    /// plugin in its lane, never acted on. `None` without a candidate.
+    candidate: Option<Result<Arc<Plugin>, LoadError>>,
+    /// The candidate's own `settings` (JSON text), handed to it instead of the plugin's.
+    candidate_settings: Arc<str>,
 }
 
 impl Plugin {
@@ -207,7 +213,22 @@ impl Plugin {
             pre,
             limits,
             slots,
+            candidate: None,
+            candidate_settings: "{}".into(),
         }
+    }
+
+    /// This plugin with its candidate as loaded (or why it did not load), which is handed
+    /// `settings` (its own) with every request.
+    pub fn with_candidate(mut self, candidate: Result<Plugin, LoadError>, settings: &str) -> Self {
+        self.candidate = Some(candidate.map(Arc::new));
+        self.candidate_settings = settings.into();
+        self
+    }
+
+    /// The candidate as loaded, or why it did not load; `None` without one.
+    pub fn candidate(&self) -> Option<Result<&Arc<Plugin>, &LoadError>> {
+        self.candidate.as_ref().map(Result::as_ref)
     }
 
     /// The plugin's name (its source), for reports and logs.
@@ -227,6 +248,19 @@ impl Plugin {
         let mut store = self.new_store("validate", &stdout, &stderr);
         let result = self.pre.instantiate(&mut store).map(drop);
         result.map_err(|e| self.classify_trap(e, store.data().limits.was_hit(), &stderr))
+    }
+
+    /// What `validate` and `check` verify of the candidate, beside
+    /// [`Plugin::check_instantiates`] of the plugin: it loaded and instantiates. The error
+    /// names the candidate and why.
+    pub fn check_candidate(&self) -> Result<(), String> {
+        match self.candidate() {
+            None => Ok(()),
+            Some(Err(error)) => Err(format!("candidate {error}")),
+            Some(Ok(candidate)) => candidate
+                .check_instantiates()
+                .map_err(|e| format!("candidate plugin {} does not instantiate: {e}", candidate.name)),
+        }
     }
 
     fn new_store(&self, org: &str, stdout: &CappedOutput, stderr: &CappedOutput) -> Store<PluginState> {
@@ -269,7 +303,11 @@ impl Plugin {
             proposed,
             settings,
         };
-        let receiver = self.decide_ahead(vec![request]).pop();
+        let (name, timeout, slots) = (self.name.clone(), self.limits.timeout, self.slots.clone());
+        let receiver = lane::start(name, timeout, slots, vec![request], move |r| {
+            self.decide(&r.org, &r.object, &r.proposed, &r.settings)
+        })
+        .pop();
         match receiver.expect("one receiver per request").await {
             Ok(answer) => answer.result,
             // The lane answers every request it was given, however its thread ends.
@@ -285,10 +323,33 @@ impl Plugin {
     /// dropped is not decided. The watchdog gives up a decision (and the lane's records
     /// behind it) at its deadline plus [`WATCHDOG_MARGIN`](lane::WATCHDOG_MARGIN). Must be
     /// called within a tokio runtime.
+    ///
+    /// With a loaded candidate, each request whose answer is a verdict is then put to the
+    /// candidate in the same lane ([`Answer::shadow`]); the watchdog's limit is then both
+    /// deadlines. A blocking decision ([`Plugin::decide_blocking`]: backfill, `plan`) never
+    /// asks the candidate: shadows are for live events.
     pub fn decide_ahead(self: Arc<Self>, requests: Vec<Request>) -> Vec<oneshot::Receiver<Answer>> {
-        let (name, timeout, slots) = (self.name.clone(), self.limits.timeout, self.slots.clone());
-        lane::start(name, timeout, slots, requests, move |r| {
-            self.decide(&r.org, &r.object, &r.proposed, &r.settings)
+        let candidate = match self.candidate() {
+            Some(Ok(candidate)) => Some(candidate.clone()),
+            _ => None,
+        };
+        let timeout = self.limits.timeout + candidate.as_ref().map_or(Duration::ZERO, |c| c.limits.timeout);
+        let (name, slots, settings) = (
+            self.name.clone(),
+            self.slots.clone(),
+            self.candidate_settings.clone(),
+        );
+        lane::start_decided(name, timeout, slots, requests, move |r| {
+            let result = self.decide(&r.org, &r.object, &r.proposed, &r.settings);
+            let shadow = match (&candidate, &result) {
+                (Some(candidate), Ok(_)) => {
+                    let started = Instant::now();
+                    let answer = candidate.decide(&r.org, &r.object, &r.proposed, &settings);
+                    Some((answer, started.elapsed()))
+                }
+                _ => None,
+            };
+            (result, shadow)
         })
     }
 

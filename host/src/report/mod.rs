@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::destination::{Checksum, CopyError, Delivery, StopReason};
 use crate::event::{BatchJob, EventRecord, RecordBody, Trigger};
-use crate::policy::PluginRun;
+use crate::policy::{PluginRun, Shadow};
 use crate::reason::{FailureCode, ReasonCode};
 use crate::s3::SourceChange;
 
@@ -80,6 +80,10 @@ pub struct RecordReport {
     /// How the org's plugin fared on this record, for the plugin-health metrics.
     #[serde(skip)]
     pub plugin: Option<PluginRun>,
+    /// How the org's candidate plugin answered the same question (`{"outcome", "candidate"}`),
+    /// never acted on; only when the org's plugin has a candidate and decided the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Shadow>,
     /// Every copy, when a plugin fanned the object out to more than one target.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetReport>,
@@ -165,6 +169,7 @@ impl RecordReport {
             ms: 0,
             lag_ms: None,
             plugin: None,
+            shadow: None,
             targets: Vec::new(),
             message_id,
             task_id,

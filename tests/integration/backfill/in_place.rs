@@ -7,7 +7,7 @@ use super::{assert_exported, backfill_cmd, listing, requests_since, run, run_via
 use crate::support::proxy::{Fault, FaultProxy, Rule};
 use crate::support::servers::Server;
 use crate::support::world::{World, bytes};
-use crate::write_options::{head, implements_sse, moto_kms_key};
+use crate::write_options::{head, implements_sse, kms_key};
 
 async fn part_wise_copies_count_as_in_place(server: &'static Server) {
     let world = World::new(server, &["org1"]).await;
@@ -359,7 +359,7 @@ async fn a_kms_org_is_in_place_on_a_rerun(server: &'static Server) {
         );
         return;
     }
-    let key_id = moto_kms_key(server);
+    let key_id = kms_key(server);
     let world = World::with_config(server, &["org1"], |orgs| {
         json!({"customers": [{
             "org": "org1",
@@ -433,7 +433,57 @@ async fn a_kms_org_is_in_place_on_a_rerun(server: &'static Server) {
     );
 }
 
+/// When the in-place rule reads the source's HEAD (other bytes of the same size at the
+/// destination, with a full-object checksum) and then copies, the copy uses that HEAD: one
+/// HEAD of the source per object, not one for the check and one for the copy.
+async fn a_source_head_read_for_the_check_serves_the_copy(server: &'static Server) {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+    let world = World::new(server, &["org1"]).await;
+    world.put("org1/a.jpg", b"source bytes").await;
+    let dest = world.bucket_of("org1").to_string();
+    world
+        .client
+        .put_object()
+        .bucket(&dest)
+        .key("org1/a.jpg")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .body(ByteStream::from_static(b"other  bytes"))
+        .send()
+        .await
+        .unwrap();
+    let copy = world
+        .client
+        .head_object()
+        .bucket(&dest)
+        .key("org1/a.jpg")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    if copy.checksum_crc32().is_none() {
+        eprintln!("SKIP on {}: the server keeps no CRC32 of an object", server.name);
+        return;
+    }
+    let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+    let out = run_via_proxy(&mut backfill_cmd(&world, &proxy.endpoint)).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.count("copied"), 1, "{}", out.stderr);
+    let of_source = format!("/{}/org1/a.jpg", world.source);
+    let heads: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "HEAD" && s.path.starts_with(&of_source))
+        .collect();
+    assert_eq!(heads.len(), 1, "one HEAD of the source: {heads:#?}");
+    assert_eq!(
+        world.get(&dest, "org1/a.jpg").await.as_deref(),
+        Some(&b"source bytes"[..])
+    );
+}
+
 on_each_server!(
+    a_source_head_read_for_the_check_serves_the_copy,
     part_wise_copies_count_as_in_place,
     a_part_wise_copy_of_other_bytes_is_not_in_place,
     in_place_is_answered_by_listing_the_destination,

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{
-    BASIC_EXECUTION_ROLE, DESTINATIONS, MODES, ROLE, SOURCE, Statement, expected_grants, function_s3_grants,
-    render, render_file, repo, resource, statements, template_path, template_text, textual_violations,
-    violations,
+    BASIC_EXECUTION_ROLE, CONFIG_BUCKET, CONFIG_KEY, DESTINATIONS, MODES, ROLE, SOURCE, Statement,
+    expected_grants, function_s3_grants, render, render_file, repo, resource, statements, template_path,
+    template_text, textual_violations, violations,
 };
 
 #[test]
@@ -243,8 +243,8 @@ fn the_template_text_has_no_s3_wildcard_or_star_resource() {
 /// SDK operations → the IAM actions S3 checks for them (the service authorization reference
 /// for Amazon S3). CopyObject reads the source's tags and writes them (the default tagging
 /// directive copies them); a multipart copy reads them and sends them with
-/// CreateMultipartUpload.
-const S3_CALLS: [(&str, &[&str]); 16] = [
+/// CreateMultipartUpload. Both write a source's Object Lock, which its HEAD shows.
+const S3_CALLS: [(&str, &[&str]); 17] = [
     (
         "copy_object",
         &[
@@ -252,15 +252,30 @@ const S3_CALLS: [(&str, &[&str]); 16] = [
             "s3:GetObjectTagging",
             "s3:PutObject",
             "s3:PutObjectTagging",
+            "s3:PutObjectRetention",
+            "s3:PutObjectLegalHold",
         ],
     ),
     ("upload_part_copy", &["s3:GetObject", "s3:PutObject"]),
-    ("head_object", &["s3:GetObject"]),
+    // The source's HEAD shows its Object Lock only with these two.
+    (
+        "head_object",
+        &["s3:GetObject", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
+    ),
     ("get_object", &["s3:GetObject"]),
     ("get_object_tagging", &["s3:GetObjectTagging"]),
     (
         "create_multipart_upload",
-        &["s3:PutObject", "s3:PutObjectTagging"],
+        &[
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:PutObjectRetention",
+            "s3:PutObjectLegalHold",
+        ],
+    ),
+    (
+        "get_object_lock_configuration",
+        &["s3:GetBucketObjectLockConfiguration"],
     ),
     ("complete_multipart_upload", &["s3:PutObject"]),
     ("abort_multipart_upload", &["s3:AbortMultipartUpload"]),
@@ -470,4 +485,47 @@ fn the_role_names_the_stacks_own_partition() {
             "{partition}"
         );
     }
+}
+
+/// The statement with `sid` anywhere in the function role's policies.
+fn statement_with_sid(rendered: &Value, sid: &str) -> Option<Value> {
+    let policies = resource(rendered, ROLE)["Properties"]["Policies"].as_array()?;
+    policies
+        .iter()
+        .filter_map(|p| p["PolicyDocument"]["Statement"].as_array())
+        .flatten()
+        .find(|s| s["Sid"] == sid)
+        .cloned()
+}
+
+/// A `ConfigKey` ending in `/` (org documents) grants listing that prefix, one level, and
+/// reading the `.json` documents under it and their snapshot; one document grants neither.
+#[test]
+fn the_org_documents_form_may_list_its_prefix_one_level_and_read_its_documents() {
+    let prefix = "artifact-export/orgs/";
+    let rendered = render(&[("ConfigKey", prefix)]);
+    let mut expected = expected_grants(None);
+    expected.remove(&(
+        "s3:GetObject".to_string(),
+        format!("arn:aws:s3:::{CONFIG_BUCKET}/{CONFIG_KEY}"),
+    ));
+    expected.insert((
+        "s3:GetObject".into(),
+        format!("arn:aws:s3:::{CONFIG_BUCKET}/{prefix}*.json"),
+    ));
+    expected.insert((
+        "s3:GetObject".into(),
+        format!("arn:aws:s3:::{CONFIG_BUCKET}/{prefix}_snapshot.jsonl"),
+    ));
+    expected.insert(("s3:ListBucket".into(), format!("arn:aws:s3:::{CONFIG_BUCKET}")));
+    assert_eq!(function_s3_grants(&rendered), expected);
+    assert_eq!(violations(&statements(&rendered)), Vec::<String>::new());
+    let list = statement_with_sid(&rendered, "ListOrgDocuments").expect("the listing statement");
+    assert_eq!(
+        list["Condition"],
+        json!({"StringEquals": {"s3:prefix": prefix, "s3:delimiter": "/"}})
+    );
+    let single = render(&[]);
+    assert_eq!(function_s3_grants(&single), expected_grants(None));
+    assert_eq!(statement_with_sid(&single, "ListOrgDocuments"), None);
 }

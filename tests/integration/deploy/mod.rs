@@ -290,7 +290,9 @@ fn function_s3_grants(rendered: &Value) -> BTreeSet<(String, String)> {
 
 /// What the code needs, from the S3 calls it makes: CopyObject / UploadPartCopy / HeadObject
 /// (GetObject on the source, PutObject on the destination), GetObjectTagging and
-/// PutObjectTagging (tags carried over), CreateMultipartUpload / CompleteMultipartUpload
+/// PutObjectTagging (tags carried over), the Object Lock (GetObjectRetention and
+/// GetObjectLegalHold on the source, PutObjectRetention, PutObjectLegalHold and
+/// GetBucketObjectLockConfiguration on the destination), CreateMultipartUpload / CompleteMultipartUpload
 /// (PutObject), AbortMultipartUpload, the config's GetObject, plugins' GetObject. Not
 /// GetObjectVersion (no copy names a source version) nor ListMultipartUploadParts (parts are
 /// never listed): [`iam::the_role_grants_only_what_the_code_calls`] ties this to the source.
@@ -300,7 +302,9 @@ fn expected_grants(plugins: Option<&str>) -> BTreeSet<(String, String)> {
     let config = format!("arn:aws:s3:::{CONFIG_BUCKET}/{CONFIG_KEY}");
     let mut pairs: Vec<(String, String)> = vec![
         ("s3:GetObject".into(), source_objects.clone()),
-        ("s3:GetObjectTagging".into(), source_objects),
+        ("s3:GetObjectTagging".into(), source_objects.clone()),
+        ("s3:GetObjectRetention".into(), source_objects.clone()),
+        ("s3:GetObjectLegalHold".into(), source_objects),
         ("s3:ListBucket".into(), source_bucket),
         ("s3:GetObject".into(), config),
     ];
@@ -309,6 +313,8 @@ fn expected_grants(plugins: Option<&str>) -> BTreeSet<(String, String)> {
             "s3:PutObject",
             "s3:PutObjectTagging",
             "s3:PutObjectAcl",
+            "s3:PutObjectRetention",
+            "s3:PutObjectLegalHold",
             "s3:AbortMultipartUpload",
             // A retried CompleteMultipartUpload HEADs the destination.
             "s3:GetObject",
@@ -318,6 +324,11 @@ fn expected_grants(plugins: Option<&str>) -> BTreeSet<(String, String)> {
         // A retried CreateMultipartUpload lists the key's uploads.
         pairs.push((
             "s3:ListBucketMultipartUploads".into(),
+            format!("arn:aws:s3:::{d}"),
+        ));
+        // A locked source's copy asks whether the bucket has Object Lock.
+        pairs.push((
+            "s3:GetBucketObjectLockConfiguration".into(),
             format!("arn:aws:s3:::{d}"),
         ));
     }

@@ -161,6 +161,44 @@ fn compile_then_plan_and_validate_with_relative_plugins() {
     );
 }
 
+/// `validate` loads and instantiates an org's `plugin.candidate` beside its plugin: a
+/// candidate that does not load (here a wrong sha256 pin) is BROKEN, naming the candidate.
+#[test]
+fn validate_loads_and_checks_the_candidate_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let write = |candidate_sha: &str| {
+        std::fs::write(
+            &config,
+            json!({"customers": [
+                {"org": "org2", "destinationBucket": "org2-export", "plugin": {
+                    "source": plugin_artifacts::GLOB_FILTER,
+                    "candidate": {"source": plugin_artifacts::KEY_REWRITER, "sha256": candidate_sha}}}
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+    };
+    write(&sha256_hex(plugin_artifacts::KEY_REWRITER));
+    let (code, stdout, stderr) = run(binary().args(["validate", "--config"]).arg(&config));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "plugin of org2: ok ({}; candidate {})",
+            plugin_artifacts::GLOB_FILTER,
+            plugin_artifacts::KEY_REWRITER
+        )),
+        "{stdout}"
+    );
+    write(&"11".repeat(32));
+    let (code, stdout, stderr) = run(binary().args(["validate", "--config"]).arg(&config));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("plugin of org2: BROKEN: candidate plugin ") && stdout.contains("sha256 mismatch"),
+        "{stdout}"
+    );
+}
+
 /// `validate` refuses a config whose buckets cross tenancy lines, naming both orgs or the
 /// bucket: another org's destination in allowedBuckets, an allowedBuckets entry of two orgs,
 /// the source bucket, the config's own

@@ -164,6 +164,45 @@ async fn on_error_skip_and_default() {
     }
 }
 
+/// A Python plugin (glob-filter's behaviour, tests/fixtures/plugins/glob-filter-py, built
+/// with the componentize-py of `make tools`) runs in the host as built, under the default
+/// limits of memory and instructions: it copies what it includes and skips the rest.
+async fn a_python_plugin_copies_and_skips_as_it_decides(server: &'static Server) {
+    let wasm = crate::support::guests::glob_filter_py();
+    let plugin = json!({
+        "source": wasm.to_str().unwrap(),
+        "timeoutMs": 5000,
+        "settings": {"include": ["**/*.jpg"], "exclude": ["**/tmp/**"]}
+    });
+    let world = World::with_config(server, &["org2"], |orgs| config_with(orgs, &[("org2", plugin)])).await;
+    let keep = world.put("org2/a.jpg", b"keep").await;
+    let tmp = world.put("org2/tmp/b.jpg", b"tmp").await;
+    let pdf = world.put("org2/c.pdf", b"pdf").await;
+    let report = handle(
+        &world.exporter(world.settings("jpg,pdf")),
+        parse_event(&s3_event(&[&keep, &tmp, &pdf])).unwrap(),
+    )
+    .await;
+    let r = record(&report, "org2/a.jpg");
+    assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
+    let r = record(&report, "org2/tmp/b.jpg");
+    assert_eq!(r.outcome, Outcome::Skipped, "{r:?}");
+    assert!(
+        r.reason.as_deref().unwrap().contains("excluded by exclude[0]"),
+        "{r:?}"
+    );
+    let r = record(&report, "org2/c.pdf");
+    assert_eq!(r.outcome, Outcome::Skipped, "{r:?}");
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("matches no include pattern"),
+        "{r:?}"
+    );
+    assert_eq!(world.keys(world.bucket_of("org2")).await, ["org2/a.jpg"]);
+}
+
 /// A skip reason over 1 KiB (but within the answer cap) is cut to 1 KiB in the report.
 async fn long_reasons_are_cut_to_1_kib(server: &'static Server) {
     let plugin =
@@ -186,5 +225,6 @@ async fn long_reasons_are_cut_to_1_kib(server: &'static Server) {
 on_each_server!(
     rewrite_lands_at_the_new_key,
     filter_skips_what_it_excludes,
+    a_python_plugin_copies_and_skips_as_it_decides,
     long_reasons_are_cut_to_1_kib,
 );

@@ -146,6 +146,7 @@ async fn a_cached_cwasm_is_still_refused_where_undeclared() {
         max_instructions: DEFAULT_MAX_INSTRUCTIONS,
         precompiled,
         on_error: OnError::Fail,
+        candidate: None,
     };
     runtime.load(None, &spec(true)).await.expect("declared: loads");
     let refused = runtime

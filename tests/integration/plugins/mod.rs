@@ -12,6 +12,8 @@ mod from_s3;
 mod hostile;
 /// Loading and pinning local plugins: sha256 pins, precompiled `.cwasm` declared or refused.
 mod loading;
+/// `plugin.candidate`: shadow decisions compared with the plugin's, never acted on.
+mod shadow;
 
 fn sha256_hex(path: &str) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))

@@ -1,5 +1,7 @@
-//! The two real S3-compatible servers the tests run against, started by
-//! `tests/servers/up.sh` (which installs them when missing) and described by its env file.
+//! The real S3-compatible servers the tests run against, started by `tests/servers/up.sh`
+//! (which installs them when missing) and described by its env file: Garage and moto for
+//! every test ([`on_each_server!`]), LocalStack too for the tests that opt in
+//! ([`on_all_three_servers!`]: the fidelity matrix).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +31,15 @@ pub struct Capabilities {
     /// ListMultipartUploads gives each upload its real `Initiated` time (moto gives every
     /// upload the same constant, 2010-11-10).
     pub dates_uploads: bool,
+    /// Object Lock: buckets created with it, retention and legal hold on objects.
+    pub object_lock: bool,
+    /// Writes the Object Lock headers of a `CopyObject` and a `CreateMultipartUpload` as S3
+    /// does (moto refuses them on a copy without a `Content-MD5` or
+    /// `x-amz-sdk-checksum-algorithm` header, which a copy has no body for, and drops them on
+    /// a multipart upload).
+    pub locks_on_copies: bool,
+    /// A KMS service on the same endpoint (CreateKey), and SSE-KMS objects.
+    pub kms: bool,
 }
 
 /// One running server.
@@ -75,7 +86,14 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn load() -> (Server, Server) {
+/// The three servers up.sh started.
+struct Servers {
+    garage: Server,
+    moto: Server,
+    localstack: Server,
+}
+
+fn load() -> Servers {
     let root = repo_root();
     let status = Command::new("bash")
         .arg(root.join("tests/servers/up.sh"))
@@ -104,8 +122,8 @@ fn load() -> (Server, Server) {
         secret_key: get(&format!("{prefix}_SECRET_ACCESS_KEY")),
         caps,
     };
-    (
-        server(
+    Servers {
+        garage: server(
             "garage",
             "GARAGE",
             Capabilities {
@@ -117,9 +135,12 @@ fn load() -> (Server, Server) {
                 enforces_expected_bucket_owner: false,
                 checks_kms_keys: false,
                 dates_uploads: true,
+                object_lock: false,
+                locks_on_copies: false,
+                kms: false,
             },
         ),
-        server(
+        moto: server(
             "moto",
             "MOTO",
             Capabilities {
@@ -131,25 +152,52 @@ fn load() -> (Server, Server) {
                 enforces_expected_bucket_owner: false,
                 checks_kms_keys: false,
                 dates_uploads: false,
+                object_lock: true,
+                locks_on_copies: false,
+                kms: true,
             },
         ),
-    )
+        localstack: server(
+            "localstack",
+            "LOCALSTACK",
+            Capabilities {
+                tagging: true,
+                versioning: true,
+                enforces_copy_if_match: true,
+                sts: true,
+                checks_credentials: false,
+                enforces_expected_bucket_owner: false,
+                checks_kms_keys: false,
+                dates_uploads: true,
+                object_lock: true,
+                locks_on_copies: true,
+                kms: true,
+            },
+        ),
+    }
 }
 
-fn servers() -> &'static (Server, Server) {
-    static SERVERS: OnceLock<(Server, Server)> = OnceLock::new();
+fn servers() -> &'static Servers {
+    static SERVERS: OnceLock<Servers> = OnceLock::new();
     SERVERS.get_or_init(load)
 }
 
 /// Garage 2.5: no tagging, no versioning, no STS, enforces copy-source-if-match.
 pub fn garage() -> &'static Server {
-    &servers().0
+    &servers().garage
 }
 
 /// moto's server: tagging, versioning and STS; ignores copy-source-if-match and accepts any
 /// credentials.
 pub fn moto() -> &'static Server {
-    &servers().1
+    &servers().moto
+}
+
+/// LocalStack's S3 (with STS and KMS): stricter than moto where S3 is (it does not carry
+/// `WebsiteRedirectLocation` or `Expires` on a `CopyObject` with the COPY directive). Only the
+/// tests that opt in run on it ([`on_all_three_servers!`]).
+pub fn localstack() -> &'static Server {
+    &servers().localstack
 }
 
 /// Returns from the test, printing why, when the server lacks a capability.
@@ -176,6 +224,31 @@ macro_rules! on_each_server {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn moto() {
                     super::$check($crate::support::servers::moto()).await
+                }
+            }
+        )*
+    };
+}
+
+/// [`on_each_server!`] with LocalStack as a third server: one `#[tokio::test]` per server for
+/// an `async fn(&Server)`. Opt-in, for the tests whose subject is how close the copies come
+/// to S3 (the fidelity matrix).
+#[macro_export]
+macro_rules! on_all_three_servers {
+    ($($check:ident),* $(,)?) => {
+        $(
+            mod $check {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn garage() {
+                    super::$check($crate::support::servers::garage()).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn moto() {
+                    super::$check($crate::support::servers::moto()).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn localstack() {
+                    super::$check($crate::support::servers::localstack()).await
                 }
             }
         )*

@@ -49,12 +49,22 @@ enum Command {
     /// Load and validate a configuration, and print which org exports to which bucket.
     /// Every org's plugin is loaded and instantiated.
     Validate {
-        /// Configuration file; without it, CONFIGURATION_BUCKET/CONFIGURATION_KEY are read.
+        /// Configuration file, or a folder of org documents (`DIR/`); without it,
+        /// CONFIGURATION_BUCKET/CONFIGURATION_KEY are read (a key ending in `/`: org documents).
         #[arg(long)]
         config: Option<PathBuf>,
         /// The source bucket: a destination or allowedBuckets entry equal to it is refused.
         #[arg(long, env = "SOURCE_BUCKET")]
         source_bucket: Option<String>,
+        /// Then write the single document given by --config as org documents into this
+        /// folder (`<org>.json` each, `_defaults.json`): a migration aid.
+        #[arg(long, value_name = "OUT_DIR")]
+        split: Option<PathBuf>,
+        /// Then write the snapshot of the org documents in S3 (`_snapshot.jsonl` beside
+        /// them), which a cold start reads instead of one GET per org. Run again after edits:
+        /// a stale snapshot only costs the function a GET per changed document.
+        #[arg(long)]
+        write_snapshot: bool,
     },
     /// For each org, what the function can actually do: assume its roleArn, reach its
     /// destination bucket, load its plugin, and with --write-probe put and delete a
@@ -121,7 +131,9 @@ pub async fn run() -> ExitCode {
         Command::Validate {
             config,
             source_bucket,
-        } => validate(config, source_bucket, get).await,
+            split,
+            write_snapshot,
+        } => validate(config, source_bucket, split, write_snapshot, get).await,
         Command::Check {
             config,
             org,

@@ -124,6 +124,9 @@ async fn invocation(
     exporter.aborts().settle(within).await;
     tracing::info!(totals = ?report.totals, "invocation done");
     print_metrics(&report);
+    for line in metrics::config_rejected_lines(&exporter.take_config_refusals(), now_ms()) {
+        println!("{line}");
+    }
     if report.must_fail_invocation() {
         return Err(diagnostic(RECORDS_FAILED, report.failure_summary()));
     }

@@ -13,6 +13,7 @@ mod plan;
 mod plugin;
 mod reconcile;
 mod scaffold;
+mod split;
 mod validate;
 
 use std::process::ExitCode;

@@ -24,15 +24,21 @@ pub async fn plan(
     suffixes: Option<String>,
     get: Lookup<'_>,
 ) -> Result<ExitCode> {
-    let text = read_config_file(config_path).await?;
-    let config = Arc::new(Config::parse(&text, &config_path.display().to_string())?);
     let suffixes = match suffixes {
         Some(list) => SuffixSet::parse_list(&list).with_context(|| format!("--suffixes {list:?}"))?,
         None => env::default_suffixes(get).map_err(|e| anyhow!("{e}, or pass --suffixes LIST"))?,
     };
-    let location = ConfigLocation::File(config_path.to_path_buf());
-    let settings = Settings::for_loading(get, location, suffixes.clone())?;
+    let location = ConfigLocation::local(config_path.to_path_buf());
+    let settings = Settings::for_loading(get, location.clone(), suffixes.clone())?;
     let exporter = Exporter::from_env(settings).await;
+    let config = match location {
+        ConfigLocation::File(_) => {
+            let text = read_config_file(config_path).await?;
+            Arc::new(Config::parse(&text, &config_path.display().to_string())?)
+        }
+        // A folder of org documents, read as the function reads it.
+        _ => exporter.config().await?,
+    };
     let keys_text = read_text(keys, "keys")?;
     let mut failed = false;
     for key in keys_text.lines().map(str::trim).filter(|k| !k.is_empty()) {

@@ -252,6 +252,7 @@ async fn load_local(path: &Path, settings: &str, limits: &LocalLimits) -> Result
         max_instructions: limits.max_instructions,
         precompiled: limits.precompiled,
         on_error: OnError::Fail,
+        candidate: None,
     };
     Ok(runtime.load(None, &spec).await?)
 }

@@ -20,6 +20,9 @@ pub enum Lang {
     /// JavaScript (ComponentizeJS, npm): a ~12 MB component that needs more memory and
     /// instructions per decision (see plugins/README.md).
     Js,
+    /// Python (componentize-py): an ~18 MB component, slower still per decision, but within
+    /// the default limits (see plugins/README.md).
+    Python,
 }
 
 impl Lang {
@@ -28,6 +31,7 @@ impl Lang {
         match self {
             Lang::Rust => "Rust",
             Lang::Js => "JavaScript",
+            Lang::Python => "Python",
         }
     }
 }
@@ -49,6 +53,18 @@ const JS: &[Template] = &[
     ("cases.json", include_str!("templates/cases.json")),
     ("README.md", include_str!("templates/js/README.md")),
     (".gitignore", include_str!("templates/js/gitignore")),
+];
+
+const PYTHON: &[Template] = &[
+    ("app.py", include_str!("templates/python/app.py")),
+    ("build.sh", include_str!("templates/python/build.sh")),
+    (
+        "requirements.txt",
+        include_str!("templates/python/requirements.txt"),
+    ),
+    ("cases.json", include_str!("templates/cases.json")),
+    ("README.md", include_str!("templates/python/README.md")),
+    (".gitignore", include_str!("templates/python/gitignore")),
 ];
 
 /// The lock file of the Rust template without its root package, which is added under the
@@ -83,6 +99,11 @@ pub fn create(name: &str, lang: Lang, dir: Option<PathBuf>) -> Result<PathBuf> {
         }
         Lang::Js => {
             for (path, text) in JS {
+                files.push((path.to_string(), fill(text)));
+            }
+        }
+        Lang::Python => {
+            for (path, text) in PYTHON {
                 files.push((path.to_string(), fill(text)));
             }
         }

@@ -100,6 +100,7 @@ impl Case {
             expected_bucket_owner: None,
             acl: None,
             deletes: Default::default(),
+            object_lock: Default::default(),
         }
     }
 

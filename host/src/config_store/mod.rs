@@ -1,21 +1,31 @@
-//! The configuration as currently in force: read once per cold start, re-read only when
-//! it changed (conditional GET on its ETag), at most every `CONFIG_REFRESH_SECONDS`.
+//! The configuration as currently in force: read once per cold start, looked at again at
+//! most every `CONFIG_REFRESH_SECONDS`, and re-read only where it changed (ETags).
 //!
-//! A refresh that fails (unreachable, or the new document is invalid) keeps the last good
-//! configuration in force and logs why: one org's typo must not stop every org's exports.
-//! Without any good configuration (a cold start), loading fails and so does every record.
+//! Two forms ([`ConfigLocation`]): one document ([`document`]), where a refresh that fails
+//! (unreachable, or invalid) keeps the whole last good configuration; or a folder of org
+//! documents ([`org_documents`]), where each org's document is refused or let in on its own,
+//! so one org's bad edit never holds back another org's. Without any good configuration
+//! (a cold start), loading fails and so does every record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::SdkError;
 use tokio::sync::Mutex;
 
-use crate::bounded::{MAX_CONFIG_BYTES, ReadError, collect_body, human, read_file_to_limit};
-use crate::config::{Config, ConfigError};
+use crate::bounded::human;
+use crate::config::{Config, ConfigError, Refusal};
 use crate::env::ConfigLocation;
-use crate::s3::{S3Failure, SourceChange, classify};
+
+mod document;
+mod listing;
+mod org_documents;
+mod snapshot;
+
+pub use snapshot::{SNAPSHOT_NAME, write as write_snapshot};
+
+use document::Fetched;
+use org_documents::OrgDocuments;
 
 /// Why no configuration could be loaded.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -72,8 +82,20 @@ impl ConfigLoadError {
 
 struct Loaded {
     config: Arc<Config>,
-    etag: Option<String>,
     checked_at: Instant,
+}
+
+/// What a refresh remembers of what it read, per form.
+enum Seen {
+    /// The single document's ETag.
+    Document(Option<String>),
+    /// Every org document's state.
+    Documents(OrgDocuments),
+}
+
+struct State {
+    loaded: Option<Loaded>,
+    seen: Seen,
 }
 
 /// Caches the configuration and decides when to look at it again.
@@ -82,23 +104,25 @@ pub struct ConfigStore {
     refresh: Duration,
     source_bucket: Option<String>,
     bucket_owner: Option<String>,
-    loaded: Mutex<Option<Loaded>>,
-}
-
-enum Fetched {
-    Unchanged,
-    Changed { text: String, etag: Option<String> },
+    state: Mutex<State>,
+    /// Org documents refused since they were last taken ([`ConfigStore::take_refusals`]).
+    refusals: std::sync::Mutex<Vec<Refusal>>,
 }
 
 impl ConfigStore {
     /// A store that has loaded nothing yet.
     pub fn new(location: ConfigLocation, refresh: Duration) -> Self {
+        let seen = match location.is_documents() {
+            true => Seen::Documents(OrgDocuments::default()),
+            false => Seen::Document(None),
+        };
         Self {
             location,
             refresh,
             source_bucket: None,
             bucket_owner: None,
-            loaded: Mutex::new(None),
+            state: Mutex::new(State { loaded: None, seen }),
+            refusals: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -120,34 +144,44 @@ impl ConfigStore {
         &self.location
     }
 
+    /// The org documents refused since the last call, each logged when it was refused: the
+    /// caller publishes them (the `ConfigRejected` metric). Always empty for one document.
+    pub fn take_refusals(&self) -> Vec<Refusal> {
+        std::mem::take(&mut *self.refusals.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// The configuration in force, fetching or refreshing it when due.
     pub async fn current(&self, client: &Client) -> Result<Arc<Config>, ConfigLoadError> {
-        let mut loaded = self.loaded.lock().await;
+        let mut state = self.state.lock().await;
+        let State { loaded, seen } = &mut *state;
         if let Some(current) = loaded.as_ref()
             && current.checked_at.elapsed() < self.refresh
         {
             return Ok(current.config.clone());
         }
-        let known_etag = loaded.as_ref().and_then(|l| l.etag.clone());
-        let fetched = self.fetch(client, known_etag.as_deref()).await;
-        let parsed = fetched.and_then(|fetched| match fetched {
-            Fetched::Unchanged => Ok(None),
-            Fetched::Changed { text, etag } => {
-                let config = Config::parse_for_source(
-                    &text,
-                    &self.location.to_string(),
-                    self.source_bucket.as_deref(),
-                )?;
-                Ok(Some((config, etag)))
+        let read = match seen {
+            Seen::Document(etag) => self.refresh_document(client, etag).await,
+            Seen::Documents(documents) => {
+                let reader = org_documents::Reader {
+                    client,
+                    location: &self.location,
+                    bucket_owner: self.bucket_owner.as_deref(),
+                    source_bucket: self.source_bucket.as_deref(),
+                    cold: loaded.is_none(),
+                };
+                let read = documents.refresh(&reader).await;
+                if let Ok((_, refusals)) = &read {
+                    self.refused(refusals);
+                }
+                read.map(|(config, _)| config)
             }
-        });
-        match (parsed, loaded.as_mut()) {
-            (Ok(Some((config, etag))), _) => {
+        };
+        match (read, loaded.as_mut()) {
+            (Ok(Some(config)), _) => {
                 tracing::info!(location = %self.location, orgs = config.customers.len(), "configuration loaded");
                 let config = Arc::new(config);
                 *loaded = Some(Loaded {
                     config: config.clone(),
-                    etag,
                     checked_at: Instant::now(),
                 });
                 Ok(config)
@@ -170,81 +204,48 @@ impl ConfigStore {
         }
     }
 
-    /// The load error of a config read S3 answered with `failure`, in the config's words:
-    /// S3's "no such key" is [`ConfigLoadError::Missing`]; a precondition the read did not
-    /// set is an unreadable answer, not a source "overwritten since the event".
-    fn not_read(&self, failure: S3Failure) -> ConfigLoadError {
-        let location = self.location.to_string();
-        match failure {
-            S3Failure::SourceChanged(SourceChange::Deleted) => ConfigLoadError::Missing { location },
-            S3Failure::SourceChanged(SourceChange::Overwritten) => ConfigLoadError::Unreadable {
-                location,
-                reason: "S3 answered 412 PreconditionFailed to a read without a precondition".into(),
-                retryable: true,
-            },
-            S3Failure::Retryable { .. } => ConfigLoadError::Unreadable {
-                location,
-                reason: failure.to_string(),
-                retryable: true,
-            },
-            S3Failure::Fatal { .. } => ConfigLoadError::Unreadable {
-                location,
-                reason: failure.to_string(),
-                retryable: false,
-            },
+    /// Logs each refusal and keeps it for [`ConfigStore::take_refusals`].
+    fn refused(&self, refusals: &[Refusal]) {
+        for refusal in refusals {
+            tracing::error!(
+                org = %refusal.org,
+                document = %refusal.document,
+                reason = %refusal.reason,
+                "org document refused; the org keeps its last good entry (or stays unconfigured)"
+            );
         }
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(refusals);
     }
 
-    async fn fetch(&self, client: &Client, known_etag: Option<&str>) -> Result<Fetched, ConfigLoadError> {
-        let unreadable = |reason: String, retryable: bool| ConfigLoadError::Unreadable {
-            location: self.location.to_string(),
-            reason,
-            retryable,
-        };
-        let bounded = |e: ReadError| match e {
-            ReadError::TooLarge { limit } => ConfigLoadError::TooLarge {
+    /// The single document, parsed when it changed since `etag` (which it then updates).
+    async fn refresh_document(
+        &self,
+        client: &Client,
+        etag: &mut Option<String>,
+    ) -> Result<Option<Config>, ConfigLoadError> {
+        let fetched = document::read(
+            client,
+            &self.location,
+            etag.as_deref(),
+            self.bucket_owner.as_deref(),
+        )
+        .await?;
+        match fetched {
+            Fetched::Unchanged => Ok(None),
+            Fetched::Gone => Err(ConfigLoadError::Missing {
                 location: self.location.to_string(),
-                limit,
-            },
-            // A file that cannot be read, or an S3 body that broke off.
-            ReadError::Failed(reason) => unreadable(reason, true),
-        };
-        let utf8 =
-            |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into(), false));
-        match &self.location {
-            ConfigLocation::File(path) => {
-                let bytes = read_file_to_limit(path, MAX_CONFIG_BYTES)
-                    .await
-                    .map_err(bounded)?;
-                Ok(Fetched::Changed {
-                    text: utf8(bytes)?,
-                    etag: None,
-                })
-            }
-            ConfigLocation::S3 { bucket, key } => {
-                let response = client
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .set_if_none_match(known_etag.map(str::to_string))
-                    .set_expected_bucket_owner(self.bucket_owner.clone())
-                    .send()
-                    .await;
-                let output = match response {
-                    Ok(output) => output,
-                    Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 304 => {
-                        return Ok(Fetched::Unchanged);
-                    }
-                    Err(e) => return Err(self.not_read(classify(&e))),
-                };
-                let etag = output.e_tag().map(str::to_string);
-                let bytes = collect_body(output.body, output.content_length, MAX_CONFIG_BYTES)
-                    .await
-                    .map_err(bounded)?;
-                Ok(Fetched::Changed {
-                    text: utf8(bytes)?,
-                    etag,
-                })
+            }),
+            Fetched::Changed { text, etag: new } => {
+                let config = Config::parse_for_source(
+                    &text,
+                    &self.location.to_string(),
+                    self.source_bucket.as_deref(),
+                )?;
+                *etag = new;
+                Ok(Some(config))
             }
         }
     }
