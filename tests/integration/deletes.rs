@@ -404,7 +404,7 @@ async fn check_reports_an_unversioned_destination_of_a_propagate_org(server: &'s
     assert!(checks[0].result.is_ok(), "{:?}", checks[0]);
 }
 
-on_each_server!(
+on_all_three_servers!(
     check_reports_an_unversioned_destination_of_a_propagate_org,
     a_removal_is_skipped_for_ignore_orgs,
     lifecycle_expirations_are_ignored,
