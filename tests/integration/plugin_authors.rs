@@ -608,6 +608,30 @@ fn plugin_diff_prints_the_keys_whose_decisions_differ() {
     );
     assert!(differences[0]["new"].get("skip").is_some(), "{report}");
     assert_eq!(differences[1]["key"], "org2/b.png");
+
+    // Counts are written with thousands separators.
+    let dir = tempfile::tempdir().unwrap();
+    let many = dir.path().join("keys.txt");
+    let lines: String = (0..1_200).map(|i| format!("org2/{i}.png\n")).collect();
+    std::fs::write(&many, lines).unwrap();
+    let (code, stdout, stderr) = run(binary()
+        .args([
+            "plugin",
+            "diff",
+            plugin_artifacts::GLOB_FILTER,
+            plugin_artifacts::GLOB_FILTER,
+            "--keys",
+        ])
+        .arg(&many)
+        .args(["--settings", r#"{"include":["**/*.jpg"]}"#])
+        .args(["--new-settings", r#"{"include":["**/1*.png"]}"#]));
+    assert_eq!(code, Some(1), "{stderr}");
+    // 1, 10-19, 100-199, 1000-1199: 1 + 10 + 100 + 200 keys.
+    assert!(
+        stdout.trim_end().ends_with("311 of 1,200 differ"),
+        "{}",
+        stdout.lines().last().unwrap_or("")
+    );
 }
 
 /// Two different plugins over a cases file (each case's own settings); identical ones over

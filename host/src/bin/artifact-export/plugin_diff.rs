@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
+use artifact_export::backfill::reconcile::thousands;
 use artifact_export::event::{RecordBody, SourceObject, parse_event_text};
 use artifact_export::plan::cases::{case_object, decision_json, describe, parse_cases, settings_text};
 use artifact_export::plan::same_decision;
@@ -122,19 +123,6 @@ fn same(a: &Result<Verdict, DecisionError>, b: &Result<Verdict, DecisionError>) 
     }
 }
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The settings each plugin is given for the decisions.
 pub struct DiffSettings {
     pub old: Option<String>,
@@ -183,8 +171,8 @@ pub fn diff(
         }
         println!(
             "{} of {} differ",
-            thousands(differences.len()),
-            thousands(inputs.len())
+            thousands(differences.len() as u64),
+            thousands(inputs.len() as u64)
         );
     }
     Ok(if differences.is_empty() {
@@ -192,17 +180,4 @@ pub fn diff(
     } else {
         ExitCode::from(1)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn counts_are_written_with_thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
-    }
 }
