@@ -715,6 +715,17 @@ fn plugin_diff_reads_events_and_refuses_bad_input() {
         stderr.contains("keys ") && stderr.contains("missing.txt: could not be read"),
         "{stderr}"
     );
+    let (code, _, stderr) = run(binary().args([
+        "plugin",
+        "diff",
+        plugin_artifacts::GLOB_FILTER,
+        plugin_artifacts::GLOB_FILTER,
+    ]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--cases <CASES>|--keys <KEYS>|--events <EVENTS>"),
+        "{stderr}"
+    );
     let (code, _, stderr) = diff("--cases", "tests/fixtures/events/s3-put.json");
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("s3-put.json"), "{stderr}");

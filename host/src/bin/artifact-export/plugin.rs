@@ -103,13 +103,14 @@ pub enum PluginCommand {
     /// Run two plugins on the same inputs and print the inputs whose decisions differ
     /// (compared as sets of targets; a skip equals a skip with any reason), then
     /// `N of M differ`. Exit 0 when none differ, 1 when some do, 2 on bad input.
+    #[command(group(clap::ArgGroup::new("inputs").required(true)))]
     Diff {
         /// The plugin in force: a `.wasm` component or a `.cwasm` from `plugin compile`.
         old: PathBuf,
         /// The plugin to compare with it (`.wasm` or `.cwasm`).
         new: PathBuf,
         /// The inputs: a cases file as `plugin test --cases` reads it.
-        #[arg(long, group = "inputs", required = true)]
+        #[arg(long, group = "inputs")]
         cases: Option<PathBuf>,
         /// The inputs: one object key per line.
         #[arg(long, group = "inputs")]
