@@ -555,3 +555,178 @@ fn the_python_glob_filter_passes_glob_filters_cases() {
     let totals = format!("{} passed, 0 failed", cases.len());
     assert!(stdout.trim_end().ends_with(&totals), "{stdout}");
 }
+
+/// `plugin diff`: the same plugin under two settings differs on the keys one more pattern
+/// includes (exit 1, `N of M differ`); identical plugins and settings differ on none (exit 0).
+#[test]
+fn plugin_diff_prints_the_keys_whose_decisions_differ() {
+    let keys = repo("tests/fixtures/diff/keys.txt");
+    let diff = |extra: &[&str]| {
+        run(binary()
+            .args([
+                "plugin",
+                "diff",
+                plugin_artifacts::GLOB_FILTER,
+                plugin_artifacts::GLOB_FILTER,
+                "--keys",
+            ])
+            .arg(&keys)
+            .args(["--settings", r#"{"include":["**/*.jpg"]}"#])
+            .args(extra))
+    };
+    let (code, stdout, stderr) = diff(&["--new-settings", r#"{"include":["**/*.jpg","**/*.png"]}"#]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("org2/b.png (org org2)"), "{stdout}");
+    assert!(stdout.contains("old: skip"), "{stdout}");
+    assert!(
+        stdout.contains(r#"new: copy [{"bucket":"org2-export","key":"org2/b.png"}]"#),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("org2/a.jpg"),
+        "the same decision is not printed: {stdout}"
+    );
+    assert!(!stdout.contains("org2/c.txt"), "a skip equals a skip: {stdout}");
+    assert!(stdout.trim_end().ends_with("1 of 3 differ"), "{stdout}");
+
+    let (code, stdout, stderr) = diff(&[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim_end(), "0 of 3 differ");
+
+    // --json: one document, each difference with both decisions.
+    let (code, stdout, stderr) = diff(&["--new-settings", r#"{"include":["**/*.png"]}"#, "--json"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(report["compared"], 3);
+    assert_eq!(report["differing"], 2);
+    let differences = report["differences"].as_array().unwrap();
+    assert_eq!(differences[0]["key"], "org2/a.jpg");
+    assert_eq!(differences[0]["org"], "org2");
+    assert_eq!(
+        differences[0]["old"],
+        serde_json::json!({"copy": [{"bucket": "org2-export", "key": "org2/a.jpg"}]})
+    );
+    assert!(differences[0]["new"].get("skip").is_some(), "{report}");
+    assert_eq!(differences[1]["key"], "org2/b.png");
+
+    // Counts are written with thousands separators.
+    let dir = tempfile::tempdir().unwrap();
+    let many = dir.path().join("keys.txt");
+    let lines: String = (0..1_200).map(|i| format!("org2/{i}.png\n")).collect();
+    std::fs::write(&many, lines).unwrap();
+    let (code, stdout, stderr) = run(binary()
+        .args([
+            "plugin",
+            "diff",
+            plugin_artifacts::GLOB_FILTER,
+            plugin_artifacts::GLOB_FILTER,
+            "--keys",
+        ])
+        .arg(&many)
+        .args(["--settings", r#"{"include":["**/*.jpg"]}"#])
+        .args(["--new-settings", r#"{"include":["**/1*.png"]}"#]));
+    assert_eq!(code, Some(1), "{stderr}");
+    // 1, 10-19, 100-199, 1000-1199: 1 + 10 + 100 + 200 keys.
+    assert!(
+        stdout.trim_end().ends_with("311 of 1,200 differ"),
+        "{}",
+        stdout.lines().last().unwrap_or("")
+    );
+}
+
+/// Two different plugins over a cases file (each case's own settings); identical ones over
+/// the same file differ on none.
+#[test]
+fn plugin_diff_over_cases_compares_two_plugins() {
+    let cases = repo("plugins/glob-filter/cases.json");
+    let count = serde_json::from_str::<Vec<Value>>(&std::fs::read_to_string(&cases).unwrap())
+        .unwrap()
+        .len();
+    let (code, stdout, stderr) = run(binary()
+        .args([
+            "plugin",
+            "diff",
+            plugin_artifacts::GLOB_FILTER,
+            plugin_artifacts::GLOB_FILTER,
+            "--cases",
+        ])
+        .arg(&cases));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim_end(), format!("0 of {count} differ"));
+
+    // key-rewriter copies what glob-filter skips (or rewrites what it keeps).
+    let (code, stdout, stderr) = run(binary()
+        .args([
+            "plugin",
+            "diff",
+            plugin_artifacts::GLOB_FILTER,
+            plugin_artifacts::KEY_REWRITER,
+            "--cases",
+        ])
+        .arg(&cases)
+        .arg("--json"));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["compared"], count);
+    let differing = report["differing"].as_u64().unwrap();
+    assert!(differing > 0, "{report}");
+    assert_eq!(report["differences"].as_array().unwrap().len() as u64, differing);
+}
+
+/// `--events`: the object records of an invocation event, the org from each key's first
+/// segment; a test event's records are not objects; bad input exits 2 naming the file.
+#[test]
+fn plugin_diff_reads_events_and_refuses_bad_input() {
+    let diff = |input: &str, path: &str| {
+        run(binary()
+            .args([
+                "plugin",
+                "diff",
+                plugin_artifacts::GLOB_FILTER,
+                plugin_artifacts::GLOB_FILTER,
+                input,
+            ])
+            .arg(repo(path))
+            .args(["--settings", r#"{"include":["**/*.pdf"]}"#])
+            .args(["--new-settings", r#"{"include":["org1/**"]}"#]))
+    };
+    let (code, stdout, stderr) = diff("--events", "tests/fixtures/events/s3-multi-record.json");
+    assert_eq!(
+        code,
+        Some(0),
+        "org1/a.pdf is copied by both, the rest skipped by both: {stdout}{stderr}"
+    );
+    assert_eq!(stdout.trim_end(), "0 of 3 differ");
+    let (code, stdout, stderr) = diff("--events", "tests/fixtures/events/sns-s3.json");
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("(org org1)"),
+        "the org is the key's first segment: {stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("1 of 1 differ"), "{stdout}");
+
+    let (code, stdout, stderr) = diff("--events", "tests/fixtures/events/not-json.txt");
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not-json.txt"), "{stderr}");
+    let (code, _, stderr) = diff("--keys", "tests/fixtures/diff/missing.txt");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("keys ") && stderr.contains("missing.txt: could not be read"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(binary().args([
+        "plugin",
+        "diff",
+        plugin_artifacts::GLOB_FILTER,
+        plugin_artifacts::GLOB_FILTER,
+    ]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--cases <CASES>|--keys <KEYS>|--events <EVENTS>"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = diff("--cases", "tests/fixtures/events/s3-put.json");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("s3-put.json"), "{stderr}");
+}

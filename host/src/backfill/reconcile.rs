@@ -320,8 +320,8 @@ pub async fn reconcile(
     })
 }
 
-/// `12345` as `12,345`.
-fn thousands(n: u64) -> String {
+/// `12345` as `12,345` (also `plugin diff`'s counts).
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

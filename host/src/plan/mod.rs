@@ -24,7 +24,7 @@ mod shadow;
 
 pub use crate::policy::{Shadow, ShadowOutcome};
 pub use ahead::PlanAhead;
-pub use shadow::MAX_SHADOW_LINES;
+pub use shadow::{MAX_SHADOW_LINES, same_decision};
 
 /// What the org's policy (plugin, or plain suffix matching) decided for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -59,7 +59,7 @@ pub fn shadow(
             {
                 return failed(format!("plugin {} answer rejected: {why}", candidate.name()));
             }
-            let outcome = if targets_of(verdict) == targets_of(&theirs) {
+            let outcome = if same_decision(verdict, &theirs) {
                 ShadowOutcome::Agree
             } else {
                 ShadowOutcome::Disagree
@@ -74,6 +74,13 @@ pub fn shadow(
 
 fn not_loaded(error: &LoadError) -> String {
     format!("not loaded: {error}")
+}
+
+/// Whether two verdicts decide the same: the same set of (bucket, key) targets, whatever
+/// their order; a skip equals a skip with any reason. The shadow's comparison, and
+/// `plugin diff`'s.
+pub fn same_decision(a: &Verdict, b: &Verdict) -> bool {
+    targets_of(a) == targets_of(b)
 }
 
 /// A verdict as the set of its (bucket, key) targets: a skip is no target.

@@ -11,6 +11,7 @@ mod invoke;
 mod lambda;
 mod plan;
 mod plugin;
+mod plugin_diff;
 mod reconcile;
 mod scaffold;
 mod split;

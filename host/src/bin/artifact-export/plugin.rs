@@ -20,6 +20,7 @@ use artifact_export::route::Target;
 use artifact_export::suffix::SuffixSet;
 use clap::Subcommand;
 
+use crate::plugin_diff;
 use crate::scaffold::{self, Lang};
 
 /// Commands for plugin authors.
@@ -99,10 +100,96 @@ pub enum PluginCommand {
         #[arg(long, requires = "cases")]
         json: bool,
     },
+    /// Run two plugins on the same inputs and print the inputs whose decisions differ
+    /// (compared as sets of targets; a skip equals a skip with any reason), then
+    /// `N of M differ`. Exit 0 when none differ, 1 when some do, 2 on bad input.
+    #[command(group(clap::ArgGroup::new("inputs").required(true)))]
+    Diff {
+        /// The plugin in force: a `.wasm` component or a `.cwasm` from `plugin compile`.
+        old: PathBuf,
+        /// The plugin to compare with it (`.wasm` or `.cwasm`).
+        new: PathBuf,
+        /// The inputs: a cases file as `plugin test --cases` reads it.
+        #[arg(long, group = "inputs")]
+        cases: Option<PathBuf>,
+        /// The inputs: one object key per line.
+        #[arg(long, group = "inputs")]
+        keys: Option<PathBuf>,
+        /// The inputs: the object records of an invocation event (S3, SQS, SNS, EventBridge).
+        #[arg(long, group = "inputs")]
+        events: Option<PathBuf>,
+        /// Org name passed to both plugins (default: a case's org, or the key's first segment).
+        #[arg(long)]
+        org: Option<String>,
+        /// Settings JSON (or @FILE) for both plugins (default: a case's own, or `{}`).
+        #[arg(long)]
+        settings: Option<String>,
+        /// Settings JSON (or @FILE) for NEW only (default: --settings).
+        #[arg(long)]
+        new_settings: Option<String>,
+        /// Print one JSON document (inputs compared, how many differ, each difference with
+        /// both decisions) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Settings given as JSON or `@FILE`.
+fn settings_arg(arg: Option<String>, flag: &str) -> Result<Option<String>> {
+    let Some(arg) = arg else { return Ok(None) };
+    let text = match arg.strip_prefix('@') {
+        Some(file) => {
+            std::fs::read_to_string(file).with_context(|| format!("{flag} {file}: could not be read"))?
+        }
+        None => arg,
+    };
+    serde_json::from_str::<serde_json::Value>(&text).map_err(|e| anyhow!("{flag}: not JSON: {e}"))?;
+    Ok(Some(text))
 }
 
 pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
     match command {
+        PluginCommand::Diff {
+            old,
+            new,
+            cases,
+            keys,
+            events,
+            org,
+            settings,
+            new_settings,
+            json,
+        } => {
+            let old_settings = settings_arg(settings, "--settings")?;
+            let new_settings = settings_arg(new_settings, "--new-settings")?.or_else(|| old_settings.clone());
+            let source = match (cases, keys, events) {
+                (Some(cases), _, _) => plugin_diff::Source::Cases(cases),
+                (_, Some(keys), _) => plugin_diff::Source::Keys(keys),
+                (_, _, Some(events)) => plugin_diff::Source::Events(events),
+                _ => return Err(anyhow!("one of --cases, --keys or --events is required")),
+            };
+            let load = |path: &Path, settings: &Option<String>| {
+                let limits = LocalLimits {
+                    precompiled: path.extension().is_some_and(|e| e == "cwasm"),
+                    max_instructions: DEFAULT_MAX_INSTRUCTIONS,
+                    max_memory_mib: DEFAULT_MAX_MEMORY_MIB,
+                    timeout_ms: DEFAULT_TIMEOUT_MS,
+                };
+                let settings = settings.clone().unwrap_or_else(|| "{}".to_string());
+                let path = path.to_path_buf();
+                async move { load_local(&path, &settings, &limits).await }
+            };
+            let old_plugin = load(&old, &old_settings).await?;
+            let new_plugin = load(&new, &new_settings).await?;
+            let settings = plugin_diff::DiffSettings {
+                old: old_settings,
+                new: new_settings,
+            };
+            tokio::task::spawn_blocking(move || {
+                plugin_diff::diff(&old_plugin, &new_plugin, &source, org.as_deref(), &settings, json)
+            })
+            .await?
+        }
         PluginCommand::Wit => {
             print!("{WIT}");
             Ok(ExitCode::SUCCESS)

@@ -104,7 +104,8 @@ impl Case {
         }
     }
 
-    fn proposed_targets(&self) -> Vec<Target> {
+    /// The targets plain suffix matching proposed for this case.
+    pub fn proposed_targets(&self) -> Vec<Target> {
         self.proposed
             .iter()
             .map(|t| Target {
