@@ -694,9 +694,9 @@ fn plugin_diff_reads_events_and_refuses_bad_input() {
     assert_eq!(
         code,
         Some(0),
-        "org1/a.pdf is copied by both, the rest skipped by both: {stdout}{stderr}"
+        "org1/a.pdf is copied by both, the rest (the removal too: plugins decide removals) skipped by both: {stdout}{stderr}"
     );
-    assert_eq!(stdout.trim_end(), "0 of 3 differ");
+    assert_eq!(stdout.trim_end(), "0 of 4 differ");
     let (code, stdout, stderr) = diff("--events", "tests/fixtures/events/sns-s3.json");
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
