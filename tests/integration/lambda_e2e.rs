@@ -298,7 +298,60 @@ async fn events_through_the_runtime_api(server: &'static Server) {
     drop(function);
 }
 
-on_each_server!(events_through_the_runtime_api);
+/// With org documents, the running function publishes `ConfigRejected` for the org whose
+/// document it refused, and still exports every other org's objects.
+async fn a_refused_org_document_is_published_as_config_rejected(server: &'static Server) {
+    let mut world = World::new(server, &["org1", "org2"]).await;
+    world.config_key = "export/orgs/".into();
+    let org1 = world.bucket_of("org1").to_string();
+    world
+        .put_config_object(
+            "export/orgs/org1.json",
+            json!({"org": "org1", "destinationBucket": org1})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    world
+        .put_config_object(
+            "export/orgs/org2.json",
+            br#"{"org": "org2", "destinationBuckt": "x"}"#.to_vec(),
+        )
+        .await;
+    let a = world.put("org1/a.jpg", b"org1 exports").await;
+    let emulator = tokio::task::block_in_place(Emulator::start);
+    let mut function = Function::start(&emulator, &world);
+    let answer = tokio::task::block_in_place(|| {
+        emulator
+            .start_invoke(&s3_event(&[&a]))
+            .finish(INVOKE_TIMEOUT, || function.assert_running())
+    });
+    assert_eq!(outcomes(&answer.ok()), ["copied"]);
+    let rejected: Vec<Value> = function
+        .output("stdout")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("ConfigRejected").is_some())
+        .collect();
+    assert_eq!(rejected.len(), 1, "{}", function.output("stdout"));
+    assert_eq!(
+        (
+            rejected[0]["Org"].as_str(),
+            rejected[0]["ConfigRejected"].as_u64()
+        ),
+        (Some("org2"), Some(1))
+    );
+    assert!(
+        function.output("stderr").contains("org document refused")
+            || function.output("stdout").contains("org document refused")
+    );
+    drop(function);
+}
+
+on_each_server!(
+    events_through_the_runtime_api,
+    a_refused_org_document_is_published_as_config_rejected
+);
 
 /// A Batch Operations response has exactly its four fields, echoing the invocation.
 fn assert_batch_response(response: &Value, schema: &str, invocation: &str, treat_missing: &str) {

@@ -124,9 +124,7 @@ async fn invocation(
     exporter.aborts().settle(within).await;
     tracing::info!(totals = ?report.totals, "invocation done");
     print_metrics(&report);
-    for line in metrics::config_rejected_lines(&exporter.take_config_refusals(), now_ms()) {
-        println!("{line}");
-    }
+    print_config_refusals(exporter);
     if report.must_fail_invocation() {
         return Err(diagnostic(RECORDS_FAILED, report.failure_summary()));
     }
@@ -149,6 +147,7 @@ async fn scheduled_reconcile(
     for line in outcome.emf_lines(now_ms()) {
         println!("{line}");
     }
+    print_config_refusals(exporter);
     match &outcome.incomplete {
         Some(why) => tracing::error!(
             error_type = RECONCILE_INCOMPLETE,
@@ -177,6 +176,14 @@ fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
 /// invocation fails), so the metrics are in the log whatever Lambda does next.
 fn print_metrics(report: &Report) {
     for line in metrics::emf_lines(report, now_ms()) {
+        println!("{line}");
+    }
+}
+
+/// Prints a `ConfigRejected` EMF line per org whose org documents the configuration's
+/// refreshes refused since the last invocation (each refusal was logged when made).
+fn print_config_refusals(exporter: &Exporter) {
+    for line in metrics::config_rejected_lines(&exporter.take_config_refusals(), now_ms()) {
         println!("{line}");
     }
 }
