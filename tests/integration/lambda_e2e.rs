@@ -326,7 +326,7 @@ async fn a_refused_org_document_is_published_as_config_rejected(server: &'static
             .start_invoke(&s3_event(&[&a]))
             .finish(INVOKE_TIMEOUT, || function.assert_running())
     });
-    assert_eq!(outcomes(&answer.ok()), ["copied"]);
+    assert_eq!(outcomes(answer.ok()), ["copied"]);
     let rejected: Vec<Value> = function
         .output("stdout")
         .lines()
