@@ -33,6 +33,17 @@ async fn write_document(world: &World, name: &str, document: serde_json::Value) 
         .await;
 }
 
+async fn delete_document(world: &World, name: &str) {
+    world
+        .client
+        .delete_object()
+        .bucket(&world.config_bucket)
+        .key(format!("{FOLDER}{name}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("delete {name}: {e:?}"));
+}
+
 /// Each org's document as `World::new` would list it: org and its own bucket.
 async fn write_org_documents(world: &World) {
     for (org, bucket) in &world.orgs {
@@ -186,14 +197,7 @@ async fn a_deleted_org_document_removes_the_org(server: &'static Server) {
     let exporter = world.exporter(documents_settings(&world));
     let r = export_one(&world, &exporter, "org2/a.jpg").await;
     assert_eq!(r.outcome, Outcome::Copied, "{r:?}");
-    world
-        .client
-        .delete_object()
-        .bucket(&world.config_bucket)
-        .key(format!("{FOLDER}org2.json"))
-        .send()
-        .await
-        .unwrap();
+    delete_document(&world, "org2.json").await;
     let r = export_one(&world, &exporter, "org2/b.jpg").await;
     assert_eq!((r.outcome, r.org.as_deref()), (Outcome::Skipped, None), "{r:?}");
     let r = export_one(&world, &exporter, "org1/b.jpg").await;
@@ -392,14 +396,7 @@ async fn a_ranged_listing_sees_every_document_added_or_removed(server: &'static 
         .await;
     }
     for gone in ["o00000.json", "o02000.json", "o02499.json"] {
-        world
-            .client
-            .delete_object()
-            .bucket(&world.config_bucket)
-            .key(format!("{FOLDER}{gone}"))
-            .send()
-            .await
-            .unwrap();
+        delete_document(&world, gone).await;
     }
     let config = exporter.config().await.unwrap();
     assert_eq!(config.customers.len(), ORGS);

@@ -80,6 +80,12 @@ impl ConfigLoadError {
     }
 }
 
+impl crate::s3::Retryable for ConfigLoadError {
+    fn is_retryable(&self) -> bool {
+        ConfigLoadError::is_retryable(self)
+    }
+}
+
 struct Loaded {
     config: Arc<Config>,
     checked_at: Instant,

@@ -9,6 +9,7 @@
 //! start that fails the load instead, so no org's records are routed as if it had none.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use futures::stream::{self, StreamExt};
@@ -22,6 +23,7 @@ use crate::config::{
     parse_defaults, parse_org_document,
 };
 use crate::env::ConfigLocation;
+use crate::s3::{RetryPolicy, with_retries};
 
 /// How many documents are read at once.
 pub(super) const READ_CONCURRENCY: usize = 64;
@@ -67,16 +69,12 @@ impl Reader<'_> {
     /// Reads document `name`, retrying what could not be read for now.
     async fn read(&self, name: &str) -> Result<Fetched, ConfigLoadError> {
         let location = document_location(self.location, name);
-        let mut attempt = 1;
-        loop {
-            match document::read(self.client, &location, None, self.bucket_owner).await {
-                Err(e) if e.is_retryable() && attempt < READ_ATTEMPTS => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        let retry = RetryPolicy::new(READ_ATTEMPTS - 1, Duration::from_millis(100));
+        let (result, _attempts) = with_retries(&retry, || {
+            document::read(self.client, &location, None, self.bucket_owner)
+        })
+        .await;
+        result
     }
 }
 
