@@ -13,6 +13,8 @@
 //!   hand-off alone. The lane again with a candidate (`plugin.candidate`, glob-filter
 //!   twice) asked after each decision: the plugin's own time, the lane's wall time against
 //!   without.
+//! - One policy (passthrough) on WIT 0.1 and on 0.2 (given a HEAD's facts), interleaved:
+//!   what the richer contract costs a decision.
 //! - Time to load 4 precompiled plugins (`.cwasm`) vs compiling the same 4 from `.wasm`:
 //!   what precompiling saves on every cold start.
 //! - The same decisions by `plugins/glob-filter-js` (glob-filter in JavaScript) and by
@@ -29,7 +31,9 @@ use std::time::{Duration, Instant};
 use artifact_export::config::{Config, DEFAULT_MAX_INSTRUCTIONS, OnError, PluginSource, PluginSpec};
 use artifact_export::event::SourceObject;
 use artifact_export::plan::{Ask, PlanAhead, Planned, plan};
-use artifact_export::policy::{EngineOptions, Fuel, Plugin, PluginLoad, Request, Runtime};
+use artifact_export::policy::{
+    EngineOptions, Fuel, Given, ObjectFacts, Pending, Plugin, PluginLoad, Request, Runtime,
+};
 use artifact_export::route::Target;
 use artifact_export::route::propose;
 use artifact_export::suffix::SuffixSet;
@@ -138,10 +142,7 @@ async fn main() {
         .collect();
     let suffixes = SuffixSet::parse_list("jpg,pdf,indd,xml").unwrap();
     for object in objects.iter().take(200) {
-        let proposed = [Target {
-            bucket: "org2-export".into(),
-            key: object.key.clone(),
-        }];
+        let proposed = [Target::new("org2-export", object.key.clone())];
         plugin.decide("org2", object, &proposed, &settings).unwrap();
     }
     let mut wasm_times = Vec::with_capacity(DECISIONS);
@@ -151,10 +152,7 @@ async fn main() {
         let selected = suffixes.matching(&object.key).is_some();
         native_times.push(started.elapsed());
         let proposed: Vec<Target> = selected
-            .then(|| Target {
-                bucket: "org2-export".into(),
-                key: object.key.clone(),
-            })
+            .then(|| Target::new("org2-export", object.key.clone()))
             .into_iter()
             .collect();
         let started = Instant::now();
@@ -186,15 +184,48 @@ async fn main() {
     let (metered_times, unmetered_times) = interleaved(&plugin, &unmetered, &objects, &suffixes, &settings);
     let mut bare_times = Vec::with_capacity(DECISIONS);
     for object in &objects {
-        let proposed = [Target {
-            bucket: "org2-export".into(),
-            key: object.key.clone(),
-        }];
+        let proposed = [Target::new("org2-export", object.key.clone())];
         let started = Instant::now();
         passthrough.decide("org2", object, &proposed, "{}").unwrap();
         bare_times.push(started.elapsed());
     }
     bare_times.sort();
+    // The same policy (passthrough) on the 0.2 contract, given a HEAD's facts (type, length,
+    // time, class, three metadata entries, a checksum), interleaved with 0.1's decisions.
+    let passthrough_0_2 = fresh
+        .load(None, &spec(Path::new(plugin_artifacts::PASSTHROUGH_0_2)))
+        .await
+        .unwrap();
+    let given = Given {
+        facts: Some(Arc::new(ObjectFacts {
+            content_type: Some("image/jpeg".into()),
+            content_length: Some(4096),
+            last_modified: Some("2026-11-25T12:00:00Z".into()),
+            storage_class: Some("STANDARD".into()),
+            metadata: vec![
+                ("camera".into(), "Hasselblad 500C".into()),
+                ("project".into(), "spring-catalogue".into()),
+                ("team".into(), "photo".into()),
+            ],
+            checksum: Some(("CRC64NVME".into(), "AAAAAAAAAAA=".into())),
+        })),
+        tags: None,
+    };
+    let (mut v0_1_times, mut v0_2_times) = (Vec::with_capacity(DECISIONS), Vec::with_capacity(DECISIONS));
+    for object in &objects {
+        let proposed = [Target::new("org2-export", object.key.clone())];
+        let started = Instant::now();
+        passthrough.decide("org2", object, &proposed, "{}").unwrap();
+        v0_1_times.push(started.elapsed());
+        let started = Instant::now();
+        passthrough_0_2
+            .decide_measured_given("org2", object, &proposed, "{}", &given)
+            .0
+            .unwrap();
+        v0_2_times.push(started.elapsed());
+    }
+    v0_1_times.sort();
+    v0_2_times.sort();
     // The path the handler takes: each record's plan, its plugin's answer asked ahead in the
     // org's lane; records asking in event order one at a time, then 16 at once (a handler's
     // default COPY_CONCURRENCY). Beside it, each decision handed to the blocking pool on
@@ -269,6 +300,14 @@ async fn main() {
         "passthrough p50 {:>6.1} µs   p99 {:>7.1} µs   (the smallest plugin: instance + call, no work)",
         percentile(&bare_times, 0.5).as_secs_f64() * 1e6,
         percentile(&bare_times, 0.99).as_secs_f64() * 1e6
+    );
+    println!(
+        "wit 0.2    p50 {:>6.1} µs   p99 {:>7.1} µs   wit 0.1 p50 {:>6.1} µs   p99 {:>7.1} µs   (the same policy, passthrough, on each contract, interleaved; 0.2 given a HEAD's facts: {:.2}x 0.1 at p50)",
+        percentile(&v0_2_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&v0_2_times, 0.99).as_secs_f64() * 1e6,
+        percentile(&v0_1_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&v0_1_times, 0.99).as_secs_f64() * 1e6,
+        percentile(&v0_2_times, 0.5).as_secs_f64() / percentile(&v0_1_times, 0.5).as_secs_f64(),
     );
     let handler_ok = |t: &[Duration]| {
         percentile(t, 0.5) <= Duration::from_micros(20) && percentile(t, 0.99) <= Duration::from_micros(60)
@@ -426,10 +465,7 @@ async fn measure_guest(
     let mut times = Vec::with_capacity(decisions);
     let mut most = (0, 0);
     for object in objects.iter().take(decisions) {
-        let proposed = [Target {
-            bucket: "org2-export".into(),
-            key: object.key.clone(),
-        }];
+        let proposed = [Target::new("org2-export", object.key.clone())];
         let started = Instant::now();
         let (answer, usage) = plugin.decide_measured("org2", object, &proposed, settings);
         times.push(started.elapsed());
@@ -514,6 +550,7 @@ async fn through_handler_path(
                     ahead: &ahead,
                     index,
                     object: &object,
+                    given: &Given::default(),
                 };
                 let Planned { decision, run, .. } = plan(proposal, Some(&plugin), ask).await;
                 times.push(started.elapsed());
@@ -547,11 +584,9 @@ async fn in_the_lane(plugin: &Arc<Plugin>, objects: &[SourceObject], settings: &
         .map(|object| Request {
             org: "org2".into(),
             object: object.clone(),
-            proposed: vec![Target {
-                bucket: "org2-export".into(),
-                key: object.key.clone(),
-            }],
+            proposed: vec![Target::new("org2-export", object.key.clone())],
             settings: settings.to_string(),
+            given: Pending::default(),
         })
         .collect();
     let started = Instant::now();
@@ -576,10 +611,7 @@ async fn in_the_lane(plugin: &Arc<Plugin>, objects: &[SourceObject], settings: &
 async fn one_by_one(plugin: &Arc<Plugin>, objects: &[SourceObject], settings: &str) -> Vec<Duration> {
     let mut times = Vec::with_capacity(objects.len());
     for object in objects {
-        let proposed = vec![Target {
-            bucket: "org2-export".into(),
-            key: object.key.clone(),
-        }];
+        let proposed = vec![Target::new("org2-export", object.key.clone())];
         let started = Instant::now();
         plugin
             .clone()
@@ -606,10 +638,7 @@ fn interleaved(
         let proposed: Vec<Target> = suffixes
             .matching(&object.key)
             .is_some()
-            .then(|| Target {
-                bucket: "org2-export".into(),
-                key: object.key.clone(),
-            })
+            .then(|| Target::new("org2-export", object.key.clone()))
             .into_iter()
             .collect();
         // Alternate which goes first, so neither always runs on the other's warm caches.

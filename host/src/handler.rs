@@ -12,17 +12,18 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::time::sleep_until;
 
 use crate::config::{Config, Deletes, Org};
 use crate::config_store::ConfigLoadError;
-use crate::deliver::{deliver, read_source_ahead, remove};
+use crate::deliver::{deliver, given_for, read_source_ahead, remove};
 use crate::destination::{CopyOptions, LockConfigs, OneFile, Stop, StopReason, Ticket};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
 use crate::exporter::Exporter;
 use crate::plan::{Ask, Decision, PlanAhead, Planned, plan};
+use crate::policy::Given;
 use crate::reason::ReasonCode;
 use crate::report::{Outcome, RecordReport, Report, lag_ms};
 use crate::route::{Proposal, propose};
@@ -288,33 +289,55 @@ async fn export_object(
     // A removal reads none ahead: its first request is whether the source is back.
     let removal = object.is_removal();
     let read_ahead = !proposal.proposed.is_empty() && !removal;
+    let ahead_head = async {
+        match read_ahead {
+            true => read_source_ahead(exporter, org, object, &options).await,
+            false => None,
+        }
+    }
+    .shared();
+    let ahead_head_for_plugin = ahead_head.clone();
     let planned = async {
         // Only this object's org's plugin: a record never waits for another org's plugin load.
         let plugin = match org {
             Some(org) => exporter.plugin_of(config, org).await,
             None => None,
         };
+        // A 0.2 plugin (or candidate) decides by the source's HEAD: it waits for the HEAD
+        // (read now if none was read ahead) and is given its facts. A 0.1 plugin's
+        // decision runs beside the HEAD, and pays for none of it.
+        let wants_facts = matches!(&plugin, Some(Ok(p)) if p.wants_facts()) && !removal;
+        let (head, given) = match wants_facts {
+            true => {
+                let head = match read_ahead {
+                    true => ahead_head_for_plugin.await,
+                    false => read_source_ahead(exporter, org, object, &options).await,
+                };
+                let given = given_for(exporter, org, object, &options, head.as_ref()).await;
+                (Some(head), given)
+            }
+            false => (None, Given::default()),
+        };
         let ask = Ask::Ahead {
             ahead: shared.ahead,
             index,
             object,
+            given: &given,
         };
-        plan(proposal, plugin.as_ref(), ask).await
-    };
-    let head = async {
-        match read_ahead {
-            true => read_source_ahead(exporter, org, object, &options).await,
-            false => None,
-        }
+        (plan(proposal, plugin.as_ref(), ask).await, head)
     };
     let (
-        Planned {
-            decision,
-            run,
-            shadow,
-        },
-        source_head,
-    ) = tokio::join!(planned, head);
+        (
+            Planned {
+                decision,
+                run,
+                shadow,
+            },
+            head_for_plugin,
+        ),
+        head_ahead,
+    ) = tokio::join!(planned, ahead_head);
+    let source_head = head_for_plugin.unwrap_or(head_ahead);
     let options = CopyOptions {
         source_head,
         ..options

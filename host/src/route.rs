@@ -14,6 +14,36 @@ pub struct Target {
     pub bucket: String,
     /// Destination key.
     pub key: String,
+    /// What a 0.2 plugin set for this copy alone; none for every other target.
+    pub options: TargetOptions,
+}
+
+/// A target's own write options (WIT 0.2): its storage class instead of the org's, and tags
+/// added to the copy's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TargetOptions {
+    /// The copy's storage class instead of the org's `storageClass`.
+    pub storage_class: Option<String>,
+    /// Tags added to the copy (a key here replaces the source's value of it).
+    pub tags: Vec<(String, String)>,
+}
+
+impl TargetOptions {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.storage_class.is_none() && self.tags.is_empty()
+    }
+}
+
+impl Target {
+    /// `key` in `bucket`, with no options of its own.
+    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Target {
+            bucket: bucket.into(),
+            key: key.into(),
+            options: TargetOptions::default(),
+        }
+    }
 }
 
 /// What routing proposes for one object, before the org's policy has its say.
@@ -65,10 +95,10 @@ pub fn propose<'c>(config: &'c Config, default_suffixes: &SuffixSet, object: &So
     }
     Proposal {
         org: Some(owner.org),
-        proposed: vec![Target {
-            bucket: owner.destination_bucket.to_string(),
-            key: object.key.clone(),
-        }],
+        proposed: vec![Target::new(
+            owner.destination_bucket.to_string(),
+            object.key.clone(),
+        )],
         skip_reason: String::new(),
     }
 }

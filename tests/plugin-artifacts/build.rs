@@ -11,7 +11,7 @@ use std::process::Command;
 
 /// (workspace, crates, needs the `hostile-fixtures` feature)
 const WORKSPACES: &[(&str, &[&str], bool)] = &[
-    ("plugins", &["key_rewriter", "glob_filter"], false),
+    ("plugins", &["key_rewriter", "glob_filter", "tiering"], false),
     (
         "tests/fixtures/plugins",
         &[
@@ -30,6 +30,8 @@ const WORKSPACES: &[(&str, &[&str], bool)] = &[
             "read_stdin",
             "huge_answer",
             "spin",
+            "echo_facts",
+            "passthrough_0_2",
         ],
         true,
     ),

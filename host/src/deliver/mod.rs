@@ -13,8 +13,10 @@ use crate::report::TargetReport;
 use crate::route::Target;
 use crate::s3::roles::AssumeRoleFailed;
 
+mod given;
 mod remove;
 
+pub use given::{facts_of, given_for};
 pub use remove::{Removed, is_export_of, remove};
 
 /// Where one org's copies go.

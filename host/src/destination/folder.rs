@@ -107,12 +107,12 @@ impl FolderDestination {
     /// Copies `object` to `LOCAL_DEST/<target bucket>/<target key or DESTINATION_KEY>`.
     pub async fn copy(&self, object: &SourceObject, target: &Target, options: &CopyOptions) -> Delivery {
         let written = Target {
-            bucket: target.bucket.clone(),
             key: self
                 .mode
                 .destination_key
                 .clone()
                 .unwrap_or_else(|| target.key.clone()),
+            ..target.clone()
         };
         let (result, attempts) = self.copy_file_of(object, &written, options).await;
         Delivery {

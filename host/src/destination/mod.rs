@@ -13,6 +13,7 @@ mod properties;
 pub mod removal;
 pub mod s3;
 pub mod stop;
+mod tags;
 mod upload;
 
 use crate::config::{CannedAcl, Encryption, ObjectLockPolicy, Org, StorageClass};
@@ -31,6 +32,7 @@ pub use one_file::{ManyTargets, OneFile, Ticket};
 pub use properties::ObjectLock;
 pub use s3::{Existing, Precision, S3Destination, Sse};
 pub use stop::{Stop, StopReason};
+pub use tags::MAX_OBJECT_TAGS;
 
 /// Tuning that applies to every copy of one invocation or backfill.
 #[derive(Debug, Clone)]

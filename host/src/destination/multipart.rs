@@ -8,13 +8,11 @@
 use std::time::SystemTime;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::builders::CompletedPartBuilder;
 use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::checksum::{Checksum, first_checksum};
 use super::lock_config::with_allowed_lock;
@@ -22,6 +20,7 @@ use super::s3::{
     CopyJob, SourceFacts, acl_header, checksum_mismatch, head_source, single_copy, sse_headers,
     storage_class_to_send,
 };
+use super::tags::{merged, source_tags, tagging_header};
 use super::upload::{self, Expected, UploadAt};
 use super::{Copied, CopyOptions, StopReason};
 use crate::s3::client::copy_request;
@@ -103,7 +102,7 @@ async fn copy_steps(
         with_allowed_lock(client, facts.properties.clone(), job.destination_bucket, options).await?;
     let tagging = attempts.note(with_retries(policy, || read_tagging(client, &job, options)).await)?;
     let write = &options.write;
-    let class = storage_class_to_send(write, &facts);
+    let class = storage_class_to_send(write, &facts, job.options);
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
     let owner = write.owner_of(job.destination_bucket).map(str::to_string);
     // A full-object CRC carries over: S3 combines the parts' CRCs and refuses to complete
@@ -294,47 +293,25 @@ async fn copy_parts(
     (Ok(parts), max_attempts)
 }
 
-/// The source's tags as a `Tagging` header value; `None` when it has none or the server
-/// does not implement tagging (Garage answers 501 NotImplemented).
+/// The copy's `Tagging` header: the source's tags (none when the server does not implement
+/// tagging: Garage answers 501), with what the target adds merged in.
 async fn read_tagging(
     client: &Client,
     job: &CopyJob<'_>,
     options: &CopyOptions,
 ) -> Result<Option<String>, S3Failure> {
-    match client
-        .get_object_tagging()
-        .bucket(job.source_bucket)
-        .key(job.source_key)
-        .set_expected_bucket_owner(options.source_owner.clone())
-        .send()
-        .await
-    {
-        Ok(out) if out.tag_set().is_empty() => Ok(None),
-        Ok(out) => Ok(Some(
-            out.tag_set()
-                .iter()
-                .map(|t| format!("{}={}", form_encode(t.key()), form_encode(t.value())))
-                .collect::<Vec<_>>()
-                .join("&"),
-        )),
-        Err(SdkError::ServiceError(e))
-            if e.raw().status().as_u16() == 501 || e.err().code() == Some("NotImplemented") =>
-        {
-            tracing::debug!("source server does not implement object tagging; copying without tags");
-            Ok(None)
-        }
-        Err(e) => Err(classify(&e)),
-    }
-}
-
-const FORM_KEEP: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn form_encode(text: &str) -> String {
-    utf8_percent_encode(text, FORM_KEEP).to_string()
+    let source = source_tags(
+        client,
+        job.source_bucket,
+        job.source_key,
+        options.source_owner.as_deref(),
+    )
+    .await?
+    .unwrap_or_else(|| {
+        tracing::debug!("source server does not implement object tagging; copying without its tags");
+        Vec::new()
+    });
+    Ok(tagging_header(&merged(source, &job.options.tags)?))
 }
 
 /// `request` carrying the source's full-object checksum, so S3 refuses a different result.
@@ -385,10 +362,5 @@ mod tests {
         assert_eq!(size % MIB, 0);
         assert_eq!(part_size_for(12 * MIB, MIN_PART_SIZE), MIN_PART_SIZE);
         assert_eq!(part_size_for(12 * MIB, 1), MIN_PART_SIZE);
-    }
-
-    #[test]
-    fn tags_are_form_encoded() {
-        assert_eq!(form_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 }

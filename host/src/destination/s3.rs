@@ -11,17 +11,18 @@ use aws_smithy_types::DateTime;
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::{
-    ChecksumMode, ObjectCannedAcl, ServerSideEncryption, StorageClass as SdkStorageClass,
+    ChecksumMode, ObjectCannedAcl, ServerSideEncryption, StorageClass as SdkStorageClass, TaggingDirective,
 };
 
 use super::checksum::{Checksum, ObjectChecksum};
 use super::lock_config::with_allowed_lock;
 use super::properties::SourceProperties;
+use super::tags::{merged, source_tags, tagging_header};
 use super::{Copied, CopyError, CopyOptions, Delivery, SourceHead, WriteOptions, multipart};
 use crate::config::{CannedAcl, Encryption, StorageClass};
 use crate::event::SourceObject;
 use crate::reason::FailureCode;
-use crate::route::Target;
+use crate::route::{Target, TargetOptions};
 use crate::s3::client::copy_request;
 use crate::s3::keys::copy_source;
 use crate::s3::limits::{COPY_OBJECT_LIMIT, MIN_PART_SIZE};
@@ -145,6 +146,8 @@ pub(super) struct CopyJob<'a> {
     pub destination_bucket: &'a str,
     /// Destination key.
     pub destination_key: &'a str,
+    /// The target's own storage class and added tags (a 0.2 plugin's).
+    pub options: &'a TargetOptions,
 }
 
 impl S3Destination {
@@ -175,6 +178,7 @@ impl S3Destination {
             etag: object.etag.as_deref(),
             destination_bucket: &target.bucket,
             destination_key: &target.key,
+            options: &target.options,
         };
         let threshold = copy_threshold(options);
         // Heads the source first (unless read ahead), then picks single or multipart.
@@ -183,6 +187,21 @@ impl S3Destination {
             target: target.clone(),
             result: result.map_err(CopyError::from),
             attempts,
+        }
+    }
+
+    /// The source object's tags as this destination's principal reads them, for a 0.2
+    /// plugin's `tags`: an error names why there are none to give (no tagging on the
+    /// server, access denied, gone).
+    pub async fn read_source_tags(
+        &self,
+        object: &SourceObject,
+        owner: Option<&str>,
+    ) -> Result<Vec<(String, String)>, String> {
+        match source_tags(&self.client, &object.bucket, &object.key, owner).await {
+            Ok(Some(tags)) => Ok(tags),
+            Ok(None) => Err("the source server does not implement object tagging (GetObjectTagging answered NotImplemented)".into()),
+            Err(failure) => Err(format!("GetObjectTagging failed: {failure}")),
         }
     }
 
@@ -376,10 +395,15 @@ impl SourceFacts {
 
 /// The storage class to ask for: the fixed one, or the source's (none for STANDARD, which S3
 /// treats as no header).
-pub(super) fn storage_class_to_send(write: &WriteOptions, source: &SourceFacts) -> Option<SdkStorageClass> {
-    let class = match &write.storage_class {
-        StorageClass::Fixed(class) => Some(class.as_str()),
-        StorageClass::Source => source.storage_class.as_deref(),
+pub(super) fn storage_class_to_send(
+    write: &WriteOptions,
+    source: &SourceFacts,
+    target: &TargetOptions,
+) -> Option<SdkStorageClass> {
+    let class = match (&target.storage_class, &write.storage_class) {
+        (Some(class), _) => Some(class.as_str()),
+        (None, StorageClass::Fixed(class)) => Some(class.as_str()),
+        (None, StorageClass::Source) => source.storage_class.as_deref(),
     };
     class.filter(|c| *c != "STANDARD").map(SdkStorageClass::from)
 }
@@ -430,9 +454,29 @@ pub(super) async fn single_copy(
         };
     let copy_source_path = copy_source(job.source_bucket, job.source_key);
     let write = &options.write;
-    let class = storage_class_to_send(write, source);
+    let class = storage_class_to_send(write, source, job.options);
     let (sse, kms_key, bucket_key) = sse_headers(write.encryption.as_ref());
     let expected = source.full_object_checksum();
+    // Tags a target adds replace the copy's tag set: the source's, merged with them.
+    let (tagging_directive, tagging) = match job.options.tags.is_empty() {
+        true => (None, None),
+        false => {
+            let (read, attempts) = with_retries(&options.retry, || {
+                source_tags(
+                    client,
+                    job.source_bucket,
+                    job.source_key,
+                    options.source_owner.as_deref(),
+                )
+            })
+            .await;
+            let merged = read.and_then(|source| merged(source.unwrap_or_default(), &job.options.tags));
+            match merged {
+                Ok(tags) => (Some(TaggingDirective::Replace), tagging_header(&tags)),
+                Err(failure) => return (Err(failure), attempts),
+            }
+        }
+    };
     let (outcome, attempts) = with_retries(&options.retry, || async {
         properties
             .on_copy(client.copy_object())
@@ -441,6 +485,8 @@ pub(super) async fn single_copy(
             .copy_source(&copy_source_path)
             .set_copy_source_if_match(job.etag.map(if_match))
             .set_storage_class(class.clone())
+            .set_tagging_directive(tagging_directive.clone())
+            .set_tagging(tagging.clone())
             .set_server_side_encryption(sse.clone())
             .set_ssekms_key_id(kms_key.clone())
             .set_bucket_key_enabled(bucket_key)

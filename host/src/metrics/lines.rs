@@ -47,6 +47,10 @@ pub(super) fn tally_lines(tally: &Tally, dims: &[(&str, &str)], timestamp_ms: u6
             ("PluginFallbacks", "Count", p.fallbacks),
         ]);
     }
+    // Only where a 0.2 plugin read tags: other lines stay as they were.
+    if p.tag_reads > 0 {
+        counts.push(("PluginTagReads", "Count", p.tag_reads));
+    }
     if p.shadow_agree + p.shadow_disagree + p.shadow_failed > 0 {
         counts.extend([
             ("PluginShadowAgree", "Count", p.shadow_agree),

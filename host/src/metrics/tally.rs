@@ -16,6 +16,8 @@ pub(super) struct PluginTally {
     pub(super) err_answers: u64,
     pub(super) invalid_answers: u64,
     pub(super) fallbacks: u64,
+    /// `GetObjectTagging` reads made for 0.2 plugins' `tags`.
+    pub(super) tag_reads: u64,
     pub(super) decision_ms: Vec<u64>,
     /// Candidate plugins' answers, compared with the plugin's.
     pub(super) shadow_agree: u64,
@@ -35,6 +37,7 @@ impl PluginTally {
             None => {}
         }
         self.fallbacks += u64::from(run.fallback);
+        self.tag_reads += u64::from(run.tag_reads);
     }
 }
 

@@ -334,6 +334,7 @@ fn plugin_health_per_org_and_overall() {
         decision_ms,
         error,
         fallback,
+        tag_reads: 0,
     };
     let with = |mut r: RecordReport, run: PluginRun| {
         r.plugin = Some(run);
@@ -385,6 +386,41 @@ fn plugin_health_per_org_and_overall() {
     }
     assert!(!metric_names(org2).iter().any(|m| m.starts_with("Plugin")));
     assert!(org2.get("PluginDecisions").is_none());
+    // No plugin read tags: no PluginTagReads anywhere.
+    assert!(lines.iter().all(|l| l.get("PluginTagReads").is_none()));
+}
+
+#[test]
+fn tag_reads_of_0_2_plugins_are_counted_per_org() {
+    let run = |tag_reads| PluginRun {
+        decision_ms: 1,
+        error: None,
+        fallback: false,
+        tag_reads,
+    };
+    let with = |mut r: RecordReport, run: PluginRun| {
+        r.plugin = Some(run);
+        r
+    };
+    let report = Report::new(
+        Trigger::S3,
+        vec![
+            with(record(Some("org1"), Outcome::Copied, Some(1), 3), run(1)),
+            with(record(Some("org1"), Outcome::Skipped, None, 3), run(1)),
+            with(record(Some("org2"), Outcome::Copied, Some(1), 3), run(0)),
+        ],
+    );
+    let lines = parse(&emf_lines(&report, T));
+    let line = |org: &str| {
+        lines
+            .iter()
+            .find(|l| l["Org"] == org && l.get("ReasonCode").is_none())
+            .unwrap()
+    };
+    assert_eq!(line("org1")["PluginTagReads"], 2);
+    assert!(metric_names(line("org1")).contains(&"PluginTagReads/Count".to_string()));
+    assert!(line("org2").get("PluginTagReads").is_none());
+    assert_eq!(lines[0]["PluginTagReads"], 2);
 }
 
 #[test]
@@ -406,6 +442,7 @@ fn three_hundred_orgs_in_one_event_stay_within_emf_limits() {
                 decision_ms: i,
                 error: None,
                 fallback: false,
+                tag_reads: 0,
             });
             records.push(r);
         }

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::shadow::ShadowLines;
 use crate::event::SourceObject;
-use crate::policy::{Answer, DecisionError, Plugin, Request};
+use crate::policy::{Answer, DecisionError, Given, Pending, Plugin, Request};
 use crate::route::Proposal;
 
 /// The requests of an invocation's records, by org, until each org's lane starts.
@@ -31,8 +31,9 @@ pub struct PlanAhead {
 enum OrgLane {
     /// Not started: the record indexes and their requests, in event order.
     Waiting(Vec<(usize, Request)>),
-    /// Started: each record's answer, by record index.
-    Started(HashMap<usize, oneshot::Receiver<Answer>>),
+    /// Started: each record's answer, by record index; for a plugin that is given the
+    /// source's facts, what each record still has to give (sent when it asks).
+    Started(HashMap<usize, (oneshot::Receiver<Answer>, Option<oneshot::Sender<Given>>)>),
 }
 
 impl PlanAhead {
@@ -59,6 +60,7 @@ impl PlanAhead {
                     object: object.clone(),
                     proposed: proposal.proposed.clone(),
                     settings: spec.settings.clone(),
+                    given: Pending::default(),
                 },
             ));
             lane_of.insert(index, lane);
@@ -80,21 +82,54 @@ impl PlanAhead {
 
     /// The answer to record `index`'s request to its org's `plugin`, starting the org's lane
     /// if this is the first of its records to ask; `None` when no request was kept for it.
-    pub async fn answer(&self, index: usize, plugin: &Arc<Plugin>) -> Option<Answer> {
+    ///
+    /// `given`: what the record gives a 0.2 plugin (the source's HEAD facts, its tags). For
+    /// such a plugin the lane's later requests wait for theirs, which each record sends
+    /// when it asks (having read its HEAD first).
+    pub async fn answer(&self, index: usize, plugin: &Arc<Plugin>, given: &Given) -> Option<Answer> {
         let receiver = {
             let mut lane = self.lanes[*self.lane_of.get(&index)?]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if let OrgLane::Waiting(requests) = &mut *lane {
-                let (indexes, requests): (Vec<usize>, Vec<Request>) =
-                    std::mem::take(requests).into_iter().unzip();
+                let wants = plugin.wants_facts();
+                let (indexes, requests, senders) = std::mem::take(requests).into_iter().fold(
+                    (Vec::new(), Vec::new(), Vec::new()),
+                    |(mut indexes, mut requests, mut senders), (at, mut request)| {
+                        let sender = match (wants, at == index) {
+                            (true, true) => {
+                                request.given = Pending::ready(given.clone());
+                                None
+                            }
+                            (true, false) => {
+                                let (sender, pending) = Pending::later();
+                                request.given = pending;
+                                Some(sender)
+                            }
+                            (false, _) => None,
+                        };
+                        indexes.push(at);
+                        requests.push(request);
+                        senders.push(sender);
+                        (indexes, requests, senders)
+                    },
+                );
                 let receivers = plugin.clone().decide_ahead(requests);
-                *lane = OrgLane::Started(indexes.into_iter().zip(receivers).collect());
+                *lane = OrgLane::Started(
+                    indexes
+                        .into_iter()
+                        .zip(receivers.into_iter().zip(senders))
+                        .collect(),
+                );
             }
             let OrgLane::Started(receivers) = &mut *lane else {
                 return None;
             };
-            receivers.remove(&index)?
+            let (receiver, sender) = receivers.remove(&index)?;
+            if let Some(sender) = sender {
+                let _ = sender.send(given.clone());
+            }
+            receiver
         };
         Some(receiver.await.unwrap_or_else(|_| Answer {
             result: Err(DecisionError::Host(
@@ -102,6 +137,7 @@ impl PlanAhead {
             )),
             elapsed: std::time::Duration::ZERO,
             shadow: None,
+            tag_reads: 0,
         }))
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::config::{OnError, Org};
 use crate::event::SourceObject;
-use crate::policy::{Answer, Blame, DecisionError, PluginLoad, Verdict, check_targets};
+use crate::policy::{Answer, Blame, DecisionError, Given, PluginLoad, Verdict, check_targets};
 // Re-exported: callers (and tests) that name the plan's plugin record keep one path to it.
 pub use crate::policy::{PluginErrorKind, PluginRun};
 use crate::reason::ReasonCode;
@@ -77,7 +77,8 @@ impl std::fmt::Display for Failed {
 /// How a plan gets its plugin's answer for `object`.
 #[derive(Clone, Copy)]
 pub enum Ask<'a> {
-    /// Hands this one decision to the blocking pool (backfill, `plan`).
+    /// Hands this one decision to the blocking pool (backfill, `plan`), given nothing
+    /// beyond the event.
     Now(&'a SourceObject),
     /// Takes the answer asked ahead for the invocation's record `index` (the handler), or
     /// asks now if it has none.
@@ -88,6 +89,8 @@ pub enum Ask<'a> {
         index: usize,
         /// The record's object.
         object: &'a SourceObject,
+        /// What a 0.2 plugin is given beyond the event (the source's HEAD facts, its tags).
+        given: &'a Given,
     },
 }
 
@@ -177,16 +180,19 @@ async fn decide(
             return not_loaded(fail(ReasonCode::PluginNotLoaded, reason));
         }
     };
-    let asked_ahead = match ask {
-        Ask::Ahead { ahead, index, .. } => ahead.answer(index, plugin).await,
-        Ask::Now(_) => None,
+    let (asked_ahead, given) = match ask {
+        Ask::Ahead {
+            ahead, index, given, ..
+        } => (ahead.answer(index, plugin, given).await, given.clone()),
+        Ask::Now(_) => (None, Given::default()),
     };
-    let (answer, elapsed, candidate_answer) = match asked_ahead {
+    let (answer, elapsed, candidate_answer, tag_reads) = match asked_ahead {
         Some(Answer {
             result,
             elapsed,
             shadow,
-        }) => (result, elapsed, shadow),
+            tag_reads,
+        }) => (result, elapsed, shadow, tag_reads),
         None => {
             let started = Instant::now();
             let answer = plugin
@@ -196,9 +202,11 @@ async fn decide(
                     ask.object().clone(),
                     proposed.clone(),
                     spec.settings.clone(),
+                    given,
                 )
                 .await;
-            (answer, started.elapsed(), None)
+            // A blocking decision's tag reads are not counted apart (backfill, `plan`).
+            (answer, started.elapsed(), None, 0)
         }
     };
     let shadow = shadow::shadow(owner, plugin, &answer, candidate_answer);
@@ -228,6 +236,7 @@ async fn decide(
         decision_ms,
         error,
         fallback,
+        tag_reads,
     };
     Planned {
         decision,

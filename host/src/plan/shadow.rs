@@ -130,10 +130,7 @@ mod tests {
         Verdict::Copy(
             targets
                 .iter()
-                .map(|(bucket, key)| Target {
-                    bucket: (*bucket).into(),
-                    key: (*key).into(),
-                })
+                .map(|(bucket, key)| Target::new(*bucket, *key))
                 .collect(),
         )
     }

@@ -19,10 +19,7 @@ fn org(on_error: &str) -> Org {
 }
 
 fn target(bucket: &str, key: &str) -> Target {
-    Target {
-        bucket: bucket.into(),
-        key: key.into(),
-    }
+    Target::new(bucket, key)
 }
 
 fn proposed() -> Vec<Target> {

@@ -20,6 +20,8 @@ pub struct PluginRun {
     pub error: Option<PluginErrorKind>,
     /// The org's `onError` (`skip` or `default`) decided instead of the plugin.
     pub fallback: bool,
+    /// `GetObjectTagging` reads the plugin made through `tags` (a 0.2 plugin, asked ahead).
+    pub tag_reads: u32,
 }
 
 /// The ways a plugin decision goes wrong, as counted per org.

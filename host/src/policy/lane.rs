@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, TryAcquireError, oneshot};
 
+use super::given::Pending;
 use super::plugin::{DecisionError, Verdict};
 use crate::event::SourceObject;
 use crate::route::Target;
@@ -26,7 +27,7 @@ use crate::route::Target;
 pub const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
 
 /// What one record asks its org's plugin.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Request {
     /// The org the object belongs to.
     pub org: String,
@@ -36,6 +37,9 @@ pub struct Request {
     pub proposed: Vec<Target>,
     /// The org's plugin settings (JSON text).
     pub settings: String,
+    /// What a 0.2 plugin is given beyond the event, now or once the record has read the
+    /// source's HEAD: the lane waits for it before the decision's deadline starts.
+    pub given: Pending,
 }
 
 /// What the lane answered one record.
@@ -51,14 +55,31 @@ pub struct Answer {
     /// after the plugin's own answer (only when that answer is a verdict); `None` when the
     /// org has no candidate or it was not asked.
     pub shadow: Option<Result<Verdict, DecisionError>>,
+    /// `GetObjectTagging` reads the plugin made (`tags` of a 0.2 plugin).
+    pub tag_reads: u32,
 }
 
-/// What the lane's decider returns for one request: the plugin's answer, and the
-/// candidate's with the time it took (not counted as the plugin's), when one was asked.
-pub type Decided = (
-    Result<Verdict, DecisionError>,
-    Option<(Result<Verdict, DecisionError>, Duration)>,
-);
+/// What the lane's decider returns for one request.
+pub struct Decided {
+    /// The plugin's answer.
+    pub result: Result<Verdict, DecisionError>,
+    /// The tag reads it made.
+    pub tag_reads: u32,
+    /// The candidate's answer with the time it took (not counted as the plugin's), when one
+    /// was asked.
+    pub shadow: Option<(Result<Verdict, DecisionError>, Duration)>,
+}
+
+impl Decided {
+    /// The plugin's answer alone.
+    pub fn alone(result: Result<Verdict, DecisionError>) -> Self {
+        Decided {
+            result,
+            tag_reads: 0,
+            shadow: None,
+        }
+    }
+}
 
 /// How often the watchdog looks again while the lane waits for an instance-pool slot (no
 /// decision runs, so no deadline is counting).
@@ -95,25 +116,10 @@ impl Shared {
 /// Starts a lane that runs `decide` on each request in order, each under an instance-pool
 /// slot from `slots`, and returns one receiver per request, in the requests' order. A
 /// request whose receiver is dropped (its record was cut off) is not decided. `timeout` is
-/// the plugin's deadline per decision, which the watchdog enforces. Must be called within
-/// a tokio runtime.
+/// the deadline per decision, which the watchdog enforces: with a candidate asked after the
+/// plugin ([`Decided::shadow`]) it must cover both (the watchdog counts from the plugin's
+/// start to the candidate's end). Must be called within a tokio runtime.
 pub fn start<D>(
-    plugin: Arc<str>,
-    timeout: Duration,
-    slots: Arc<Semaphore>,
-    requests: Vec<Request>,
-    decide: D,
-) -> Vec<oneshot::Receiver<Answer>>
-where
-    D: Fn(&Request) -> Result<Verdict, DecisionError> + Send + 'static,
-{
-    start_decided(plugin, timeout, slots, requests, move |r| (decide(r), None))
-}
-
-/// [`start`] with a decider that may also ask a candidate ([`Decided`]): `timeout` must
-/// then cover both decisions (the watchdog counts from the plugin's start to the
-/// candidate's end).
-pub fn start_decided<D>(
     plugin: Arc<str>,
     timeout: Duration,
     slots: Arc<Semaphore>,
@@ -173,7 +179,13 @@ fn run<D>(
                 continue;
             }
         }
-        // Waiting for a slot is queueing, not the plugin's time: no deadline counts.
+        // Waiting for what the record gives (its source's HEAD) and for a slot is queueing,
+        // not the plugin's time: no deadline counts.
+        if request.given.is_waiting() {
+            shared.lock().waiting_for_slot = true;
+            request.given.wait();
+            shared.lock().waiting_for_slot = false;
+        }
         let permit = match slots.clone().try_acquire_owned() {
             Ok(permit) => Ok(permit),
             Err(TryAcquireError::NoPermits) => {
@@ -185,14 +197,18 @@ fn run<D>(
             Err(TryAcquireError::Closed) => Err("the instance pool is closed".to_string()),
         };
         let started = Instant::now();
-        let (result, shadow) = match permit {
+        let Decided {
+            result,
+            tag_reads,
+            shadow,
+        } = match permit {
             Ok(permit) => {
                 shared.lock().running = Some((index, started));
                 let decided = decide(request);
                 drop(permit);
                 decided
             }
-            Err(e) => (Err(DecisionError::Host(format!("instance pool: {e}"))), None),
+            Err(e) => Decided::alone(Err(DecisionError::Host(format!("instance pool: {e}")))),
         };
         let candidate_time = shadow.as_ref().map_or(Duration::ZERO, |(_, took)| *took);
         let elapsed = started.elapsed().saturating_sub(candidate_time);
@@ -211,6 +227,7 @@ fn run<D>(
                 result,
                 elapsed,
                 shadow,
+                tag_reads,
             });
         }
     }
@@ -231,6 +248,7 @@ impl Drop for FinishOnDrop {
                 )),
                 elapsed: Duration::ZERO,
                 shadow: None,
+                tag_reads: 0,
             });
         }
         drop(state);
@@ -273,6 +291,7 @@ async fn watchdog(shared: Arc<Shared>, plugin: Arc<str>, limit: Duration, timeou
                 result: Err(DecisionError::Timeout(timeout)),
                 elapsed: limit,
                 shadow: None,
+                tag_reads: 0,
             });
         }
         for reply in state.replies.iter_mut().skip(index + 1).filter_map(Option::take) {
@@ -282,6 +301,7 @@ async fn watchdog(shared: Arc<Shared>, plugin: Arc<str>, limit: Duration, timeou
                 ))),
                 elapsed: Duration::ZERO,
                 shadow: None,
+                tag_reads: 0,
             });
         }
         return;
@@ -300,6 +320,7 @@ mod tests {
             object: SourceObject::created("source", key),
             proposed: Vec::new(),
             settings: "{}".into(),
+            given: Pending::default(),
         }
     }
 
@@ -307,8 +328,8 @@ mod tests {
         (0..n).map(|i| request(&format!("org1/{i}.jpg"))).collect()
     }
 
-    fn skip_with_key(request: &Request) -> Result<Verdict, DecisionError> {
-        Ok(Verdict::Skip(request.object.key.clone()))
+    fn skip_with_key(request: &Request) -> Decided {
+        Decided::alone(Ok(Verdict::Skip(request.object.key.clone())))
     }
 
     async fn answers(receivers: Vec<oneshot::Receiver<Answer>>) -> Vec<Result<Verdict, DecisionError>> {

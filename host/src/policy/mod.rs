@@ -7,6 +7,7 @@
 mod bindings;
 mod cache;
 pub mod engine;
+mod given;
 mod health;
 mod lane;
 mod limits;
@@ -23,22 +24,22 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-pub use bindings::{WIT, WIT_FILE};
+pub use bindings::{WIT_FILE, WitVersion};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
+pub use given::{Given, ObjectFacts, Pending, TagReader};
 pub use health::{PluginErrorKind, PluginRun, Shadow, ShadowOutcome};
-pub use lane::{Answer, Request, WATCHDOG_MARGIN};
+pub use lane::{Answer, Decided, Request, WATCHDOG_MARGIN};
 pub use loader::LoadError;
 pub use plugin::{
-    Blame, DecisionError, Limits, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage, Verdict,
-    truncate,
+    Blame, DecisionError, Limits, Linked, MAX_ANSWER_BYTES, MAX_REASON_BYTES, Plugin, PluginState, Usage,
+    Verdict, truncate,
 };
 pub use sandbox::RANDOM_SEQUENCE;
 pub use target_check::{MAX_TARGETS, check_targets};
 
 use crate::config::PluginSpec;
 use crate::s3::RetryPolicy;
-use bindings::CopyPolicyPre;
 
 /// The plugin runtime of the process.
 pub struct Runtime {
@@ -203,8 +204,7 @@ impl Runtime {
             plugin: source.clone(),
             reason: loader::one_line(&e),
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(wrong_world)?;
-        let pre = CopyPolicyPre::new(pre).map_err(wrong_world)?;
+        let pre = Linked::link(&self.linker, &component).map_err(wrong_world)?;
         let limits = Limits {
             timeout: spec.timeout,
             max_memory_bytes: spec.max_memory_bytes,
@@ -214,6 +214,7 @@ impl Runtime {
             plugin = %source,
             read_ms = read.as_secs_f64() * 1e3,
             ready_ms = started.elapsed().as_secs_f64() * 1e3,
+            wit = %pre.version(),
             "plugin loaded"
         );
         Ok(Plugin::new(&source, pre, limits, self.slots.clone()))

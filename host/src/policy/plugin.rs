@@ -10,14 +10,15 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{self, CopyPolicy, CopyPolicyPre, Decision, Level};
+use super::bindings::{WitVersion, v0_1, v0_2};
 use super::engine::deadline_ticks;
-use super::lane::{self, Answer, Request};
+use super::given::{Given, ObjectFacts, Pending, TagReader};
+use super::lane::{self, Answer, Decided, Request};
 use super::limits::MemoryCap;
 use super::loader::LoadError;
 use super::sandbox::{CappedOutput, WouldBlock, add_wasi, empty_wasi};
 use crate::event::SourceObject;
-use crate::route::Target;
+use crate::route::{Target, TargetOptions};
 
 /// Lines a plugin may log per decision; the rest are counted and reported once.
 pub const MAX_LOG_LINES: u32 = 100;
@@ -103,6 +104,8 @@ pub struct Usage {
     pub peak_memory_bytes: u64,
     /// Wall-clock time of instantiation and call.
     pub elapsed: Duration,
+    /// `GetObjectTagging` reads the plugin made through `tags` (0 or 1).
+    pub tag_reads: u32,
 }
 
 /// The limits one decision runs under.
@@ -122,6 +125,39 @@ pub struct PluginState {
     table: ResourceTable,
     limits: MemoryCap,
     log: LogSink,
+    tags: TagSource,
+}
+
+/// `tags` of a 0.2 plugin: read on the first call, kept for the later ones.
+struct TagSource {
+    reader: Option<TagReader>,
+    read: Option<Result<Vec<(String, String)>, String>>,
+    /// The decision's deadline: a read never waits past it.
+    deadline: Instant,
+    reads: u32,
+}
+
+impl TagSource {
+    fn tags(&mut self) -> Result<Vec<(String, String)>, String> {
+        if let Some(read) = &self.read {
+            return read.clone();
+        }
+        let read = match &self.reader {
+            None => Err(
+                "the object's tags cannot be read here (no S3 source: local mode, or a test without tags)"
+                    .to_string(),
+            ),
+            Some(reader) => match self.deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => {
+                    self.reads += 1;
+                    reader(left).map_err(|why| reason_text(&why))
+                }
+                _ => Err("no time is left of the decision's deadline to read the tags".to_string()),
+            },
+        };
+        self.read = Some(read.clone());
+        read
+    }
 }
 
 struct LogSink {
@@ -139,24 +175,71 @@ impl WasiView for PluginState {
     }
 }
 
-impl bindings::artifact_export::policy::types::Host for PluginState {}
+/// A log line's level, whichever version of the contract wrote it.
+#[derive(Clone, Copy)]
+enum LineLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
 
-impl bindings::artifact_export::policy::host::Host for PluginState {
-    fn log(&mut self, level: Level, message: String) {
-        let sink = &mut self.log;
-        sink.lines += 1;
-        if sink.lines > MAX_LOG_LINES {
+impl LogSink {
+    fn write(&mut self, level: LineLevel, message: &str) {
+        self.lines += 1;
+        if self.lines > MAX_LOG_LINES {
             return;
         }
-        let message = truncate(&message, MAX_LOG_LINE);
-        let (org, plugin) = (&*sink.org, &*sink.plugin);
+        let message = truncate(message, MAX_LOG_LINE);
+        let (org, plugin) = (&*self.org, &*self.plugin);
         match level {
-            Level::Trace => tracing::trace!(org, plugin, "{message}"),
-            Level::Debug => tracing::debug!(org, plugin, "{message}"),
-            Level::Info => tracing::info!(org, plugin, "{message}"),
-            Level::Warn => tracing::warn!(org, plugin, "{message}"),
-            Level::Error => tracing::error!(org, plugin, "{message}"),
+            LineLevel::Trace => tracing::trace!(org, plugin, "{message}"),
+            LineLevel::Debug => tracing::debug!(org, plugin, "{message}"),
+            LineLevel::Info => tracing::info!(org, plugin, "{message}"),
+            LineLevel::Warn => tracing::warn!(org, plugin, "{message}"),
+            LineLevel::Error => tracing::error!(org, plugin, "{message}"),
         }
+    }
+}
+
+impl v0_1::artifact_export::policy::types::Host for PluginState {}
+
+impl v0_1::artifact_export::policy::host::Host for PluginState {
+    fn log(&mut self, level: v0_1::Level, message: String) {
+        use v0_1::Level as L;
+        let level = match level {
+            L::Trace => LineLevel::Trace,
+            L::Debug => LineLevel::Debug,
+            L::Info => LineLevel::Info,
+            L::Warn => LineLevel::Warn,
+            L::Error => LineLevel::Error,
+        };
+        self.log.write(level, &message);
+    }
+}
+
+impl v0_2::artifact_export::policy::types::Host for PluginState {}
+
+impl v0_2::artifact_export::policy::host::Host for PluginState {
+    fn log(&mut self, level: v0_2::Level, message: String) {
+        use v0_2::Level as L;
+        let level = match level {
+            L::Trace => LineLevel::Trace,
+            L::Debug => LineLevel::Debug,
+            L::Info => LineLevel::Info,
+            L::Warn => LineLevel::Warn,
+            L::Error => LineLevel::Error,
+        };
+        self.log.write(level, &message);
+    }
+
+    fn tags(&mut self) -> Result<Vec<v0_2::Pair>, String> {
+        let tags = self.tags.tags()?;
+        Ok(tags
+            .into_iter()
+            .map(|(key, value)| v0_2::Pair { key, value })
+            .collect())
     }
 }
 
@@ -182,18 +265,174 @@ fn reason_text(text: &str) -> String {
 }
 
 /// Adds WASI (only what a plugin may import, nothing that waits) and the `host` interface
-/// to a linker for plugins.
+/// of every contract version to a linker for plugins.
 pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     add_wasi(&mut linker)?;
-    CopyPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    v0_1::CopyPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    v0_2::CopyPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
+}
+
+/// A linked component of one contract version, ready to be instantiated.
+pub enum Linked {
+    /// `artifact-export:policy@0.1.0`.
+    V0_1(v0_1::CopyPolicyPre<PluginState>),
+    /// `artifact-export:policy@0.2.0`.
+    V0_2(v0_2::CopyPolicyPre<PluginState>),
+}
+
+impl Linked {
+    /// The component linked as the version it implements: 0.2 when its `decide` has 0.2's
+    /// types, else 0.1; the error names both mismatches when it is neither.
+    pub fn link(
+        linker: &Linker<PluginState>,
+        component: &wasmtime::component::Component,
+    ) -> wasmtime::Result<Self> {
+        let pre = linker.instantiate_pre(component)?;
+        let as_0_2 = match v0_2::CopyPolicyPre::new(pre.clone()) {
+            Ok(pre) => return Ok(Linked::V0_2(pre)),
+            Err(e) => e,
+        };
+        match v0_1::CopyPolicyPre::new(pre) {
+            Ok(pre) => Ok(Linked::V0_1(pre)),
+            Err(as_0_1) => Err(wasmtime::format_err!(
+                "implements neither artifact-export:policy@0.2.0 ({}) nor @0.1.0 ({})",
+                super::loader::one_line(&as_0_2),
+                super::loader::one_line(&as_0_1)
+            )),
+        }
+    }
+
+    /// The version of the contract.
+    pub fn version(&self) -> WitVersion {
+        match self {
+            Linked::V0_1(_) => WitVersion::V0_1,
+            Linked::V0_2(_) => WitVersion::V0_2,
+        }
+    }
+
+    fn engine(&self) -> &Engine {
+        match self {
+            Linked::V0_1(pre) => pre.engine(),
+            Linked::V0_2(pre) => pre.engine(),
+        }
+    }
+
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<()> {
+        match self {
+            Linked::V0_1(pre) => pre.instantiate(store).map(drop),
+            Linked::V0_2(pre) => pre.instantiate(store).map(drop),
+        }
+    }
+
+    /// One call of `decide`, in a fresh instance, in the version's own types.
+    fn decide(
+        &self,
+        store: &mut Store<PluginState>,
+        org: &str,
+        object: &SourceObject,
+        facts: Option<&ObjectFacts>,
+        proposed: &[Target],
+        settings: &str,
+    ) -> wasmtime::Result<Result<Verdict, String>> {
+        match self {
+            Linked::V0_1(pre) => {
+                let object = v0_1::Object {
+                    bucket: object.bucket.clone(),
+                    key: object.key.clone(),
+                    size: object.size,
+                    etag: object.etag.clone().unwrap_or_default(),
+                    version_id: object.version_id.clone(),
+                    event_time: object.event_time.clone().unwrap_or_default(),
+                    event_name: object.event_name.clone(),
+                };
+                let proposed: Vec<v0_1::Target> = proposed
+                    .iter()
+                    .map(|t| v0_1::Target {
+                        bucket: t.bucket.clone(),
+                        key: t.key.clone(),
+                    })
+                    .collect();
+                let instance = pre.instantiate(&mut *store)?;
+                let answer = instance.call_decide(store, org, &object, &proposed, settings)?;
+                Ok(answer.map(|decision| match decision {
+                    v0_1::Decision::Copy(targets) => Verdict::Copy(
+                        targets
+                            .into_iter()
+                            .map(|t| Target::new(t.bucket, t.key))
+                            .collect(),
+                    ),
+                    v0_1::Decision::Skip(reason) => Verdict::Skip(reason),
+                }))
+            }
+            Linked::V0_2(pre) => {
+                let facts = facts.cloned().unwrap_or_default();
+                let object = v0_2::Object {
+                    bucket: object.bucket.clone(),
+                    key: object.key.clone(),
+                    size: object.size,
+                    etag: object.etag.clone().unwrap_or_default(),
+                    version_id: object.version_id.clone(),
+                    event_time: object.event_time.clone().unwrap_or_default(),
+                    event_name: object.event_name.clone(),
+                    content_type: facts.content_type,
+                    content_length: facts.content_length,
+                    last_modified: facts.last_modified,
+                    storage_class: facts.storage_class,
+                    metadata: facts
+                        .metadata
+                        .into_iter()
+                        .map(|(key, value)| v0_2::Pair { key, value })
+                        .collect(),
+                    checksum: facts
+                        .checksum
+                        .map(|(algorithm, value)| v0_2::Checksum { algorithm, value }),
+                };
+                let proposed: Vec<v0_2::Target> = proposed
+                    .iter()
+                    .map(|t| v0_2::Target {
+                        bucket: t.bucket.clone(),
+                        key: t.key.clone(),
+                        storage_class: t.options.storage_class.clone(),
+                        tags: t
+                            .options
+                            .tags
+                            .iter()
+                            .map(|(key, value)| v0_2::Pair {
+                                key: key.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                let instance = pre.instantiate(&mut *store)?;
+                let answer = instance.call_decide(store, org, &object, &proposed, settings)?;
+                Ok(answer.map(|decision| match decision {
+                    v0_2::Decision::Copy(targets) => Verdict::Copy(
+                        targets
+                            .into_iter()
+                            .map(|t| Target {
+                                bucket: t.bucket,
+                                key: t.key,
+                                options: TargetOptions {
+                                    storage_class: t.storage_class,
+                                    tags: t.tags.into_iter().map(|p| (p.key, p.value)).collect(),
+                                },
+                            })
+                            .collect(),
+                    ),
+                    v0_2::Decision::Skip(reason) => Verdict::Skip(reason),
+                }))
+            }
+        }
+    }
 }
 
 /// A compiled, linked plugin, ready to be instantiated for each decision.
 pub struct Plugin {
     name: Arc<str>,
-    pre: CopyPolicyPre<PluginState>,
+    pre: Linked,
     limits: Limits,
     /// One permit per instance-pool slot, shared by every plugin of the runtime: a decision
     /// holds one while its instance exists, so the pool is never exhausted.
@@ -207,7 +446,7 @@ pub struct Plugin {
 
 impl Plugin {
     /// Wraps a linked component; `slots` are the runtime's instance-pool permits.
-    pub fn new(name: &str, pre: CopyPolicyPre<PluginState>, limits: Limits, slots: Arc<Semaphore>) -> Self {
+    pub fn new(name: &str, pre: Linked, limits: Limits, slots: Arc<Semaphore>) -> Self {
         Self {
             name: name.into(),
             pre,
@@ -236,6 +475,18 @@ impl Plugin {
         &self.name
     }
 
+    /// The version of the contract the component implements.
+    pub fn wit_version(&self) -> WitVersion {
+        self.pre.version()
+    }
+
+    /// Whether a decision is given the source's HEAD facts and tags: the plugin, or its
+    /// loaded candidate, is a 0.2 component. A 0.1 org pays for neither.
+    pub fn wants_facts(&self) -> bool {
+        self.wit_version() >= WitVersion::V0_2
+            || matches!(self.candidate(), Some(Ok(c)) if c.wit_version() >= WitVersion::V0_2)
+    }
+
     /// The limits each decision runs under.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -245,8 +496,8 @@ impl Plugin {
     /// its limits (used by `validate`).
     pub fn check_instantiates(&self) -> Result<(), DecisionError> {
         let (stdout, stderr) = (CappedOutput::default(), CappedOutput::default());
-        let mut store = self.new_store("validate", &stdout, &stderr);
-        let result = self.pre.instantiate(&mut store).map(drop);
+        let mut store = self.new_store("validate", &stdout, &stderr, None);
+        let result = self.pre.instantiate(&mut store);
         result.map_err(|e| self.classify_trap(e, store.data().limits.was_hit(), &stderr))
     }
 
@@ -263,7 +514,13 @@ impl Plugin {
         }
     }
 
-    fn new_store(&self, org: &str, stdout: &CappedOutput, stderr: &CappedOutput) -> Store<PluginState> {
+    fn new_store(
+        &self,
+        org: &str,
+        stdout: &CappedOutput,
+        stderr: &CappedOutput,
+        tags: Option<TagReader>,
+    ) -> Store<PluginState> {
         let state = PluginState {
             wasi: empty_wasi(stdout, stderr),
             table: ResourceTable::new(),
@@ -272,6 +529,12 @@ impl Plugin {
                 org: org.into(),
                 plugin: self.name.clone(),
                 lines: 0,
+            },
+            tags: TagSource {
+                reader: tags,
+                read: None,
+                deadline: Instant::now() + self.limits.timeout,
+                reads: 0,
             },
         };
         let mut store = Store::new(self.pre.engine(), state);
@@ -296,16 +559,24 @@ impl Plugin {
         object: SourceObject,
         proposed: Vec<Target>,
         settings: String,
+        given: Given,
     ) -> Result<Verdict, DecisionError> {
         let request = Request {
             org,
             object,
             proposed,
             settings,
+            given: Pending::ready(given),
         };
         let (name, timeout, slots) = (self.name.clone(), self.limits.timeout, self.slots.clone());
         let receiver = lane::start(name, timeout, slots, vec![request], move |r| {
-            self.decide(&r.org, &r.object, &r.proposed, &r.settings)
+            let (result, usage) =
+                self.decide_measured_given(&r.org, &r.object, &r.proposed, &r.settings, &r.given.wait());
+            Decided {
+                result,
+                tag_reads: usage.tag_reads,
+                shadow: None,
+            }
         })
         .pop();
         match receiver.expect("one receiver per request").await {
@@ -339,17 +610,25 @@ impl Plugin {
             self.slots.clone(),
             self.candidate_settings.clone(),
         );
-        lane::start_decided(name, timeout, slots, requests, move |r| {
-            let result = self.decide(&r.org, &r.object, &r.proposed, &r.settings);
+        lane::start(name, timeout, slots, requests, move |r| {
+            let given = r.given.wait();
+            let (result, usage) =
+                self.decide_measured_given(&r.org, &r.object, &r.proposed, &r.settings, &given);
             let shadow = match (&candidate, &result) {
                 (Some(candidate), Ok(_)) => {
                     let started = Instant::now();
-                    let answer = candidate.decide(&r.org, &r.object, &r.proposed, &settings);
+                    let answer = candidate
+                        .decide_measured_given(&r.org, &r.object, &r.proposed, &settings, &given)
+                        .0;
                     Some((answer, started.elapsed()))
                 }
                 _ => None,
             };
-            (result, shadow)
+            Decided {
+                result,
+                tag_reads: usage.tag_reads,
+                shadow,
+            }
         })
     }
 
@@ -374,31 +653,31 @@ impl Plugin {
         proposed: &[Target],
         settings: &str,
     ) -> (Result<Verdict, DecisionError>, Usage) {
+        self.decide_measured_given(org, object, proposed, settings, &Given::default())
+    }
+
+    /// [`Plugin::decide_measured`] with what a 0.2 plugin is given beyond the event (a 0.1
+    /// plugin is given none of it).
+    pub fn decide_measured_given(
+        &self,
+        org: &str,
+        object: &SourceObject,
+        proposed: &[Target],
+        settings: &str,
+        given: &Given,
+    ) -> (Result<Verdict, DecisionError>, Usage) {
         let started = Instant::now();
         let stdout = CappedOutput::default();
         let stderr = CappedOutput::default();
-        let mut store = self.new_store(org, &stdout, &stderr);
-
-        let object = bindings::Object {
-            bucket: object.bucket.clone(),
-            key: object.key.clone(),
-            size: object.size,
-            etag: object.etag.clone().unwrap_or_default(),
-            version_id: object.version_id.clone(),
-            event_time: object.event_time.clone().unwrap_or_default(),
-            event_name: object.event_name.clone(),
+        let tags = match self.pre {
+            Linked::V0_2(_) => given.tags.clone(),
+            Linked::V0_1(_) => None,
         };
-        let proposed: Vec<bindings::Target> = proposed
-            .iter()
-            .map(|t| bindings::Target {
-                bucket: t.bucket.clone(),
-                key: t.key.clone(),
-            })
-            .collect();
+        let mut store = self.new_store(org, &stdout, &stderr, tags);
+        let facts = given.facts.as_deref();
         let result = self
             .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_decide(&mut store, org, &object, &proposed, settings));
+            .decide(&mut store, org, object, facts, proposed, settings);
         let usage = Usage {
             instructions: store
                 .get_fuel()
@@ -406,6 +685,7 @@ impl Plugin {
                 .map(|left| self.limits.max_instructions.saturating_sub(left)),
             peak_memory_bytes: store.data().limits.peak() as u64,
             elapsed: started.elapsed(),
+            tag_reads: store.data().tags.reads,
         };
         let memory_hit = store.data().limits.was_hit();
         let result = result.map_err(|e| self.classify_trap(e, memory_hit, &stderr));
@@ -421,16 +701,8 @@ impl Plugin {
             );
         }
         let answer = match result {
-            Ok(Ok(Decision::Copy(targets))) => Ok(Verdict::Copy(
-                targets
-                    .into_iter()
-                    .map(|t| Target {
-                        bucket: t.bucket,
-                        key: t.key,
-                    })
-                    .collect(),
-            )),
-            Ok(Ok(Decision::Skip(reason))) => Ok(Verdict::Skip(reason_text(&reason))),
+            Ok(Ok(Verdict::Copy(targets))) => Ok(Verdict::Copy(targets)),
+            Ok(Ok(Verdict::Skip(reason))) => Ok(Verdict::Skip(reason_text(&reason))),
             Ok(Err(message)) => Err(DecisionError::Refused(reason_text(&message))),
             Err(error) => Err(error),
         };

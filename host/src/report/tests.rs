@@ -33,10 +33,7 @@ fn every_failed_record_has_a_reason_code_and_no_other_record_does() {
 #[test]
 fn a_copy_failure_keeps_its_s3_code_and_gets_its_reason_code() {
     let delivery = |code: &str| Delivery {
-        target: crate::route::Target {
-            bucket: "b".into(),
-            key: "k".into(),
-        },
+        target: crate::route::Target::new("b", "k"),
         result: Err(CopyError::Failed(crate::destination::Failure {
             code: FailureCode::s3(code),
             message: String::new(),

@@ -21,6 +21,7 @@ fn emitted_metric_names() -> BTreeSet<String> {
         decision_ms: 2,
         error: None,
         fallback: false,
+        tag_reads: 0,
     });
     let mut failed = RecordReport::pending("Records[1]".into(), None, None);
     failed.org = Some("org1".into());

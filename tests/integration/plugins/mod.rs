@@ -14,6 +14,8 @@ mod hostile;
 mod loading;
 /// `plugin.candidate`: shadow decisions compared with the plugin's, never acted on.
 mod shadow;
+/// WIT 0.2 beside 0.1: HEAD facts, tags on demand, a target's own class and tags.
+mod wit_0_2;
 
 fn sha256_hex(path: &str) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))

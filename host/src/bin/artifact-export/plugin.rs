@@ -13,9 +13,10 @@ use artifact_export::plan::cases::{
     Case, CaseOnError, CaseTarget, CasesReport, Expect, case_object, describe, describe_decision,
     describe_usage, parse_cases, run_case_report,
 };
+use artifact_export::plan::cases::{CaseFacts, case_given, given_facts};
 use artifact_export::policy::engine::new_engine;
 use artifact_export::policy::loader::precompile;
-use artifact_export::policy::{Plugin, Runtime, Usage, WIT};
+use artifact_export::policy::{Plugin, Runtime, Usage, WitVersion};
 use artifact_export::route::Target;
 use artifact_export::suffix::SuffixSet;
 use clap::Subcommand;
@@ -29,8 +30,12 @@ use crate::scaffold::{self, Lang};
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Print the plugin contract (WIT package `artifact-export:policy`) this binary was built
-    /// with: what a plugin must implement to run on this host.
-    Wit,
+    /// with: what a plugin must implement to run on this host. The host runs 0.1 and 0.2.
+    Wit {
+        /// The contract's version: 0.1 or 0.2.
+        #[arg(long = "version", value_parser = parse_wit_version, default_value = "0.2")]
+        wit: WitVersion,
+    },
     /// Write a new plugin project: the WIT, a `decide` that copies `proposed` unchanged, a
     /// `cases.json` with two cases and a README (build, test, compile, attach).
     New {
@@ -42,6 +47,10 @@ pub enum PluginCommand {
         /// Where to write it (default: ./NAME); must not exist or be empty.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The contract's version the project implements: 0.2 (HEAD facts, tags, per-target
+        /// class and tags) or 0.1.
+        #[arg(long, value_parser = parse_wit_version, default_value = "0.2")]
+        wit: WitVersion,
     },
     /// Precompile a component for this host's engine (loads without compiling at cold start).
     Compile {
@@ -79,6 +88,19 @@ pub enum PluginCommand {
         /// Event time (RFC 3339).
         #[arg(long)]
         event_time: Option<String>,
+        /// 0.2: the source's Content-Type given to the plugin.
+        #[arg(long)]
+        content_type: Option<String>,
+        /// 0.2: the source's storage class given to the plugin (default STANDARD).
+        #[arg(long)]
+        storage_class: Option<String>,
+        /// 0.2: one entry of the source's user metadata, NAME=VALUE (repeatable).
+        #[arg(long = "metadata", value_parser = parse_pair)]
+        metadata: Vec<(String, String)>,
+        /// 0.2: one of the object's tags, KEY=VALUE (repeatable), which the host function
+        /// `tags` answers; without any, `tags` answers an error.
+        #[arg(long = "tag", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
         /// Settings JSON, or @FILE to read them from a file.
         #[arg(long)]
         settings: Option<String>,
@@ -190,14 +212,14 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
             })
             .await?
         }
-        PluginCommand::Wit => {
-            print!("{WIT}");
+        PluginCommand::Wit { wit } => {
+            print!("{}", wit.wit());
             Ok(ExitCode::SUCCESS)
         }
-        PluginCommand::New { name, lang, dir } => {
-            let dir = scaffold::create(&name, lang, dir)?;
+        PluginCommand::New { name, lang, dir, wit } => {
+            let dir = scaffold::create(&name, lang, dir, wit)?;
             println!(
-                "created {} ({} plugin {name}); see {}",
+                "created {} ({} plugin {name}, WIT {wit}); see {}",
                 dir.display(),
                 lang.label(),
                 dir.join("README.md").display()
@@ -231,6 +253,10 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
             key,
             size,
             event_time,
+            content_type,
+            storage_class,
+            metadata,
+            tags,
             settings,
             destination,
             suffixes,
@@ -270,10 +296,7 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
                     };
                     let destination = destination.unwrap_or_else(|| format!("{org}-export"));
                     let proposed: Vec<Target> = selected
-                        .then(|| Target {
-                            bucket: destination.clone(),
-                            key: key.clone(),
-                        })
+                        .then(|| Target::new(destination.clone(), key.clone()))
                         .into_iter()
                         .collect();
                     // The command line's decision as a case: the host's answer check applies.
@@ -284,22 +307,28 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
                         size,
                         event_time: event_time.clone(),
                         settings: None,
-                        proposed: proposed
-                            .iter()
-                            .map(|t| CaseTarget {
-                                bucket: t.bucket.clone(),
-                                key: t.key.clone(),
-                            })
-                            .collect(),
+                        proposed: proposed.iter().map(CaseTarget::of).collect(),
                         destination_bucket: Some(destination),
                         allowed_buckets,
                         on_error: CaseOnError::Fail,
+                        object: Some(CaseFacts {
+                            content_type,
+                            storage_class,
+                            metadata: metadata.into_iter().collect(),
+                            ..CaseFacts::default()
+                        }),
+                        tags: (!tags.is_empty()).then(|| tags.into_iter().collect()),
                         expect: Expect::Skip(String::new()),
                     };
                     let object = case_object(&key, size, event_time.as_deref());
                     let plugin = loaded.clone();
+                    let given = case_given(case.object.as_ref(), size, case.tags.as_ref());
+                    if let Some(facts) = given_facts(&loaded, &case) {
+                        // What a 0.2 plugin was given, beside its answer (on stderr).
+                        eprintln!("given: {}", serde_json::to_string(&facts)?);
+                    }
                     let (answer, usage) = tokio::task::spawn_blocking(move || {
-                        plugin.decide_measured(&org, &object, &proposed, &settings)
+                        plugin.decide_measured_given(&org, &object, &proposed, &settings, &given)
                     })
                     .await?;
                     let host = case.host_decision(loaded.name(), &answer);
@@ -359,6 +388,9 @@ fn run_cases(plugin: &Plugin, path: &Path, json: bool) -> Result<ExitCode> {
                 None => println!("ok    {}", case.name),
                 Some(mismatch) => println!("FAIL  {}: {mismatch}", case.name),
             }
+            if let Some(given) = &case.given {
+                println!("      given: {}", serde_json::to_string(given)?);
+            }
             println!("      decision: {}", case.decision);
             println!("      host: {}", case.host_decision);
             // What an author needs before deploying: the headroom under each limit.
@@ -366,6 +398,7 @@ fn run_cases(plugin: &Plugin, path: &Path, json: bool) -> Result<ExitCode> {
                 instructions: case.instructions,
                 peak_memory_bytes: case.peak_memory_bytes,
                 elapsed: std::time::Duration::from_secs_f64(case.time_ms / 1e3),
+                tag_reads: 0,
             };
             println!("      used: {}", describe_usage(&usage, &limits));
         }
@@ -376,4 +409,17 @@ fn run_cases(plugin: &Plugin, path: &Path, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--version`/`--wit`: `0.1` or `0.2`.
+fn parse_wit_version(text: &str) -> Result<WitVersion, String> {
+    WitVersion::parse(text).ok_or_else(|| format!("{text:?} is not a contract version; expected 0.1 or 0.2"))
+}
+
+/// `NAME=VALUE`.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{text:?}: expected NAME=VALUE")),
+    }
 }

@@ -50,10 +50,7 @@ fn org_of(org: Option<&str>, key: &str, origin: &str) -> Result<String> {
 /// What plain suffix matching proposes for a key read from keys or events: the org's
 /// `<org>-export` bucket, the same key (as `plugin test` proposes).
 fn input(label: String, org: String, object: SourceObject) -> Input {
-    let proposed = vec![Target {
-        bucket: format!("{org}-export"),
-        key: object.key.clone(),
-    }];
+    let proposed = vec![Target::new(format!("{org}-export"), object.key.clone())];
     Input {
         label,
         org,

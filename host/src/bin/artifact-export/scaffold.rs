@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use artifact_export::policy::{WIT, WIT_FILE};
+use artifact_export::policy::{WIT_FILE, WitVersion};
 use clap::ValueEnum;
 
 /// The languages `plugin new` writes a project for.
@@ -75,8 +75,8 @@ const RUST_LOCK: &str = include_str!("templates/rust/Cargo.lock");
 /// The longest accepted project name.
 const MAX_NAME: usize = 64;
 
-/// Creates the project and returns its directory.
-pub fn create(name: &str, lang: Lang, dir: Option<PathBuf>) -> Result<PathBuf> {
+/// Creates the project against the contract version `wit` and returns its directory.
+pub fn create(name: &str, lang: Lang, dir: Option<PathBuf>, wit: WitVersion) -> Result<PathBuf> {
     check_name(name)?;
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
     check_dir(&dir)?;
@@ -84,6 +84,7 @@ pub fn create(name: &str, lang: Lang, dir: Option<PathBuf>) -> Result<PathBuf> {
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{file}}", &name.replace('-', "_"))
+            .replace("{{wit_version}}", &format!("{wit}.0"))
     };
     match lang {
         Lang::Rust => {
@@ -108,7 +109,7 @@ pub fn create(name: &str, lang: Lang, dir: Option<PathBuf>) -> Result<PathBuf> {
             }
         }
     }
-    files.push((format!("wit/{WIT_FILE}"), WIT.to_string()));
+    files.push((format!("wit/{WIT_FILE}"), wit.wit().to_string()));
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {

@@ -5,14 +5,17 @@
 //! checked against the case's org, then its `onError`), so a case never passes on an answer
 //! the host would reject.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Decision, apply_answer};
 use crate::config::{OnError, Org};
 use crate::event::SourceObject;
-use crate::policy::{DecisionError, Plugin, Usage, Verdict};
-use crate::route::Target;
+use crate::policy::{DecisionError, Given, ObjectFacts, Plugin, Usage, Verdict, WitVersion};
+use crate::route::{Target, TargetOptions};
 
 /// One case: an input and the expected decision.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,8 +49,103 @@ pub struct Case {
     /// The org's `onError` for a failed decision (default: fail).
     #[serde(default)]
     pub on_error: CaseOnError,
+    /// The facts of the source's HEAD a 0.2 plugin is given (ignored for a 0.1 plugin).
+    #[serde(default)]
+    pub object: Option<CaseFacts>,
+    /// What the host function `tags` answers a 0.2 plugin: the object's tags; absent, it
+    /// answers an error (as on a server without tagging).
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
     /// The expected answer.
     pub expect: Expect,
+}
+
+/// The facts of the source's HEAD, as written in a cases file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CaseFacts {
+    /// `Content-Type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// `Content-Length` (default: the case's `size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+    /// `Last-Modified`, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// The storage class (default: `STANDARD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// User metadata, names without `x-amz-meta-`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// The full-object checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<CaseChecksum>,
+}
+
+/// A checksum as written in a cases file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseChecksum {
+    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    pub algorithm: String,
+    /// Base64.
+    pub value: String,
+}
+
+impl CaseFacts {
+    /// The facts a 0.2 plugin is given for an object of `size` bytes.
+    pub fn to_facts(&self, size: Option<u64>) -> ObjectFacts {
+        ObjectFacts {
+            content_type: self.content_type.clone(),
+            content_length: self.content_length.or(size),
+            last_modified: self.last_modified.clone(),
+            storage_class: Some(self.storage_class.clone().unwrap_or_else(|| "STANDARD".into())),
+            metadata: self
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            checksum: self
+                .checksum
+                .as_ref()
+                .map(|c| (c.algorithm.clone(), c.value.clone())),
+        }
+    }
+
+    /// `facts` as a cases file writes them (what `plugin test` shows it gave).
+    pub fn from_facts(facts: &ObjectFacts) -> CaseFacts {
+        CaseFacts {
+            content_type: facts.content_type.clone(),
+            content_length: facts.content_length,
+            last_modified: facts.last_modified.clone(),
+            storage_class: facts.storage_class.clone(),
+            metadata: facts.metadata.iter().cloned().collect(),
+            checksum: facts.checksum.as_ref().map(|(algorithm, value)| CaseChecksum {
+                algorithm: algorithm.clone(),
+                value: value.clone(),
+            }),
+        }
+    }
+}
+
+/// What a case gives a 0.2 plugin beyond the event: its facts (defaults from its size when
+/// it has none) and its tags.
+pub fn case_given(
+    facts: Option<&CaseFacts>,
+    size: Option<u64>,
+    tags: Option<&BTreeMap<String, String>>,
+) -> Given {
+    let facts = facts.cloned().unwrap_or_default().to_facts(size);
+    let tags = tags.cloned();
+    Given {
+        facts: Some(Arc::new(facts)),
+        tags: Some(Arc::new(move |_| match &tags {
+            Some(tags) => Ok(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            None => Err("this case gives no tags (add \"tags\": {…} to it)".to_string()),
+        })),
+    }
 }
 
 /// `onError` as written in a cases file.
@@ -106,13 +204,7 @@ impl Case {
 
     /// The targets plain suffix matching proposed for this case.
     pub fn proposed_targets(&self) -> Vec<Target> {
-        self.proposed
-            .iter()
-            .map(|t| Target {
-                bucket: t.bucket.clone(),
-                key: t.key.clone(),
-            })
-            .collect()
+        self.proposed.iter().map(CaseTarget::to_target).collect()
     }
 
     /// What the host makes of `answer` for this case's org: [`apply_answer`].
@@ -130,12 +222,41 @@ impl Case {
 
 /// A target as written in a cases file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CaseTarget {
     /// Bucket.
     pub bucket: String,
     /// Key.
     pub key: String,
+    /// The target's own storage class (0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// Tags the target adds (0.2), compared as a set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl CaseTarget {
+    /// `target` as a cases file writes it.
+    pub fn of(target: &Target) -> CaseTarget {
+        CaseTarget {
+            bucket: target.bucket.clone(),
+            key: target.key.clone(),
+            storage_class: target.options.storage_class.clone(),
+            tags: target.options.tags.iter().cloned().collect(),
+        }
+    }
+
+    /// The target this describes.
+    pub fn to_target(&self) -> Target {
+        Target {
+            options: TargetOptions {
+                storage_class: self.storage_class.clone(),
+                tags: self.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            },
+            ..Target::new(self.bucket.clone(), self.key.clone())
+        }
+    }
 }
 
 /// The expected answer of a case.
@@ -210,17 +331,25 @@ pub fn run_case_report(plugin: &Plugin, case: &Case) -> CaseReport {
         instructions: usage.instructions,
         peak_memory_bytes: usage.peak_memory_bytes,
         time_ms: usage.elapsed.as_secs_f64() * 1e3,
+        given: given_facts(plugin, case),
     }
+}
+
+/// The facts a case gives `plugin`: `None` for a 0.1 plugin, which is given none.
+pub fn given_facts(plugin: &Plugin, case: &Case) -> Option<CaseFacts> {
+    (plugin.wit_version() >= WitVersion::V0_2)
+        .then(|| CaseFacts::from_facts(&case.object.clone().unwrap_or_default().to_facts(case.size)))
 }
 
 fn decide_case(plugin: &Plugin, case: &Case) -> (Result<Verdict, DecisionError>, Usage) {
     let object = case_object(&case.key, case.size, case.event_time.as_deref());
     let proposed = case.proposed_targets();
-    plugin.decide_measured(
+    plugin.decide_measured_given(
         &case.org,
         &object,
         &proposed,
         &settings_text(case.settings.as_ref()),
+        &case_given(case.object.as_ref(), case.size, case.tags.as_ref()),
     )
 }
 
@@ -238,10 +367,7 @@ fn check(expect: &Expect, answer: &Result<Verdict, DecisionError>, host: &Decisi
     let matches = match (expect, answer) {
         (Expect::Copy(expected), Ok(Verdict::Copy(targets))) => {
             expected.len() == targets.len()
-                && expected
-                    .iter()
-                    .zip(targets)
-                    .all(|(e, t)| e.bucket == t.bucket && e.key == t.key)
+                && expected.iter().zip(targets).all(|(e, t)| *e == CaseTarget::of(t))
         }
         (Expect::Skip(text), Ok(Verdict::Skip(reason))) => reason.contains(text.as_str()),
         (Expect::Error(text), Err(DecisionError::Refused(message))) => message.contains(text.as_str()),

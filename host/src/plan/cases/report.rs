@@ -31,6 +31,9 @@ pub struct CaseReport {
     pub peak_memory_bytes: u64,
     /// Wall-clock time of instantiation and call, in milliseconds.
     pub time_ms: f64,
+    /// The facts of the source's HEAD the plugin was given: only a 0.2 plugin is given any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given: Option<super::CaseFacts>,
 }
 
 /// `plugin test --cases --json`: every case against the limits in force, and the totals.
@@ -103,10 +106,7 @@ impl CasesReport {
 pub fn decision_json(answer: &Result<Verdict, DecisionError>) -> Value {
     match answer {
         Ok(Verdict::Copy(targets)) => serde_json::json!({
-            "copy": targets
-                .iter()
-                .map(|t| serde_json::json!({"bucket": t.bucket, "key": t.key}))
-                .collect::<Vec<_>>()
+            "copy": targets.iter().map(CaseTarget::of).collect::<Vec<_>>()
         }),
         Ok(Verdict::Skip(reason)) => serde_json::json!({ "skip": reason }),
         Err(DecisionError::Refused(message)) => serde_json::json!({ "error": message }),
@@ -153,13 +153,7 @@ pub fn describe_decision(decision: &Decision) -> String {
 pub fn describe(answer: &Result<Verdict, DecisionError>) -> String {
     match answer {
         Ok(Verdict::Copy(targets)) => {
-            let targets: Vec<CaseTarget> = targets
-                .iter()
-                .map(|t| CaseTarget {
-                    bucket: t.bucket.clone(),
-                    key: t.key.clone(),
-                })
-                .collect();
+            let targets: Vec<CaseTarget> = targets.iter().map(CaseTarget::of).collect();
             format!("copy {}", serde_json::to_string(&targets).unwrap_or_default())
         }
         Ok(Verdict::Skip(reason)) => format!("skip {reason:?}"),

@@ -29,6 +29,7 @@ fn usage_is_shown_against_the_limits() {
         instructions: Some(250_000),
         peak_memory_bytes: 4 << 20,
         elapsed: std::time::Duration::from_millis(5),
+        tag_reads: 0,
     };
     assert_eq!(
         describe_usage(&usage, &limits),
@@ -52,6 +53,7 @@ fn a_report_totals_the_cases_and_keeps_the_largest_use() {
         instructions: Some(instructions),
         peak_memory_bytes: memory,
         time_ms,
+        given: None,
     };
     let report = CasesReport::new(
         &limits,
@@ -80,10 +82,7 @@ fn a_report_totals_the_cases_and_keeps_the_largest_use() {
 
 #[test]
 fn decisions_are_written_like_expectations() {
-    let copy = decision_json(&Ok(Verdict::Copy(vec![Target {
-        bucket: "b".into(),
-        key: "k".into(),
-    }])));
+    let copy = decision_json(&Ok(Verdict::Copy(vec![Target::new("b", "k")])));
     assert_eq!(copy, serde_json::json!({"copy": [{"bucket": "b", "key": "k"}]}));
     let refused = decision_json(&Err(super::DecisionError::Refused("bad settings".into())));
     assert_eq!(refused, serde_json::json!({"error": "bad settings"}));

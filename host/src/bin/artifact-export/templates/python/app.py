@@ -7,7 +7,11 @@
 # How the WIT maps to Python (componentize-py):
 # - `object` has the attributes `bucket`, `key`, `size` (an int or None), `etag`,
 #   `version_id` (a str or None), `event_time`, `event_name`;
-# - `proposed` is a list of `Target(bucket, key)`;
+# - `proposed` is a list of `Target(bucket, key)` (0.2: `Target(bucket, key, storage_class,
+#   tags)`);
+# - 0.2 only: `object` also has `content_type`, `content_length`, `last_modified`,
+#   `storage_class`, `metadata` (a list of `Pair(key, value)`) and `checksum`;
+#   `host.tags()` reads the object's tags (raises `Err` when they cannot be read);
 # - return `Decision_Copy(targets)` or `Decision_Skip(reason)` for `ok(...)`;
 # - raise `Err(message)` for `err(message)`.
 # The component is built with `--stub-wasi`: no console, clock, random or network (a plugin
