@@ -33,10 +33,112 @@ fn guest_cargo(project: &Path, target: &str) -> Command {
 
 #[test]
 fn plugin_wit_prints_the_contract_the_host_was_built_with() {
+    // 0.2 by default; 0.1 on request: the host runs both.
     let (code, stdout, stderr) = run(binary().args(["plugin", "wit"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        std::fs::read_to_string(repo("wit/v0.2/policy.wit")).unwrap()
+    );
+    assert!(stdout.contains("package artifact-export:policy@0.2.0;"));
+    let (code, stdout, stderr) = run(binary().args(["plugin", "wit", "--version", "0.1"]));
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, std::fs::read_to_string(repo("wit/policy.wit")).unwrap());
     assert!(stdout.contains("package artifact-export:policy@0.1.0;"));
+    let (code, _, stderr) = run(binary().args(["plugin", "wit", "--version", "0.3"]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("\"0.3\" is not a contract version; expected 0.1 or 0.2"),
+        "{stderr}"
+    );
+}
+
+/// `plugin new --wit 0.1` writes the 0.1 contract; the default is 0.2.
+#[test]
+fn plugin_new_writes_the_contract_version_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, wit) in [
+        (vec!["old-one", "--wit", "0.1"], "wit/policy.wit"),
+        (vec!["new-one"], "wit/v0.2/policy.wit"),
+        (vec!["js-one", "--lang", "js", "--wit", "0.1"], "wit/policy.wit"),
+    ] {
+        let (code, stdout, stderr) = run(binary()
+            .current_dir(dir.path())
+            .args(["plugin", "new"])
+            .args(&args));
+        assert_eq!(code, Some(0), "{args:?}: {stdout}{stderr}");
+        let project = dir.path().join(args[0]);
+        assert_eq!(
+            std::fs::read_to_string(project.join("wit/policy.wit")).unwrap(),
+            std::fs::read_to_string(repo(wit)).unwrap(),
+            "{args:?}"
+        );
+    }
+    // The JavaScript template imports the host interface of its own version.
+    let js = std::fs::read_to_string(dir.path().join("js-one/plugin.js")).unwrap();
+    assert!(js.contains("\"artifact-export:policy/host@0.1.0\""), "{js}");
+}
+
+/// The 0.2 example's cases through `plugin test`: each passes, and each case shows the HEAD
+/// facts it gave the plugin; the one-decision form prints them on stderr. A 0.1 plugin is
+/// given none.
+#[test]
+fn plugin_test_shows_the_facts_a_0_2_plugin_was_given() {
+    let cases_file = repo("plugins/tiering/cases.json");
+    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&cases_file).unwrap()).unwrap();
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "test", plugin_artifacts::TIERING, "--cases"])
+        .arg(&cases_file)
+        .arg("--json"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["passed"].as_u64(), Some(cases.len() as u64), "{stdout}");
+    assert_eq!(
+        report["cases"][0]["given"],
+        serde_json::json!({"contentType": "image/png", "contentLength": 2097152, "storageClass": "STANDARD"})
+    );
+    assert_eq!(
+        report["cases"][0]["decision"],
+        serde_json::json!({"copy": [{"bucket": "org2-export", "key": "org2/photos/a.png",
+                                      "storageClass": "STANDARD_IA", "tags": {"tier": "warm"}}]})
+    );
+    let (code, stdout, stderr) = run(binary().args([
+        "plugin",
+        "test",
+        plugin_artifacts::TIERING,
+        "--org",
+        "org2",
+        "--key",
+        "org2/a.pdf",
+        "--content-type",
+        "application/pdf",
+        "--metadata",
+        "team=a",
+        "--settings",
+        r#"{"rules": [{"contentType": "application/pdf", "storageClass": "GLACIER_IR"}]}"#,
+    ]));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            r#"given: {"contentType":"application/pdf","storageClass":"STANDARD","metadata":{"team":"a"}}"#
+        ),
+        "{stderr}"
+    );
+    assert!(stdout.contains(r#""storageClass":"GLACIER_IR""#), "{stdout}");
+    // 0.1: nothing given.
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "test", plugin_artifacts::GLOB_FILTER, "--cases"])
+        .arg(repo("plugins/glob-filter/cases.json"))
+        .arg("--json"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("given").is_none())
+    );
 }
 
 #[test]
@@ -95,7 +197,7 @@ fn plugin_new_refuses_bad_names_and_used_directories_on_one_line() {
     assert!(stdout.starts_with("created "), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(empty.join("wit/policy.wit")).unwrap(),
-        std::fs::read_to_string(repo("wit/policy.wit")).unwrap()
+        std::fs::read_to_string(repo("wit/v0.2/policy.wit")).unwrap()
     );
 }
 
