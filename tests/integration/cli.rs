@@ -416,7 +416,7 @@ async fn validate_refuses_a_plugin_bucket_of_another_owner() {
             );
         } else {
             assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-            assert!(line.ends_with(&format!("ok ({plugin})")), "{line}");
+            assert!(line.ends_with(&format!("ok ({plugin}, WIT 0.1)")), "{line}");
         }
     }
     // Every GET of the plugin named the owner (the retry and the cache are the Lambda's).

@@ -2,8 +2,8 @@
 //! target, and the copy step ([`deliver`]) for the targets that need it.
 
 use crate::config::{Config, Encryption, Org};
-use crate::deliver::deliver;
-use crate::destination::{CopyOptions, Existing, S3Destination, Sse};
+use crate::deliver::{deliver, given_for, read_source_ahead};
+use crate::destination::{CopyOptions, Existing, S3Destination, SourceHead, Sse};
 use crate::exporter::Exporter;
 use crate::plan::{Ask, Decision, Planned, plan};
 use crate::report::{Outcome, TargetReport};
@@ -40,7 +40,26 @@ pub(super) async fn backfill_object(
         Some(owner) => run.exporter.plugin_of(run.config, owner).await,
         None => None,
     };
-    let Planned { decision, .. } = plan(proposal, plugin.as_ref(), Ask::Now(&listed.object)).await;
+    // A 0.2 plugin decides by the source's HEAD, as on a live event: read first (as whoever
+    // copies), then kept for the in-place check and the copy.
+    let wants_facts = matches!(&plugin, Some(Ok(p)) if p.wants_facts());
+    let (headed, given) = match wants_facts {
+        true => {
+            let copy = run.copy.for_object(owner);
+            let head = read_source_ahead(run.exporter, owner, &listed.object, &copy).await;
+            let given = given_for(run.exporter, owner, &listed.object, &copy, head.as_ref()).await;
+            (head, given)
+        }
+        false => (None, Default::default()),
+    };
+    let ask = match wants_facts {
+        true => Ask::Given {
+            object: &listed.object,
+            given: &given,
+        },
+        false => Ask::Now(&listed.object),
+    };
+    let Planned { decision, .. } = plan(proposal, plugin.as_ref(), ask).await;
     let org = owner.map(|c| c.org.clone());
     let wanted = &run.options.orgs;
     let mut named = Vec::new();
@@ -59,7 +78,7 @@ pub(super) async fn backfill_object(
         Decision::Copy(targets) => {
             let copy = run.copy.for_object(owner);
             named.clone_from(&targets);
-            export_to(run, owner, &copy, &listed, known, targets).await
+            export_to(run, owner, &copy, &listed, known, targets, headed).await
         }
     };
     ObjectResult {
@@ -80,6 +99,7 @@ fn could_not_check(target: &Target, failure: &S3Failure) -> ObjectOutcome {
 
 /// `known`: what the destination listing says of the source's key in the org's bucket; a
 /// target it does not cover (a rewritten key, another bucket) is checked with a HEAD.
+/// `headed`: the source's HEAD when the plan read one (a 0.2 plugin's facts).
 async fn export_to(
     run: &RunContext<'_>,
     org: Option<&Org>,
@@ -87,6 +107,7 @@ async fn export_to(
     listed: &Listed,
     known: Option<Known>,
     targets: Vec<Target>,
+    headed: Option<SourceHead>,
 ) -> (ObjectOutcome, Option<Gap>) {
     // An org with a roleArn is checked and written as its role, like an event's records.
     let as_role = match org {
@@ -99,11 +120,14 @@ async fn export_to(
     let mut gap = None;
     let destination = as_role.as_ref().unwrap_or(run.destination);
     let mut missing = Vec::with_capacity(targets.len());
-    // The source as the listing shows it; read with a HEAD at most once, and only when the
-    // in-place rule asks for it.
-    let mut source = listed.facts();
+    // The source as the listing shows it (or as the plan's HEAD did); read with a HEAD at
+    // most once, and only when the in-place rule asks for it.
+    let mut source = match &headed {
+        Some(head) => Existing::from_head(&head.0).sharpened_by(&listed.facts()),
+        None => listed.facts(),
+    };
     // That HEAD, when read: the copy below uses it instead of reading its own.
-    let mut source_head = None;
+    let mut source_head = headed;
     // A listing shows no encryption: a copy this org wrote is SSE-KMS if the org says so.
     let listed_sse = match copy.write.encryption {
         Some(Encryption::Kms { .. }) => Sse::Kms,

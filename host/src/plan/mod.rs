@@ -80,6 +80,14 @@ pub enum Ask<'a> {
     /// Hands this one decision to the blocking pool (backfill, `plan`), given nothing
     /// beyond the event.
     Now(&'a SourceObject),
+    /// [`Ask::Now`] for a 0.2 plugin's decision, given the source's HEAD facts and tags
+    /// (backfill).
+    Given {
+        /// The object.
+        object: &'a SourceObject,
+        /// What the plugin is given beyond the event.
+        given: &'a Given,
+    },
     /// Takes the answer asked ahead for the invocation's record `index` (the handler), or
     /// asks now if it has none.
     Ahead {
@@ -97,7 +105,7 @@ pub enum Ask<'a> {
 impl<'a> Ask<'a> {
     fn object(&self) -> &'a SourceObject {
         match *self {
-            Ask::Now(object) | Ask::Ahead { object, .. } => object,
+            Ask::Now(object) | Ask::Given { object, .. } | Ask::Ahead { object, .. } => object,
         }
     }
 }
@@ -185,6 +193,7 @@ async fn decide(
             ahead, index, given, ..
         } => (ahead.answer(index, plugin, given).await, given.clone()),
         Ask::Now(_) => (None, Given::default()),
+        Ask::Given { given, .. } => (None, given.clone()),
     };
     let (answer, elapsed, candidate_answer, tag_reads) = match asked_ahead {
         Some(Answer {

@@ -184,7 +184,7 @@ fn validate_loads_and_checks_the_candidate_too() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!(
-            "plugin of org2: ok ({}; candidate {})",
+            "plugin of org2: ok ({}, WIT 0.1; candidate {}, WIT 0.1)",
             plugin_artifacts::GLOB_FILTER,
             plugin_artifacts::KEY_REWRITER
         )),

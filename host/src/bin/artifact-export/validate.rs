@@ -83,8 +83,14 @@ pub async fn validate(
                 (Err(e), _) => format!("BROKEN: plugin {} {e}", plugin.name()),
                 (Ok(()), Err(e)) => format!("BROKEN: {e}"),
                 (Ok(()), Ok(())) => match plugin.candidate() {
-                    Some(Ok(candidate)) => format!("ok ({}; candidate {})", plugin.name(), candidate.name()),
-                    _ => format!("ok ({})", plugin.name()),
+                    Some(Ok(candidate)) => format!(
+                        "ok ({}, WIT {}; candidate {}, WIT {})",
+                        plugin.name(),
+                        plugin.wit_version(),
+                        candidate.name(),
+                        candidate.wit_version()
+                    ),
+                    _ => format!("ok ({}, WIT {})", plugin.name(), plugin.wit_version()),
                 },
             },
             Some(Err(e)) => format!("BROKEN: {e}"),
