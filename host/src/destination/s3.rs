@@ -199,7 +199,12 @@ impl S3Destination {
         owner: Option<&str>,
     ) -> Result<Vec<(String, String)>, String> {
         match source_tags(&self.client, &object.bucket, &object.key, owner).await {
-            Ok(Some(tags)) => Ok(tags),
+            Ok(Some(mut tags)) => {
+                // In key order: the same object gives a plugin the same list, whatever order
+                // the server keeps.
+                tags.sort();
+                Ok(tags)
+            }
             Ok(None) => Err("the source server does not implement object tagging (GetObjectTagging answered NotImplemented)".into()),
             Err(failure) => Err(format!("GetObjectTagging failed: {failure}")),
         }
