@@ -615,7 +615,13 @@ async fn one_by_one(plugin: &Arc<Plugin>, objects: &[SourceObject], settings: &s
         let started = Instant::now();
         plugin
             .clone()
-            .decide_blocking("org2".into(), object.clone(), proposed, settings.to_string())
+            .decide_blocking(
+                "org2".into(),
+                object.clone(),
+                proposed,
+                settings.to_string(),
+                Given::default(),
+            )
             .await
             .unwrap();
         times.push(started.elapsed());

@@ -75,3 +75,43 @@ async fn a_rewritten_key_is_checked_with_head() {
         .collect();
     assert_eq!(heads, expected.iter().map(String::as_str).collect());
 }
+
+/// A backfill gives a WIT 0.2 plugin the source's HEAD facts, as a live event does: the
+/// `echo-facts` guest writes the content type and metadata it was given into the copy's key.
+/// The HEAD is read once per object: the in-place check of the second run reuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_gives_a_0_2_plugin_the_heads_facts() {
+    let server = garage();
+    let plugin = json!({"source": plugin_artifacts::ECHO_FACTS, "timeoutMs": 5000});
+    let world = World::with_config(server, &["org2"], |orgs| {
+        json!({"customers": [{"org": "org2", "destinationBucket": orgs[0].1, "plugin": plugin}], "retry": 0})
+            .to_string()
+    })
+    .await;
+    let request = world
+        .client
+        .put_object()
+        .key("org2/a.jpg")
+        .content_type("image/jpeg")
+        .metadata("team", "a")
+        .body(aws_sdk_s3::primitives::ByteStream::from(b"jpg".to_vec()));
+    world.put_object(request, "org2/a.jpg").await;
+    let proxy = FaultProxy::start(&server.endpoint, vec![]).await;
+    let out = run_via_proxy(&mut backfill_cmd(&world, &proxy.endpoint)).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let keys = world.keys(world.bucket_of("org2")).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("facts/image/jpeg/3/STANDARD/team=a/") && keys[0].ends_with("/-/org2/a.jpg"),
+        "{keys:?}"
+    );
+    let source_heads = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == "HEAD" && s.path.starts_with(&format!("/{}/", world.source)))
+        .count();
+    assert_eq!(
+        source_heads, 1,
+        "one HEAD of the source, shared by the plan and the copy"
+    );
+}
