@@ -133,7 +133,7 @@ fn replayed(path: &Path, org: Option<&str>) -> Result<(Vec<Input>, LeftOut)> {
 
 /// The inputs, and for `--reports` the records left out.
 fn inputs(source: &Source, org: Option<&str>) -> Result<(Vec<Input>, Option<LeftOut>)> {
-    let inputs = match source {
+    let inputs: Result<Vec<Input>> = match source {
         Source::Reports(path) => {
             let (inputs, left_out) = replayed(path, org)?;
             return Ok((inputs, Some(left_out)));
