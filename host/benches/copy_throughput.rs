@@ -432,7 +432,8 @@ async fn compare_storage_class(client: Client, workload: &Workload) -> (Vec<Dura
 /// `candidate`.
 async fn plugin_settings(world: &World, workload: &Workload, key: &str, candidate: bool) -> Settings {
     let settings: Value = serde_json::from_str(PLUGIN_SETTINGS).expect("settings are JSON");
-    let glob_filter = json!({"source": plugin_artifacts::GLOB_FILTER, "timeoutMs": 5000, "settings": settings});
+    let glob_filter =
+        json!({"source": plugin_artifacts::GLOB_FILTER, "timeoutMs": 5000, "settings": settings});
     let customers: Vec<Value> = world
         .orgs
         .iter()
@@ -447,7 +448,9 @@ async fn plugin_settings(world: &World, workload: &Workload, key: &str, candidat
     world
         .put_config_object(
             key,
-            json!({"customers": customers, "retry": 1}).to_string().into_bytes(),
+            json!({"customers": customers, "retry": 1})
+                .to_string()
+                .into_bytes(),
         )
         .await;
     let mut settings = workload.settings.clone();
@@ -461,7 +464,11 @@ async fn plugin_settings(world: &World, workload: &Workload, key: &str, candidat
 /// Every org with a plugin, with a candidate and without, after a warm-up each (the plugins'
 /// load and compilation), `RUNS` rounds alternating which goes first: (with, without).
 /// Panics unless the candidate was asked for every record and agreed.
-async fn compare_candidate(client: Client, world: &World, workload: &Workload) -> (Vec<Duration>, Vec<Duration>) {
+async fn compare_candidate(
+    client: Client,
+    world: &World,
+    workload: &Workload,
+) -> (Vec<Duration>, Vec<Duration>) {
     let without = Exporter::new(
         client.clone(),
         plugin_settings(world, workload, "export/config-plugin.json", false).await,
@@ -474,7 +481,11 @@ async fn compare_candidate(client: Client, world: &World, workload: &Workload) -
         report
             .records
             .iter()
-            .filter(|r| r.shadow.as_ref().is_some_and(|s| s.outcome == ShadowOutcome::Agree))
+            .filter(|r| {
+                r.shadow
+                    .as_ref()
+                    .is_some_and(|s| s.outcome == ShadowOutcome::Agree)
+            })
             .count()
     };
     let (warm, report) = run_function_report(&with, workload).await;

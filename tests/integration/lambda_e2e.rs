@@ -382,7 +382,10 @@ async fn the_function_s_log_lines_replay_as_its_response(server: &'static Server
     let (lines, report) = (dir.path().join("log.jsonl"), dir.path().join("response.json"));
     std::fs::write(&lines, &log).unwrap();
     std::fs::write(&report, response.to_string()).unwrap();
-    let record_lines = log.lines().filter(|l| l.contains(r#""message":"record""#)).count();
+    let record_lines = log
+        .lines()
+        .filter(|l| l.contains(r#""message":"record""#))
+        .count();
     assert!(record_lines >= 4 && log.lines().count() > record_lines, "{log}");
     let mut seen = Vec::new();
     for file in [&lines, &report] {

@@ -93,7 +93,10 @@ pub fn parse_reports(text: &str) -> Result<Replay, ReplayError> {
     match documents {
         // One or more JSON values: reports, or log lines that all parse.
         Ok(documents) => {
-            let reports = documents.iter().filter(|(_, d)| report_records(d).is_some()).count();
+            let reports = documents
+                .iter()
+                .filter(|(_, d)| report_records(d).is_some())
+                .count();
             let mut report_number = 0;
             for (offset, document) in &documents {
                 if let Some(list) = report_records(document) {
@@ -200,7 +203,12 @@ fn structured<T: DeserializeOwned>(record: &Map<String, Value>, name: &str) -> R
 }
 
 /// Reads one record found `place` (`records[3]`, `line 12`) into `replay`.
-fn read_record(replay: &mut Replay, form: Form, place: &str, record: &Map<String, Value>) -> Result<(), ReplayError> {
+fn read_record(
+    replay: &mut Replay,
+    form: Form,
+    place: &str,
+    record: &Map<String, Value>,
+) -> Result<(), ReplayError> {
     let key = text_field(record, "key", form);
     let org = text_field(record, "org", form);
     let (Some(key), Some(org)) = (key, org) else {
@@ -219,11 +227,16 @@ fn read_record(replay: &mut Replay, form: Form, place: &str, record: &Map<String
     let missing = |field: &str, what: &str| {
         ReplayError::new(
             at.clone(),
-            format!("no \"{field}\" ({what}, which a replay needs; reports written before it was added lack it)"),
+            format!(
+                "no \"{field}\" ({what}, which a replay needs; reports written before it was added lack it)"
+            ),
         )
     };
     let bucket = text_field(record, bucket_field, form).ok_or_else(|| {
-        ReplayError::new(at.clone(), format!("no \"{bucket_field}\" (the source bucket, which a replay needs)"))
+        ReplayError::new(
+            at.clone(),
+            format!("no \"{bucket_field}\" (the source bucket, which a replay needs)"),
+        )
     })?;
     let facts: ObjectFacts = structured(record, "object")
         .map_err(|problem| ReplayError::new(at.clone(), problem))?

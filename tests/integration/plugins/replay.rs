@@ -64,7 +64,11 @@ async fn an_invoke_report_replays_through_plugin_diff(server: &'static Server) {
         .iter()
         .map(|r| r["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["copied", "skipped", "skipped", "copied", "skipped"], "{report}");
+    assert_eq!(
+        outcomes,
+        ["copied", "skipped", "skipped", "copied", "skipped"],
+        "{report}"
+    );
     // What the plugin was given is in the report.
     let a = &report["records"][0];
     assert_eq!(
@@ -86,8 +90,14 @@ async fn an_invoke_report_replays_through_plugin_diff(server: &'static Server) {
     // The candidate also copies *.png: org2's and org3's png differ, nothing else.
     let (code, stdout, stderr) = diff_reports(&file, NEW, &[]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("org2/replay/b.png (Records[1]) (org org2)"), "{stdout}");
-    assert!(stdout.contains("org3/replay/d.png (Records[3]) (org org3)"), "{stdout}");
+    assert!(
+        stdout.contains("org2/replay/b.png (Records[1]) (org org2)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("org3/replay/d.png (Records[3]) (org org3)"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("a.jpg") && !stdout.contains("c.txt"), "{stdout}");
     assert!(
         stdout.contains("1 record left out (1 without a key or an org)"),
@@ -98,7 +108,11 @@ async fn an_invoke_report_replays_through_plugin_diff(server: &'static Server) {
     let (code, stdout, stderr) = diff_reports(&file, NEW, &["--org", "org2", "--json"]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     let doc: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((&doc["compared"], &doc["differing"], &doc["leftOut"]), (&json!(3), &json!(1), &json!(2)), "{doc}");
+    assert_eq!(
+        (&doc["compared"], &doc["differing"], &doc["leftOut"]),
+        (&json!(3), &json!(1), &json!(2)),
+        "{doc}"
+    );
     assert_eq!(doc["differences"][0]["key"], "org2/replay/b.png");
     assert!(doc["differences"][0]["old"]["skip"].is_string(), "{doc}");
     assert_eq!(

@@ -176,7 +176,11 @@ async fn candidates_agree_disagree_and_fail_without_changing_outcomes(server: &'
     );
     let line = org_line(&report, "osleep");
     assert_eq!(
-        (&line["PluginShadowAgree"], &line["PluginShadowDisagree"], &line["PluginShadowFailed"]),
+        (
+            &line["PluginShadowAgree"],
+            &line["PluginShadowDisagree"],
+            &line["PluginShadowFailed"]
+        ),
         (&json!(1), &json!(1), &json!(0)),
         "{line}"
     );

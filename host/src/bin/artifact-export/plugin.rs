@@ -175,7 +175,11 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
                 (_, Some(keys), _, _) => plugin_diff::Source::Keys(keys),
                 (_, _, Some(events), _) => plugin_diff::Source::Events(events),
                 (_, _, _, Some(reports)) => plugin_diff::Source::Reports(reports),
-                _ => return Err(anyhow!("one of --cases, --keys, --events or --reports is required")),
+                _ => {
+                    return Err(anyhow!(
+                        "one of --cases, --keys, --events or --reports is required"
+                    ));
+                }
             };
             let load = |path: &Path, settings: &Option<String>| {
                 let limits = LocalLimits {

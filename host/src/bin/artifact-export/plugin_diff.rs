@@ -53,7 +53,10 @@ impl LeftOut {
     fn describe(&self) -> String {
         let mut parts = Vec::new();
         if self.unrouted > 0 {
-            parts.push(format!("{} without a key or an org", thousands(self.unrouted as u64)));
+            parts.push(format!(
+                "{} without a key or an org",
+                thousands(self.unrouted as u64)
+            ));
         }
         if self.other_org > 0 {
             parts.push(format!("{} of another org", thousands(self.other_org as u64)));
@@ -62,7 +65,11 @@ impl LeftOut {
         let records = if total == 1 { "record" } else { "records" };
         match parts.is_empty() {
             true => "0 records left out".to_string(),
-            false => format!("{} {records} left out ({})", thousands(total as u64), parts.join(", ")),
+            false => format!(
+                "{} {records} left out ({})",
+                thousands(total as u64),
+                parts.join(", ")
+            ),
         }
     }
 }

@@ -82,7 +82,11 @@ fn a_report_gives_each_routed_object_record_with_its_facts_and_proposed_targets(
     let labels: Vec<&str> = replay.inputs.iter().map(|i| i.label.as_str()).collect();
     assert_eq!(
         labels,
-        ["org1/a.jpg (Records[0])", "org2/c.pdf (Records[2])", "org2/notes.txt (Records[3])"]
+        [
+            "org1/a.jpg (Records[0])",
+            "org2/c.pdf (Records[2])",
+            "org2/notes.txt (Records[3])"
+        ]
     );
     let first = &replay.inputs[0];
     assert_eq!(
@@ -104,7 +108,10 @@ fn a_report_gives_each_routed_object_record_with_its_facts_and_proposed_targets(
             key: "org1/a.jpg".into()
         }]
     );
-    assert!(replay.inputs[2].proposed.is_empty(), "plain matching proposed nothing");
+    assert!(
+        replay.inputs[2].proposed.is_empty(),
+        "plain matching proposed nothing"
+    );
 }
 
 #[test]
@@ -116,7 +123,10 @@ fn the_report_writes_object_and_proposed_only_where_they_are_known() {
         json!({"size": 42, "etag": "0123abcd", "eventTime": "2026-11-25T10:00:00.000Z",
                "eventName": "ObjectCreated:Put"})
     );
-    assert_eq!(first["proposed"], json!([{"bucket": "org1-export", "key": "org1/a.jpg"}]));
+    assert_eq!(
+        first["proposed"],
+        json!([{"bucket": "org1-export", "key": "org1/a.jpg"}])
+    );
     assert!(json["records"][1].get("proposed").is_none(), "no org");
     assert_eq!(json["records"][3]["proposed"], json!([]));
     assert!(json["records"][4].get("object").is_none(), "not an object record");
@@ -158,7 +168,13 @@ fn several_reports_and_invoke_output_both_are_read() {
                       "response": {}});
     let replay = parse_reports(&format!("{one}\n{both}\n")).unwrap();
     let labels: Vec<&str> = replay.inputs.iter().map(|i| i.label.as_str()).collect();
-    assert_eq!(labels, ["org1/a.jpg (report 1 records[0])", "org2/c.pdf (report 2 records[0])"]);
+    assert_eq!(
+        labels,
+        [
+            "org1/a.jpg (report 1 records[0])",
+            "org2/c.pdf (report 2 records[0])"
+        ]
+    );
 }
 
 #[test]
@@ -178,7 +194,10 @@ fn a_record_without_object_or_proposed_is_an_error_naming_it_and_the_field() {
     // Written by hand, wrong: named too.
     let text = r#"{"records":[{"record":"Records[0]","key":"k","org":"o","sourceBucket":"b","object":{"size":"big"},"proposed":[]}]}"#;
     let error = parse_reports(text).unwrap_err().to_string();
-    assert!(error.contains("\"object\" is not what a report writes"), "{error}");
+    assert!(
+        error.contains("\"object\" is not what a report writes"),
+        "{error}"
+    );
     let text = r#"{"records":[{"record":"Records[0]","key":"k","org":"o","object":{"eventName":"x"},"proposed":[]}]}"#;
     let error = parse_reports(text).unwrap_err().to_string();
     assert!(error.contains("no \"sourceBucket\""), "{error}");
@@ -186,7 +205,12 @@ fn a_record_without_object_or_proposed_is_an_error_naming_it_and_the_field() {
 
 #[test]
 fn a_file_without_any_record_is_refused() {
-    for text in ["", "hello\n", r#"{"level":"INFO","message":"invocation done"}"#, "[1, 2]"] {
+    for text in [
+        "",
+        "hello\n",
+        r#"{"level":"INFO","message":"invocation done"}"#,
+        "[1, 2]",
+    ] {
         let error = parse_reports(text).unwrap_err().to_string();
         assert!(error.contains("neither a report"), "{text:?}: {error}");
     }
