@@ -14,13 +14,17 @@
 //!   window that moves only when its oldest copy is done) is timed too;
 //! - at 20 ms, the default `storageClass` ("source") against the fixed class: both read one
 //!   HEAD of the source before each copy since issue 28, so the ratio is about 1;
+//! - at 20 ms, every org with a plugin (glob-filter, copying the jpg and pdf) with and
+//!   without a `candidate` (glob-filter again, the same settings, so every record agrees):
+//!   the wall time with against without, and the decisions per second of each (issue 26);
 //! - a 10,000-record invocation (an SQS batch at its maximum) at 20 ms;
 //! - the real binary's peak RSS on 1,000 and on 10,000 records, and the cost per record
 //!   (the slope between the two). Both events carry only the fields S3 notifications always
 //!   have, so 10,000 records fit the 6 MiB event limit (AWS's full shape would not).
 //!
 //! Targets: function/baseline <= 1.15 direct and <= 1.03 at 20 ms (with and without slow
-//! copies, and at 10,000 records), peak RSS under 48 MiB at 1,000 records. This is a report,
+//! copies, and at 10,000 records), with a candidate/without <= 1.05 at 20 ms, peak RSS under
+//! 48 MiB at 1,000 records. This is a report,
 //! not a test: a missed target is printed as MISSED and the exit status stays 0. It fails
 //! loudly only when the work itself fails (a record not copied), since timing failures
 //! would measure nothing.
@@ -34,6 +38,7 @@ use artifact_export::env::Settings;
 use artifact_export::event::{ParsedEvent, parse_event};
 use artifact_export::exporter::Exporter;
 use artifact_export::handler::handle;
+use artifact_export::plan::ShadowOutcome;
 use artifact_export::report::{Outcome, Report};
 use artifact_export::s3::keys::copy_source;
 use aws_sdk_s3::Client;
@@ -68,6 +73,10 @@ const SLOW_LATENCY: Duration = Duration::from_millis(200);
 const DIRECT_TARGET: f64 = 1.15;
 const LATENCY_TARGET: f64 = 1.03;
 const RSS_TARGET_MIB: f64 = 48.0;
+/// The invocation with a candidate plugin against the same without one.
+const CANDIDATE_TARGET: f64 = 1.05;
+/// glob-filter's settings for the plugin and its candidate: every exported suffix copied.
+const PLUGIN_SETTINGS: &str = r#"{"include": ["**/*.jpg", "**/*.pdf"]}"#;
 
 /// One `CopyObject` exactly as the function sends it for a record.
 struct CopyRequest {
@@ -189,6 +198,9 @@ async fn run() {
             * workload.settings.copy_concurrency as f64
             / workload.copies.len() as f64,
     );
+    let (with_candidate, without_candidate) =
+        compare_candidate(server.client_via(&proxy.endpoint), &world, &workload).await;
+    print_candidate(&with_candidate, &without_candidate, workload.records);
     drop(proxy);
 
     // Every SLOW_EVERY-th copy is slow; its path names it uniquely (`/bench/0042.`).
@@ -415,14 +427,133 @@ async fn compare_storage_class(client: Client, workload: &Workload) -> (Vec<Dura
     (with_head, without)
 }
 
+/// Settings reading a config (`key` in the world's config bucket) whose orgs have a fixed
+/// class and glob-filter as their plugin, with glob-filter again as its candidate when
+/// `candidate`.
+async fn plugin_settings(world: &World, workload: &Workload, key: &str, candidate: bool) -> Settings {
+    let settings: Value = serde_json::from_str(PLUGIN_SETTINGS).expect("settings are JSON");
+    let glob_filter =
+        json!({"source": plugin_artifacts::GLOB_FILTER, "timeoutMs": 5000, "settings": settings});
+    let customers: Vec<Value> = world
+        .orgs
+        .iter()
+        .map(|(org, bucket)| {
+            let mut plugin = glob_filter.clone();
+            if candidate {
+                plugin["candidate"] = glob_filter.clone();
+            }
+            json!({"org": org, "destinationBucket": bucket, "storageClass": "STANDARD", "plugin": plugin})
+        })
+        .collect();
+    world
+        .put_config_object(
+            key,
+            json!({"customers": customers, "retry": 1})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    let mut settings = workload.settings.clone();
+    settings.config_location = artifact_export::env::ConfigLocation::S3 {
+        bucket: world.config_bucket.clone(),
+        key: key.into(),
+    };
+    settings
+}
+
+/// Every org with a plugin, with a candidate and without, after a warm-up each (the plugins'
+/// load and compilation), `RUNS` rounds alternating which goes first: (with, without).
+/// Panics unless the candidate was asked for every record and agreed.
+async fn compare_candidate(
+    client: Client,
+    world: &World,
+    workload: &Workload,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let without = Exporter::new(
+        client.clone(),
+        plugin_settings(world, workload, "export/config-plugin.json", false).await,
+    );
+    let with = Exporter::new(
+        client,
+        plugin_settings(world, workload, "export/config-candidate.json", true).await,
+    );
+    let shadows = |report: &Report| {
+        report
+            .records
+            .iter()
+            .filter(|r| {
+                r.shadow
+                    .as_ref()
+                    .is_some_and(|s| s.outcome == ShadowOutcome::Agree)
+            })
+            .count()
+    };
+    let (warm, report) = run_function_report(&with, workload).await;
+    assert_eq!(
+        shadows(&report),
+        workload.records,
+        "the candidate did not agree on every record ({} ms)",
+        warm.as_millis()
+    );
+    run_function(&without, workload).await;
+    let (mut with_times, mut without_times) = (Vec::new(), Vec::new());
+    for round in 0..RUNS {
+        if round % 2 == 0 {
+            without_times.push(run_function(&without, workload).await);
+            with_times.push(run_function(&with, workload).await);
+        } else {
+            with_times.push(run_function(&with, workload).await);
+            without_times.push(run_function(&without, workload).await);
+        }
+    }
+    (with_times, without_times)
+}
+
+fn print_candidate(with: &[Duration], without: &[Duration], records: usize) {
+    let (with_median, without_median) = (median(with), median(without));
+    let ratio = with_median.as_secs_f64() / without_median.as_secs_f64();
+    let verdict = if ratio <= CANDIDATE_TARGET { "ok" } else { "MISSED" };
+    let runs = |times: &[Duration]| {
+        times
+            .iter()
+            .map(|t| t.as_millis().to_string())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    println!(
+        "+20 ms     plugin with candidate {:>5} ms   without {:>5} ms   ratio {ratio:.3} (target <= {CANDIDATE_TARGET}) \
+         {verdict}   [runs: with {}, without {}]",
+        with_median.as_millis(),
+        without_median.as_millis(),
+        runs(with),
+        runs(without),
+    );
+    let per_second = |decisions: usize, wall: Duration| decisions as f64 / wall.as_secs_f64();
+    println!(
+        "           decisions per second: without candidate {:.0} ({} plugin decisions); with candidate \
+         {:.0} ({} plugin + {} candidate decisions), {:.0} records decided per second",
+        per_second(records, without_median),
+        thousands(records),
+        per_second(2 * records, with_median),
+        thousands(records),
+        thousands(records),
+        per_second(records, with_median),
+    );
+}
+
 /// One invocation of the handler; panics unless every exported record was copied.
 async fn run_function(exporter: &Exporter, workload: &Workload) -> Duration {
+    run_function_report(exporter, workload).await.0
+}
+
+/// [`run_function`], with the report.
+async fn run_function_report(exporter: &Exporter, workload: &Workload) -> (Duration, Report) {
     let event = workload.event.clone();
     let started = Instant::now();
     let report = handle(exporter, event).await;
     let elapsed = started.elapsed();
     check_report(&report, workload.records, workload.copies.len());
-    elapsed
+    (elapsed, report)
 }
 
 fn check_report(report: &Report, records: usize, copies: usize) {

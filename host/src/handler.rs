@@ -25,7 +25,7 @@ use crate::exporter::Exporter;
 use crate::plan::{Ask, Decision, PlanAhead, Planned, plan};
 use crate::policy::Given;
 use crate::reason::ReasonCode;
-use crate::report::{Outcome, RecordReport, Report, lag_ms};
+use crate::report::{ObjectFacts, Outcome, Proposed, RecordReport, Report, lag_ms};
 use crate::route::{Proposal, propose};
 
 /// Handles one invocation: routes and copies every record, and reports on each.
@@ -220,6 +220,7 @@ async fn process_record(
         RecordBody::Object(object) => {
             report.source_bucket = Some(object.bucket.clone());
             report.key = Some(object.key.clone());
+            report.object = Some(ObjectFacts::from(&object));
             match (shared.config, routed) {
                 (Err(error), _) => {
                     // A 503 or a timeout on a cold start: the record comes back (Batch
@@ -247,7 +248,9 @@ async fn process_record(
                     )
                     .await
                 }
-                (Ok(_), Routed::DeletesIgnored(org)) => {
+                (Ok(config), Routed::DeletesIgnored(org)) => {
+                    let proposal = propose(config, &shared.exporter.settings().suffixes, &object);
+                    report.proposed = Some(proposal.proposed.iter().map(Proposed::from).collect());
                     report.org = Some(org.org.clone());
                     report.outcome = Outcome::Skipped;
                     report.reason = Some(DELETES_IGNORED.into());
@@ -279,6 +282,7 @@ async fn export_object(
 ) {
     let exporter = shared.exporter;
     let org = proposal.org;
+    report.proposed = org.map(|_| proposal.proposed.iter().map(Proposed::from).collect());
     let base = CopyOptions {
         lock_configs: shared.lock_configs.clone(),
         ..CopyOptions::from_settings(exporter.settings(), config.retry, stop, exporter.aborts().clone())

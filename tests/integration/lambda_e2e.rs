@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::plugins;
 use crate::support::events::{encode_key, fixture, s3_event, sqs_event};
 use crate::support::lambda::{Emulator, clean_command};
 use crate::support::servers::Server;
@@ -348,9 +349,68 @@ async fn a_refused_org_document_is_published_as_config_rejected(server: &'static
     drop(function);
 }
 
+/// The function's JSON log lines replay as its response does: `plugin diff --reports` over
+/// a real function process's stderr (its record lines among its other lines) and over its
+/// response asks the same questions and finds the same difference.
+async fn the_function_s_log_lines_replay_as_its_response(server: &'static Server) {
+    let plugin = json!({"source": plugin_artifacts::GLOB_FILTER, "timeoutMs": 5000,
+                        "settings": {"include": ["**/*.jpg"]}});
+    let world = World::with_config(server, &["org2"], |orgs| {
+        json!({"customers": [{"org": "org2", "destinationBucket": orgs[0].1, "plugin": plugin}],
+               "retry": 0})
+        .to_string()
+    })
+    .await;
+    let uploads = [
+        world.put("org2/lines/a.jpg", b"jpg").await,
+        world.put("org2/lines/b.pdf", b"pdf").await,
+        world.put("org2/lines/c.txt", b"txt").await,
+        world.put("nobody/lines/d.jpg", b"no org").await,
+    ];
+    let emulator = tokio::task::block_in_place(Emulator::start);
+    let mut function = Function::start(&emulator, &world);
+    let answer = tokio::task::block_in_place(|| {
+        emulator
+            .start_invoke(&s3_event(&uploads.iter().collect::<Vec<_>>()))
+            .finish(INVOKE_TIMEOUT, || function.assert_running())
+    });
+    let response = answer.ok().clone();
+    assert_eq!(outcomes(&response), ["copied", "skipped", "skipped", "skipped"]);
+    let log = function.output("stderr");
+    drop(function);
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, report) = (dir.path().join("log.jsonl"), dir.path().join("response.json"));
+    std::fs::write(&lines, &log).unwrap();
+    std::fs::write(&report, response.to_string()).unwrap();
+    let record_lines = log
+        .lines()
+        .filter(|l| l.contains(r#""message":"record""#))
+        .count();
+    assert!(record_lines >= 4 && log.lines().count() > record_lines, "{log}");
+    let mut seen = Vec::new();
+    for file in [&lines, &report] {
+        let (code, stdout, stderr) = plugins::replay::diff_reports(file, plugins::replay::NEW, &["--json"]);
+        assert_eq!(code, Some(1), "{}: {stdout}{stderr}", file.display());
+        let doc: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            (&doc["compared"], &doc["differing"], &doc["leftOut"]),
+            (&json!(3), &json!(1), &json!(1)),
+            "{doc}"
+        );
+        assert_eq!(doc["differences"][0]["key"], "org2/lines/b.pdf");
+        seen.push(doc["differences"].clone());
+    }
+    // The same decisions from both forms; only the labels differ (a line, a record).
+    for differences in &mut seen {
+        differences[0]["input"] = Value::Null;
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
 on_each_server!(
     events_through_the_runtime_api,
-    a_refused_org_document_is_published_as_config_rejected
+    a_refused_org_document_is_published_as_config_rejected,
+    the_function_s_log_lines_replay_as_its_response
 );
 
 /// A Batch Operations response has exactly its four fields, echoing the invocation.

@@ -14,6 +14,8 @@ fn record(org: Option<&str>, outcome: Outcome, bytes: Option<u64>, ms: u64) -> R
         source_bucket: Some("shared-source".into()),
         key: Some("k".into()),
         org: org.map(str::to_string),
+        object: None,
+        proposed: None,
         outcome,
         destination_bucket: None,
         destination_key: None,

@@ -2,16 +2,20 @@
 //! [`TargetReport`] per copy folded into it) and the totals. This is what the handler returns
 //! and what `invoke` prints. What the invocation answers its invoker (SQS partial batch
 //! response, Batch Operations results, the invocation error) is [`response`]'s; the RFC 3339
-//! reading behind `lagMs` is [`time`]'s.
+//! reading behind `lagMs` is [`time`]'s. An object record also carries what its plan was
+//! given ([`ObjectFacts`], the proposed targets), so `plugin diff --reports` can ask a
+//! plugin the same question again; [`replay`] reads those back from a report or log lines.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::destination::{Checksum, CopyError, Delivery, StopReason};
-use crate::event::{BatchJob, EventRecord, RecordBody, Trigger};
+use crate::event::{BatchJob, EventRecord, RecordBody, SourceObject, Trigger};
 use crate::policy::{PluginRun, Shadow};
 use crate::reason::{FailureCode, ReasonCode};
+use crate::route::Target;
 use crate::s3::SourceChange;
 
+pub mod replay;
 pub mod response;
 pub mod time;
 
@@ -34,6 +38,76 @@ pub enum Outcome {
     Deleted,
 }
 
+/// The facts about a record's object that its plan (and the org's plugin) was given, as
+/// the event announced them: what a replay (`plugin diff --reports`) needs to ask a plugin
+/// the same question again. An absent fact is left out, never written as `null`; a new
+/// fact is one more optional field here (a replay of an older report then finds it
+/// absent, as the event did not carry it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectFacts {
+    /// Size in bytes, when the event carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The ETag the event announced, without quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Version id, when the source bucket is versioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// The event's time as given (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<String>,
+    /// The event's name in S3 notification spelling, e.g. `ObjectCreated:Put`.
+    pub event_name: String,
+}
+
+impl From<&SourceObject> for ObjectFacts {
+    fn from(object: &SourceObject) -> Self {
+        ObjectFacts {
+            size: object.size,
+            etag: object.etag.clone(),
+            version_id: object.version_id.clone(),
+            event_time: object.event_time.clone(),
+            event_name: object.event_name.clone(),
+        }
+    }
+}
+
+impl ObjectFacts {
+    /// The object these facts describe, in `bucket` under `key`: what the plugin was given.
+    pub fn object(&self, bucket: &str, key: &str) -> SourceObject {
+        SourceObject {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: self.size,
+            etag: self.etag.clone(),
+            version_id: self.version_id.clone(),
+            event_time: self.event_time.clone(),
+            event_name: self.event_name.clone(),
+        }
+    }
+}
+
+/// A target plain suffix matching proposed for a record (`{"bucket", "key"}`): what the
+/// org's plugin was given as `proposed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposed {
+    /// Destination bucket.
+    pub bucket: String,
+    /// Destination key.
+    pub key: String,
+}
+
+impl From<&Target> for Proposed {
+    fn from(target: &Target) -> Self {
+        Proposed {
+            bucket: target.bucket.clone(),
+            key: target.key.clone(),
+        }
+    }
+}
+
 /// One record's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +120,14 @@ pub struct RecordReport {
     pub key: Option<String>,
     /// The org that owns the key.
     pub org: Option<String>,
+    /// What the event said about the object (size, ETag, version, time, event name): on
+    /// every object record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectFacts>,
+    /// The targets plain suffix matching proposed (empty when it selects nothing): on every
+    /// record routed to an org, whether or not a plugin was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposed: Option<Vec<Proposed>>,
     /// What happened.
     pub outcome: Outcome,
     /// Destination bucket, for copies (attempted or done).
@@ -157,6 +239,8 @@ impl RecordReport {
             source_bucket: None,
             key: None,
             org: None,
+            object: None,
+            proposed: None,
             outcome: Outcome::Failed,
             destination_bucket: None,
             destination_key: None,
@@ -199,6 +283,7 @@ impl RecordReport {
         if let RecordBody::Object(object) = &record.body {
             report.source_bucket = Some(object.bucket.clone());
             report.key = Some(object.key.clone());
+            report.object = Some(ObjectFacts::from(object));
         }
         report.reason = Some(reason);
         report.reason_code = Some(code.reason());
@@ -220,7 +305,9 @@ impl RecordReport {
         self
     }
 
-    /// The record's log line: `error` for a failure, `info` otherwise.
+    /// The record's log line: `error` for a failure, `info` otherwise. `object` and
+    /// `proposed` are the report's fields as JSON text (left out when the report has none), so
+    /// `plugin diff --reports` replays a file of these lines as it replays a report.
     pub fn log(&self) {
         let fields = (
             self.source_bucket.as_deref().unwrap_or("-"),
@@ -229,10 +316,13 @@ impl RecordReport {
             self.destination_bucket.as_deref().unwrap_or("-"),
             self.reason.as_deref().unwrap_or(""),
         );
+        let object = self.object.as_ref().map(json_text);
+        let proposed = self.proposed.as_ref().map(json_text);
+        let (object, proposed) = (object.as_deref(), proposed.as_deref());
         let outcome = self.outcome.name();
         if self.outcome == Outcome::Failed {
             let code = self.reason_code.unwrap_or(ReasonCode::Other).as_str();
-            tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, "reasonCode" = code, attempts = self.attempts, ms = self.ms, record = %self.record, "record");
+            tracing::error!(outcome, bucket = fields.0, key = fields.1, org = fields.2, destination = fields.3, reason = fields.4, "reasonCode" = code, attempts = self.attempts, ms = self.ms, record = %self.record, object, proposed, "record");
         } else {
             // `lagMs` only when there is one (an absent field, not a 0 or a -1), spelled as in the
             // report so one Logs Insights query reads both.
@@ -246,6 +336,9 @@ impl RecordReport {
                 attempts = self.attempts,
                 ms = self.ms,
                 "lagMs" = self.lag_ms,
+                record = %self.record,
+                object,
+                proposed,
                 "record"
             );
         }
@@ -375,6 +468,11 @@ impl Totals {
             Outcome::Deleted => self.deleted += 1,
         }
     }
+}
+
+/// `value` as one line of JSON (a log field's text).
+fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 fn is_zero(n: &usize) -> bool {

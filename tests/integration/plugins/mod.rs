@@ -12,6 +12,8 @@ mod from_s3;
 mod hostile;
 /// Loading and pinning local plugins: sha256 pins, precompiled `.cwasm` declared or refused.
 mod loading;
+/// `plugin diff --reports`: a real invocation's report replayed through two plugins.
+pub(crate) mod replay;
 /// `plugin.candidate`: shadow decisions compared with the plugin's, never acted on.
 mod shadow;
 /// WIT 0.2 beside 0.1: HEAD facts, tags on demand, a target's own class and tags.

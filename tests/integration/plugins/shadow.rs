@@ -1,7 +1,7 @@
 //! `plugin.candidate`: a shadow plugin asked the same question as the org's plugin on live
 //! events, compared, never acted on. Each org's plugin is glob-filter (copies `*.jpg`);
-//! the candidates agree, disagree or fail in each way a plugin can, and every record's
-//! outcome is the plugin's.
+//! the candidates agree, disagree or fail in each way a plugin can (or sleep), and every
+//! record's outcome is the plugin's.
 
 use artifact_export::event::parse_event;
 use artifact_export::handler::handle;
@@ -80,6 +80,11 @@ async fn candidates_agree_disagree_and_fail_without_changing_outcomes(server: &'
             "ogone",
             json!({"source": "/nonexistent/candidate.wasm", "timeoutMs": 5000}),
         ),
+        // Sleeps 120 s, then copies what was proposed.
+        (
+            "osleep",
+            json!({"source": plugin_artifacts::SLEEP, "timeoutMs": 5000}),
+        ),
     ];
     let orgs: Vec<&str> = candidates.iter().map(|(org, _)| *org).collect();
     let plugins: Vec<(&str, Value)> = candidates
@@ -93,11 +98,13 @@ async fn candidates_agree_disagree_and_fail_without_changing_outcomes(server: &'
         uploads.push(world.put(&format!("{org}/b.pdf"), b"pdf").await);
     }
     let refs: Vec<_> = uploads.iter().collect();
+    let started = std::time::Instant::now();
     let report = handle(
         &world.exporter(world.settings("jpg,pdf")),
         parse_event(&s3_event(&refs)).unwrap(),
     )
     .await;
+    let elapsed = started.elapsed();
     // The plugin decides every record, whatever its candidate did.
     for org in &orgs {
         let jpg = record(&report, &format!("{org}/a.jpg"));
@@ -150,6 +157,33 @@ async fn candidates_agree_disagree_and_fail_without_changing_outcomes(server: &'
         assert!(!error.is_empty() && error.len() <= 1024, "{org}: {shadow}");
         assert!(error.contains(says), "{org}: {says:?} in {shadow}");
     }
+    // A candidate that sleeps is not waited for: its clock subscriptions are ready at once
+    // (as a plugin's are), so it answers at once with its copy of what was proposed. It
+    // agrees with the plugin on the jpg (the same copy) and disagrees on the pdf (the plugin
+    // skips it); the records are the plugin's, within the invocation's time.
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
+    let slept = shadow_of(&report, "osleep/a.jpg");
+    assert_eq!(slept["outcome"], "agree", "{slept}");
+    assert_eq!(
+        slept["candidate"],
+        json!({"copy": [{"bucket": world.bucket_of("osleep"), "key": "osleep/a.jpg"}]})
+    );
+    let slept = shadow_of(&report, "osleep/b.pdf");
+    assert_eq!(slept["outcome"], "disagree", "{slept}");
+    assert_eq!(
+        slept["candidate"],
+        json!({"copy": [{"bucket": world.bucket_of("osleep"), "key": "osleep/b.pdf"}]})
+    );
+    let line = org_line(&report, "osleep");
+    assert_eq!(
+        (
+            &line["PluginShadowAgree"],
+            &line["PluginShadowDisagree"],
+            &line["PluginShadowFailed"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "{line}"
+    );
     // EMF per org.
     let line = org_line(&report, "odisagree");
     assert_eq!(

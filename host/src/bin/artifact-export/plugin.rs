@@ -140,7 +140,14 @@ pub enum PluginCommand {
         /// The inputs: the object records of an invocation event (S3, SQS, SNS, EventBridge).
         #[arg(long, group = "inputs")]
         events: Option<PathBuf>,
-        /// Org name passed to both plugins (default: a case's org, or the key's first segment).
+        /// The inputs: past invocations replayed, as the function reported them: `invoke`
+        /// reports or Lambda responses (JSON documents with `records`), or the function's
+        /// JSON log lines. Each record routed to an org is asked again with the object facts
+        /// and proposed targets it recorded; records without a key or an org are left out.
+        #[arg(long, group = "inputs")]
+        reports: Option<PathBuf>,
+        /// Org name passed to both plugins (default: a case's org, or the key's first
+        /// segment); with --reports, only that org's records are compared.
         #[arg(long)]
         org: Option<String>,
         /// Settings JSON (or @FILE) for both plugins (default: a case's own, or `{}`).
@@ -177,6 +184,7 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
             cases,
             keys,
             events,
+            reports,
             org,
             settings,
             new_settings,
@@ -184,11 +192,16 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
         } => {
             let old_settings = settings_arg(settings, "--settings")?;
             let new_settings = settings_arg(new_settings, "--new-settings")?.or_else(|| old_settings.clone());
-            let source = match (cases, keys, events) {
-                (Some(cases), _, _) => plugin_diff::Source::Cases(cases),
-                (_, Some(keys), _) => plugin_diff::Source::Keys(keys),
-                (_, _, Some(events)) => plugin_diff::Source::Events(events),
-                _ => return Err(anyhow!("one of --cases, --keys or --events is required")),
+            let source = match (cases, keys, events, reports) {
+                (Some(cases), _, _, _) => plugin_diff::Source::Cases(cases),
+                (_, Some(keys), _, _) => plugin_diff::Source::Keys(keys),
+                (_, _, Some(events), _) => plugin_diff::Source::Events(events),
+                (_, _, _, Some(reports)) => plugin_diff::Source::Reports(reports),
+                _ => {
+                    return Err(anyhow!(
+                        "one of --cases, --keys, --events or --reports is required"
+                    ));
+                }
             };
             let load = |path: &Path, settings: &Option<String>| {
                 let limits = LocalLimits {

@@ -1,6 +1,8 @@
 //! `artifact-export plugin diff OLD NEW`: both plugins asked the same questions; the inputs
 //! whose decisions differ (as the shadow compares them: sets of targets, any skip equals any
-//! skip), side by side, and how many differ.
+//! skip), side by side, and how many differ. `--reports` replays past invocations: each
+//! routed object record of a report or of JSON log lines, asked again as it was asked
+//! ([`artifact_export::report::replay`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +13,7 @@ use artifact_export::event::{RecordBody, SourceObject, parse_event_text};
 use artifact_export::plan::cases::{case_object, decision_json, describe, parse_cases, settings_text};
 use artifact_export::plan::same_decision;
 use artifact_export::policy::{DecisionError, Plugin, Verdict};
+use artifact_export::report::replay::parse_reports;
 use artifact_export::route::Target;
 use serde_json::{Value, json};
 
@@ -30,6 +33,45 @@ pub enum Source {
     Cases(PathBuf),
     Keys(PathBuf),
     Events(PathBuf),
+    Reports(PathBuf),
+}
+
+/// The records of `--reports` that were not compared.
+#[derive(Default)]
+struct LeftOut {
+    /// Without a key or an org: never a plugin's question.
+    unrouted: usize,
+    /// Of another org than `--org`.
+    other_org: usize,
+}
+
+impl LeftOut {
+    fn total(&self) -> usize {
+        self.unrouted + self.other_org
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.unrouted > 0 {
+            parts.push(format!(
+                "{} without a key or an org",
+                thousands(self.unrouted as u64)
+            ));
+        }
+        if self.other_org > 0 {
+            parts.push(format!("{} of another org", thousands(self.other_org as u64)));
+        }
+        let total = self.total();
+        let records = if total == 1 { "record" } else { "records" };
+        match parts.is_empty() {
+            true => "0 records left out".to_string(),
+            false => format!(
+                "{} {records} left out ({})",
+                thousands(total as u64),
+                parts.join(", ")
+            ),
+        }
+    }
 }
 
 fn read(path: &Path, what: &str) -> Result<String> {
@@ -60,8 +102,46 @@ fn input(label: String, org: String, object: SourceObject) -> Input {
     }
 }
 
-fn inputs(source: &Source, org: Option<&str>) -> Result<Vec<Input>> {
-    match source {
+/// The records of a file of reports or log lines, as they were asked: only `org`'s when given.
+fn replayed(path: &Path, org: Option<&str>) -> Result<(Vec<Input>, LeftOut)> {
+    let text = read(path, "reports")?;
+    let replay = parse_reports(&text).map_err(|e| anyhow!("reports {} {e}", path.display()))?;
+    let mut left_out = LeftOut {
+        unrouted: replay.left_out,
+        other_org: 0,
+    };
+    let mut inputs = Vec::new();
+    for record in replay.inputs {
+        if org.is_some_and(|org| org != record.org) {
+            left_out.other_org += 1;
+            continue;
+        }
+        let proposed = record
+            .proposed
+            .iter()
+            .map(|p| Target {
+                bucket: p.bucket.clone(),
+                key: p.key.clone(),
+            })
+            .collect();
+        inputs.push(Input {
+            object: record.object(),
+            label: record.label,
+            org: record.org,
+            proposed,
+            settings: None,
+        });
+    }
+    Ok((inputs, left_out))
+}
+
+/// The inputs, and for `--reports` the records left out.
+fn inputs(source: &Source, org: Option<&str>) -> Result<(Vec<Input>, Option<LeftOut>)> {
+    let inputs: Result<Vec<Input>> = match source {
+        Source::Reports(path) => {
+            let (inputs, left_out) = replayed(path, org)?;
+            return Ok((inputs, Some(left_out)));
+        }
         Source::Cases(path) => {
             let text = read(path, "cases")?;
             let cases = parse_cases(&text, &path.display().to_string()).map_err(|e| anyhow!(e))?;
@@ -108,7 +188,8 @@ fn inputs(source: &Source, org: Option<&str>) -> Result<Vec<Input>> {
             }
             Ok(inputs)
         }
-    }
+    };
+    Ok((inputs?, None))
 }
 
 /// Whether two answers decide the same; two failures are the same decision (the record fails).
@@ -135,7 +216,7 @@ pub fn diff(
     settings: &DiffSettings,
     json_out: bool,
 ) -> Result<ExitCode> {
-    let inputs = inputs(source, org)?;
+    let (inputs, left_out) = inputs(source, org)?;
     let mut differences = Vec::new();
     for input in &inputs {
         let own = input.settings.clone().unwrap_or_else(|| "{}".to_string());
@@ -148,7 +229,7 @@ pub fn diff(
         }
     }
     if json_out {
-        let doc = json!({
+        let mut doc = json!({
             "compared": inputs.len(),
             "differing": differences.len(),
             "differences": differences.iter().map(|(input, a, b)| json!({
@@ -159,12 +240,18 @@ pub fn diff(
                 "new": decision_json(b),
             })).collect::<Vec<Value>>(),
         });
+        if let Some(left_out) = &left_out {
+            doc["leftOut"] = json!(left_out.total());
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for (input, a, b) in &differences {
             println!("{} (org {})", input.label, input.org);
             println!("      old: {}", describe(a));
             println!("      new: {}", describe(b));
+        }
+        if let Some(left_out) = &left_out {
+            println!("{}", left_out.describe());
         }
         println!(
             "{} of {} differ",
