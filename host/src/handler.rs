@@ -25,7 +25,7 @@ use crate::exporter::Exporter;
 use crate::plan::{Ask, Decision, PlanAhead, Planned, plan};
 use crate::policy::Given;
 use crate::reason::ReasonCode;
-use crate::report::{ObjectFacts, Outcome, Proposed, RecordReport, Report, lag_ms};
+use crate::report::{HeadFacts, ObjectFacts, Outcome, Proposed, RecordReport, Report, lag_ms};
 use crate::route::{Proposal, propose};
 
 /// Handles one invocation: routes and copies every record, and reports on each.
@@ -328,7 +328,7 @@ async fn export_object(
             object,
             given: &given,
         };
-        (plan(proposal, plugin.as_ref(), ask).await, head)
+        (plan(proposal, plugin.as_ref(), ask).await, head, given.facts)
     };
     let (
         (
@@ -338,10 +338,15 @@ async fn export_object(
                 shadow,
             },
             head_for_plugin,
+            given_facts,
         ),
         head_ahead,
     ) = tokio::join!(planned, ahead_head);
     let source_head = head_for_plugin.unwrap_or(head_ahead);
+    // What a 0.2 plugin was given goes into the report too: a replay asks it again.
+    if let (Some(facts), Some(reported)) = (given_facts, report.object.as_mut()) {
+        reported.head = Some(HeadFacts::from(&*facts));
+    }
     let options = CopyOptions {
         source_head,
         ..options

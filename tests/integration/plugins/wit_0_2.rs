@@ -104,6 +104,18 @@ async fn a_0_1_and_a_0_2_plugin_decide_in_one_invocation(server: &'static Server
             "facts/image/png/4/STANDARD/team=a/{checksum}/-/org2/a.png"
         )]
     );
+    // The report carries what the 0.2 plugin was given (a replay asks it again); a 0.1
+    // plugin's record carries no HEAD facts.
+    let reported = |key: &str| serde_json::to_value(record(&report, key)).unwrap();
+    assert_eq!(
+        reported("org2/a.png")["object"]["head"]["contentType"],
+        "image/png"
+    );
+    assert_eq!(
+        reported("org2/a.png")["object"]["head"]["metadata"],
+        json!({"team": "a"})
+    );
+    assert_eq!(reported("org1/a.png")["object"].get("head"), None);
     // A storage class no copy may have fails the decision as invalid, for its org alone.
     let org3 = record(&report, "org3/a.png");
     assert_eq!(org3.outcome, Outcome::Failed, "{org3:?}");

@@ -6,13 +6,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use artifact_export::backfill::reconcile::thousands;
 use artifact_export::event::{RecordBody, SourceObject, parse_event_text};
-use artifact_export::plan::cases::{case_object, decision_json, describe, parse_cases, settings_text};
+use artifact_export::plan::cases::{
+    case_given, case_object, decision_json, describe, parse_cases, settings_text,
+};
 use artifact_export::plan::same_decision;
-use artifact_export::policy::{DecisionError, Plugin, Verdict};
+use artifact_export::policy::{DecisionError, Given, Plugin, Verdict};
 use artifact_export::report::replay::parse_reports;
 use artifact_export::route::Target;
 use serde_json::{Value, json};
@@ -26,6 +29,9 @@ struct Input {
     proposed: Vec<Target>,
     /// The input's own settings (a case's), used when the command line gives none.
     settings: Option<String>,
+    /// What a 0.2 plugin is given beyond the event (a case's facts and tags, a report's
+    /// HEAD facts); a 0.1 plugin is given none of it.
+    given: Given,
 }
 
 /// Where the inputs come from.
@@ -99,6 +105,7 @@ fn input(label: String, org: String, object: SourceObject) -> Input {
         object,
         proposed,
         settings: None,
+        given: Given::default(),
     }
 }
 
@@ -119,17 +126,23 @@ fn replayed(path: &Path, org: Option<&str>) -> Result<(Vec<Input>, LeftOut)> {
         let proposed = record
             .proposed
             .iter()
-            .map(|p| Target {
-                bucket: p.bucket.clone(),
-                key: p.key.clone(),
-            })
+            .map(|p| Target::new(p.bucket.clone(), p.key.clone()))
             .collect();
+        // The HEAD's facts a 0.2 plugin was given, as the report wrote them. Tags read on
+        // demand are not in a report: `tags` answers an error in a replay.
+        let given = Given {
+            facts: record.facts.head.as_ref().map(|head| Arc::new(head.to_facts())),
+            tags: Some(Arc::new(|_| {
+                Err("a replay has no tags: reports do not carry them".to_string())
+            })),
+        };
         inputs.push(Input {
             object: record.object(),
             label: record.label,
             org: record.org,
             proposed,
             settings: None,
+            given,
         });
     }
     Ok((inputs, left_out))
@@ -149,6 +162,7 @@ fn inputs(source: &Source, org: Option<&str>) -> Result<(Vec<Input>, Option<Left
                 .into_iter()
                 .map(|case| Input {
                     object: case_object(&case.key, case.size, case.event_time.as_deref()),
+                    given: case_given(case.object.as_ref(), case.size, case.tags.as_ref()),
                     proposed: case.proposed_targets(),
                     settings: case.settings.as_ref().map(|s| settings_text(Some(s))),
                     org: org.map_or(case.org.clone(), str::to_string),
@@ -222,8 +236,24 @@ pub fn diff(
         let own = input.settings.clone().unwrap_or_else(|| "{}".to_string());
         let old_settings = settings.old.clone().unwrap_or_else(|| own.clone());
         let new_settings = settings.new.clone().unwrap_or_else(|| own.clone());
-        let a = old.decide(&input.org, &input.object, &input.proposed, &old_settings);
-        let b = new.decide(&input.org, &input.object, &input.proposed, &new_settings);
+        let a = old
+            .decide_measured_given(
+                &input.org,
+                &input.object,
+                &input.proposed,
+                &old_settings,
+                &input.given,
+            )
+            .0;
+        let b = new
+            .decide_measured_given(
+                &input.org,
+                &input.object,
+                &input.proposed,
+                &new_settings,
+                &input.given,
+            )
+            .0;
         if !same(&a, &b) {
             differences.push((input, a, b));
         }

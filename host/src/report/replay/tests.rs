@@ -18,6 +18,7 @@ fn object_record(locator: &str, key: &str, org: Option<&str>, outcome: Outcome) 
         version_id: None,
         event_time: Some("2026-11-25T10:00:00.000Z".into()),
         event_name: "ObjectCreated:Put".into(),
+        head: None,
     });
     if let Some(org) = org {
         r.org = Some(org.into());
@@ -216,4 +217,33 @@ fn a_file_without_any_record_is_refused() {
     }
     // A report with no records is a report: nothing to compare, nothing wrong.
     assert_eq!(parse_reports(r#"{"records": []}"#), Ok(Replay::default()));
+}
+
+/// What the source's HEAD gave a 0.2 plugin is written with the record and read back by a
+/// replay, in the report and in the log line alike.
+#[test]
+fn a_0_2_plugins_head_facts_are_replayed() {
+    let mut record = object_record("Records[0]", "org2/a.png", Some("org2"), Outcome::Copied);
+    let head = super::super::HeadFacts {
+        content_type: Some("image/png".into()),
+        content_length: Some(42),
+        last_modified: Some("2026-11-25T10:00:00Z".into()),
+        storage_class: Some("STANDARD".into()),
+        metadata: [("team".to_string(), "a".to_string())].into_iter().collect(),
+        checksum: Some(crate::destination::Checksum {
+            algorithm: "CRC32".into(),
+            value: "AAAAAA==".into(),
+        }),
+    };
+    record.object.as_mut().unwrap().head = Some(head.clone());
+    let json = serde_json::to_value(&record).unwrap();
+    assert_eq!(json["object"]["head"]["contentType"], "image/png");
+    for text in [report_text(vec![record.clone()]), log_text(&[record])] {
+        let replay = parse_reports(&text).unwrap();
+        assert_eq!(replay.inputs[0].facts.head.as_ref(), Some(&head), "{text}");
+        assert_eq!(
+            replay.inputs[0].facts.head.as_ref().unwrap().to_facts().metadata,
+            [("team".to_string(), "a".to_string())]
+        );
+    }
 }
