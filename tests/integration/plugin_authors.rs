@@ -775,6 +775,54 @@ fn plugin_diff_over_cases_compares_two_plugins() {
     assert_eq!(report["differences"].as_array().unwrap().len() as u64, differing);
 }
 
+/// Two 0.2 plugins compared over cases that give HEAD facts: a target moved to another
+/// storage class, or given other tags, is a different decision. tiering under the cases' own
+/// settings against tiering whose one rule sends images to GLACIER_IR (`--new-settings`):
+/// every case differs but the one both skip (its suffix is not selected).
+#[test]
+fn plugin_diff_compares_0_2_decisions_by_class_and_tags() {
+    let cases = repo("plugins/tiering/cases.json");
+    let count = serde_json::from_str::<Vec<Value>>(&std::fs::read_to_string(&cases).unwrap())
+        .unwrap()
+        .len();
+    let (code, stdout, stderr) = run(binary()
+        .args(["plugin", "diff", plugin_artifacts::TIERING, plugin_artifacts::TIERING, "--cases"])
+        .arg(&cases)
+        .args([
+            "--new-settings",
+            r#"{"rules": [{"contentType": "image/*", "storageClass": "GLACIER_IR", "tags": {"tier": "warm"}}]}"#,
+            "--json",
+        ]));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["differing"].as_u64(), Some(count as u64 - 1), "{report}");
+    let differences = report["differences"].as_array().unwrap();
+    assert!(
+        !differences
+            .iter()
+            .any(|d| d["input"].as_str().unwrap().contains("suffix not selected")),
+        "{report}"
+    );
+    let large = differences
+        .iter()
+        .find(|d| d["input"].as_str().unwrap().contains("a large image"))
+        .unwrap();
+    assert_eq!(large["old"]["copy"][0]["storageClass"], "STANDARD_IA", "{large}");
+    assert_eq!(large["new"]["copy"][0]["storageClass"], "GLACIER_IR", "{large}");
+    // The same settings on both sides: nothing differs.
+    let (code, stdout, stderr) = run(binary()
+        .args([
+            "plugin",
+            "diff",
+            plugin_artifacts::TIERING,
+            plugin_artifacts::TIERING,
+            "--cases",
+        ])
+        .arg(&cases));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.trim_end(), format!("0 of {count} differ"));
+}
+
 /// `--events`: the object records of an invocation event, the org from each key's first
 /// segment; a test event's records are not objects; bad input exits 2 naming the file.
 #[test]

@@ -77,18 +77,33 @@ fn not_loaded(error: &LoadError) -> String {
 }
 
 /// Whether two verdicts decide the same: the same set of (bucket, key) targets, whatever
-/// their order; a skip equals a skip with any reason. The shadow's comparison, and
-/// `plugin diff`'s.
+/// their order; a skip equals a skip with any reason. A WIT 0.2 target's own storage class
+/// and tags (as a set) are part of it: a candidate that moves a copy to another class
+/// disagrees. The shadow's comparison, and `plugin diff`'s.
 pub fn same_decision(a: &Verdict, b: &Verdict) -> bool {
     targets_of(a) == targets_of(b)
 }
 
-/// A verdict as the set of its (bucket, key) targets: a skip is no target.
-fn targets_of(verdict: &Verdict) -> BTreeSet<(&str, &str)> {
+/// One target as compared: bucket, key, its own class and its added tags.
+type Compared<'a> = (&'a str, &'a str, Option<&'a str>, BTreeSet<(&'a str, &'a str)>);
+
+/// A verdict as the set of its targets: a skip is no target.
+fn targets_of(verdict: &Verdict) -> BTreeSet<Compared<'_>> {
     match verdict {
         Verdict::Copy(targets) => targets
             .iter()
-            .map(|t| (t.bucket.as_str(), t.key.as_str()))
+            .map(|t| {
+                (
+                    t.bucket.as_str(),
+                    t.key.as_str(),
+                    t.options.storage_class.as_deref(),
+                    t.options
+                        .tags
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect(),
+                )
+            })
             .collect(),
         Verdict::Skip(_) => BTreeSet::new(),
     }
@@ -98,7 +113,7 @@ fn targets_of(verdict: &Verdict) -> BTreeSet<(&str, &str)> {
 pub fn decision_json(verdict: &Verdict) -> Value {
     match verdict {
         Verdict::Copy(targets) => {
-            json!({"copy": targets.iter().map(|t| json!({"bucket": t.bucket, "key": t.key})).collect::<Vec<_>>()})
+            json!({"copy": targets.iter().map(super::cases::CaseTarget::of).collect::<Vec<_>>()})
         }
         Verdict::Skip(reason) => json!({"skip": truncate(reason, MAX_REASON_BYTES)}),
     }
@@ -151,6 +166,34 @@ mod tests {
         // A copy to no target is a skip.
         assert_eq!(targets_of(&copy(&[])), targets_of(&one));
         assert_ne!(targets_of(&ab), targets_of(&one));
+    }
+
+    #[test]
+    fn a_targets_own_class_and_tags_are_part_of_the_decision() {
+        let with = |class: Option<&str>, tags: &[(&str, &str)]| {
+            Verdict::Copy(vec![Target {
+                options: crate::route::TargetOptions {
+                    storage_class: class.map(str::to_string),
+                    tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                },
+                ..Target::new("b", "k")
+            }])
+        };
+        let plain = with(None, &[]);
+        assert!(same_decision(&plain, &copy(&[("b", "k")])));
+        assert!(!same_decision(&plain, &with(Some("STANDARD_IA"), &[])));
+        assert!(!same_decision(
+            &with(None, &[("t", "1")]),
+            &with(None, &[("t", "2")])
+        ));
+        assert!(same_decision(
+            &with(Some("GLACIER"), &[("a", "1"), ("b", "2")]),
+            &with(Some("GLACIER"), &[("b", "2"), ("a", "1")])
+        ));
+        assert_eq!(
+            decision_json(&with(Some("GLACIER"), &[("a", "1")])),
+            json!({"copy": [{"bucket": "b", "key": "k", "storageClass": "GLACIER", "tags": {"a": "1"}}]})
+        );
     }
 
     #[test]
