@@ -17,7 +17,7 @@ use tokio::time::sleep_until;
 
 use crate::config::{Config, Deletes, Org};
 use crate::config_store::ConfigLoadError;
-use crate::deliver::{deliver, given_for, read_source_ahead, remove};
+use crate::deliver::{TagsSeen, deliver, given_for, read_source_ahead, remove};
 use crate::destination::{CopyOptions, LockConfigs, OneFile, Stop, StopReason, Ticket};
 use crate::env::Settings;
 use crate::event::{EventRecord, ParsedEvent, RecordBody, SourceObject, Trigger};
@@ -317,18 +317,24 @@ async fn export_object(
                     true => ahead_head_for_plugin.await,
                     false => read_source_ahead(exporter, org, object, &options).await,
                 };
-                let given = given_for(exporter, org, object, &options, head.as_ref()).await;
-                (Some(head), given)
+                let (given, seen) = given_for(exporter, org, object, &options, head.as_ref()).await;
+                (Some(head), (given, seen))
             }
-            false => (None, Given::default()),
+            false => (None, (Given::default(), TagsSeen::default())),
         };
+        let (given, tags_seen) = given;
         let ask = Ask::Ahead {
             ahead: shared.ahead,
             index,
             object,
             given: &given,
         };
-        (plan(proposal, plugin.as_ref(), ask).await, head, given.facts)
+        (
+            plan(proposal, plugin.as_ref(), ask).await,
+            head,
+            given.facts,
+            tags_seen,
+        )
     };
     let (
         (
@@ -339,13 +345,19 @@ async fn export_object(
             },
             head_for_plugin,
             given_facts,
+            tags_seen,
         ),
         head_ahead,
     ) = tokio::join!(planned, ahead_head);
     let source_head = head_for_plugin.unwrap_or(head_ahead);
     // What a 0.2 plugin was given goes into the report too: a replay asks it again.
-    if let (Some(facts), Some(reported)) = (given_facts, report.object.as_mut()) {
-        reported.head = Some(HeadFacts::from(&*facts));
+    if let Some(reported) = report.object.as_mut() {
+        reported.head = given_facts.map(|facts| HeadFacts::from(&*facts));
+        match tags_seen.take() {
+            Some(Ok(tags)) => reported.tags = Some(tags.into_iter().collect()),
+            Some(Err(why)) => reported.tags_error = Some(why),
+            None => {}
+        }
     }
     let options = CopyOptions {
         source_head,

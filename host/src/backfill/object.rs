@@ -47,7 +47,7 @@ pub(super) async fn backfill_object(
         true => {
             let copy = run.copy.for_object(owner);
             let head = read_source_ahead(run.exporter, owner, &listed.object, &copy).await;
-            let given = given_for(run.exporter, owner, &listed.object, &copy, head.as_ref()).await;
+            let (given, _) = given_for(run.exporter, owner, &listed.object, &copy, head.as_ref()).await;
             (head, given)
         }
         false => (None, Default::default()),

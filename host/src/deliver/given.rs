@@ -2,7 +2,7 @@
 //! source's HEAD (its facts, [`facts_of`]) and a reader of its tags that runs only if the
 //! plugin calls `tags`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_smithy_types::date_time::Format;
@@ -14,25 +14,51 @@ use crate::event::SourceObject;
 use crate::exporter::Exporter;
 use crate::policy::{Given, ObjectFacts, TagReader};
 
+/// The tags a plugin's `tags` call read (or why it could not), kept for the record's report:
+/// a replay gives the plugin the same answer.
+#[derive(Clone, Default)]
+pub struct TagsSeen(Arc<Mutex<Option<Result<Vec<(String, String)>, String>>>>);
+
+impl TagsSeen {
+    /// What was read; `None` when no plugin called `tags`.
+    pub fn take(&self) -> Option<Result<Vec<(String, String)>, String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn keep(&self, read: &Result<Vec<(String, String)>, String>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(read.clone());
+    }
+}
+
 /// What `head` (the source's HEAD, read ahead for the copy as well) gives a 0.2 plugin: its
-/// facts, and a reader of the object's tags as whoever copies it. Facts are `None` without
-/// a HEAD (it failed: the copy reads it again and reports why; local mode); the tag reader
-/// is `None` in local mode or when the org's role cannot be assumed.
+/// facts, and a reader of the object's tags as whoever copies it, which keeps what it read
+/// in the returned [`TagsSeen`]. Facts are `None` without a HEAD (it failed: the copy reads
+/// it again and reports why; local mode); the tag reader is `None` in local mode or when
+/// the org's role cannot be assumed.
 pub async fn given_for(
     exporter: &Exporter,
     org: Option<&Org>,
     object: &SourceObject,
     options: &CopyOptions,
     head: Option<&SourceHead>,
-) -> Given {
+) -> (Given, TagsSeen) {
     let facts = head.map(|head| Arc::new(facts_of(head)));
     let reader = match org_destination(exporter, org).await {
         Ok(OrgDestination::Role(destination, _)) => Some(destination),
         Ok(OrgDestination::Shared(Destination::S3(destination))) => Some(destination.clone()),
         Ok(OrgDestination::Shared(Destination::Folder(_))) | Err(_) => None,
     };
-    let tags = reader.map(|destination| tag_reader(destination, object, options));
-    Given { facts, tags }
+    let seen = TagsSeen::default();
+    let tags = reader.map(|destination| {
+        let read = tag_reader(destination, object, options);
+        let kept = seen.clone();
+        Arc::new(move |left: Duration| {
+            let answer = read(left);
+            kept.keep(&answer);
+            answer
+        }) as TagReader
+    });
+    (Given { facts, tags }, seen)
 }
 
 /// Reads `object`'s tags through `destination` on the calling (blocking) thread, waiting at

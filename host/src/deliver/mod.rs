@@ -16,7 +16,7 @@ use crate::s3::roles::AssumeRoleFailed;
 mod given;
 mod remove;
 
-pub use given::{facts_of, given_for};
+pub use given::{TagsSeen, facts_of, given_for};
 pub use remove::{Removed, is_export_of, remove};
 
 /// Where one org's copies go.

@@ -64,6 +64,12 @@ pub struct ObjectFacts {
     /// of an org whose plugin or candidate is 0.2, and only when the HEAD was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<HeadFacts>,
+    /// The tags a 0.2 plugin's `tags` call read (only when it called it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
+    /// Why a 0.2 plugin's `tags` call got no tags (only when it called it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_error: Option<String>,
 }
 
 /// The facts of the source's HEAD a 0.2 plugin was given, as the report writes them.
@@ -136,6 +142,8 @@ impl From<&SourceObject> for ObjectFacts {
             event_time: object.event_time.clone(),
             event_name: object.event_name.clone(),
             head: None,
+            tags: None,
+            tags_error: None,
         }
     }
 }

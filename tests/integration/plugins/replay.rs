@@ -140,4 +140,85 @@ async fn an_invoke_report_replays_through_plugin_diff(server: &'static Server) {
     assert!(stdout.is_empty(), "{stdout}");
 }
 
-on_each_server!(an_invoke_report_replays_through_plugin_diff);
+/// A 0.2 plugin's replay is given what the live decision was: the HEAD's facts and the
+/// answer of its `tags` call, as the report recorded them. tiering (images to STANDARD_IA,
+/// and skipping what is tagged `export=no`) against tiering without rules: only the image
+/// differs, which it can only when its content type is replayed; the tags answer is
+/// replayed too (the same skip, or the same error on a server without tagging), so the
+/// replay of the plugin against itself differs nowhere.
+async fn a_0_2_report_replays_with_its_head_facts_and_tags(server: &'static Server) {
+    let settings = json!({"rules": [{"contentType": "image/*", "storageClass": "STANDARD_IA"}],
+                          "skipTagged": {"key": "export", "value": "no"}});
+    let plugin = json!({"source": plugin_artifacts::TIERING, "timeoutMs": 5000, "settings": settings});
+    let world = World::with_config(server, &["org2"], |orgs| config_with(orgs, &[("org2", plugin)])).await;
+    let put = |key: &'static str, content_type: &'static str| {
+        world
+            .client
+            .put_object()
+            .key(key)
+            .content_type(content_type)
+            .body(aws_sdk_s3::primitives::ByteStream::from(b"x".to_vec()))
+    };
+    let uploads = [
+        world
+            .put_object(put("org2/a.png", "image/png"), "org2/a.png")
+            .await,
+        world
+            .put_object(put("org2/b.txt", "text/plain"), "org2/b.txt")
+            .await,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, s3_event(&uploads.iter().collect::<Vec<_>>()).to_string()).unwrap();
+    let (_, stdout, stderr) = run(binary()
+        .envs(world.function_env("png,txt"))
+        .args(["invoke", "--event"])
+        .arg(&event));
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    assert_eq!(
+        report["records"][0]["object"]["head"]["contentType"], "image/png",
+        "{report}"
+    );
+    let file = dir.path().join("report.json");
+    std::fs::write(&file, &stdout).unwrap();
+    let diff = |new_settings: &str| {
+        run(binary()
+            .args([
+                "plugin",
+                "diff",
+                plugin_artifacts::TIERING,
+                plugin_artifacts::TIERING,
+                "--settings",
+            ])
+            .arg(settings.to_string())
+            .args(["--new-settings", new_settings, "--reports"])
+            .arg(&file)
+            .arg("--json"))
+    };
+    let (code, stdout, stderr) = diff(&settings.to_string());
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    // NEW keeps skipTagged and drops the rule.
+    let (code, stdout, stderr) = diff(r#"{"rules": [], "skipTagged": {"key": "export", "value": "no"}}"#);
+    if !server.caps.tagging {
+        // Both ask for tags and get the recorded error: no decision to compare differs.
+        eprintln!(
+            "SKIP on {}: no object tagging; the recorded tags error is replayed to both",
+            server.name
+        );
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        return;
+    }
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let out: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(out["differing"], 1, "{out}");
+    assert_eq!(out["differences"][0]["key"], "org2/a.png", "{out}");
+    assert_eq!(
+        out["differences"][0]["old"]["copy"][0]["storageClass"], "STANDARD_IA",
+        "{out}"
+    );
+}
+
+on_each_server!(
+    an_invoke_report_replays_through_plugin_diff,
+    a_0_2_report_replays_with_its_head_facts_and_tags,
+);

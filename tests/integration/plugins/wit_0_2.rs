@@ -183,6 +183,9 @@ async fn tags_are_read_on_demand(server: &'static Server) {
         );
         assert_eq!(tag_reads("b.png"), 1);
         assert_eq!(org_line(&report, "org2")["PluginTagReads"], json!(1));
+        // The report keeps the answer, for a replay.
+        let reported = serde_json::to_value(record(&report, "org2/b.png")).unwrap();
+        assert_eq!(reported["object"]["tags"], json!({"stage": "raw", "team": "a"}));
     } else {
         eprintln!(
             "SKIP on {}: no object tagging; the plugin is told so",
@@ -193,6 +196,14 @@ async fn tags_are_read_on_demand(server: &'static Server) {
         assert!(
             reason.contains("tags: the source server does not implement object tagging"),
             "{reason}"
+        );
+        let reported = serde_json::to_value(b).unwrap();
+        assert!(
+            reported["object"]["tagsError"]
+                .as_str()
+                .unwrap()
+                .contains("does not implement object tagging"),
+            "{reported}"
         );
         assert_eq!(org_line(&report, "org2")["PluginTagReads"], json!(1));
     }

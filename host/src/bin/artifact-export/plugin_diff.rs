@@ -128,13 +128,18 @@ fn replayed(path: &Path, org: Option<&str>) -> Result<(Vec<Input>, LeftOut)> {
             .iter()
             .map(|p| Target::new(p.bucket.clone(), p.key.clone()))
             .collect();
-        // The HEAD's facts a 0.2 plugin was given, as the report wrote them. Tags read on
-        // demand are not in a report: `tags` answers an error in a replay.
+        // What a 0.2 plugin was given, as the report wrote it: the HEAD's facts, and the
+        // answer its `tags` call got (a plugin that did not call it then is told so).
+        let tags = match (&record.facts.tags, &record.facts.tags_error) {
+            (Some(tags), _) => Ok(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            (None, Some(why)) => Err(why.clone()),
+            (None, None) => {
+                Err("the report holds no tags: no plugin read them when it was written".to_string())
+            }
+        };
         let given = Given {
             facts: record.facts.head.as_ref().map(|head| Arc::new(head.to_facts())),
-            tags: Some(Arc::new(|_| {
-                Err("a replay has no tags: reports do not carry them".to_string())
-            })),
+            tags: Some(Arc::new(move |_| tags.clone())),
         };
         inputs.push(Input {
             object: record.object(),

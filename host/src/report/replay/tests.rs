@@ -19,6 +19,8 @@ fn object_record(locator: &str, key: &str, org: Option<&str>, outcome: Outcome) 
         event_time: Some("2026-11-25T10:00:00.000Z".into()),
         event_name: "ObjectCreated:Put".into(),
         head: None,
+        tags: None,
+        tags_error: None,
     });
     if let Some(org) = org {
         r.org = Some(org.into());
