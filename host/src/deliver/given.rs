@@ -17,15 +17,18 @@ use crate::policy::{Given, ObjectFacts, TagReader};
 /// The tags a plugin's `tags` call read (or why it could not), kept for the record's report:
 /// a replay gives the plugin the same answer.
 #[derive(Clone, Default)]
-pub struct TagsSeen(Arc<Mutex<Option<Result<Vec<(String, String)>, String>>>>);
+pub struct TagsSeen(Arc<Mutex<Option<TagsRead>>>);
+
+/// What one `tags` call answered: the tags, or why there are none.
+pub type TagsRead = Result<Vec<(String, String)>, String>;
 
 impl TagsSeen {
     /// What was read; `None` when no plugin called `tags`.
-    pub fn take(&self) -> Option<Result<Vec<(String, String)>, String>> {
+    pub fn take(&self) -> Option<TagsRead> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
-    fn keep(&self, read: &Result<Vec<(String, String)>, String>) {
+    fn keep(&self, read: &TagsRead) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(read.clone());
     }
 }
