@@ -530,8 +530,9 @@ fn print_candidate(with: &[Duration], without: &[Duration], records: usize) {
     );
     let per_second = |decisions: usize, wall: Duration| decisions as f64 / wall.as_secs_f64();
     println!(
-        "           decisions per second: without candidate {:.0} ({} plugin decisions); with candidate \
-         {:.0} ({} plugin + {} candidate decisions), {:.0} records decided per second",
+        "           decisions per second of the invocation's wall time (copies included): without \
+         candidate {:.0} ({} plugin decisions); with candidate {:.0} ({} plugin + {} candidate \
+         decisions), {:.0} records decided per second",
         per_second(records, without_median),
         thousands(records),
         per_second(2 * records, with_median),
