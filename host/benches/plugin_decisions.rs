@@ -32,7 +32,7 @@ use artifact_export::config::{Config, DEFAULT_MAX_INSTRUCTIONS, OnError, PluginS
 use artifact_export::event::SourceObject;
 use artifact_export::plan::{Ask, PlanAhead, Planned, plan};
 use artifact_export::policy::{
-    EngineOptions, Fuel, Given, ObjectFacts, Pending, Plugin, PluginLoad, Request, Runtime,
+    EngineOptions, FactChecksum, Fuel, Given, ObjectFacts, Pending, Plugin, PluginLoad, Request, Runtime,
 };
 use artifact_export::route::Target;
 use artifact_export::route::propose;
@@ -202,12 +202,17 @@ async fn main() {
             content_length: Some(4096),
             last_modified: Some("2026-11-25T12:00:00Z".into()),
             storage_class: Some("STANDARD".into()),
-            metadata: vec![
+            metadata: [
                 ("camera".into(), "Hasselblad 500C".into()),
                 ("project".into(), "spring-catalogue".into()),
                 ("team".into(), "photo".into()),
-            ],
-            checksum: Some(("CRC64NVME".into(), "AAAAAAAAAAA=".into())),
+            ]
+            .into_iter()
+            .collect(),
+            checksum: Some(FactChecksum {
+                algorithm: "CRC64NVME".into(),
+                value: "AAAAAAAAAAA=".into(),
+            }),
         })),
         tags: None,
     };

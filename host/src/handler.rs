@@ -25,7 +25,7 @@ use crate::exporter::Exporter;
 use crate::plan::{Ask, Decision, PlanAhead, Planned, plan};
 use crate::policy::Given;
 use crate::reason::ReasonCode;
-use crate::report::{HeadFacts, ObjectFacts, Outcome, Proposed, RecordReport, Report, lag_ms};
+use crate::report::{ObjectFacts, Outcome, Proposed, RecordReport, Report, lag_ms};
 use crate::route::{Proposal, propose};
 
 /// Handles one invocation: routes and copies every record, and reports on each.
@@ -311,18 +311,17 @@ async fn export_object(
         // (read now if none was read ahead) and is given its facts. A 0.1 plugin's
         // decision runs beside the HEAD, and pays for none of it.
         let wants_facts = matches!(&plugin, Some(Ok(p)) if p.wants_facts()) && !removal;
-        let (head, given) = match wants_facts {
+        let (head, given, tags_seen) = match wants_facts {
             true => {
                 let head = match read_ahead {
                     true => ahead_head_for_plugin.await,
                     false => read_source_ahead(exporter, org, object, &options).await,
                 };
                 let (given, seen) = given_for(exporter, org, object, &options, head.as_ref()).await;
-                (Some(head), (given, seen))
+                (Some(head), given, seen)
             }
-            false => (None, (Given::default(), TagsSeen::default())),
+            false => (None, Given::default(), TagsSeen::default()),
         };
-        let (given, tags_seen) = given;
         let ask = Ask::Ahead {
             ahead: shared.ahead,
             index,
@@ -352,7 +351,7 @@ async fn export_object(
     let source_head = head_for_plugin.unwrap_or(head_ahead);
     // What a 0.2 plugin was given goes into the report too: a replay asks it again.
     if let Some(reported) = report.object.as_mut() {
-        reported.head = given_facts.map(|facts| HeadFacts::from(&*facts));
+        reported.head = given_facts.map(|facts| (*facts).clone());
         match tags_seen.take() {
             Some(Ok(tags)) => reported.tags = Some(tags.into_iter().collect()),
             Some(Err(why)) => reported.tags_error = Some(why),

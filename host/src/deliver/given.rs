@@ -12,7 +12,7 @@ use crate::config::Org;
 use crate::destination::{CopyOptions, Destination, S3Destination, SourceHead};
 use crate::event::SourceObject;
 use crate::exporter::Exporter;
-use crate::policy::{Given, ObjectFacts, TagReader};
+use crate::policy::{FactChecksum, Given, ObjectFacts, TagReader};
 
 /// The tags a plugin's `tags` call read (or why it could not), kept for the record's report:
 /// a replay gives the plugin the same answer.
@@ -87,15 +87,6 @@ fn tag_reader(destination: S3Destination, object: &SourceObject, options: &CopyO
 /// The facts of a source's HEAD as a 0.2 plugin's `object` carries them.
 pub fn facts_of(head: &SourceHead) -> ObjectFacts {
     let head = &head.0;
-    let mut metadata: Vec<(String, String)> = head
-        .metadata()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    metadata.sort();
     ObjectFacts {
         content_type: head.content_type().map(str::to_string),
         content_length: head.content_length().and_then(|n| u64::try_from(n).ok()),
@@ -105,8 +96,18 @@ pub fn facts_of(head: &SourceHead) -> ObjectFacts {
                 .map_or("STANDARD", |class| class.as_str())
                 .to_string(),
         ),
-        metadata,
-        checksum: crate::destination::checksum::ObjectChecksum::from_head(head)
-            .map(|c| (c.checksum.algorithm, c.checksum.value)),
+        // In name order (a map).
+        metadata: head
+            .metadata()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        checksum: crate::destination::checksum::ObjectChecksum::from_head(head).map(|c| FactChecksum {
+            algorithm: c.checksum.algorithm,
+            value: c.checksum.value,
+        }),
     }
 }

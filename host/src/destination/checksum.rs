@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CopyObjectResult, CopyP
 use serde::Serialize;
 
 /// One object's checksum: the algorithm as S3 spells it and the base64 value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Checksum {
     /// `CRC64NVME`, `CRC32`, `CRC32C`, `SHA1` or `SHA256`.

@@ -93,28 +93,22 @@ impl PlanAhead {
                 .unwrap_or_else(PoisonError::into_inner);
             if let OrgLane::Waiting(requests) = &mut *lane {
                 let wants = plugin.wants_facts();
-                let (indexes, requests, senders) = std::mem::take(requests).into_iter().fold(
-                    (Vec::new(), Vec::new(), Vec::new()),
-                    |(mut indexes, mut requests, mut senders), (at, mut request)| {
-                        let sender = match (wants, at == index) {
-                            (true, true) => {
-                                request.given = Pending::ready(given.clone());
-                                None
-                            }
-                            (true, false) => {
-                                let (sender, pending) = Pending::later();
-                                request.given = pending;
-                                Some(sender)
-                            }
-                            (false, _) => None,
-                        };
-                        indexes.push(at);
-                        requests.push(request);
-                        senders.push(sender);
-                        (indexes, requests, senders)
-                    },
-                );
-                let receivers = plugin.clone().decide_ahead(requests);
+                let waiting = std::mem::take(requests);
+                let (mut indexes, mut senders) = (Vec::new(), Vec::new());
+                let mut lane_requests = Vec::with_capacity(waiting.len());
+                for (at, mut request) in waiting {
+                    // Each request of a plugin given the source's facts waits for them; its
+                    // record sends them when it asks (this one, just below).
+                    let sender = wants.then(|| {
+                        let (sender, pending) = Pending::later();
+                        request.given = pending;
+                        sender
+                    });
+                    indexes.push(at);
+                    lane_requests.push(request);
+                    senders.push(sender);
+                }
+                let receivers = plugin.clone().decide_ahead(lane_requests);
                 *lane = OrgLane::Started(
                     indexes
                         .into_iter()

@@ -5,27 +5,48 @@
 //! Plain data and a callback: nothing here knows S3. Whoever makes the request (the handler,
 //! `plugin test`) fills them in; a 0.1 plugin is given none of it.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 /// The facts of the source's HEAD a 0.2 plugin decides by. Every field is `None` (or empty)
-/// when it is not known.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// when it is not known. Its JSON (camelCase, an absent fact left out) is the one form of
+/// these facts everywhere: a cases file's `object`, `plugin test`'s `given`, the report's
+/// `object.head`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectFacts {
     /// `Content-Type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     /// `Content-Length`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_length: Option<u64>,
     /// `Last-Modified`, RFC 3339 (whole seconds, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
     /// The storage class (`STANDARD` when S3 names none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
     /// User metadata: names without `x-amz-meta-`, in name order.
-    pub metadata: Vec<(String, String)>,
-    /// The full-object checksum: (algorithm, base64 value).
-    pub checksum: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// The full-object checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<FactChecksum>,
+}
+
+/// A full-object checksum as a 0.2 plugin is given it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactChecksum {
+    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    pub algorithm: String,
+    /// Base64, as S3 writes it.
+    pub value: String,
 }
 
 /// Reads the object's tags, waiting at most the given time: `Err` says why there are none

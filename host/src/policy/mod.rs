@@ -27,7 +27,7 @@ use wasmtime::component::{Component, Linker};
 pub use bindings::{WIT_FILE, WitVersion};
 pub use cache::{MAX_RELOAD_DELAY, PluginCache};
 pub use engine::{EngineOptions, Fuel};
-pub use given::{Given, ObjectFacts, Pending, TagReader};
+pub use given::{FactChecksum, Given, ObjectFacts, Pending, TagReader};
 pub use health::{PluginErrorKind, PluginRun, Shadow, ShadowOutcome};
 pub use lane::{Answer, Decided, Request, WATCHDOG_MARGIN};
 pub use loader::LoadError;

@@ -385,9 +385,10 @@ impl Linked {
                         .into_iter()
                         .map(|(key, value)| v0_2::Pair { key, value })
                         .collect(),
-                    checksum: facts
-                        .checksum
-                        .map(|(algorithm, value)| v0_2::Checksum { algorithm, value }),
+                    checksum: facts.checksum.map(|c| v0_2::Checksum {
+                        algorithm: c.algorithm,
+                        value: c.value,
+                    }),
                 };
                 let proposed: Vec<v0_2::Target> = proposed
                     .iter()

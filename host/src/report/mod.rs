@@ -63,74 +63,13 @@ pub struct ObjectFacts {
     /// What the source's HEAD gave a WIT 0.2 plugin (its `object`'s facts); only on records
     /// of an org whose plugin or candidate is 0.2, and only when the HEAD was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<HeadFacts>,
+    pub head: Option<policy::ObjectFacts>,
     /// The tags a 0.2 plugin's `tags` call read (only when it called it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<std::collections::BTreeMap<String, String>>,
     /// Why a 0.2 plugin's `tags` call got no tags (only when it called it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags_error: Option<String>,
-}
-
-/// The facts of the source's HEAD a 0.2 plugin was given, as the report writes them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HeadFacts {
-    /// `Content-Type`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
-    /// `Content-Length`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_length: Option<u64>,
-    /// `Last-Modified`, RFC 3339.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
-    /// The storage class.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    /// User metadata, names without `x-amz-meta-`.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub metadata: std::collections::BTreeMap<String, String>,
-    /// The full-object checksum.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checksum: Option<Checksum>,
-}
-
-impl From<&policy::ObjectFacts> for HeadFacts {
-    fn from(facts: &policy::ObjectFacts) -> Self {
-        HeadFacts {
-            content_type: facts.content_type.clone(),
-            content_length: facts.content_length,
-            last_modified: facts.last_modified.clone(),
-            storage_class: facts.storage_class.clone(),
-            metadata: facts.metadata.iter().cloned().collect(),
-            checksum: facts.checksum.as_ref().map(|(algorithm, value)| Checksum {
-                algorithm: algorithm.clone(),
-                value: value.clone(),
-            }),
-        }
-    }
-}
-
-impl HeadFacts {
-    /// The facts as a 0.2 plugin is given them.
-    pub fn to_facts(&self) -> policy::ObjectFacts {
-        policy::ObjectFacts {
-            content_type: self.content_type.clone(),
-            content_length: self.content_length,
-            last_modified: self.last_modified.clone(),
-            storage_class: self.storage_class.clone(),
-            metadata: self
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            checksum: self
-                .checksum
-                .as_ref()
-                .map(|c| (c.algorithm.clone(), c.value.clone())),
-        }
-    }
 }
 
 impl From<&SourceObject> for ObjectFacts {

@@ -23,6 +23,15 @@ fn sha256_hex(path: &str) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
 
+/// The org's EMF counts line.
+fn org_line(report: &Report, org: &str) -> Value {
+    artifact_export::metrics::emf_lines(report, 0)
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["Org"] == org && l.get("Copied").is_some())
+        .unwrap_or_else(|| panic!("no counts line for {org}"))
+}
+
 fn record<'a>(report: &'a Report, key: &str) -> &'a artifact_export::report::RecordReport {
     report
         .records

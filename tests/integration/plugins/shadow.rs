@@ -5,11 +5,10 @@
 
 use artifact_export::event::parse_event;
 use artifact_export::handler::handle;
-use artifact_export::metrics;
 use artifact_export::report::{Outcome, Report};
 use serde_json::{Value, json};
 
-use super::{config_with, record};
+use super::{config_with, org_line, record};
 use crate::support::events::s3_event;
 use crate::support::servers::Server;
 use crate::support::world::World;
@@ -27,15 +26,6 @@ fn with_candidate(candidate: Value) -> Value {
 /// The record's `shadow` as the report's JSON shows it.
 fn shadow_of(report: &Report, key: &str) -> Value {
     serde_json::to_value(record(report, key)).unwrap()["shadow"].clone()
-}
-
-/// The org's EMF counts line.
-fn org_line(report: &Report, org: &str) -> Value {
-    metrics::emf_lines(report, 0)
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|l| l["Org"] == org && l.get("Copied").is_some())
-        .unwrap_or_else(|| panic!("no counts line for {org}"))
 }
 
 async fn candidates_agree_disagree_and_fail_without_changing_outcomes(server: &'static Server) {

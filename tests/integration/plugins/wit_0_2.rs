@@ -5,14 +5,13 @@
 
 use artifact_export::event::parse_event;
 use artifact_export::handler::handle;
-use artifact_export::metrics;
 use artifact_export::reason::ReasonCode;
-use artifact_export::report::{Outcome, Report};
+use artifact_export::report::Outcome;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumMode;
 use serde_json::{Value, json};
 
-use super::{config_with, record};
+use super::{config_with, org_line, record};
 use crate::support::events::s3_event;
 use crate::support::proxy::FaultProxy;
 use crate::support::servers::Server;
@@ -22,15 +21,6 @@ const MIB: usize = 1024 * 1024;
 
 fn echo(settings: &str) -> Value {
     json!({"source": plugin_artifacts::ECHO_FACTS, "timeoutMs": 5000, "settings": {"w": settings}})
-}
-
-/// The org's EMF counts line.
-fn org_line(report: &Report, org: &str) -> Value {
-    metrics::emf_lines(report, 0)
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|l| l["Org"] == org && l.get("Copied").is_some())
-        .unwrap_or_else(|| panic!("no counts line for {org}"))
 }
 
 /// The algorithm of the full-object checksum a HEAD shows, or `-`.

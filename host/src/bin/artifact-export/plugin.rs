@@ -13,10 +13,10 @@ use artifact_export::plan::cases::{
     Case, CaseOnError, CaseTarget, CasesReport, Expect, case_object, describe, describe_decision,
     describe_usage, parse_cases, run_case_report,
 };
-use artifact_export::plan::cases::{CaseFacts, case_given, given_facts};
+use artifact_export::plan::cases::{case_given, given_facts};
 use artifact_export::policy::engine::new_engine;
 use artifact_export::policy::loader::precompile;
-use artifact_export::policy::{Plugin, Runtime, Usage, WitVersion};
+use artifact_export::policy::{ObjectFacts, Plugin, Runtime, Usage, WitVersion};
 use artifact_export::route::Target;
 use artifact_export::suffix::SuffixSet;
 use clap::Subcommand;
@@ -324,11 +324,11 @@ pub async fn plugin(command: PluginCommand) -> Result<ExitCode> {
                         destination_bucket: Some(destination),
                         allowed_buckets,
                         on_error: CaseOnError::Fail,
-                        object: Some(CaseFacts {
+                        object: Some(ObjectFacts {
                             content_type,
                             storage_class,
                             metadata: metadata.into_iter().collect(),
-                            ..CaseFacts::default()
+                            ..ObjectFacts::default()
                         }),
                         tags: (!tags.is_empty()).then(|| tags.into_iter().collect()),
                         expect: Expect::Skip(String::new()),

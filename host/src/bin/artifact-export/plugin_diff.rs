@@ -138,7 +138,7 @@ fn replayed(path: &Path, org: Option<&str>) -> Result<(Vec<Input>, LeftOut)> {
             }
         };
         let given = Given {
-            facts: record.facts.head.as_ref().map(|head| Arc::new(head.to_facts())),
+            facts: record.facts.head.clone().map(Arc::new),
             tags: Some(Arc::new(move |_| tags.clone())),
         };
         inputs.push(Input {

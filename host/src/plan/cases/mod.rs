@@ -51,7 +51,7 @@ pub struct Case {
     pub on_error: CaseOnError,
     /// The facts of the source's HEAD a 0.2 plugin is given (ignored for a 0.1 plugin).
     #[serde(default)]
-    pub object: Option<CaseFacts>,
+    pub object: Option<ObjectFacts>,
     /// What the host function `tags` answers a 0.2 plugin: the object's tags; absent, it
     /// answers an error (as on a server without tagging).
     #[serde(default)]
@@ -60,84 +60,25 @@ pub struct Case {
     pub expect: Expect,
 }
 
-/// The facts of the source's HEAD, as written in a cases file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CaseFacts {
-    /// `Content-Type`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
-    /// `Content-Length` (default: the case's `size`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_length: Option<u64>,
-    /// `Last-Modified`, RFC 3339.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
-    /// The storage class (default: `STANDARD`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    /// User metadata, names without `x-amz-meta-`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
-    /// The full-object checksum.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checksum: Option<CaseChecksum>,
-}
-
-/// A checksum as written in a cases file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaseChecksum {
-    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
-    pub algorithm: String,
-    /// Base64.
-    pub value: String,
-}
-
-impl CaseFacts {
-    /// The facts a 0.2 plugin is given for an object of `size` bytes.
-    pub fn to_facts(&self, size: Option<u64>) -> ObjectFacts {
-        ObjectFacts {
-            content_type: self.content_type.clone(),
-            content_length: self.content_length.or(size),
-            last_modified: self.last_modified.clone(),
-            storage_class: Some(self.storage_class.clone().unwrap_or_else(|| "STANDARD".into())),
-            metadata: self
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            checksum: self
-                .checksum
-                .as_ref()
-                .map(|c| (c.algorithm.clone(), c.value.clone())),
-        }
-    }
-
-    /// `facts` as a cases file writes them (what `plugin test` shows it gave).
-    pub fn from_facts(facts: &ObjectFacts) -> CaseFacts {
-        CaseFacts {
-            content_type: facts.content_type.clone(),
-            content_length: facts.content_length,
-            last_modified: facts.last_modified.clone(),
-            storage_class: facts.storage_class.clone(),
-            metadata: facts.metadata.iter().cloned().collect(),
-            checksum: facts.checksum.as_ref().map(|(algorithm, value)| CaseChecksum {
-                algorithm: algorithm.clone(),
-                value: value.clone(),
-            }),
-        }
+/// The facts a case gives a 0.2 plugin for an object of `size` bytes: its `object`, with
+/// `contentLength` defaulting to `size` and `storageClass` to `STANDARD`.
+pub fn case_facts(facts: Option<&ObjectFacts>, size: Option<u64>) -> ObjectFacts {
+    let facts = facts.cloned().unwrap_or_default();
+    ObjectFacts {
+        content_length: facts.content_length.or(size),
+        storage_class: facts.storage_class.or_else(|| Some("STANDARD".into())),
+        ..facts
     }
 }
 
 /// What a case gives a 0.2 plugin beyond the event: its facts (defaults from its size when
 /// it has none) and its tags.
 pub fn case_given(
-    facts: Option<&CaseFacts>,
+    facts: Option<&ObjectFacts>,
     size: Option<u64>,
     tags: Option<&BTreeMap<String, String>>,
 ) -> Given {
-    let facts = facts.cloned().unwrap_or_default().to_facts(size);
+    let facts = case_facts(facts, size);
     let tags = tags.cloned();
     Given {
         facts: Some(Arc::new(facts)),
@@ -336,9 +277,8 @@ pub fn run_case_report(plugin: &Plugin, case: &Case) -> CaseReport {
 }
 
 /// The facts a case gives `plugin`: `None` for a 0.1 plugin, which is given none.
-pub fn given_facts(plugin: &Plugin, case: &Case) -> Option<CaseFacts> {
-    (plugin.wit_version() >= WitVersion::V0_2)
-        .then(|| CaseFacts::from_facts(&case.object.clone().unwrap_or_default().to_facts(case.size)))
+pub fn given_facts(plugin: &Plugin, case: &Case) -> Option<ObjectFacts> {
+    (plugin.wit_version() >= WitVersion::V0_2).then(|| case_facts(case.object.as_ref(), case.size))
 }
 
 fn decide_case(plugin: &Plugin, case: &Case) -> (Result<Verdict, DecisionError>, Usage) {

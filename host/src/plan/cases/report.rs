@@ -33,7 +33,7 @@ pub struct CaseReport {
     pub time_ms: f64,
     /// The facts of the source's HEAD the plugin was given: only a 0.2 plugin is given any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub given: Option<super::CaseFacts>,
+    pub given: Option<crate::policy::ObjectFacts>,
 }
 
 /// `plugin test --cases --json`: every case against the limits in force, and the totals.
